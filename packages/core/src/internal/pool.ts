@@ -1,0 +1,518 @@
+/**
+ * The pool's runtime: the fibers and effects around the state machine of
+ * state.ts. Creation runs in a bounded set of creator fibers fed by a `Queue`;
+ * housekeeping (retirement sweep, health checks, waiters' deadlines, stats
+ * publication) runs in fibers of its own; callers only ever touch the state in
+ * synchronous steps.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import { pipeArguments } from "effect/Pipeable"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as PoolConfig from "../PoolConfig.js"
+import { ConnectError, PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "../PoolError.js"
+import type { PoolConfigError, PoolError } from "../PoolError.js"
+import { PoolEvent } from "../PoolEvent.js"
+import type { CloseReason, PoolStats } from "../PoolStats.js"
+import type * as ResourcePool from "../ResourcePool.js"
+import * as configInternal from "./config.js"
+import { PoolMetrics, poolNameAttribute } from "./metrics.js"
+import { Conn, PoolState, Waiter } from "./state.js"
+import type { PoolWaiter } from "./state.js"
+
+export const TypeId: ResourcePool.TypeId = Symbol.for("@dbpool/core/ResourcePool") as ResourcePool.TypeId
+
+export const isResourcePool = (u: unknown): u is ResourcePool.ResourcePool<unknown, unknown> =>
+  typeof u === "object" && u !== null && TypeId in u
+
+/** Events waiting for a slow subscriber beyond this are dropped, oldest first, so the pool never blocks on one. */
+const eventBuffer = 4096
+
+class LeaseImpl<A> implements ResourcePool.Lease<A> {
+  released = false
+  invalid = false
+  readonly resource: A
+  readonly id: string
+  readonly createdAt: number
+  readonly usageCount: number
+  constructor(readonly conn: Conn<A>, readonly acquiredAt: number) {
+    this.resource = conn.resource
+    this.id = conn.id
+    this.createdAt = conn.createdAt
+    this.usageCount = conn.usageCount
+  }
+}
+
+type Attempt<E> = { readonly _tag: "Failed"; readonly error: E } | { readonly _tag: "Timeout" }
+
+type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+
+const defaultIsBroken = (cause: Cause.Cause<unknown>): boolean => Cause.isDie(cause) || Cause.isInterrupted(cause)
+
+const millis = (d: Duration.Duration): number => Duration.isFinite(d) ? Duration.toMillis(d) : Number.POSITIVE_INFINITY
+
+/** The sweeper never sleeps longer than this, whatever the settings. */
+const maxSweepSleep = 60 * 60 * 1000
+
+const sameStats = (a: PoolStats, b: PoolStats): boolean => {
+  for (const key in a) {
+    const k = key as keyof PoolStats
+    if (k === "connectionsClosed") {
+      for (const r in a.connectionsClosed) {
+        const reason = r as CloseReason
+        if (a.connectionsClosed[reason] !== b.connectionsClosed[reason]) return false
+      }
+    } else if (a[k] !== b[k]) return false
+  }
+  return true
+}
+
+export const make = <A, E = never, R = never>(
+  options: ResourcePool.Options<A, E, R>
+): Effect.Effect<ResourcePool.ResourcePool<A, E>, PoolConfigError | ConnectError<E>, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const config = yield* configInternal.make(options.config)
+    const context = yield* Effect.context<R>()
+    const scope = yield* Effect.scope
+    const clock = yield* Effect.clock
+    const random = yield* Effect.random
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+    const now = () => clock.unsafeCurrentTimeMillis()
+
+    const name = config.name
+    const acquireTimeoutMillis = millis(config.acquireTimeout)
+    const validateAfterIdleMillis = millis(config.validateAfterIdle)
+    const lifetimeMillis = millis(config.maxLifetime)
+    const jitterMillis = millis(config.lifetimeJitter)
+    const refillPauseMillis = Math.max(millis(config.retryInterval), 1000)
+    const sweepCap = Math.min(millis(config.maxIdleTime), lifetimeMillis - jitterMillis, maxSweepSleep)
+    const acquire = Effect.provide(options.acquire, context)
+    const releaseResource = options.release ?? (() => Effect.void)
+    const validate = options.validate
+    const retryable = options.retryable ?? (() => true)
+    const isBroken = options.isBroken ?? defaultIsBroken
+    const metrics = new PoolMetrics(name)
+    const closedError = new PoolClosedError({ pool: name })
+
+    // ---- events: published only while someone subscribes ------------------
+    const hub = yield* PubSub.sliding<PoolEvent>(eventBuffer)
+    let subscribers = 0
+    const emit = (event: PoolEvent) => PubSub.publish(hub, event)
+
+    // ---- the state machine and what it asks of us ---------------------------
+    const requests = yield* Queue.unbounded<void>()
+    const leasesReturned = yield* Effect.makeLatch(false)
+    const allClosed = yield* Effect.makeLatch(false)
+    let wakeTimer: (() => void) | undefined
+
+    const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
+      releaseResource(conn.resource).pipe(
+        Effect.timeout(config.connectTimeout),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`dbpool: closing connection ${conn.id} of pool "${name}" failed`, cause)
+        ),
+        Effect.zipRight(Effect.suspend(() => {
+          state.closeDone(conn, reason, now())
+          return subscribers === 0 ? Effect.void : emit(PoolEvent.ConnectionClosed({ connectionId: conn.id, reason }))
+        }))
+      )
+
+    const state: PoolState<A, E> = new PoolState<A, E>(
+      name,
+      config.minConnections,
+      config.maxConnections,
+      millis(config.maxIdleTime),
+      {
+        requestCreation: () => requests.unsafeOffer(undefined),
+        close: (conn, reason) => runFork(closeConnection(conn, reason)),
+        wakeTimer: () => {
+          const wake = wakeTimer
+          wakeTimer = undefined
+          if (wake !== undefined) wake()
+        },
+        leasesReturned: () => leasesReturned.unsafeOpen(),
+        allClosed: () => allClosed.unsafeOpen()
+      }
+    )
+    const statsRef = yield* SubscriptionRef.make(state.snapshot())
+
+    // ---- creation: maxConnecting creator fibers serve the request queue -----
+    const retrySchedule: Schedule.Schedule<unknown, unknown> = config.retrySchedule ??
+      Schedule.exponential(config.retryInterval).pipe(
+        Schedule.jittered,
+        Schedule.intersect(Schedule.recurs(config.maxRetries))
+      )
+    let sequence = 0
+    let warming = false
+    const warmedUp = yield* Effect.makeLatch(false)
+
+    const openConnection: Effect.Effect<Conn<A>, ConnectError<E>> = Effect.suspend(() => {
+      const start = now()
+      let attempts = 0
+      const attempt = Effect.suspend(() => {
+        attempts++
+        return acquire
+      }).pipe(
+        Effect.mapError((error): Attempt<E> => ({ _tag: "Failed", error })),
+        Effect.timeoutFail({ duration: config.connectTimeout, onTimeout: (): Attempt<E> => ({ _tag: "Timeout" }) }),
+        Effect.tapError((failure) =>
+          Effect.suspend(() => {
+            state.connectFailures++
+            if (subscribers === 0) return Effect.void
+            const cause = failure._tag === "Timeout" ? "timeout" : failure.error
+            return emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
+          })
+        )
+      )
+      return attempt.pipe(
+        Effect.retry({ schedule: retrySchedule, while: (f) => f._tag === "Timeout" || retryable(f.error) }),
+        Effect.mapError((f) =>
+          new ConnectError<E>({
+            pool: name,
+            attempts,
+            reason: f._tag === "Timeout" ? "timeout" : "failed",
+            cause: f._tag === "Failed" ? f.error : undefined,
+            timeout: f._tag === "Timeout" ? config.connectTimeout : undefined
+          })
+        ),
+        Effect.flatMap((resource) =>
+          Effect.map(random.next, (r) => {
+            const createdAt = now()
+            metrics.createTime.unsafeUpdate((createdAt - start) / 1000, [])
+            const retireAt = createdAt + lifetimeMillis - r * jitterMillis
+            return new Conn(`${name}-${++sequence}`, resource, createdAt, retireAt)
+          })
+        )
+      )
+    })
+
+    // Registering the outcome is uninterruptible: a connection once opened is always counted.
+    const serveOneRequest = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Queue.take(requests), () => Effect.exit(restore(openConnection))).pipe(
+        Effect.flatMap((exit) => {
+          const t = now()
+          let event: Effect.Effect<unknown> = Effect.void
+          if (Exit.isSuccess(exit)) {
+            const conn = exit.value
+            state.created(conn, t)
+            if (subscribers > 0) {
+              event = emit(PoolEvent.ConnectionCreated({
+                connectionId: conn.id,
+                createTime: t - conn.createdAt,
+                attempts: 1
+              }))
+            }
+          } else if (!Cause.isInterruptedOnly(exit.cause)) {
+            const failure = Cause.failureOption(exit.cause)
+            const error = failure._tag === "Some"
+              ? failure.value
+              : new ConnectError<E>({ pool: name, attempts: 1, reason: "failed", cause: Cause.squash(exit.cause) as E })
+            state.creationFailed(error, t, t + refillPauseMillis)
+          }
+          if (warming && state.pending === 0) warmedUp.unsafeOpen()
+          return event
+        })
+      )
+    )
+
+    // ---- waiters' deadlines: one timer for all (deadlines grow in queue order) --
+    const parkTimer = Effect.async<void>((resume) => {
+      wakeTimer = () => resume(Effect.void)
+      return Effect.sync(() => {
+        wakeTimer = undefined
+      })
+    })
+    const expireWaiters = (t: number) =>
+      Effect.suspend(() => {
+        const expired: Array<PoolWaiter<A, E>> = []
+        for (let w = state.waiters.head; w !== undefined && w.deadline <= t; w = w.next) expired.push(w)
+        const events: Array<PoolEvent> = []
+        for (const w of expired) {
+          state.fail(
+            w,
+            new PoolTimeoutError({
+              pool: name,
+              timeout: config.acquireTimeout,
+              stats: state.snapshot(),
+              lastConnectError: state.lastConnectError
+            })
+          )
+          metrics.timeouts.unsafeUpdate(1, [])
+          if (subscribers > 0) events.push(PoolEvent.AcquireTimedOut({ waitTime: t - w.enqueuedAt }))
+        }
+        return events.length === 0 ? Effect.void : PubSub.publishAll(hub, events)
+      })
+    const timer = Effect.suspend(() => {
+      const head = state.waiters.head
+      if (head === undefined) return parkTimer
+      const t = now()
+      if (head.deadline > t) return Effect.raceFirst(Effect.sleep(head.deadline - t), parkTimer)
+      return expireWaiters(t)
+    }).pipe(Effect.forever)
+
+    // ---- retirement sweep: idle past maxIdleTime, old past maxLifetime ------
+    const sweeper = Effect.suspend(() => {
+      const t = now()
+      const next = state.sweep(t)
+      return Effect.sleep(Math.max(1, Math.min(next - t, sweepCap)))
+    }).pipe(Effect.forever)
+
+    // ---- health checks ------------------------------------------------------
+    const runValidation = (resource: A): Effect.Effect<boolean> =>
+      validate === undefined ? Effect.succeed(true) : Effect.uninterruptibleMask((restore) =>
+        restore(validate(resource)).pipe(
+          Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
+          Effect.exit,
+          Effect.map(Exit.isSuccess)
+        )
+      )
+
+    const checkIdle = (conn: Conn<A>) =>
+      Effect.uninterruptible(Effect.gen(function*() {
+        if (!state.takeForCheck(conn)) return
+        if (subscribers > 0) yield* emit(PoolEvent.HealthCheckStarted({ connectionId: conn.id }))
+        const start = now()
+        const healthy = yield* runValidation(conn.resource)
+        const end = now()
+        state.checked(conn, healthy, end)
+        if (subscribers > 0) {
+          yield* emit(PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration: end - start }))
+        }
+      }))
+
+    const healthChecks = Effect.gen(function*() {
+      const driver = yield* Schedule.driver(config.healthCheckSchedule ?? Schedule.spaced(config.healthCheckInterval))
+      while (true) {
+        yield* driver.next(undefined)
+        // Oldest idle first; a connection borrowed meanwhile is skipped.
+        for (const conn of state.idle.slice()) yield* checkIdle(conn)
+      }
+    }).pipe(Effect.catchAll(() => Effect.void))
+
+    // ---- stats publication: coalesced, only when something changed ---------
+    let published = state.snapshot()
+    const publishStats = Effect.suspend(() => {
+      const s = state.snapshot()
+      metrics.publish(s)
+      if (sameStats(s, published)) return Effect.void
+      published = s
+      return SubscriptionRef.set(statsRef, s)
+    })
+    const publisher = Effect.sleep(config.statsInterval).pipe(Effect.zipRight(publishStats), Effect.forever)
+
+    // ---- acquisition ----------------------------------------------------------
+    const leaseOf = (conn: Conn<A>, start: number, t: number): Effect.Effect<LeaseImpl<A>> => {
+      conn.usageCount++
+      const lease = new LeaseImpl(conn, t)
+      conn.lease = lease
+      state.successfulRequests++
+      state.acquireTimeTotal += t - start
+      metrics.waitTime.unsafeUpdate((t - start) / 1000, [])
+      if (subscribers === 0) return Effect.succeed(lease)
+      return Effect.as(emit(PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })), lease)
+    }
+
+    const wait = (
+      restore: Restore,
+      start: number,
+      deadline: number,
+      retrying: boolean
+    ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+      if (state.waiters.length >= config.maxWaiting) {
+        state.failedRequests++
+        return Effect.fail(
+          new PoolExhaustedError({ pool: name, waiting: state.waiters.length, maxWaiting: config.maxWaiting })
+        )
+      }
+      const waiting = Effect.async<Conn<A>, PoolError<E>>((resume) => {
+        const waiter = new Waiter(start, deadline, resume)
+        state.enqueue(waiter, retrying)
+        if (retrying) state.runtime.wakeTimer()
+        return Effect.sync(() => state.cancel(waiter, now()))
+      })
+      return Effect.flatMap(
+        restore(waiting).pipe(Effect.withSpan("dbpool.acquire", { attributes: { [poolNameAttribute]: name } })),
+        (conn) => leaseOf(conn, start, now())
+      )
+    }
+
+    /** A connection idle for longer than `validateAfterIdle` is checked before it is lent. */
+    const checkOnBorrow = (
+      restore: Restore,
+      conn: Conn<A>,
+      start: number,
+      deadline: number
+    ): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
+      Effect.flatMap(runValidation(conn.resource), (healthy) => {
+        const t = now()
+        if (healthy) {
+          conn.lastValidatedAt = t
+          return leaseOf(conn, start, t)
+        }
+        state.release(conn, t, "unhealthy")
+        return take(restore, start, deadline, true)
+      })
+
+    const take = (
+      restore: Restore,
+      start: number,
+      deadline: number,
+      retrying: boolean
+    ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+      const conn = state.takeIdle()
+      if (conn === undefined) return wait(restore, start, deadline, retrying)
+      const t = now()
+      if (
+        validate !== undefined &&
+        t - conn.idleSince >= validateAfterIdleMillis &&
+        t - conn.lastValidatedAt >= validateAfterIdleMillis
+      ) return checkOnBorrow(restore, conn, start, deadline)
+      return leaseOf(conn, start, t)
+    }
+
+    const acquireLease = (restore: Restore): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
+      Effect.suspend(() => {
+        state.totalRequests++
+        if (state.closed) {
+          state.failedRequests++
+          return Effect.fail(closedError)
+        }
+        const start = now()
+        return take(restore, start, start + acquireTimeoutMillis, false)
+      })
+
+    const releaseLease = (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (lease.released) return Effect.void
+        lease.released = true
+        const t = now()
+        const broken = lease.invalid || (exit._tag === "Failure" && isBroken(exit.cause))
+        metrics.useTime.unsafeUpdate((t - lease.acquiredAt) / 1000, [])
+        state.release(lease.conn, t, broken ? "broken" : undefined)
+        if (subscribers === 0) return Effect.void
+        return emit(PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt }))
+      })
+
+    // ---- background fibers and shutdown ---------------------------------------
+    const creators: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+    for (let i = 0; i < config.maxConnecting; i++) {
+      creators.push(yield* Effect.forkDaemon(Effect.forever(serveOneRequest)))
+    }
+    const background: Array<Fiber.RuntimeFiber<unknown, unknown>> = [
+      yield* Effect.forkDaemon(timer),
+      yield* Effect.forkDaemon(sweeper),
+      yield* Effect.forkDaemon(publisher)
+    ]
+    if (validate !== undefined) background.push(yield* Effect.forkDaemon(healthChecks))
+
+    const shutdown = Effect.gen(function*() {
+      if (state.closed) return
+      for (const waiter of state.shutdown()) state.fail(waiter, closedError)
+      yield* leasesReturned.await.pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
+      state.cutLeases()
+      yield* Fiber.interruptAll(creators)
+      state.abandonCreations()
+      yield* allClosed.await
+      yield* Fiber.interruptAll(background)
+      yield* publishStats
+    })
+    yield* Scope.addFinalizer(scope, shutdown)
+
+    // ---- warm-up: open the minimum before the pool is handed out ---------------
+    if (config.minConnections > 0) {
+      warming = true
+      state.ensureCapacity(now())
+      yield* warmedUp.await
+      warming = false
+      if (state.open.size === 0 && state.lastConnectError !== undefined) {
+        return yield* Effect.fail(state.lastConnectError)
+      }
+    }
+    yield* publishStats
+
+    const currentConfig = (): PoolConfig.PoolConfig => ({
+      ...config,
+      minConnections: state.min,
+      maxConnections: state.max
+    })
+
+    const pool: ResourcePool.ResourcePool<A, E> = {
+      [TypeId]: TypeId,
+      get config() {
+        return currentConfig()
+      },
+      get: Effect.uninterruptibleMask((restore) =>
+        Effect.tap(acquireLease(restore), (lease) => Effect.addFinalizer((exit) => releaseLease(lease, exit)))
+      ),
+      use: <B, E2, R2>(f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(acquireLease(restore), (lease) =>
+            Effect.onExit(
+              restore(Effect.suspend(() => f(lease))),
+              (exit) => releaseLease(lease, exit)
+            ))
+        ),
+      invalidate: (lease) =>
+        Effect.sync(() => {
+          if (lease instanceof LeaseImpl) lease.invalid = true
+        }),
+      stats: Effect.sync(() => state.snapshot()),
+      changes: statsRef.changes,
+      events: Stream.unwrapScoped(
+        Effect.acquireRelease(
+          Effect.tap(PubSub.subscribe(hub), () => {
+            subscribers++
+          }),
+          () =>
+            Effect.sync(() => {
+              subscribers--
+            })
+        ).pipe(Effect.map((queue) => Stream.fromQueue(queue)))
+      ),
+      metrics: Effect.sync(() => {
+        const t = now()
+        return Array.from(state.open, (c): ResourcePool.ConnectionInfo => ({
+          id: c.id,
+          state: c.state,
+          createdAt: c.createdAt,
+          age: t - c.createdAt,
+          idleTime: c.state === "idle" ? t - c.idleSince : 0,
+          usageCount: c.usageCount,
+          retireAt: c.retireAt,
+          healthy: !c.unhealthy
+        }))
+      }),
+      resize: (bounds) =>
+        Effect.flatMap(
+          configInternal.make({
+            ...options.config,
+            minConnections: bounds.min ?? state.min,
+            maxConnections: bounds.max ?? state.max
+          }),
+          (checked) =>
+            Effect.sync(() => {
+              state.min = checked.minConnections
+              state.max = checked.maxConnections
+              for (const conn of state.idle.slice()) {
+                if (state.open.size - state.closing <= state.max) break
+                state.close(conn, "idle")
+              }
+              state.ensureCapacity(now())
+            })
+        ),
+      pipe() {
+        return pipeArguments(this, arguments)
+      }
+    }
+    return pool
+  })

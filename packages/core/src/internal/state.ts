@@ -1,0 +1,395 @@
+/**
+ * The pool's state machine: every connection, every waiter and every counter,
+ * and the transitions between them.
+ *
+ * Each transition is a plain synchronous method. Effect runs fibers on one
+ * JavaScript thread and never preempts synchronous code, so a transition is
+ * atomic exactly as a `Ref.modify` would be, without copying the state: a
+ * release hands its connection to the oldest waiter in the same step in which
+ * it sees that waiter, and no wake-up can be lost between the two.
+ *
+ * The transitions decide; the runtime (pool.ts) acts. Side effects the state
+ * asks for go through `Runtime`: queue a creation, close a connection, wake
+ * the waiters' timer, tell shutdown that leases came back.
+ */
+import * as Exit from "effect/Exit"
+import type { ConnectError, PoolError } from "../PoolError.js"
+import type { CloseReason, PoolStats } from "../PoolStats.js"
+import { Waiter, WaiterQueue } from "./waiters.js"
+
+export type ConnState = "idle" | "active" | "validating" | "closing"
+
+export class Conn<A> {
+  state: ConnState = "active"
+  usageCount = 0
+  idleSince: number
+  lastValidatedAt: number
+  unhealthy = false
+  /** The lease holding this connection, while one does. */
+  lease: { released: boolean } | undefined = undefined
+  constructor(
+    readonly id: string,
+    readonly resource: A,
+    readonly createdAt: number,
+    readonly retireAt: number
+  ) {
+    this.idleSince = createdAt
+    this.lastValidatedAt = createdAt
+  }
+}
+
+export interface Runtime<A> {
+  /** Queue one connection creation (the caller already counted it as pending). */
+  readonly requestCreation: () => void
+  /** Close a connection in the background, then call `PoolState.closeDone`. */
+  readonly close: (conn: Conn<A>, reason: CloseReason) => void
+  /** The first waiter arrived: the timer that fails late waiters must look again. */
+  readonly wakeTimer: () => void
+  /** During shutdown: no lease or health check holds a connection any more. */
+  readonly leasesReturned: () => void
+  /** During shutdown: every connection is closed and no creation is in flight. */
+  readonly allClosed: () => void
+}
+
+export type PoolWaiter<A, E> = Waiter<Conn<A>, PoolError<E>>
+
+export class PoolState<A, E> {
+  // ---- connections -------------------------------------------------------
+  /** Every open connection, whatever its state; each counts against the maximum until closed. */
+  readonly open = new Set<Conn<A>>()
+  /** Idle connections, oldest idle first: taken from the end (LIFO), so the surplus falls idle. */
+  idle: Array<Conn<A>> = []
+  active = 0
+  validating = 0
+  closing = 0
+  unhealthy = 0
+  /** Creations queued or in flight. */
+  pending = 0
+
+  // ---- callers -----------------------------------------------------------
+  readonly waiters = new WaiterQueue<Conn<A>, PoolError<E>>()
+
+  // ---- lifecycle ---------------------------------------------------------
+  closed = false
+  /** After a failed creation, refilling to the minimum waits until then (no reconnect spin). */
+  refillPausedUntil = 0
+  lastConnectError: ConnectError<E> | undefined = undefined
+
+  // ---- counters ----------------------------------------------------------
+  totalRequests = 0
+  successfulRequests = 0
+  failedRequests = 0
+  cancelledRequests = 0
+  timeouts = 0
+  acquireTimeTotal = 0
+  connectionsCreated = 0
+  connectFailures = 0
+  readonly closedBy: Record<CloseReason, number> = { idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 0 }
+
+  constructor(
+    readonly name: string,
+    public min: number,
+    public max: number,
+    readonly maxIdleMillis: number,
+    readonly runtime: Runtime<A>
+  ) {}
+
+  // ==== acquisition ========================================================
+
+  /** The fast path: the most recently used idle connection, if any. */
+  takeIdle(): Conn<A> | undefined {
+    const conn = this.idle.pop()
+    if (conn !== undefined) {
+      conn.state = "active"
+      this.active++
+    }
+    return conn
+  }
+
+  /**
+   * A caller found no idle connection and waits. A retrying caller (its
+   * connection failed validation on borrow) goes to the front: it asked before
+   * everyone now waiting.
+   */
+  enqueue(waiter: PoolWaiter<A, E>, front: boolean): void {
+    const wasEmpty = this.waiters.length === 0
+    if (front) this.waiters.pushFront(waiter)
+    else this.waiters.pushBack(waiter)
+    this.ensureCapacity(0)
+    if (wasEmpty) this.runtime.wakeTimer()
+  }
+
+  /**
+   * The waiting caller's fiber was interrupted. If a connection reached it in
+   * the meantime, the connection goes back as if released unused.
+   */
+  cancel(waiter: PoolWaiter<A, E>, now: number): void {
+    if (waiter.settled && waiter.served === undefined) return
+    this.cancelledRequests++
+    if (waiter.queued) {
+      this.waiters.remove(waiter)
+      waiter.settled = true
+      return
+    }
+    const conn = waiter.served
+    if (conn !== undefined) {
+      waiter.served = undefined
+      this.release(conn, now, undefined)
+    }
+  }
+
+  /** Fails a waiter (timeout, cannot connect, pool closed). */
+  fail(waiter: PoolWaiter<A, E>, error: PoolError<E>): void {
+    this.waiters.remove(waiter)
+    waiter.settled = true
+    this.failedRequests++
+    if (error._tag === "PoolTimeoutError") this.timeouts++
+    waiter.resume(Exit.fail(error))
+  }
+
+  // ==== return =============================================================
+
+  /**
+   * A connection comes back from its user (or from a cancelled waiter).
+   * `mustClose` says it may not be reused; otherwise it goes to the oldest
+   * waiter, or on top of the idle stack.
+   */
+  release(conn: Conn<A>, now: number, mustClose: CloseReason | undefined): void {
+    this.active--
+    conn.lease = undefined
+    if (this.closed) this.close(conn, "closed")
+    else if (mustClose !== undefined) this.close(conn, mustClose)
+    else if (now >= conn.retireAt) this.close(conn, "lifetime")
+    else if (this.open.size - this.closing > this.max) this.close(conn, "idle")
+    else this.handOffOrIdle(conn, now)
+    if (this.closed) this.checkDrained()
+  }
+
+  private handOffOrIdle(conn: Conn<A>, now: number): void {
+    const waiter = this.waiters.shift()
+    if (waiter !== undefined) {
+      conn.state = "active"
+      this.active++
+      waiter.settled = true
+      waiter.served = conn
+      waiter.resume(Exit.succeed(conn))
+      return
+    }
+    conn.state = "idle"
+    conn.idleSince = now
+    this.idle.push(conn)
+  }
+
+  // ==== creation ===========================================================
+
+  /**
+   * Requests the creations needed to serve the waiters not yet covered by one
+   * in flight, and to keep `min` open; never beyond `max`, counting every open
+   * connection (closing ones too) and every creation in flight.
+   */
+  ensureCapacity(now: number): void {
+    if (this.closed) return
+    const live = this.open.size - this.closing
+    const forMin = now >= this.refillPausedUntil ? this.min - (live + this.pending) : 0
+    const forWaiters = this.waiters.length - this.pending
+    const room = this.max - (this.open.size + this.pending)
+    const n = Math.min(Math.max(forMin, forWaiters), room)
+    for (let i = 0; i < n; i++) {
+      this.pending++
+      this.runtime.requestCreation()
+    }
+  }
+
+  created(conn: Conn<A>, now: number): void {
+    this.pending--
+    this.open.add(conn)
+    this.connectionsCreated++
+    this.lastConnectError = undefined
+    this.refillPausedUntil = 0
+    if (this.closed) {
+      this.close(conn, "closed")
+      return
+    }
+    this.handOffOrIdle(conn, now)
+  }
+
+  /**
+   * A creation failed after all its attempts. The oldest waiter that no other
+   * creation in flight will serve fails with the cause; refilling to the
+   * minimum pauses until `pauseUntil`.
+   */
+  creationFailed(error: ConnectError<E>, now: number, pauseUntil: number): void {
+    this.pending--
+    this.lastConnectError = error
+    this.refillPausedUntil = pauseUntil
+    if (this.closed) {
+      this.checkDrained()
+      return
+    }
+    if (this.waiters.length > this.pending && this.waiters.head !== undefined) {
+      this.fail(this.waiters.head, error)
+    }
+    this.ensureCapacity(now)
+  }
+
+  // ==== closing ============================================================
+
+  close(conn: Conn<A>, reason: CloseReason): void {
+    if (conn.state === "closing") return
+    if (conn.state === "idle") this.removeIdle(conn)
+    conn.state = "closing"
+    this.closing++
+    if (reason === "unhealthy" || reason === "broken") {
+      conn.unhealthy = true
+      this.unhealthy++
+    }
+    this.runtime.close(conn, reason)
+  }
+
+  closeDone(conn: Conn<A>, reason: CloseReason, now: number): void {
+    if (!this.open.delete(conn)) return
+    this.closing--
+    if (conn.unhealthy) this.unhealthy--
+    this.closedBy[reason]++
+    if (this.closed) this.checkDrained()
+    else this.ensureCapacity(now)
+  }
+
+  private removeIdle(conn: Conn<A>): void {
+    const i = this.idle.indexOf(conn)
+    if (i >= 0) this.idle.splice(i, 1)
+  }
+
+  // ==== housekeeping =======================================================
+
+  /**
+   * Retires idle connections past their lifetime, and those idle past
+   * `maxIdleTime` while more than `min` are open (oldest idle first), then
+   * refills. Returns when the next one of these can be due.
+   */
+  sweep(now: number): number {
+    if (this.closed) return Number.POSITIVE_INFINITY
+    let surplus = this.open.size - this.closing - this.min
+    let next = Number.POSITIVE_INFINITY
+    for (const conn of this.idle.slice()) {
+      if (now >= conn.retireAt) {
+        this.close(conn, "lifetime")
+        surplus--
+      } else if (surplus > 0 && now - conn.idleSince >= this.maxIdleMillis) {
+        this.close(conn, "idle")
+        surplus--
+      } else {
+        next = Math.min(next, conn.retireAt, conn.idleSince + this.maxIdleMillis)
+      }
+    }
+    this.ensureCapacity(now)
+    if (this.refillPausedUntil > now && this.open.size - this.closing + this.pending < this.min) {
+      next = Math.min(next, this.refillPausedUntil)
+    }
+    return next
+  }
+
+  /** Takes an idle connection out for a health check; false if it is no longer idle. */
+  takeForCheck(conn: Conn<A>): boolean {
+    if (conn.state !== "idle") return false
+    this.removeIdle(conn)
+    conn.state = "validating"
+    this.validating++
+    return true
+  }
+
+  /** A health check ended: a healthy connection goes back where it was in the idle order. */
+  checked(conn: Conn<A>, healthy: boolean, now: number): void {
+    this.validating--
+    conn.state = "active" // transient: close and hand-off expect a connection out of the idle set
+    if (this.closed) {
+      this.close(conn, "closed")
+      this.checkDrained()
+      return
+    }
+    if (!healthy) {
+      this.close(conn, "unhealthy")
+      return
+    }
+    conn.lastValidatedAt = now
+    const waiter = this.waiters.shift()
+    if (waiter !== undefined) {
+      this.active++
+      waiter.settled = true
+      waiter.served = conn
+      waiter.resume(Exit.succeed(conn))
+      return
+    }
+    conn.state = "idle"
+    let i = 0
+    while (i < this.idle.length && this.idle[i]!.idleSince <= conn.idleSince) i++
+    this.idle.splice(i, 0, conn)
+  }
+
+  // ==== shutdown ===========================================================
+
+  /** Stops the pool: returns the waiters to fail and closes every idle connection. */
+  shutdown(): Array<PoolWaiter<A, E>> {
+    this.closed = true
+    const waiters: Array<PoolWaiter<A, E>> = []
+    for (let w = this.waiters.head; w !== undefined; w = w.next) waiters.push(w)
+    for (const conn of this.idle.slice()) this.close(conn, "closed")
+    this.checkDrained()
+    return waiters
+  }
+
+  /** After the grace period: connections still lent are closed under their users. */
+  cutLeases(): void {
+    for (const conn of this.open) {
+      if (conn.state === "active") {
+        if (conn.lease !== undefined) conn.lease.released = true
+        conn.lease = undefined
+        this.active--
+        this.close(conn, "closed")
+      }
+    }
+    this.checkDrained()
+  }
+
+  /** The creators are stopped: creations queued or in flight will never complete. */
+  abandonCreations(): void {
+    this.pending = 0
+    this.checkDrained()
+  }
+
+  private checkDrained(): void {
+    if (this.active === 0 && this.validating === 0) this.runtime.leasesReturned()
+    if (this.open.size === 0 && this.pending === 0) this.runtime.allClosed()
+  }
+
+  // ==== observation ========================================================
+
+  snapshot(): PoolStats {
+    const total = this.open.size
+    return {
+      name: this.name,
+      minConnections: this.min,
+      maxConnections: this.max,
+      totalConnections: total,
+      activeConnections: this.active,
+      idleConnections: this.idle.length,
+      validatingConnections: this.validating,
+      closingConnections: this.closing,
+      pendingConnections: this.pending,
+      waitingRequests: this.waiters.length,
+      totalRequests: this.totalRequests,
+      successfulRequests: this.successfulRequests,
+      failedRequests: this.failedRequests,
+      cancelledRequests: this.cancelledRequests,
+      timeouts: this.timeouts,
+      averageAcquireTime: this.successfulRequests === 0 ? 0 : this.acquireTimeTotal / this.successfulRequests,
+      healthyConnections: total - this.unhealthy,
+      unhealthyConnections: this.unhealthy,
+      connectionsCreated: this.connectionsCreated,
+      connectionsClosed: { ...this.closedBy },
+      connectFailures: this.connectFailures
+    }
+  }
+}
+
+export { Waiter }
