@@ -38,7 +38,9 @@ export class PoolTimeoutError extends Data.TaggedError("PoolTimeoutError")<{
     const base = `Timed out after ${Duration.format(this.timeout)} waiting for a connection from pool "${this.pool}" ` +
       `(${s.activeConnections} in use, ${s.idleConnections} idle, ${s.pendingConnections} being opened, ` +
       `${s.waitingRequests} waiting, max ${s.maxConnections})`
-    return this.lastConnectError === undefined ? base : `${base}; last connection error: ${this.lastConnectError.message}`
+    return this.lastConnectError === undefined
+      ? base
+      : `${base}; last connection error: ${this.lastConnectError.message}`
   }
 }
 

@@ -1,6 +1,6 @@
+import { ResourcePool } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, TestClock } from "effect"
-import { ResourcePool } from "@dbpool/core"
 
 describe("smoke", () => {
   it.scoped("basic", () =>

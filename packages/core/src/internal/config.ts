@@ -184,13 +184,14 @@ export const make = (input?: PoolConfig.Input): Effect.Effect<PoolConfig.PoolCon
 
 const optionalDuration = (key: string) =>
   Config.string(key).pipe(
-    Config.map((s): Duration.DurationInput => /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) : (s as Duration.DurationInput)),
+    Config.map((s): Duration.DurationInput =>
+      /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) : (s as Duration.DurationInput)
+    ),
     Config.option,
     Config.map(Option.getOrUndefined)
   )
 
-const optionalNumber = (key: string) =>
-  Config.number(key).pipe(Config.option, Config.map(Option.getOrUndefined))
+const optionalNumber = (key: string) => Config.number(key).pipe(Config.option, Config.map(Option.getOrUndefined))
 
 export const config = (prefix?: string): Config.Config<PoolConfig.Input> => {
   const all = Config.all({

@@ -24,7 +24,9 @@ export const stateAttribute = "db.client.connection.state"
 // Seconds, from 100 µs to about 52 s.
 const timeBoundaries = MetricBoundaries.exponential({ start: 0.0001, factor: 2, count: 20 })
 
-const count = Metric.gauge(names.count, { description: "Connections currently in the state described by the state attribute" })
+const count = Metric.gauge(names.count, {
+  description: "Connections currently in the state described by the state attribute"
+})
 const max = Metric.gauge(names.max, { description: "The maximum number of open connections allowed" })
 const idleMin = Metric.gauge(names.idleMin, { description: "The minimum number of idle open connections allowed" })
 const pendingRequests = Metric.gauge(names.pendingRequests, {
@@ -35,8 +37,16 @@ const timeouts = Metric.counter(names.timeouts, {
   incremental: true
 })
 const createTime = Metric.histogram(names.createTime, timeBoundaries, "The time it took to create a new connection (s)")
-const waitTime = Metric.histogram(names.waitTime, timeBoundaries, "The time it took to obtain an open connection from the pool (s)")
-const useTime = Metric.histogram(names.useTime, timeBoundaries, "The time between borrowing a connection and returning it to the pool (s)")
+const waitTime = Metric.histogram(
+  names.waitTime,
+  timeBoundaries,
+  "The time it took to obtain an open connection from the pool (s)"
+)
+const useTime = Metric.histogram(
+  names.useTime,
+  timeBoundaries,
+  "The time between borrowing a connection and returning it to the pool (s)"
+)
 
 /** The metrics of one pool, with its name attached, updated synchronously. */
 export class PoolMetrics {

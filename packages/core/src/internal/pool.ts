@@ -269,13 +269,15 @@ export const make = <A, E = never, R = never>(
 
     // ---- health checks ------------------------------------------------------
     const runValidation = (resource: A): Effect.Effect<boolean> =>
-      validate === undefined ? Effect.succeed(true) : Effect.uninterruptibleMask((restore) =>
-        restore(validate(resource)).pipe(
-          Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
-          Effect.exit,
-          Effect.map(Exit.isSuccess)
+      validate === undefined ?
+        Effect.succeed(true) :
+        Effect.uninterruptibleMask((restore) =>
+          restore(validate(resource)).pipe(
+            Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
+            Effect.exit,
+            Effect.map(Exit.isSuccess)
+          )
         )
-      )
 
     const checkIdle = (conn: Conn<A>) =>
       Effect.uninterruptible(Effect.gen(function*() {
