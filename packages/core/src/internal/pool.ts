@@ -198,7 +198,7 @@ export const make = <A, E = never, R = never>(
 
     // Registering the outcome is uninterruptible: a connection once opened is always counted.
     const serveOneRequest = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Queue.take(requests), () => Effect.exit(restore(openConnection))).pipe(
+      Effect.flatMap(restore(Queue.take(requests)), () => Effect.exit(restore(openConnection))).pipe(
         Effect.flatMap((exit) => {
           const t = now()
           let event: Effect.Effect<unknown> = Effect.void
@@ -272,7 +272,8 @@ export const make = <A, E = never, R = never>(
       validate === undefined ?
         Effect.succeed(true) :
         Effect.uninterruptibleMask((restore) =>
-          restore(validate(resource)).pipe(
+          // Interruptible inside, whatever the caller's region, so that the timeout can stop a hung check.
+          restore(Effect.interruptible(validate(resource))).pipe(
             Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
             Effect.exit,
             Effect.map(Exit.isSuccess)
@@ -313,7 +314,12 @@ export const make = <A, E = never, R = never>(
     const publisher = Effect.sleep(config.statsInterval).pipe(Effect.zipRight(publishStats), Effect.forever)
 
     // ---- acquisition ----------------------------------------------------------
-    const leaseOf = (conn: Conn<A>, start: number, t: number): Effect.Effect<LeaseImpl<A>> => {
+    const leaseOf = (conn: Conn<A>, start: number, t: number): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+      if (conn.state !== "active") {
+        // Handed over just before shutdown cut it: the pool closed under this caller.
+        state.failedRequests++
+        return Effect.fail(closedError)
+      }
       conn.usageCount++
       const lease = new LeaseImpl(conn, t)
       conn.lease = lease
