@@ -1,0 +1,196 @@
+/**
+ * The pool's own overhead: acquire + release of a dummy resource, no I/O, for
+ * dbpool's `ResourcePool` (`use` and `Effect.scoped(get)`), effect's `Pool.make`
+ * and `Pool.makeWithTTL`, and an effect `Semaphore` as the floor, side by side
+ * in one run, interleaved round by round, under a real clock.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as internal from "./internal/overhead.js"
+
+/**
+ * What is measured: `"dbpool.use"` is `pool.use(() => Effect.void)`,
+ * `"dbpool.get"` is `Effect.scoped(pool.get)`, `"effect.Pool"` and
+ * `"effect.PoolTTL"` are `Effect.scoped(pool.get)` on `Pool.make` and
+ * `Pool.makeWithTTL`, `"effect.Semaphore"` is `semaphore.withPermits(1)`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ContenderId = "dbpool.use" | "dbpool.get" | "effect.Pool" | "effect.PoolTTL" | "effect.Semaphore"
+
+/**
+ * A pool size and a number of fibers looping acquire + release on it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Case {
+  readonly size: number
+  readonly fibers: number
+}
+
+/**
+ * One round of one contender. Latencies are from asking to having, in
+ * microseconds, over the sampled operations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Round {
+  readonly ops: number
+  readonly elapsedMs: number
+  readonly opsPerSec: number
+  readonly samples: number
+  readonly p50: number
+  readonly p99: number
+  readonly p999: number
+  readonly max: number
+}
+
+/**
+ * The figures of one contender in one case: each the median over the rounds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ContenderResult {
+  readonly id: ContenderId
+  readonly opsPerSec: number
+  readonly p50: number
+  readonly p99: number
+  readonly p999: number
+  readonly max: number
+  readonly rounds: ReadonlyArray<Round>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CaseResult extends Case {
+  readonly contenders: ReadonlyArray<ContenderResult>
+}
+
+/**
+ * A whole run. `leaks` lists every resource, lease or permit found still held
+ * after a round: it must be empty.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report {
+  readonly quick: boolean
+  readonly durationMs: number
+  readonly rounds: number
+  readonly sampleEvery: number
+  readonly warmupMs: number
+  readonly startedAt: string
+  readonly totalSeconds: number
+  readonly cases: ReadonlyArray<CaseResult>
+  readonly leaks: ReadonlyArray<string>
+}
+
+/**
+ * How to run. `quick` means 0.2 s rounds, 3 rounds, the five key cases;
+ * otherwise 1 s rounds, 5 rounds, every size × fibers combination.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly quick?: boolean | undefined
+  /** Length of one round, in milliseconds of real time. */
+  readonly durationMs?: number | undefined
+  readonly rounds?: number | undefined
+  /** One discarded round per contender and case, before the counted ones (default: half a round). */
+  readonly warmupMs?: number | undefined
+  /** One operation in this many (a power of two) is timed. Default 4. */
+  readonly sampleEvery?: number | undefined
+  readonly cases?: ReadonlyArray<Case> | undefined
+  readonly contenders?: ReadonlyArray<ContenderId> | undefined
+  /** Called with each case as it completes. */
+  readonly log?: ((result: CaseResult) => void) | undefined
+}
+
+/**
+ * Every contender, in the order they run within a round.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const contenders: ReadonlyArray<ContenderId> = internal.contenders
+
+/**
+ * Human names of the contenders, for tables.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const labels: Readonly<Record<ContenderId, string>> = internal.labels
+
+/**
+ * Pool sizes 10, 50, 100 × fibers 1, 10, 100, 1,000.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const fullCases: ReadonlyArray<Case> = internal.fullCases
+
+/**
+ * 10/1, 10/10, 10/100, 50/100, 100/1000.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const quickCases: ReadonlyArray<Case> = internal.quickCases
+
+/**
+ * Runs the benchmark. Run it with `Effect.runPromise`: it needs the real clock.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Overhead from "@dbpool/bench/Overhead"
+ *
+ * const report = await Effect.runPromise(
+ *   Overhead.run({ quick: true, cases: [{ size: 10, fibers: 100 }] })
+ * )
+ * console.log(report.cases[0].contenders.map((c) => [c.id, c.opsPerSec]))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run: (options: Options) => Effect.Effect<Report, unknown> = internal.run
+
+/**
+ * The value at quantile `q` (0 to 1) of ascending samples, nearest rank.
+ *
+ * @example
+ * ```ts
+ * import * as Overhead from "@dbpool/bench/Overhead"
+ *
+ * Overhead.quantile(Float64Array.of(1, 2, 3, 4), 0.5) // 2
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const quantile: (sorted: Float64Array, q: number) => number = internal.quantile
+
+/**
+ * The median of some numbers (the mean of the two middle ones for an even count).
+ *
+ * @example
+ * ```ts
+ * import * as Overhead from "@dbpool/bench/Overhead"
+ *
+ * Overhead.median([3, 1, 2]) // 2
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const median: (values: ReadonlyArray<number>) => number = internal.median

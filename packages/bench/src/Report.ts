@@ -1,0 +1,105 @@
+/**
+ * Tables of a benchmark run, as GitHub markdown: for the terminal and for
+ * docs/benchmarks.md.
+ *
+ * @since 0.1.0
+ */
+import * as internal from "./internal/report.js"
+import type * as Overhead from "./Overhead.js"
+
+/**
+ * Where a run was made: `nproc`, CPU model, Node version, platform, date.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Machine {
+  readonly nproc: number
+  readonly cpu: string
+  readonly node: string
+  readonly platform: string
+  readonly date: string
+}
+
+/**
+ * Ops/s of every contender per case, and dbpool's ratio to effect's `Pool`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Overhead from "@dbpool/bench/Overhead"
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * const report = await Effect.runPromise(Overhead.run({ quick: true }))
+ * console.log(Report.throughputTable(report))
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const throughputTable: (report: Overhead.Report) => string = internal.throughputTable
+
+/**
+ * p99 acquire latency (µs) of every contender per case.
+ *
+ * @example
+ * ```ts
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * declare const report: import("@dbpool/bench/Overhead").Report
+ * console.log(Report.latencyTable(report))
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const latencyTable: (report: Overhead.Report) => string = internal.latencyTable
+
+/**
+ * p50, p99, p99.9 and max acquire wait at 100 connections / 1,000 fibers (or the
+ * most contended case run): how fairly waiters are served.
+ *
+ * @example
+ * ```ts
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * declare const report: import("@dbpool/bench/Overhead").Report
+ * console.log(Report.fairnessTable(report))
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const fairnessTable: (report: Overhead.Report) => string = internal.fairnessTable
+
+/**
+ * One line per finished case, for progress output.
+ *
+ * @example
+ * ```ts
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * Overhead.run({ log: (c) => console.log(Report.caseLine(c)) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const caseLine: (result: Overhead.CaseResult) => string = internal.caseLine
+
+/**
+ * The whole of docs/benchmarks.md: method, command, machine and the tables.
+ *
+ * @example
+ * ```ts
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * declare const report: import("@dbpool/bench/Overhead").Report
+ * declare const machine: Report.Machine
+ * const text = Report.markdown(report, machine, "npm run bench")
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const markdown: (report: Overhead.Report, machine: Machine, command: string) => string = internal.markdown

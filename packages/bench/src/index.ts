@@ -1,0 +1,9 @@
+/**
+ * @since 0.1.0
+ */
+export * as Overhead from "./Overhead.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Report from "./Report.js"

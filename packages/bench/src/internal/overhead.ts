@@ -1,0 +1,276 @@
+/**
+ * The pool-overhead benchmark: acquire + release of a dummy resource, no I/O,
+ * for each contender, under a real clock, interleaved round by round.
+ */
+import * as ResourcePool from "@dbpool/core/ResourcePool"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Pool from "effect/Pool"
+import type * as Scope from "effect/Scope"
+import type * as Overhead from "../Overhead.js"
+
+export const contenders: ReadonlyArray<Overhead.ContenderId> = [
+  "dbpool.use",
+  "dbpool.get",
+  "effect.Pool",
+  "effect.PoolTTL",
+  "effect.Semaphore"
+]
+
+export const labels: Record<Overhead.ContenderId, string> = {
+  "dbpool.use": "dbpool use",
+  "dbpool.get": "dbpool scoped(get)",
+  "effect.Pool": "effect Pool",
+  "effect.PoolTTL": "effect Pool TTL",
+  "effect.Semaphore": "effect Semaphore"
+}
+
+export const fullCases: ReadonlyArray<Overhead.Case> = [10, 50, 100].flatMap((size) =>
+  [1, 10, 100, 1000].map((fibers) => ({ size, fibers }))
+)
+
+export const quickCases: ReadonlyArray<Overhead.Case> = [
+  { size: 10, fibers: 1 },
+  { size: 10, fibers: 10 },
+  { size: 10, fibers: 100 },
+  { size: 50, fibers: 100 },
+  { size: 100, fibers: 1000 }
+]
+
+/** Counts the dummy resources, so that a leak shows. */
+interface Tracker {
+  created: number
+  closed: number
+}
+
+/** One contender, built for one round. */
+interface Subject {
+  /** Acquire, then release with an empty body. */
+  readonly plain: Effect.Effect<unknown, unknown>
+  /** Acquire, read the clock while holding, release: the time of "having". */
+  readonly timed: Effect.Effect<number, unknown>
+  /** After the fibers stopped, before the scope closes: a description of what is still held, if anything. */
+  readonly leftover: Effect.Effect<string | undefined>
+}
+
+const now = Effect.sync(() => performance.now())
+
+const makeSubject = (
+  id: Overhead.ContenderId,
+  size: number,
+  tracker: Tracker
+): Effect.Effect<Subject, unknown, Scope.Scope> => {
+  const open = Effect.sync(() => ({ id: ++tracker.created }))
+  const close = () =>
+    Effect.sync(() => {
+      tracker.closed++
+    })
+  const range = Array.from({ length: size }, (_, i) => i)
+  // Holding every item at once makes a lazily filled pool open all of them before the round.
+  const fill = <A, E>(get: Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.scoped(Effect.forEach(range, () => get, { concurrency: "unbounded", discard: true }))
+  switch (id) {
+    case "dbpool.use":
+    case "dbpool.get":
+      return Effect.gen(function*() {
+        const pool = yield* ResourcePool.make({
+          acquire: open,
+          release: close,
+          config: { name: `bench-${size}`, minConnections: size, maxConnections: size }
+        })
+        yield* fill(pool.get)
+        const leftover = Effect.map(pool.stats, (s) =>
+          s.activeConnections === 0 && s.idleConnections === size && s.waitingRequests === 0 &&
+            s.totalConnections === size && s.failedRequests === 0
+            ? undefined
+            : `${id}: active ${s.activeConnections}, idle ${s.idleConnections}, waiting ${s.waitingRequests}, ` +
+              `total ${s.totalConnections}, failed ${s.failedRequests} (expected idle = total = ${size})`)
+        return id === "dbpool.use"
+          ? { plain: pool.use(() => Effect.void), timed: pool.use(() => now), leftover }
+          : { plain: Effect.scoped(pool.get), timed: Effect.scoped(Effect.zipRight(pool.get, now)), leftover }
+      })
+    case "effect.Pool":
+    case "effect.PoolTTL":
+      return Effect.gen(function*() {
+        const acquire = Effect.acquireRelease(open, close)
+        const pool = id === "effect.Pool"
+          ? yield* Pool.make({ acquire, size })
+          : yield* Pool.makeWithTTL({ acquire, min: size, max: size, timeToLive: "1 hour" })
+        yield* fill(pool.get)
+        return {
+          plain: Effect.scoped(pool.get),
+          timed: Effect.scoped(Effect.zipRight(pool.get, now)),
+          leftover: Effect.succeed(tracker.created === size ? undefined : `${id}: ${tracker.created} items made, expected ${size}`)
+        }
+      })
+    case "effect.Semaphore":
+      return Effect.gen(function*() {
+        const semaphore = yield* Effect.makeSemaphore(size)
+        const take = semaphore.withPermits(1)
+        return {
+          plain: take(Effect.void),
+          timed: take(now),
+          leftover: Effect.map(
+            semaphore.withPermitsIfAvailable(size)(Effect.void),
+            (o) => Option.isSome(o) ? undefined : `${id}: permits still taken`
+          )
+        }
+      })
+  }
+}
+
+/** The value at quantile `q` of sorted samples (nearest rank). */
+export const quantile = (sorted: Float64Array, q: number): number => {
+  if (sorted.length === 0) return Number.NaN
+  const rank = Math.ceil(q * sorted.length) - 1
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!
+}
+
+export const median = (values: ReadonlyArray<number>): number => {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/**
+ * `fibers` fibers loop acquire + release until `durationMs` have passed. One
+ * operation in `sampleEvery` (a power of two) is timed from asking to having,
+ * and the timed ones double as the deadline checks, so the clock is read about
+ * twice per `sampleEvery` operations.
+ */
+const runRound = (
+  subject: Subject,
+  fibers: number,
+  durationMs: number,
+  sampleEvery: number
+): Effect.Effect<Overhead.Round, unknown> =>
+  Effect.suspend(() => {
+    const mask = sampleEvery - 1
+    const samples: Array<number> = []
+    let ops = 0
+    let running = true
+    let deadline = 0
+    const timed = Effect.suspend(() => {
+      const asked = performance.now()
+      return Effect.map(subject.timed, (having) => {
+        samples.push(having - asked)
+        if (having >= deadline) running = false
+      })
+    })
+    const loop = (k: number) =>
+      Effect.suspend(() => {
+        let i = k
+        return Effect.whileLoop({
+          while: () => running,
+          body: () => (i++ & mask) === 0 ? timed : subject.plain,
+          step: () => {
+            ops++
+          }
+        })
+      })
+    return Effect.gen(function*() {
+      const start = performance.now()
+      deadline = start + durationMs
+      const forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
+      for (let k = 0; k < fibers; k++) forked.push(yield* Effect.fork(loop(k)))
+      yield* Fiber.joinAll(forked)
+      const elapsedMs = performance.now() - start
+      const sorted = Float64Array.from(samples).sort()
+      const us = (q: number) => quantile(sorted, q) * 1000
+      return {
+        ops,
+        elapsedMs,
+        opsPerSec: ops / (elapsedMs / 1000),
+        samples: sorted.length,
+        p50: us(0.5),
+        p99: us(0.99),
+        p999: us(0.999),
+        max: us(1)
+      }
+    })
+  })
+
+const measure = (
+  id: Overhead.ContenderId,
+  c: Overhead.Case,
+  durationMs: number,
+  sampleEvery: number
+): Effect.Effect<{ readonly round: Overhead.Round; readonly leak: string | undefined }, unknown> =>
+  Effect.gen(function*() {
+    const tracker: Tracker = { created: 0, closed: 0 }
+    const [round, leftover] = yield* Effect.scoped(
+      Effect.gen(function*() {
+        const subject = yield* makeSubject(id, c.size, tracker)
+        const round = yield* runRound(subject, c.fibers, durationMs, sampleEvery)
+        return [round, yield* subject.leftover] as const
+      })
+    )
+    const unclosed = tracker.created - tracker.closed
+    const leak = leftover ?? (unclosed === 0 ? undefined : `${id}: ${unclosed} resources never closed`)
+    return { round, leak }
+  })
+
+export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, unknown> =>
+  Effect.gen(function*() {
+    const quick = options.quick ?? false
+    const durationMs = options.durationMs ?? (quick ? 200 : 1000)
+    const rounds = options.rounds ?? (quick ? 3 : 5)
+    const sampleEvery = options.sampleEvery ?? 4
+    if (sampleEvery < 1 || (sampleEvery & (sampleEvery - 1)) !== 0) {
+      return yield* Effect.dieMessage(`sampleEvery must be a power of two, got ${sampleEvery}`)
+    }
+    const cases = options.cases ?? (quick ? quickCases : fullCases)
+    const ids = options.contenders ?? contenders
+    const warmupMs = options.warmupMs ?? durationMs / 2
+    const log = options.log ?? (() => {})
+    const leaks: Array<string> = []
+    const results: Array<Overhead.CaseResult> = []
+    const startedAt = Date.now()
+    for (const c of cases) {
+      const perContender = new Map<Overhead.ContenderId, Array<Overhead.Round>>(ids.map((id) => [id, []]))
+      // One discarded round each, so that every contender's code is hot before it counts.
+      if (warmupMs > 0) {
+        for (const id of ids) {
+          const { leak } = yield* measure(id, c, warmupMs, sampleEvery)
+          if (leak !== undefined) leaks.push(`${c.size}/${c.fibers} warm-up: ${leak}`)
+        }
+      }
+      // Interleaved: A B C ... A B C ..., so drift in the machine hits every contender alike.
+      for (let r = 0; r < rounds; r++) {
+        for (const id of ids) {
+          const { leak, round } = yield* measure(id, c, durationMs, sampleEvery)
+          if (leak !== undefined) leaks.push(`${c.size}/${c.fibers} round ${r + 1}: ${leak}`)
+          perContender.get(id)!.push(round)
+        }
+      }
+      const figures = ids.map((id): Overhead.ContenderResult => {
+        const rs = perContender.get(id)!
+        const pick = (f: (r: Overhead.Round) => number) => median(rs.map(f))
+        return {
+          id,
+          opsPerSec: pick((r) => r.opsPerSec),
+          p50: pick((r) => r.p50),
+          p99: pick((r) => r.p99),
+          p999: pick((r) => r.p999),
+          max: pick((r) => r.max),
+          rounds: rs
+        }
+      })
+      const result: Overhead.CaseResult = { ...c, contenders: figures }
+      results.push(result)
+      log(result)
+    }
+    return {
+      quick,
+      durationMs,
+      rounds,
+      sampleEvery,
+      warmupMs,
+      startedAt: new Date(startedAt).toISOString(),
+      totalSeconds: (Date.now() - startedAt) / 1000,
+      cases: results,
+      leaks
+    }
+  })

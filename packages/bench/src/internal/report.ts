@@ -1,0 +1,146 @@
+/**
+ * Tables of a run: for the terminal and for docs/benchmarks.md.
+ */
+import type * as Overhead from "../Overhead.js"
+import { labels } from "./overhead.js"
+
+const fmtOps = (n: number): string =>
+  Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
+
+const fmtUs = (n: number): string =>
+  !Number.isFinite(n) ? "-" : n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1)
+
+const fmtRatio = (n: number): string => Number.isFinite(n) ? `${n.toFixed(2)} ×` : "-"
+
+const find = (c: Overhead.CaseResult, id: Overhead.ContenderId) => c.contenders.find((x) => x.id === id)
+
+const ratio = (c: Overhead.CaseResult, id: Overhead.ContenderId): number => {
+  const a = find(c, id)
+  const b = find(c, "effect.Pool")
+  return a === undefined || b === undefined ? Number.NaN : a.opsPerSec / b.opsPerSec
+}
+
+const ids = (report: Overhead.Report): ReadonlyArray<Overhead.ContenderId> =>
+  report.cases[0]?.contenders.map((c) => c.id) ?? []
+
+const rows = (header: ReadonlyArray<string>, body: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const all = [header, ...body]
+  return [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map((_, i) => i < 2 ? "---:" : "---:").join(" | ")} |`,
+    ...all.slice(1).map((r) => `| ${r.join(" | ")} |`)
+  ].join("\n")
+}
+
+export const throughputTable = (report: Overhead.Report): string => {
+  const cs = ids(report)
+  const withRatios = cs.includes("effect.Pool")
+  const ratioIds = cs.filter((id) => id === "dbpool.use" || id === "dbpool.get")
+  return rows(
+    [
+      "size",
+      "fibers",
+      ...cs.map((id) => `${labels[id]} ops/s`),
+      ...(withRatios ? ratioIds.map((id) => `${labels[id]} / effect Pool`) : [])
+    ],
+    report.cases.map((c) => [
+      String(c.size),
+      c.fibers.toLocaleString("en-US"),
+      ...cs.map((id) => fmtOps(find(c, id)?.opsPerSec ?? Number.NaN)),
+      ...(withRatios ? ratioIds.map((id) => fmtRatio(ratio(c, id))) : [])
+    ])
+  )
+}
+
+export const latencyTable = (report: Overhead.Report): string => {
+  const cs = ids(report)
+  return rows(
+    ["size", "fibers", ...cs.map((id) => `${labels[id]} p99 µs`)],
+    report.cases.map((c) => [
+      String(c.size),
+      c.fibers.toLocaleString("en-US"),
+      ...cs.map((id) => fmtUs(find(c, id)?.p99 ?? Number.NaN))
+    ])
+  )
+}
+
+/** Wait from asking to having at the most contended case: p50, p99, p99.9, max. */
+export const fairnessTable = (report: Overhead.Report): string => {
+  const c = report.cases.find((x) => x.size === 100 && x.fibers === 1000) ??
+    report.cases.reduce<Overhead.CaseResult | undefined>(
+      (best, x) => best === undefined || x.fibers / x.size > best.fibers / best.size ? x : best,
+      undefined
+    )
+  if (c === undefined) return ""
+  return [
+    `Acquire wait at ${c.size}/${c.fibers.toLocaleString("en-US")} (pool size / fibers), µs:`,
+    "",
+    rows(
+      ["contender", "samples/round", "p50", "p99", "p99.9", "max"],
+      c.contenders.map((x) => [
+        labels[x.id],
+        fmtOps(x.rounds.reduce((n, r) => n + r.samples, 0) / Math.max(1, x.rounds.length)),
+        fmtUs(x.p50),
+        fmtUs(x.p99),
+        fmtUs(x.p999),
+        fmtUs(x.max)
+      ])
+    )
+  ].join("\n")
+}
+
+export const caseLine = (c: Overhead.CaseResult): string =>
+  `${String(c.size).padStart(3)}/${String(c.fibers).padEnd(4)} ` +
+  c.contenders.map((x) => `${labels[x.id]} ${fmtOps(x.opsPerSec)}/s p99 ${fmtUs(x.p99)}µs`).join(" · ")
+
+export interface Machine {
+  readonly nproc: number
+  readonly cpu: string
+  readonly node: string
+  readonly platform: string
+  readonly date: string
+}
+
+export const markdown = (report: Overhead.Report, machine: Machine, command: string): string =>
+  [
+    "# Benchmarks",
+    "",
+    "## Pool overhead: acquire + release, no I/O",
+    "",
+    "Each fiber loops acquire + release of a dummy resource (no I/O) for a fixed time, under the real clock",
+    "(`Effect.runPromise`). Contenders run interleaved round by round (A B C D E, A B C D E, ...), each in a",
+    "fresh pool filled before its round; every figure is the median over the rounds. dbpool pools have",
+    "`minConnections = maxConnections = size`, stats and events on as by default (no subscriber).",
+    "",
+    "- dbpool use: `pool.use(() => Effect.void)`; dbpool scoped(get): `Effect.scoped(pool.get)`",
+    "- effect Pool: `Pool.make({ acquire, size })`, effect Pool TTL: `Pool.makeWithTTL({ min: size, max: size,",
+    "  timeToLive: \"1 hour\" })`, both `Effect.scoped(pool.get)`",
+    "- effect Semaphore: `Effect.makeSemaphore(size)` then `withPermits(1)(Effect.void)`: the floor",
+    `- acquire latency: from asking to having, one operation in ${report.sampleEvery} timed with`,
+    "  `performance.now()`; p99 per round, median over rounds",
+    "",
+    `Command: \`${command}\``,
+    "",
+    `Machine: ${machine.nproc} CPUs (\`nproc\`), ${machine.cpu}, Node ${machine.node}, ${machine.platform}.`,
+    `Date: ${machine.date}. ${report.rounds} rounds of ${report.durationMs} ms per contender and case ` +
+    `(plus a ${report.warmupMs} ms warm-up round), ${Math.round(report.totalSeconds)} s in all.`,
+    "",
+    "### Throughput (ops/s, higher is better)",
+    "",
+    throughputTable(report),
+    "",
+    "### p99 acquire latency (µs, lower is better)",
+    "",
+    latencyTable(report),
+    "",
+    "### Fairness",
+    "",
+    fairnessTable(report),
+    "",
+    report.leaks.length === 0
+      ? "No leak: after every round, every resource was closed and every lease or permit returned."
+      : `Leaks found:\n\n${report.leaks.map((l) => `- ${l}`).join("\n")}`,
+    "",
+    "Raw figures (every round): docs/benchmarks.json.",
+    ""
+  ].join("\n")
