@@ -1,0 +1,160 @@
+import { ResourcePool } from "@dbpool/core"
+import type { PoolConfig } from "@dbpool/core"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import * as Fake from "./utils/FakeResource.js"
+
+const setup = (config: PoolConfig.Input) =>
+  Effect.gen(function*() {
+    const fake = yield* Fake.make
+    const scope = yield* Scope.make()
+    let closeCalls = 0
+    const pool = yield* ResourcePool.make({
+      acquire: fake.acquire,
+      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
+      config
+    }).pipe(Scope.extend(scope))
+    /** Every resource opened was closed, exactly once. */
+    const checkAllClosedOnce = Effect.gen(function*() {
+      const acquired = yield* Ref.get(fake.acquired)
+      expect(yield* Ref.get(fake.released)).toBe(acquired)
+      expect(closeCalls).toBe(acquired)
+      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
+    })
+    return { fake, pool, scope, checkAllClosedOnce, closeCalls: () => closeCalls }
+  })
+
+const closedError = (pool: string) => ({ _tag: "PoolClosedError", pool })
+
+describe("closing the pool's scope", () => {
+  it.effect("closes every idle connection once, with reason closed, and new acquisitions fail with PoolClosedError", () =>
+    Effect.gen(function*() {
+      const { checkAllClosedOnce, fake, pool, scope } = yield* setup({
+        name: "sd-1",
+        minConnections: 3,
+        maxConnections: 5
+      })
+      expect(yield* Ref.get(fake.acquired)).toBe(3)
+      yield* Scope.close(scope, Exit.void)
+      yield* checkAllClosedOnce
+      expect(yield* Ref.get(fake.released)).toBe(3)
+      const error = yield* pool.use(() => Effect.void).pipe(Effect.flip)
+      expect(error).toMatchObject(closedError("sd-1"))
+      expect(error.message).toBe("Pool \"sd-1\" is closed")
+      const viaGet = yield* pool.get.pipe(Effect.scoped, Effect.flip)
+      expect(viaGet._tag).toBe("PoolClosedError")
+      const stats = yield* pool.stats
+      expect(stats.connectionsClosed).toEqual({ idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 3 })
+      expect(stats.totalConnections).toBe(0)
+      expect(stats.totalRequests).toBe(2)
+      expect(stats.failedRequests).toBe(2)
+      expect(yield* Ref.get(fake.attempts)).toBe(3)
+    }))
+
+  it.effect("waiters fail at once with PoolClosedError; a holder that finishes within shutdownTimeout returns normally", () =>
+    Effect.gen(function*() {
+      const { checkAllClosedOnce, fake, pool, scope } = yield* setup({
+        name: "sd-2",
+        minConnections: 1,
+        maxConnections: 1,
+        shutdownTimeout: "30 seconds"
+      })
+      const holder = yield* Effect.fork(pool.use((lease) => Effect.as(Effect.sleep("10 seconds"), lease.id)))
+      yield* Fake.settle
+      const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(pool.use(() => Effect.void)))
+      yield* Fake.settle
+      expect((yield* pool.stats).waitingRequests).toBe(3)
+
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Fake.settle
+      // No time has passed: the waiters failed at once.
+      for (const waiter of waiters) {
+        const exit = yield* Fiber.await(waiter)
+        expect(exit).toStrictEqual(Exit.fail(expect.objectContaining(closedError("sd-2"))))
+      }
+      // The lease in use is waited for, its connection still open.
+      expect(closing.unsafePoll()).toBe(null)
+      expect(yield* Ref.get(fake.released)).toBe(0)
+
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(holder)).toBe("sd-2-1")
+      yield* Fiber.join(closing)
+      yield* checkAllClosedOnce
+      const stats = yield* pool.stats
+      expect(stats.connectionsClosed).toEqual({ idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 1 })
+      expect(stats.totalRequests).toBe(4)
+      expect(stats.successfulRequests).toBe(1)
+      expect(stats.failedRequests).toBe(3)
+      expect(stats.waitingRequests).toBe(0)
+    }))
+
+  it.effect("a holder that outlasts shutdownTimeout has its connection closed at the timeout", () =>
+    Effect.gen(function*() {
+      const { checkAllClosedOnce, fake, pool, scope } = yield* setup({
+        name: "sd-3",
+        minConnections: 2,
+        maxConnections: 2,
+        shutdownTimeout: "5 seconds"
+      })
+      const holder = yield* Effect.fork(pool.use((lease) => Effect.as(Effect.sleep("1 minute"), lease.resource)))
+      yield* Fake.settle
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Fake.settle
+      // The idle one is closed at once; the leased one is not.
+      expect(yield* Ref.get(fake.released)).toBe(1)
+      yield* TestClock.adjust("4999 millis")
+      yield* Fake.settle
+      expect(yield* Ref.get(fake.released)).toBe(1)
+      expect(closing.unsafePoll()).toBe(null)
+
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(closing)
+      yield* checkAllClosedOnce
+      expect(holder.unsafePoll()).toBe(null)
+      // The holder finishes later; giving the connection back does not close it a second time.
+      yield* TestClock.adjust("1 minute")
+      const resource = yield* Fiber.join(holder)
+      expect(resource.closed).toBe(true)
+      yield* Fake.settle
+      yield* checkAllClosedOnce
+      const stats = yield* pool.stats
+      expect(stats.connectionsClosed).toEqual({ idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 2 })
+      expect(stats.activeConnections).toBe(0)
+      expect(stats.totalConnections).toBe(0)
+    }))
+
+  it.effect("closing twice is harmless", () =>
+    Effect.gen(function*() {
+      const { checkAllClosedOnce, fake, pool, scope } = yield* setup({
+        name: "sd-4",
+        minConnections: 2,
+        maxConnections: 2
+      })
+      yield* Scope.close(scope, Exit.void)
+      const after = yield* pool.stats
+      yield* Scope.close(scope, Exit.void)
+      yield* Fake.settle
+      expect(yield* pool.stats).toEqual(after)
+      expect(yield* Ref.get(fake.released)).toBe(2)
+      yield* checkAllClosedOnce
+    }))
+
+  it.effect("a creation in flight when the pool closes leaves nothing open", () =>
+    Effect.gen(function*() {
+      const { checkAllClosedOnce, fake, pool, scope } = yield* setup({
+        name: "sd-5",
+        minConnections: 0,
+        maxConnections: 2
+      })
+      yield* Ref.set(fake.createMode, { _tag: "slow", delay: "2 seconds" })
+      const waiter = yield* Effect.fork(pool.use(() => Effect.void))
+      yield* Fake.settle
+      expect((yield* pool.stats).pendingConnections).toBe(1)
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Fiber.await(waiter)).toStrictEqual(Exit.fail(expect.objectContaining(closedError("sd-5"))))
+      yield* TestClock.adjust("5 seconds")
+      yield* Fake.settle
+      expect((yield* pool.stats).pendingConnections).toBe(0)
+      yield* checkAllClosedOnce
+    }))
+})
