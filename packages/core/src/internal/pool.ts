@@ -103,6 +103,8 @@ export const make = <A, E = never, R = never>(
     const isBroken = options.isBroken ?? defaultIsBroken
     const metrics = new PoolMetrics(name)
     const closedError = new PoolClosedError({ pool: name })
+    // Only callers who wait get a span; capturing a stack trace per span would double its cost.
+    const spanOptions = { attributes: { [poolNameAttribute]: name }, captureStackTrace: false } as const
 
     // ---- events: published only while someone subscribes ------------------
     const hub = yield* PubSub.sliding<PoolEvent>(eventBuffer)
@@ -113,7 +115,6 @@ export const make = <A, E = never, R = never>(
     const requests = yield* Queue.unbounded<void>()
     const leasesReturned = yield* Effect.makeLatch(false)
     const allClosed = yield* Effect.makeLatch(false)
-    let wakeTimer: (() => void) | undefined
 
     const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
       releaseResource(conn.resource).pipe(
@@ -135,11 +136,6 @@ export const make = <A, E = never, R = never>(
       {
         requestCreation: () => requests.unsafeOffer(undefined),
         close: (conn, reason) => runFork(closeConnection(conn, reason)),
-        wakeTimer: () => {
-          const wake = wakeTimer
-          wakeTimer = undefined
-          if (wake !== undefined) wake()
-        },
         leasesReturned: () => leasesReturned.unsafeOpen(),
         allClosed: () => allClosed.unsafeOpen()
       }
@@ -226,12 +222,6 @@ export const make = <A, E = never, R = never>(
     )
 
     // ---- waiters' deadlines: one timer for all (deadlines grow in queue order) --
-    const parkTimer = Effect.async<void>((resume) => {
-      wakeTimer = () => resume(Effect.void)
-      return Effect.sync(() => {
-        wakeTimer = undefined
-      })
-    })
     const expireWaiters = (t: number) =>
       Effect.suspend(() => {
         const expired: Array<PoolWaiter<A, E>> = []
@@ -252,13 +242,23 @@ export const make = <A, E = never, R = never>(
         }
         return events.length === 0 ? Effect.void : PubSub.publishAll(hub, events)
       })
+    // The timer never needs waking when a waiter arrives: every new deadline is at least
+    // acquireTimeout away, and the timer never sleeps longer than that.
+    let timerWakeAt = 0
     const timer = Effect.suspend(() => {
       const head = state.waiters.head
-      if (head === undefined) return parkTimer
       const t = now()
-      if (head.deadline > t) return Effect.raceFirst(Effect.sleep(head.deadline - t), parkTimer)
-      return expireWaiters(t)
+      if (head !== undefined && head.deadline <= t) return expireWaiters(t)
+      timerWakeAt = head === undefined ? t + acquireTimeoutMillis : head.deadline
+      return Effect.sleep(timerWakeAt - t)
     }).pipe(Effect.forever)
+    let timerFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+    /** Only a waiter put back at the front (failed validation on borrow) can be due before the timer wakes. */
+    const restartTimer = () => {
+      const previous = timerFiber
+      timerFiber = runFork(timer)
+      if (previous !== undefined) runFork(Fiber.interrupt(previous))
+    }
 
     // ---- retirement sweep: idle past maxIdleTime, old past maxLifetime ------
     const sweeper = Effect.suspend(() => {
@@ -345,11 +345,11 @@ export const make = <A, E = never, R = never>(
       const waiting = Effect.async<Conn<A>, PoolError<E>>((resume) => {
         const waiter = new Waiter(start, deadline, resume)
         state.enqueue(waiter, retrying)
-        if (retrying) state.runtime.wakeTimer()
+        if (retrying && deadline < timerWakeAt) restartTimer()
         return Effect.sync(() => state.cancel(waiter, now()))
       })
       return Effect.flatMap(
-        restore(waiting).pipe(Effect.withSpan("dbpool.acquire", { attributes: { [poolNameAttribute]: name } })),
+        restore(waiting).pipe(Effect.withSpan("dbpool.acquire", spanOptions)),
         (conn) => leaseOf(conn, start, now())
       )
     }
@@ -417,11 +417,11 @@ export const make = <A, E = never, R = never>(
       creators.push(yield* Effect.forkDaemon(Effect.forever(serveOneRequest)))
     }
     const background: Array<Fiber.RuntimeFiber<unknown, unknown>> = [
-      yield* Effect.forkDaemon(timer),
       yield* Effect.forkDaemon(sweeper),
       yield* Effect.forkDaemon(publisher)
     ]
     if (validate !== undefined) background.push(yield* Effect.forkDaemon(healthChecks))
+    restartTimer()
 
     const shutdown = Effect.gen(function*() {
       if (state.closed) return
@@ -431,7 +431,7 @@ export const make = <A, E = never, R = never>(
       yield* Fiber.interruptAll(creators)
       state.abandonCreations()
       yield* allClosed.await
-      yield* Fiber.interruptAll(background)
+      yield* Fiber.interruptAll(timerFiber === undefined ? background : [...background, timerFiber])
       yield* publishStats
     })
     yield* Scope.addFinalizer(scope, shutdown)

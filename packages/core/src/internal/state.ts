@@ -9,8 +9,8 @@
  * it sees that waiter, and no wake-up can be lost between the two.
  *
  * The transitions decide; the runtime (pool.ts) acts. Side effects the state
- * asks for go through `Runtime`: queue a creation, close a connection, wake
- * the waiters' timer, tell shutdown that leases came back.
+ * asks for go through `Runtime`: queue a creation, close a connection, tell
+ * shutdown that leases came back.
  */
 import * as Exit from "effect/Exit"
 import type { ConnectError, PoolError } from "../PoolError.js"
@@ -43,8 +43,6 @@ export interface Runtime<A> {
   readonly requestCreation: () => void
   /** Close a connection in the background, then call `PoolState.closeDone`. */
   readonly close: (conn: Conn<A>, reason: CloseReason) => void
-  /** The first waiter arrived: the timer that fails late waiters must look again. */
-  readonly wakeTimer: () => void
   /** During shutdown: no lease or health check holds a connection any more. */
   readonly leasesReturned: () => void
   /** During shutdown: every connection is closed and no creation is in flight. */
@@ -112,11 +110,9 @@ export class PoolState<A, E> {
    * everyone now waiting.
    */
   enqueue(waiter: PoolWaiter<A, E>, front: boolean): void {
-    const wasEmpty = this.waiters.length === 0
     if (front) this.waiters.pushFront(waiter)
     else this.waiters.pushBack(waiter)
     this.ensureCapacity(0)
-    if (wasEmpty) this.runtime.wakeTimer()
   }
 
   /**
