@@ -1,0 +1,240 @@
+import { ResourcePool } from "@dbpool/core"
+import type { PoolConfig, PoolStats } from "@dbpool/core"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Random, Ref, Scope, TestClock } from "effect"
+import * as Fake from "./utils/FakeResource.js"
+
+const setup = (config: PoolConfig.Input) =>
+  Effect.gen(function*() {
+    const fake = yield* Fake.make
+    const scope = yield* Scope.make()
+    let closeCalls = 0
+    const pool = yield* ResourcePool.make({
+      acquire: fake.acquire,
+      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
+      config
+    }).pipe(Scope.extend(scope))
+    /** Closes the pool; every resource ever opened must then be closed, exactly once. */
+    const closeAndCheck = Effect.gen(function*() {
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Fake.settle
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(closing)
+      const acquired = yield* Ref.get(fake.acquired)
+      expect(yield* Ref.get(fake.released)).toBe(acquired)
+      expect(closeCalls).toBe(acquired)
+      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
+    })
+    return { fake, pool, closeAndCheck, closeCalls: () => closeCalls }
+  })
+
+const noneClosed: PoolStats.PoolStats["connectionsClosed"] = {
+  idle: 0,
+  lifetime: 0,
+  unhealthy: 0,
+  broken: 0,
+  closed: 0
+}
+
+const isInterruptedOnly = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+
+describe("interruption loses nothing", () => {
+  it.effect("a caller interrupted while waiting leaves the queue and counts as cancelled", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, fake, pool } = yield* setup({ name: "int-1", minConnections: 1, maxConnections: 1 })
+      const holder = yield* Effect.fork(pool.use((lease) => Effect.as(Effect.sleep("1 second"), lease.id)))
+      yield* Fake.settle
+      const waiter = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.id)))
+      yield* Fake.settle
+      expect((yield* pool.stats).waitingRequests).toBe(1)
+
+      yield* Fiber.interrupt(waiter)
+      const stats = yield* pool.stats
+      expect(stats.waitingRequests).toBe(0)
+      expect(stats.cancelledRequests).toBe(1)
+      expect(stats.totalRequests).toBe(2)
+      expect(stats.successfulRequests).toBe(1)
+      expect(stats.failedRequests).toBe(0)
+
+      // The holder's release finds no waiter: the connection goes idle, not to the cancelled caller.
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(holder)).toBe("int-1-1")
+      const after = yield* pool.stats
+      expect(after.idleConnections).toBe(1)
+      expect(after.activeConnections).toBe(0)
+      expect(after.connectionsCreated).toBe(1)
+      expect(yield* Ref.get(fake.acquired)).toBe(1)
+      expect(yield* pool.use((lease) => Effect.succeed([lease.id, lease.usageCount] as const))).toEqual(["int-1-1", 2])
+      yield* closeAndCheck
+    }))
+
+  it.effect("a caller interrupted while its connection is being created: the connection still arrives and ends idle", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, fake, pool } = yield* setup({ name: "int-2", minConnections: 0, maxConnections: 1 })
+      yield* Ref.set(fake.createMode, { _tag: "slow", delay: "2 seconds" })
+      const waiter = yield* Effect.fork(pool.use(() => Effect.void))
+      yield* Fake.settle
+      expect((yield* pool.stats).pendingConnections).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(waiter)
+      const mid = yield* pool.stats
+      expect(mid.waitingRequests).toBe(0)
+      expect(mid.cancelledRequests).toBe(1)
+      expect(mid.pendingConnections).toBe(1)
+
+      yield* TestClock.adjust("1 second")
+      yield* Fake.settle
+      const stats = yield* pool.stats
+      expect(stats.pendingConnections).toBe(0)
+      expect(stats.totalConnections).toBe(1)
+      expect(stats.idleConnections).toBe(1)
+      expect(stats.activeConnections).toBe(0)
+      expect(stats.connectionsCreated).toBe(1)
+      expect(yield* Ref.get(fake.attempts)).toBe(1)
+      expect(yield* Ref.get(fake.acquired)).toBe(1)
+      expect(yield* pool.use((lease) => Effect.succeed(lease.id))).toBe("int-2-1")
+      yield* closeAndCheck
+    }))
+
+  it.effect("a connection whose first requester was interrupted goes to the next waiter, counted once", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, fake, pool } = yield* setup({ name: "int-3", minConnections: 0, maxConnections: 1 })
+      yield* Ref.set(fake.createMode, { _tag: "slow", delay: "2 seconds" })
+      const first = yield* Effect.fork(pool.use(() => Effect.void))
+      yield* Fake.settle
+      yield* TestClock.adjust("500 millis")
+      const second = yield* Effect.fork(pool.use((lease) => Effect.succeed([lease.id, lease.usageCount] as const)))
+      yield* Fake.settle
+      yield* Fiber.interrupt(first)
+      // One creation covers the one waiter left: no second attempt.
+      expect((yield* pool.stats).pendingConnections).toBe(1)
+      yield* TestClock.adjust("1500 millis")
+      expect(yield* Fiber.join(second)).toEqual(["int-3-1", 1])
+      yield* Fake.settle
+      const stats = yield* pool.stats
+      expect(stats.connectionsCreated).toBe(1)
+      expect(stats.totalRequests).toBe(2)
+      expect(stats.successfulRequests).toBe(1)
+      expect(stats.cancelledRequests).toBe(1)
+      expect(stats.idleConnections).toBe(1)
+      expect(yield* Ref.get(fake.attempts)).toBe(1)
+      yield* closeAndCheck
+    }))
+
+  it.effect("a caller interrupted while using its connection: the connection is closed as broken, not reused", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, fake, pool } = yield* setup({ name: "int-4", minConnections: 1, maxConnections: 1 })
+      const user = yield* Effect.fork(pool.use(() => Effect.never))
+      yield* Fake.settle
+      expect((yield* pool.stats).activeConnections).toBe(1)
+      yield* Fiber.interrupt(user)
+      yield* Fake.settle
+      expect(yield* Ref.get(fake.released)).toBe(1)
+      const stats = yield* pool.stats
+      expect(stats.connectionsClosed).toEqual({ ...noneClosed, broken: 1 })
+      expect(stats.cancelledRequests).toBe(0)
+      expect(stats.successfulRequests).toBe(1)
+      expect(yield* pool.use((lease) => Effect.succeed(lease.id))).toBe("int-4-2")
+      yield* closeAndCheck
+    }))
+
+  describe("property: hundreds of callers, some interrupted at random moments", () => {
+    const fibers = 300
+    const max = 10
+
+    it.effect.each([20261126, 7, 424242])("seed %i", (seed) =>
+      Effect.gen(function*() {
+        console.log(`interruption property test: seed=${seed}`)
+        const rng = Random.make(seed)
+        const { closeAndCheck, closeCalls, fake, pool } = yield* setup({
+          name: `int-prop-${seed}`,
+          minConnections: 2,
+          maxConnections: max,
+          acquireTimeout: "1 second"
+        })
+        yield* Ref.set(fake.createMode, { _tag: "slow", delay: "50 millis" })
+
+        const callers: Array<Fiber.RuntimeFiber<number, unknown>> = []
+        const interrupters: Array<Fiber.RuntimeFiber<void>> = []
+        for (let i = 0; i < fibers; i++) {
+          const start = yield* rng.nextIntBetween(0, 2000)
+          const useFor = yield* rng.nextIntBetween(0, 400)
+          const caller = yield* Effect.fork(
+            Effect.sleep(start).pipe(
+              Effect.zipRight(pool.use((lease) => Effect.as(Effect.sleep(useFor), lease.resource.id)))
+            )
+          )
+          callers.push(caller)
+          if ((yield* rng.nextIntBetween(0, 3)) === 0) {
+            const at = start + (yield* rng.nextIntBetween(0, 1000))
+            interrupters.push(yield* Effect.fork(Effect.sleep(at).pipe(Effect.zipRight(Fiber.interrupt(caller)))))
+          }
+        }
+
+        const check = Effect.gen(function*() {
+          const s = yield* pool.stats
+          expect(s.activeConnections + s.idleConnections + s.validatingConnections + s.closingConnections).toBe(
+            s.totalConnections
+          )
+          expect(s.totalConnections + s.pendingConnections).toBeLessThanOrEqual(max)
+          expect(s.totalRequests).toBe(
+            s.successfulRequests + s.failedRequests + s.cancelledRequests + s.waitingRequests
+          )
+          return s
+        })
+        let steps = 0
+        while (callers.some((f) => f.unsafePoll() === null) && steps < 1000) {
+          yield* TestClock.adjust("10 millis")
+          yield* Fake.settle
+          yield* check
+          steps++
+        }
+        expect(callers.every((f) => f.unsafePoll() !== null)).toBe(true)
+        yield* Fiber.joinAll(interrupters)
+        yield* Fake.settle
+
+        const exits = yield* Effect.forEach(callers, Fiber.await)
+        const succeeded = exits.filter(Exit.isSuccess).length
+        const interrupted = exits.filter(isInterruptedOnly).length
+        const timedOut = exits.filter((e) =>
+          Exit.isFailure(e) && !Cause.isInterruptedOnly(e.cause) &&
+          Cause.failureOption(e.cause).pipe((o) => o._tag === "Some" && o.value._tag === "PoolTimeoutError")
+        ).length
+        console.log(`seed=${seed}: ${succeeded} succeeded, ${interrupted} interrupted, ${timedOut} timed out`)
+        expect(succeeded + interrupted + timedOut).toBe(fibers)
+        expect(interrupted).toBeGreaterThan(0)
+        expect(succeeded).toBeGreaterThan(0)
+
+        const s = yield* check
+        expect(s.activeConnections).toBe(0)
+        expect(s.waitingRequests).toBe(0)
+        expect(s.pendingConnections).toBe(0)
+        expect(s.closingConnections).toBe(0)
+        expect(s.idleConnections).toBe(s.totalConnections)
+        expect(s.failedRequests).toBe(timedOut)
+        expect(s.timeouts).toBe(timedOut)
+        expect(s.successfulRequests).toBeGreaterThanOrEqual(succeeded)
+        // The scenario reached each case: cancelled while waiting, interrupted while using.
+        expect(s.cancelledRequests).toBeGreaterThan(0)
+        expect(s.connectionsClosed.broken).toBeGreaterThan(0)
+        console.log(
+          `seed=${seed}: ${s.cancelledRequests} cancelled while waiting, ${s.connectionsClosed.broken} broken`
+        )
+        // Every resource is idle in the pool or closed, counted once.
+        const alive = yield* Ref.get(fake.alive)
+        expect(alive.size).toBe(s.totalConnections)
+        const acquired = yield* Ref.get(fake.acquired)
+        const released = yield* Ref.get(fake.released)
+        expect(acquired).toBe(s.connectionsCreated)
+        const closedTotal = Object.values(s.connectionsClosed).reduce((a, b) => a + b, 0)
+        expect(released).toBe(closedTotal)
+        expect(closeCalls()).toBe(released)
+        expect(acquired - released).toBe(s.totalConnections)
+        const idleIds = (yield* pool.metrics).filter((m) => m.state === "idle").map((m) => m.id).sort()
+        expect(idleIds.length).toBe(alive.size)
+
+        yield* closeAndCheck
+      }), 60_000)
+  })
+})
