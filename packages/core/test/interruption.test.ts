@@ -1,5 +1,5 @@
 import { ResourcePool } from "@dbpool/core"
-import type { PoolConfig, PoolStats } from "@dbpool/core"
+import type { PoolConfig, PoolError, PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Random, Ref, Scope, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
@@ -155,8 +155,8 @@ describe("interruption loses nothing", () => {
         })
         yield* Ref.set(fake.createMode, { _tag: "slow", delay: "50 millis" })
 
-        const callers: Array<Fiber.RuntimeFiber<number, unknown>> = []
-        const interrupters: Array<Fiber.RuntimeFiber<void>> = []
+        const callers: Array<Fiber.RuntimeFiber<number, PoolError.PoolError<string>>> = []
+        const interrupters: Array<Fiber.RuntimeFiber<unknown>> = []
         for (let i = 0; i < fibers; i++) {
           const start = yield* rng.nextIntBetween(0, 2000)
           const useFor = yield* rng.nextIntBetween(0, 400)
