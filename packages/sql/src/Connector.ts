@@ -1,0 +1,89 @@
+/**
+ * What a database driver supplies to the pool: how to open, check, cancel and
+ * close one native connection, how to run statements on it, and how to tell a
+ * broken connection from a failed query. `@dbpool/pg`, `@dbpool/mysql` and
+ * `@dbpool/sqlite` each build one; `Pool.layer` turns it into a pool.
+ *
+ * @since 0.1.0
+ */
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import type * as Statement from "@effect/sql/Statement"
+import type * as Effect from "effect/Effect"
+
+/**
+ * Given to `connect`: the driver calls `onBroken` when it learns, outside any
+ * query, that the connection is gone (the server closed the socket, an
+ * `error` event on an idle client). The pool then never lends it again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectHooks {
+  readonly onBroken: (cause: unknown) => void
+}
+
+/**
+ * The statements a dialect uses for transactions (defaults: `BEGIN`,
+ * `COMMIT`, `ROLLBACK`, `SAVEPOINT name`, `ROLLBACK TO SAVEPOINT name`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransactionStatements {
+  readonly begin?: string | undefined
+  readonly commit?: string | undefined
+  readonly rollback?: string | undefined
+  readonly savepoint?: ((name: string) => string) | undefined
+  readonly rollbackSavepoint?: ((name: string) => string) | undefined
+}
+
+/**
+ * A driver's connector for native connections of type `Native`, whose opening
+ * fails with `E`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Connector } from "@dbpool/sql/Connector"
+ *
+ * declare const connector: Connector<{ query: (sql: string) => Promise<unknown> }>
+ * // a cheap health check with a bound of its own
+ * const check = (native: { query: (sql: string) => Promise<unknown> }) =>
+ *   connector.validate(native).pipe(Effect.timeout("1 second"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connector<Native, E = unknown> {
+  /** The database system, for span attributes and messages: "postgresql", "mysql", "sqlite". */
+  readonly system: string
+  /**
+   * Opens one connection (session set-up such as `onConnect` included). The
+   * pool bounds it by `connectTimeout`; if interrupted it must close whatever
+   * it opened.
+   */
+  readonly connect: (hooks: ConnectHooks) => Effect.Effect<Native, E>
+  /** Closes one connection. Never fails. */
+  readonly close: (native: Native) => Effect.Effect<void>
+  /** The cheap health query (`SELECT 1` or the driver's ping). The pool bounds it by `validationTimeout`. */
+  readonly validate: (native: Native) => Effect.Effect<void, unknown>
+  /** Cancels the statement running on this connection, on the server, best effort. */
+  readonly cancel: (native: Native) => Effect.Effect<void>
+  /** The @effect/sql connection that runs statements on this native connection. */
+  readonly connection: (native: Native) => SqlConnection.Connection
+  /** Whether an error of a statement (the `SqlError`'s cause) means the connection is unusable. */
+  readonly isConnectionError: (cause: unknown) => boolean
+  /** Whether a connection error is worth another attempt (a wrong password is not). Default: always. */
+  readonly retryable?: ((error: E) => boolean) | undefined
+  /** Whether the session is inside a transaction now, when the driver knows it. */
+  readonly inTransaction?: ((native: Native) => boolean) | undefined
+  /** The dialect's statement compiler. */
+  readonly compiler: Statement.Compiler
+  /** Row transformation (column names), as in @effect/sql's clients. */
+  readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  /** Span attributes (OpenTelemetry: `db.system.name`, `db.namespace`, `server.address`, ...). */
+  readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
+  /** Transaction statements when the dialect's differ from the defaults. */
+  readonly transactions?: TransactionStatements | undefined
+}

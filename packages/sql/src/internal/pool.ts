@@ -1,0 +1,439 @@
+/**
+ * The SQL pool: a `ResourcePool` of connections, each wrapped so that the pool
+ * learns what happened on it (a connection-level error, an interrupted
+ * statement, a transaction left open) and an @effect/sql `SqlClient` on top.
+ */
+import type { ResourcePool } from "@dbpool/core"
+import type * as PoolConfig from "@dbpool/core/PoolConfig"
+import type { ConnectError, PoolConfigError, PoolError } from "@dbpool/core/PoolError"
+import * as CorePool from "@dbpool/core/ResourcePool"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Connector } from "../Connector.js"
+import type * as Pool from "../Pool.js"
+import type { PooledConnection } from "../PooledConnection.js"
+
+type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: number]>
+
+/** Bound on the best-effort cancel of an interrupted statement. */
+const cancelTimeout = "2 seconds"
+
+const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
+const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
+
+const describe = (cause: unknown): string =>
+  cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
+
+/** One native connection and what the pool knows about it. */
+export class Conn<N> implements PooledConnection<N> {
+  id = ""
+  native!: N
+  sql!: SqlClient.SqlClient
+  connection!: GuardedConnection<N>
+  broken = false
+  brokenCause: unknown = undefined
+  running = 0
+  inTransaction = false
+  lease: ResourcePool.Lease<Conn<N>> | undefined = undefined
+  markBroken(cause: unknown): void {
+    if (this.broken) return
+    this.broken = true
+    this.brokenCause = cause
+  }
+}
+
+/** The driver's connection with the pool's bookkeeping around every statement. */
+class GuardedConnection<N> implements SqlConnection.Connection {
+  constructor(
+    readonly conn: Conn<N>,
+    readonly inner: SqlConnection.Connection,
+    readonly owner: PoolRuntime<N>
+  ) {}
+
+  private guard<A>(sql: string, run: () => Effect.Effect<A, SqlError>, empty: A): Effect.Effect<A, SqlError> {
+    return Effect.suspend(() => {
+      const conn = this.conn
+      if (conn.broken) {
+        // The server ended the session and rolled back with it: nothing to undo.
+        if (endPattern.test(sql)) {
+          conn.inTransaction = false
+          return Effect.succeed(empty)
+        }
+        return Effect.fail(
+          new SqlError({
+            message: `Connection ${conn.id} is broken: ${describe(conn.brokenCause)}`,
+            cause: conn.brokenCause
+          })
+        )
+      }
+      conn.running++
+      return Effect.onExit(run(), (exit) => this.after(sql, exit))
+    })
+  }
+
+  private after(sql: string, exit: Exit.Exit<unknown, SqlError>): Effect.Effect<void> {
+    const conn = this.conn
+    conn.running--
+    if (Exit.isSuccess(exit)) {
+      if (beginPattern.test(sql)) conn.inTransaction = true
+      else if (endPattern.test(sql)) conn.inTransaction = false
+      return Effect.void
+    }
+    if (Cause.isInterrupted(exit.cause)) {
+      // Released with the statement still running: stop it on the server, never reuse the connection.
+      conn.markBroken(new Error("a statement was interrupted while running"))
+      this.owner.invalidate(conn)
+      return this.owner.connector.cancel(conn.native).pipe(
+        Effect.timeout(cancelTimeout),
+        Effect.catchAllCause(() => Effect.void)
+      )
+    }
+    const failure = Cause.failureOption(exit.cause)
+    const cause = Option.isSome(failure) ? failure.value.cause : Cause.squash(exit.cause)
+    if (Cause.isDie(exit.cause) || this.owner.connector.isConnectionError(cause)) {
+      conn.markBroken(cause)
+      this.owner.invalidate(conn)
+    }
+    return Effect.void
+  }
+
+  execute(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return this.guard(sql, () => this.inner.execute(sql, params, transformRows), [])
+  }
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return this.guard<unknown>(sql, () => this.inner.executeRaw(sql, params), [])
+  }
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return this.guard(sql, () => this.inner.executeValues(sql, params), [])
+  }
+  executeUnprepared(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return this.guard(sql, () => this.inner.executeUnprepared(sql, params, transformRows), [])
+  }
+  executeStream(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ): Stream.Stream<any, SqlError> {
+    return Stream.suspend(() => {
+      const conn = this.conn
+      if (conn.broken) {
+        return Stream.fail(
+          new SqlError({
+            message: `Connection ${conn.id} is broken: ${describe(conn.brokenCause)}`,
+            cause: conn.brokenCause
+          })
+        )
+      }
+      return this.inner.executeStream(sql, params, transformRows).pipe(
+        Stream.tapErrorCause((cause) =>
+          Effect.sync(() => {
+            const failure = Cause.failureOption(cause)
+            const error = Option.isSome(failure) ? failure.value.cause : Cause.squash(cause)
+            if (this.owner.connector.isConnectionError(error)) {
+              conn.markBroken(error)
+              this.owner.invalidate(conn)
+            }
+          })
+        )
+      )
+    })
+  }
+}
+
+/** The parts of a pool its connections need to reach. */
+interface PoolRuntime<N> {
+  readonly connector: Connector<N, any>
+  readonly invalidate: (conn: Conn<N>) => void
+}
+
+const toSqlError = (error: PoolError<unknown>): SqlError => new SqlError({ message: error.message, cause: error })
+
+/** Builds a SqlClient like @effect/sql's `SqlClient.make`, with the transaction tag of our choice. */
+const makeClient = (options: {
+  readonly connector: Connector<any, any>
+  readonly transactionTag: TxTag
+  readonly reactivity: Reactivity.Reactivity["Type"]
+  readonly acquirer: SqlConnection.Connection.Acquirer
+  readonly transactionAcquirer: SqlConnection.Connection.Acquirer
+}): SqlClient.SqlClient => {
+  const { connector, reactivity, transactionAcquirer, transactionTag } = options
+  const statements = connector.transactions ?? {}
+  const begin = statements.begin ?? "BEGIN"
+  const commit = statements.commit ?? "COMMIT"
+  const rollback = statements.rollback ?? "ROLLBACK"
+  const savepoint = statements.savepoint ?? ((name: string) => `SAVEPOINT ${name}`)
+  const rollbackSavepoint = statements.rollbackSavepoint ?? ((name: string) => `ROLLBACK TO SAVEPOINT ${name}`)
+  const getConnection = Effect.flatMap(
+    Effect.serviceOption(transactionTag),
+    (option) => option._tag === "Some" ? Effect.succeed(option.value[0]) : options.acquirer
+  )
+  const withTransaction = SqlClient.makeWithTransaction({
+    transactionTag,
+    spanAttributes: connector.spanAttributes,
+    acquireConnection: Effect.flatMap(
+      Scope.make(),
+      (scope) => Effect.map(Scope.extend(transactionAcquirer, scope), (conn) => [scope, conn] as const)
+    ),
+    begin: (conn) => conn.executeUnprepared(begin, [], undefined),
+    savepoint: (conn, id) => conn.executeUnprepared(savepoint(`effect_sql_${id}`), [], undefined),
+    commit: (conn) => conn.executeUnprepared(commit, [], undefined),
+    rollback: (conn) => conn.executeUnprepared(rollback, [], undefined),
+    rollbackSavepoint: (conn, id) => conn.executeUnprepared(rollbackSavepoint(`effect_sql_${id}`), [], undefined)
+  })
+  const build = (compiler: Statement.Compiler, transformRows: typeof connector.transformRows): SqlClient.SqlClient => {
+    const client: any = Object.assign(
+      Statement.make(getConnection, compiler, connector.spanAttributes, transformRows),
+      {
+        [SqlClient.TypeId]: SqlClient.TypeId,
+        safe: undefined,
+        withTransaction,
+        reserve: transactionAcquirer,
+        withoutTransforms: (): SqlClient.SqlClient =>
+          transformRows === undefined ? client : build(compiler.withoutTransform, undefined),
+        reactive: reactivity.stream,
+        reactiveMailbox: reactivity.query
+      }
+    )
+    client.safe = client
+    return client
+  }
+  return build(connector.compiler, connector.transformRows)
+}
+
+/** The transaction tag of the default pool: @effect/sql's own, so everything built on @effect/sql joins in. */
+export const defaultTransactionTag: TxTag = SqlClient.TransactionConnection
+
+export const make = <N, E>(
+  connector: Connector<N, E>,
+  config: PoolConfig.Input | undefined,
+  transactionTag: TxTag = defaultTransactionTag
+): Effect.Effect<Pool.Pool<N>, PoolConfigError | ConnectError<E>, Scope.Scope> =>
+  Effect.gen(function*() {
+    const reactivity = yield* Reactivity.make
+    const holder: { core?: ResourcePool.ResourcePool<Conn<N>, E> } = {}
+    const runtime: PoolRuntime<N> = {
+      connector,
+      invalidate: (conn) => {
+        const lease = conn.lease
+        if (lease !== undefined && holder.core !== undefined) Effect.runSync(holder.core.invalidate(lease))
+      }
+    }
+
+    const ownConnection = (connection: SqlConnection.Connection): Conn<N> | undefined =>
+      connection instanceof GuardedConnection && connection.owner === runtime ? connection.conn : undefined
+
+    const open = Effect.suspend(() => {
+      const conn = new Conn<N>()
+      return Effect.map(connector.connect({ onBroken: (cause) => conn.markBroken(cause) }), (native) => {
+        conn.native = native
+        conn.connection = new GuardedConnection(conn, connector.connection(native), runtime)
+        const bound = Effect.succeed(conn.connection)
+        const client = makeClient({
+          connector,
+          transactionTag,
+          reactivity,
+          acquirer: bound,
+          transactionAcquirer: bound
+        })
+        // Bound to this connection: a transaction of another connection in scope is not joined.
+        const withTransaction = client.withTransaction
+        conn.sql = Object.assign(client, {
+          withTransaction: <A, E2, R>(effect: Effect.Effect<A, E2, R>) =>
+            Effect.flatMap(Effect.serviceOption(transactionTag), (option) =>
+              option._tag === "Some" && option.value[0] !== conn.connection
+                ? Effect.mapInputContext(
+                  withTransaction(effect),
+                  (context: Context.Context<R>) =>
+                    Context.omit(transactionTag)(context) as Context.Context<R>
+                )
+                : withTransaction(effect))
+        })
+        return conn
+      })
+    })
+
+    // Every native connection opened and not yet closed. The core pool can lose a connection
+    // whose creation completes while the pool is shutting down; this finalizer, which runs after
+    // the pool's own shutdown, closes any such orphan.
+    const opened = new Set<Conn<N>>()
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(Array.from(opened), (conn) => {
+        opened.delete(conn)
+        return connector.close(conn.native)
+      }, { discard: true })
+    )
+
+    const pool = yield* CorePool.make<Conn<N>, E, never>({
+      acquire: Effect.tap(open, (conn) =>
+        Effect.sync(() => opened.add(conn))),
+      release: (conn) =>
+        Effect.suspend(() => {
+          opened.delete(conn)
+          return connector.close(conn.native)
+        }),
+      validate: (conn) => conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
+      retryable: connector.retryable,
+      config
+    })
+    holder.core = pool
+
+    const lend = (lease: ResourcePool.Lease<Conn<N>>): Conn<N> => {
+      const conn = lease.resource
+      conn.lease = lease
+      conn.id = lease.id
+      return conn
+    }
+    /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
+    const giveBack = (conn: Conn<N>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const lease = conn.lease
+        conn.lease = undefined
+        if (lease === undefined) return Effect.void
+        const inTransaction = conn.broken ? false : (connector.inTransaction?.(conn.native) ?? conn.inTransaction)
+        if (conn.broken || conn.running > 0 || inTransaction) return pool.invalidate(lease)
+        return Effect.void
+      })
+
+    /** A lease in the current scope; a connection already known to be broken is dropped and another taken. */
+    const get: Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>, Scope.Scope> = Effect.flatMap(
+      Effect.scope,
+      (outer) => {
+        const attempt = (left: number): Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>> =>
+          Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
+            Effect.flatMap(
+              Scope.extend(
+                Effect.tap(pool.get, (lease) => Effect.addFinalizer(() => giveBack(lend(lease)))),
+                scope
+              ),
+              (lease) => {
+                if (!lease.resource.broken || left === 0) return Effect.succeed(lease)
+                return Effect.zipRight(Scope.close(scope, Exit.void), attempt(left - 1))
+              }
+            ))
+        return attempt(pool.config.maxConnections)
+      }
+    )
+
+    class Broken {
+      readonly _tag = "Broken"
+    }
+    const broken = new Broken()
+    const use = <B, E2, R>(
+      f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>
+    ): Effect.Effect<B, E2 | PoolError<E>, R> => {
+      const attempt = (left: number): Effect.Effect<B, E2 | PoolError<E> | Broken, R> =>
+        pool.use<B, E2 | Broken, R>((lease) => {
+          const conn = lend(lease)
+          if (conn.broken && left > 0) return Effect.zipRight(giveBack(conn), Effect.fail(broken))
+          return Effect.ensuring(f(lease), giveBack(conn))
+        }).pipe(
+          Effect.catchIf((e): e is Broken => e === broken, () => attempt(left - 1))
+        ) as Effect.Effect<B, E2 | PoolError<E> | Broken, R>
+      return attempt(pool.config.maxConnections) as Effect.Effect<B, E2 | PoolError<E>, R>
+    }
+
+    const acquirer: SqlConnection.Connection.Acquirer = Effect.map(
+      Effect.mapError(get, toSqlError),
+      (lease) => lease.resource.connection
+    )
+    const sql = makeClient({
+      connector,
+      transactionTag,
+      reactivity,
+      acquirer,
+      transactionAcquirer: acquirer
+    })
+
+    const withConnection = <A, E2, R>(f: (conn: PooledConnection<N>) => Effect.Effect<A, E2, R>) =>
+      use((lease) => f(lease.resource))
+
+    const withTransaction = <A, E2, R>(
+      f: (conn: PooledConnection<N>) => Effect.Effect<A, E2, R>
+    ): Effect.Effect<A, E2 | PoolError<E> | SqlError, R> =>
+      Effect.flatMap(Effect.serviceOption(transactionTag), (option) => {
+        const current = option._tag === "Some" ? ownConnection(option.value[0]) : undefined
+        if (current !== undefined) return sql.withTransaction(f(current))
+        return withConnection((conn) => conn.sql.withTransaction(f(conn)))
+      })
+
+    const service: Pool.Pool<N> = Object.assign(Object.create(pool) as ResourcePool.ResourcePool<Conn<N>, E>, {
+      get,
+      use,
+      sql,
+      withConnection,
+      withTransaction
+    }) as any
+    return service
+  })
+
+export const tag: Context.Tag<Pool.Pool, Pool.Pool> = Context.GenericTag<Pool.Pool>("@dbpool/sql/Pool")
+
+const toEffect = <N, E, CE, CR>(
+  connector: Connector<N, E> | Effect.Effect<Connector<N, E>, CE, CR>
+): Effect.Effect<Connector<N, E>, CE, CR> => Effect.isEffect(connector) ? connector : Effect.succeed(connector)
+
+export const layer = <N, E, CE = never, CR = never>(
+  connector: Connector<N, E> | Effect.Effect<Connector<N, E>, CE, CR>,
+  config?: PoolConfig.Input | undefined
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<E> | CE, Exclude<CR, Scope.Scope>> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const c = yield* toEffect(connector)
+      const service = yield* make(c, config)
+      return Context.make(tag, service as unknown as Pool.Pool).pipe(Context.add(SqlClient.SqlClient, service.sql))
+    })
+  )
+
+export const makeTag = <const Id extends string>(id: Id): Pool.PoolTag<Id> => {
+  const self = Context.GenericTag<Pool.PoolTag.Identifier<Id>, Pool.Pool>(`@dbpool/sql/Pool/${id}`)
+  const transactionTag: TxTag = Context.GenericTag<any, readonly [SqlConnection.Connection, number]>(
+    `@dbpool/sql/Pool/${id}/TransactionConnection`
+  )
+  return Object.assign(self, {
+    withConnection: <A, E, R>(f: (conn: PooledConnection) => Effect.Effect<A, E, R>) =>
+      Effect.flatMap(self, (pool) => pool.withConnection(f)),
+    withTransaction: <A, E, R>(f: (conn: PooledConnection) => Effect.Effect<A, E, R>) =>
+      Effect.flatMap(self, (pool) => pool.withTransaction(f)),
+    sql: Effect.map(self, (pool) => pool.sql),
+    stats: Effect.flatMap(self, (pool) => pool.stats),
+    changes: Stream.unwrap(Effect.map(self, (pool) => pool.changes)),
+    events: Stream.unwrap(Effect.map(self, (pool) => pool.events)),
+    metrics: Effect.flatMap(self, (pool) => pool.metrics),
+    layer: <N, E, CE = never, CR = never>(
+      connector: Connector<N, E> | Effect.Effect<Connector<N, E>, CE, CR>,
+      config?: PoolConfig.Input | undefined
+    ) =>
+      Layer.scoped(
+        self,
+        Effect.flatMap(
+          toEffect(connector),
+          (c) =>
+            make(c, { name: id, ...config }, transactionTag) as unknown as Effect.Effect<
+              Pool.Pool,
+              PoolConfigError | ConnectError<E>,
+              Scope.Scope
+            >
+        )
+      ) as Layer.Layer<Pool.PoolTag.Identifier<Id>, PoolConfigError | ConnectError<E> | CE, Exclude<CR, Scope.Scope>>
+  }) as unknown as Pool.PoolTag<Id>
+}
