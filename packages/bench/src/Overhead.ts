@@ -86,6 +86,7 @@ export interface Report {
   readonly rounds: number
   readonly sampleEvery: number
   readonly warmupMs: number
+  readonly globalWarmupMs: number
   readonly startedAt: string
   readonly totalSeconds: number
   readonly cases: ReadonlyArray<CaseResult>
@@ -106,6 +107,11 @@ export interface Options {
   readonly rounds?: number | undefined
   /** One discarded round per contender and case, before the counted ones (default: half a round). */
   readonly warmupMs?: number | undefined
+  /**
+   * Before the first case, each contender runs this long at 10/1 and at 10/100,
+   * uncounted (default 1.5 s, 0.3 s in quick mode).
+   */
+  readonly globalWarmupMs?: number | undefined
   /** One operation in this many (a power of two) is timed. Default 4. */
   readonly sampleEvery?: number | undefined
   readonly cases?: ReadonlyArray<Case> | undefined

@@ -19,6 +19,9 @@ export interface Machine {
   readonly node: string
   readonly platform: string
   readonly date: string
+  /** `os.loadavg()` (1, 5, 15 minutes) when the run started and when it ended. */
+  readonly loadBefore: ReadonlyArray<number>
+  readonly loadAfter: ReadonlyArray<number>
 }
 
 /**

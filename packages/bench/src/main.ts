@@ -4,7 +4,8 @@
  * docs/benchmarks.md and docs/benchmarks.json.
  *
  * Flags: `--quick` (under a minute), `--duration=MS`, `--rounds=N`,
- * `--warmup=MS`, `--sample-every=N`, `--cases=10/100,100/1000`,
+ * `--warmup=MS`,
+ * `--global-warmup=MS`, `--sample-every=N`, `--cases=10/100,100/1000`,
  * `--only=dbpool.use,effect.Pool`, `--write`, `--no-write`.
  */
 import * as Effect from "effect/Effect"
@@ -28,7 +29,7 @@ const num = (name: string): number | undefined => {
   return n
 }
 
-const known = ["quick", "write", "no-write", "duration", "rounds", "warmup", "sample-every", "cases", "only"]
+const known = ["quick", "write", "no-write", "duration", "rounds", "warmup", "global-warmup", "sample-every", "cases", "only"]
 for (const a of args) {
   const name = a.replace(/^--/, "").split("=")[0]!
   if (!a.startsWith("--") || !known.includes(name)) throw new Error(`unknown argument ${a}; flags: --${known.join(", --")}`)
@@ -50,13 +51,17 @@ const write = flag("write") || (!flag("no-write") && !quick && cases === undefin
   value("duration") === undefined && value("rounds") === undefined)
 
 const command = ["npm run bench", ...(args.length > 0 ? ["--", ...args] : [])].join(" ")
-const machine: Report.Machine = {
+const loadBefore = os.loadavg()
+const machineNow = (): Report.Machine => ({
+  loadBefore,
+  loadAfter: os.loadavg(),
   nproc: os.availableParallelism(),
   cpu: os.cpus()[0]?.model.trim() ?? "unknown CPU",
   node: process.version,
   platform: `${os.platform()} ${os.release()} ${os.arch()}`,
   date: new Date().toISOString()
-}
+})
+const machine = machineNow()
 
 console.log(`${command}: ${machine.nproc} CPUs, ${machine.cpu}, Node ${machine.node}`)
 const report = await Effect.runPromise(Overhead.run({
@@ -64,6 +69,7 @@ const report = await Effect.runPromise(Overhead.run({
   durationMs: num("duration"),
   rounds: num("rounds"),
   warmupMs: num("warmup"),
+  globalWarmupMs: num("global-warmup"),
   sampleEvery: num("sample-every"),
   cases,
   contenders: only,
@@ -87,8 +93,9 @@ console.log(
 
 if (write) {
   const docs = (file: string) => fileURLToPath(new URL(`../../../docs/${file}`, import.meta.url))
-  writeFileSync(docs("benchmarks.md"), Report.markdown(report, machine, command))
-  writeFileSync(docs("benchmarks.json"), JSON.stringify({ command, machine, ...report }, null, 2) + "\n")
+  const done = { ...machineNow(), date: machine.date }
+  writeFileSync(docs("benchmarks.md"), Report.markdown(report, done, command))
+  writeFileSync(docs("benchmarks.json"), JSON.stringify({ command, machine: done, ...report }, null, 2) + "\n")
   console.log(`wrote ${docs("benchmarks.md")} and ${docs("benchmarks.json")}`)
 }
 

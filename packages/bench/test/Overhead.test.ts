@@ -33,6 +33,7 @@ describe("Overhead", () => {
         quick: true,
         durationMs: 20,
         warmupMs: 5,
+        globalWarmupMs: 5,
         rounds: 2,
         cases,
         log: (c) => seen.push(`${c.size}/${c.fibers}`)

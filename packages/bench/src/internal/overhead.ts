@@ -38,6 +38,8 @@ export const quickCases: ReadonlyArray<Overhead.Case> = [
   { size: 100, fibers: 1000 }
 ]
 
+const warmupCases: ReadonlyArray<Overhead.Case> = [{ size: 10, fibers: 1 }, { size: 10, fibers: 100 }]
+
 /** Counts the dummy resources, so that a leak shows. */
 interface Tracker {
   created: number
@@ -228,6 +230,17 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
     const leaks: Array<string> = []
     const results: Array<Overhead.CaseResult> = []
     const startedAt = Date.now()
+    // Before anything counts: every contender on an uncontended and a contended case, long
+    // enough for the JIT to settle on the waiting path too (it takes seconds on a busy machine).
+    const globalWarmupMs = options.globalWarmupMs ?? (quick ? 300 : 1500)
+    if (globalWarmupMs > 0) {
+      for (const c of warmupCases) {
+        for (const id of ids) {
+          const { leak } = yield* measure(id, c, globalWarmupMs, sampleEvery)
+          if (leak !== undefined) leaks.push(`${c.size}/${c.fibers} global warm-up: ${leak}`)
+        }
+      }
+    }
     for (const c of cases) {
       const perContender = new Map<Overhead.ContenderId, Array<Overhead.Round>>(ids.map((id) => [id, []]))
       // One discarded round each, so that every contender's code is hot before it counts.
@@ -268,6 +281,7 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
       rounds,
       sampleEvery,
       warmupMs,
+      globalWarmupMs,
       startedAt: new Date(startedAt).toISOString(),
       totalSeconds: (Date.now() - startedAt) / 1000,
       cases: results,

@@ -99,6 +99,9 @@ export interface Machine {
   readonly node: string
   readonly platform: string
   readonly date: string
+  /** `os.loadavg()` (1, 5, 15 minutes) when the run started and when it ended. */
+  readonly loadBefore: ReadonlyArray<number>
+  readonly loadAfter: ReadonlyArray<number>
 }
 
 export const markdown = (report: Overhead.Report, machine: Machine, command: string): string =>
@@ -123,7 +126,14 @@ export const markdown = (report: Overhead.Report, machine: Machine, command: str
     "",
     `Machine: ${machine.nproc} CPUs (\`nproc\`), ${machine.cpu}, Node ${machine.node}, ${machine.platform}.`,
     `Date: ${machine.date}. ${report.rounds} rounds of ${report.durationMs} ms per contender and case ` +
-    `(plus a ${report.warmupMs} ms warm-up round), ${Math.round(report.totalSeconds)} s in all.`,
+    `(plus a ${report.warmupMs} ms warm-up round per case, and ${report.globalWarmupMs} ms per contender at 10/1 ` +
+    `and 10/100 before the first), ${Math.round(report.totalSeconds)} s in all.`,
+    `Load average (1/5/15 min): ${machine.loadBefore.map((x) => x.toFixed(1)).join(" / ")} before, ` +
+    `${machine.loadAfter.map((x) => x.toFixed(1)).join(" / ")} after` +
+    (Math.max(...machine.loadBefore, ...machine.loadAfter) > machine.nproc * 0.75
+      ? ": the machine was shared and busy, so absolute figures are noisy; compare within a row (the contenders" +
+        " ran interleaved, so load drift hits them alike)."
+      : "."),
     "",
     "### Throughput (ops/s, higher is better)",
     "",
