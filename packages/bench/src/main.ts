@@ -29,10 +29,23 @@ const num = (name: string): number | undefined => {
   return n
 }
 
-const known = ["quick", "write", "no-write", "duration", "rounds", "warmup", "global-warmup", "sample-every", "cases", "only"]
+const known = [
+  "quick",
+  "write",
+  "no-write",
+  "duration",
+  "rounds",
+  "warmup",
+  "global-warmup",
+  "sample-every",
+  "cases",
+  "only"
+]
 for (const a of args) {
   const name = a.replace(/^--/, "").split("=")[0]!
-  if (!a.startsWith("--") || !known.includes(name)) throw new Error(`unknown argument ${a}; flags: --${known.join(", --")}`)
+  if (!a.startsWith("--") || !known.includes(name)) {
+    throw new Error(`unknown argument ${a}; flags: --${known.join(", --")}`)
+  }
 }
 
 const cases = value("cases")?.split(",").map((s): Overhead.Case => {

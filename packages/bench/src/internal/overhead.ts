@@ -82,12 +82,15 @@ const makeSubject = (
           config: { name: `bench-${size}`, minConnections: size, maxConnections: size }
         })
         yield* fill(pool.get)
-        const leftover = Effect.map(pool.stats, (s) =>
-          s.activeConnections === 0 && s.idleConnections === size && s.waitingRequests === 0 &&
-            s.totalConnections === size && s.failedRequests === 0
-            ? undefined
-            : `${id}: active ${s.activeConnections}, idle ${s.idleConnections}, waiting ${s.waitingRequests}, ` +
-              `total ${s.totalConnections}, failed ${s.failedRequests} (expected idle = total = ${size})`)
+        const leftover = Effect.map(
+          pool.stats,
+          (s) =>
+            s.activeConnections === 0 && s.idleConnections === size && s.waitingRequests === 0 &&
+              s.totalConnections === size && s.failedRequests === 0
+              ? undefined
+              : `${id}: active ${s.activeConnections}, idle ${s.idleConnections}, waiting ${s.waitingRequests}, ` +
+                `total ${s.totalConnections}, failed ${s.failedRequests} (expected idle = total = ${size})`
+        )
         return id === "dbpool.use"
           ? { plain: pool.use(() => Effect.void), timed: pool.use(() => now), leftover }
           : { plain: Effect.scoped(pool.get), timed: Effect.scoped(Effect.zipRight(pool.get, now)), leftover }
@@ -103,7 +106,9 @@ const makeSubject = (
         return {
           plain: Effect.scoped(pool.get),
           timed: Effect.scoped(Effect.zipRight(pool.get, now)),
-          leftover: Effect.succeed(tracker.created === size ? undefined : `${id}: ${tracker.created} items made, expected ${size}`)
+          leftover: Effect.succeed(
+            tracker.created === size ? undefined : `${id}: ${tracker.created} items made, expected ${size}`
+          )
         }
       })
     case "effect.Semaphore":

@@ -4,8 +4,7 @@
 import type * as Overhead from "../Overhead.js"
 import { labels } from "./overhead.js"
 
-const fmtOps = (n: number): string =>
-  Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
+const fmtOps = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
 
 const fmtUs = (n: number): string =>
   !Number.isFinite(n) ? "-" : n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1)
