@@ -56,6 +56,9 @@ type Attempt<E> = { readonly _tag: "Failed"; readonly error: E } | { readonly _t
 
 type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
 
+/** Effect's own tracer, in place when no tracer is installed: then no span is worth its cost. */
+const builtInTracer = Effect.runSync(Effect.tracer)
+
 const defaultIsBroken = (cause: Cause.Cause<unknown>): boolean => Cause.isDie(cause) || Cause.isInterrupted(cause)
 
 const millis = (d: Duration.Duration): number => Duration.isFinite(d) ? Duration.toMillis(d) : Number.POSITIVE_INFINITY
@@ -152,6 +155,15 @@ export const make = <A, E = never, R = never>(
     let warming = false
     const warmedUp = yield* Effect.makeLatch(false)
 
+    const connectError = (failure: Attempt<E>, attempts: number) =>
+      new ConnectError<E>({
+        pool: name,
+        attempts,
+        reason: failure._tag === "Timeout" ? "timeout" : "failed",
+        cause: failure._tag === "Failed" ? failure.error : undefined,
+        timeout: failure._tag === "Timeout" ? config.connectTimeout : undefined
+      })
+
     const openConnection: Effect.Effect<Conn<A>, ConnectError<E>> = Effect.suspend(() => {
       const start = now()
       let attempts = 0
@@ -164,6 +176,8 @@ export const make = <A, E = never, R = never>(
         Effect.tapError((failure) =>
           Effect.suspend(() => {
             state.connectFailures++
+            // Known at once, so that a caller timing out while retries go on is told why.
+            state.lastConnectError = connectError(failure, attempts)
             if (subscribers === 0) return Effect.void
             const cause = failure._tag === "Timeout" ? "timeout" : failure.error
             return emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
@@ -172,21 +186,16 @@ export const make = <A, E = never, R = never>(
       )
       return attempt.pipe(
         Effect.retry({ schedule: retrySchedule, while: (f) => f._tag === "Timeout" || retryable(f.error) }),
-        Effect.mapError((f) =>
-          new ConnectError<E>({
-            pool: name,
-            attempts,
-            reason: f._tag === "Timeout" ? "timeout" : "failed",
-            cause: f._tag === "Failed" ? f.error : undefined,
-            timeout: f._tag === "Timeout" ? config.connectTimeout : undefined
-          })
-        ),
+        Effect.mapError((f) => connectError(f, attempts)),
         Effect.flatMap((resource) =>
           Effect.map(random.next, (r) => {
             const createdAt = now()
             metrics.createTime.unsafeUpdate((createdAt - start) / 1000, [])
             const retireAt = createdAt + lifetimeMillis - r * jitterMillis
-            return new Conn(`${name}-${++sequence}`, resource, createdAt, retireAt)
+            const conn = new Conn(`${name}-${++sequence}`, resource, createdAt, retireAt)
+            conn.attempts = attempts
+            conn.createTime = createdAt - start
+            return conn
           })
         )
       )
@@ -204,8 +213,8 @@ export const make = <A, E = never, R = never>(
             if (subscribers > 0) {
               event = emit(PoolEvent.ConnectionCreated({
                 connectionId: conn.id,
-                createTime: t - conn.createdAt,
-                attempts: 1
+                createTime: conn.createTime,
+                attempts: conn.attempts
               }))
             }
           } else if (!Cause.isInterruptedOnly(exit.cause)) {
@@ -222,21 +231,20 @@ export const make = <A, E = never, R = never>(
     )
 
     // ---- waiters' deadlines: one timer for all (deadlines grow in queue order) --
+    const timeoutError = () =>
+      new PoolTimeoutError({
+        pool: name,
+        timeout: config.acquireTimeout,
+        stats: state.snapshot(),
+        lastConnectError: state.lastConnectError
+      })
     const expireWaiters = (t: number) =>
       Effect.suspend(() => {
         const expired: Array<PoolWaiter<A, E>> = []
         for (let w = state.waiters.head; w !== undefined && w.deadline <= t; w = w.next) expired.push(w)
         const events: Array<PoolEvent> = []
         for (const w of expired) {
-          state.fail(
-            w,
-            new PoolTimeoutError({
-              pool: name,
-              timeout: config.acquireTimeout,
-              stats: state.snapshot(),
-              lastConnectError: state.lastConnectError
-            })
-          )
+          state.fail(w, timeoutError())
           metrics.timeouts.unsafeUpdate(1, [])
           if (subscribers > 0) events.push(PoolEvent.AcquireTimedOut({ waitTime: t - w.enqueuedAt }))
         }
@@ -268,15 +276,17 @@ export const make = <A, E = never, R = never>(
     }).pipe(Effect.forever)
 
     // ---- health checks ------------------------------------------------------
-    const runValidation = (resource: A): Effect.Effect<boolean> =>
+    /** "interrupted": the checking fiber itself was interrupted, so the connection's state is unknown. */
+    type Verdict = "healthy" | "unhealthy" | "interrupted"
+    const runValidation = (resource: A): Effect.Effect<Verdict> =>
       validate === undefined ?
-        Effect.succeed(true) :
-        Effect.uninterruptibleMask((restore) =>
-          // Interruptible inside, whatever the caller's region, so that the timeout can stop a hung check.
-          restore(Effect.interruptible(validate(resource))).pipe(
-            Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
-            Effect.exit,
-            Effect.map(Exit.isSuccess)
+        Effect.succeed("healthy") :
+        // Interruptible inside, whatever the caller's region, so that the timeout can stop a hung check.
+        Effect.interruptible(validate(resource)).pipe(
+          Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
+          Effect.exit,
+          Effect.map((exit): Verdict =>
+            Exit.isSuccess(exit) ? "healthy" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "unhealthy"
           )
         )
 
@@ -285,7 +295,7 @@ export const make = <A, E = never, R = never>(
         if (!state.takeForCheck(conn)) return
         if (subscribers > 0) yield* emit(PoolEvent.HealthCheckStarted({ connectionId: conn.id }))
         const start = now()
-        const healthy = yield* runValidation(conn.resource)
+        const healthy = (yield* runValidation(conn.resource)) === "healthy"
         const end = now()
         state.checked(conn, healthy, end)
         if (subscribers > 0) {
@@ -336,7 +346,8 @@ export const make = <A, E = never, R = never>(
       deadline: number,
       retrying: boolean
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
-      if (state.waiters.length >= config.maxWaiting) {
+      // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
+      if (state.waiters.length >= config.maxWaiting && state.open.size + state.pending >= state.max) {
         state.failedRequests++
         return Effect.fail(
           new PoolExhaustedError({ pool: name, waiting: state.waiters.length, maxWaiting: config.maxWaiting })
@@ -348,10 +359,12 @@ export const make = <A, E = never, R = never>(
         if (retrying && deadline < timerWakeAt) restartTimer()
         return Effect.sync(() => state.cancel(waiter, now()))
       })
-      return Effect.flatMap(
-        restore(waiting).pipe(Effect.withSpan("dbpool.acquire", spanOptions)),
-        (conn) => leaseOf(conn, start, now())
+      const traced = Effect.tracerWith((tracer) =>
+        tracer === builtInTracer
+          ? restore(waiting)
+          : restore(waiting).pipe(Effect.withSpan("dbpool.acquire", spanOptions))
       )
+      return Effect.flatMap(traced, (conn) => leaseOf(conn, start, now()))
     }
 
     /** A connection idle for longer than `validateAfterIdle` is checked before it is lent. */
@@ -360,16 +373,31 @@ export const make = <A, E = never, R = never>(
       conn: Conn<A>,
       start: number,
       deadline: number
-    ): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
-      Effect.flatMap(runValidation(conn.resource), (healthy) => {
+    ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+      const checkStart = now()
+      const check = Effect.flatMap(runValidation(conn.resource), (verdict) => {
         const t = now()
-        if (healthy) {
+        if (subscribers > 0) {
+          const healthy = verdict === "healthy"
+          const duration = t - checkStart
+          runFork(emit(PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
+        }
+        if (verdict === "healthy") {
           conn.lastValidatedAt = t
           return leaseOf(conn, start, t)
+        }
+        if (verdict === "interrupted") {
+          // The caller gave up during the check: the check's query may still be running, so the connection goes.
+          state.cancelledRequests++
+          state.release(conn, t, "broken")
+          return Effect.interrupt
         }
         state.release(conn, t, "unhealthy")
         return take(restore, start, deadline, true)
       })
+      if (subscribers === 0) return check
+      return Effect.zipRight(emit(PoolEvent.HealthCheckStarted({ connectionId: conn.id })), check)
+    }
 
     const take = (
       restore: Restore,
@@ -377,6 +405,19 @@ export const make = <A, E = never, R = never>(
       deadline: number,
       retrying: boolean
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+      if (retrying) {
+        // Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile.
+        if (state.closed) {
+          state.failedRequests++
+          return Effect.fail(closedError)
+        }
+        if (now() >= deadline) {
+          state.failedRequests++
+          state.timeouts++
+          metrics.timeouts.unsafeUpdate(1, [])
+          return Effect.fail(timeoutError())
+        }
+      }
       const conn = state.takeIdle()
       if (conn === undefined) return wait(restore, start, deadline, retrying)
       const t = now()

@@ -25,6 +25,9 @@ export class Conn<A> {
   idleSince: number
   lastValidatedAt: number
   unhealthy = false
+  /** Connection attempts it took, and milliseconds from the first attempt to open. */
+  attempts = 1
+  createTime = 0
   /** The lease holding this connection, while one does. */
   lease: { released: boolean } | undefined = undefined
   constructor(
