@@ -4,7 +4,9 @@
  *
  * Every snapshot is taken in one step, so it never shows an impossible state:
  * `activeConnections + idleConnections <= totalConnections` and
- * `totalConnections + pendingConnections <= maxConnections` always hold.
+ * `totalConnections + pendingConnections <= maxConnections` always hold (the one exception:
+ * after `resize` lowers the maximum below the connections in use, until enough come back —
+ * a connection is never taken from its user).
  *
  * @since 0.1.0
  */
