@@ -15,7 +15,6 @@ import * as Statement from "@effect/sql/Statement"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -315,23 +314,14 @@ export const make = <N, E>(
       })
 
     /** A lease in the current scope; a connection already known to be broken is dropped and another taken. */
-    const get: Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>, Scope.Scope> = Effect.flatMap(
-      Effect.scope,
-      (outer) => {
-        const attempt = (left: number): Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>> =>
-          Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
-            Effect.flatMap(
-              Scope.extend(
-                Effect.tap(pool.get, (lease) => Effect.addFinalizer(() => giveBack(lend(lease)))),
-                scope
-              ),
-              (lease) => {
-                if (!lease.resource.broken || left === 0) return Effect.succeed(lease)
-                return Effect.zipRight(Scope.close(scope, Exit.void), attempt(left - 1))
-              }
-            ))
-        return attempt(pool.config.maxConnections)
-      }
+    /**
+     * A lease in the current scope (no scope of its own: making one per statement costs more than
+     * the statement). A connection the driver already reported broken fails its first statement
+     * with the driver's cause and is replaced; `withConnection` skips it instead.
+     */
+    const get: Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>, Scope.Scope> = Effect.tap(
+      pool.get,
+      (lease) => Effect.addFinalizer(() => giveBack(lend(lease)))
     )
 
     class Broken {
