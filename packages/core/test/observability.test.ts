@@ -1,7 +1,7 @@
 import { PoolEvent, ResourcePool } from "@dbpool/core"
 import type { PoolConfig, PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
+import { Chunk, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 
 const setup = (config: PoolConfig.Input) =>
@@ -345,6 +345,45 @@ describe("observability", () => {
         Ev.ConnectionCreated({ connectionId: "obs-events-2", createTime: 0, attempts: 1 }),
         Ev.ConnectionAcquired({ connectionId: "obs-events-2", waitTime: 0 })
       ])
+      yield* closeAndCheck
+    }))
+
+  it.effect("ConnectionCreated tells how long opening took and in how many attempts, after ConnectFailed", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, fake, pool } = yield* setup({
+        name: "obs-create",
+        minConnections: 0,
+        maxConnections: 1,
+        acquireTimeout: "1 minute",
+        retrySchedule: Schedule.spaced("1 second")
+      })
+      const collector = yield* Effect.fork(pool.events.pipe(Stream.take(6), Stream.runCollect))
+      yield* Fake.settle
+      // A slow but successful creation.
+      yield* Ref.set(fake.createMode, { _tag: "slow", delay: "300 millis" })
+      const first = yield* Effect.fork(pool.use((lease) => Effect.zipRight(pool.invalidate(lease), Effect.succeed(lease.id))))
+      yield* Fake.settle
+      yield* TestClock.adjust("300 millis")
+      expect(yield* Fiber.join(first)).toBe("obs-create-1")
+      yield* Fake.settle
+      // A creation that fails once, then succeeds on the retry a second later.
+      yield* Ref.set(fake.createMode, { _tag: "fail", error: "connection refused" })
+      const second = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.id)))
+      yield* Fake.settle
+      yield* Ref.set(fake.createMode, { _tag: "ok" })
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(second)).toBe("obs-create-2")
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(collector))
+      expect(events).toEqual([
+        Ev.ConnectionCreated({ connectionId: "obs-create-1", createTime: 300, attempts: 1 }),
+        Ev.ConnectionAcquired({ connectionId: "obs-create-1", waitTime: 300 }),
+        Ev.ConnectionReleased({ connectionId: "obs-create-1", useTime: 0 }),
+        Ev.ConnectionClosed({ connectionId: "obs-create-1", reason: "broken" }),
+        Ev.ConnectFailed({ attempt: 1, cause: "connection refused" }),
+        Ev.ConnectionCreated({ connectionId: "obs-create-2", createTime: 1000, attempts: 2 })
+      ])
+      expect((yield* pool.stats).connectFailures).toBe(1)
+      expect(yield* Ref.get(fake.attempts)).toBe(3)
       yield* closeAndCheck
     }))
 
