@@ -43,6 +43,13 @@ export interface Round {
   readonly elapsedMs: number
   readonly opsPerSec: number
   readonly samples: number
+  /**
+   * Operations each fiber completed while counting: fewest, median, most. An
+   * unfair pool shows as a wide spread (0 = a fiber starved for the whole round).
+   */
+  readonly opsPerFiber: { readonly min: number; readonly p50: number; readonly max: number }
+  /** How long after the fibers were started counting began (see `run`). */
+  readonly settledAfterMs: number
   readonly p50: number
   readonly p99: number
   readonly p999: number
@@ -105,11 +112,11 @@ export interface Options {
   /** Length of one round, in milliseconds of real time. */
   readonly durationMs?: number | undefined
   readonly rounds?: number | undefined
-  /** One discarded round per contender and case, before the counted ones (default: half a round). */
+  /** One discarded round per contender and case, before the counted ones (default: half a round; none in quick mode). */
   readonly warmupMs?: number | undefined
   /**
    * Before the first case, each contender runs this long at 10/1 and at 10/100,
-   * uncounted (default 1.5 s, 0.3 s in quick mode).
+   * uncounted (default 1.5 s, 0.2 s in quick mode).
    */
   readonly globalWarmupMs?: number | undefined
   /** One operation in this many (a power of two) is timed. Default 4. */
@@ -154,6 +161,9 @@ export const quickCases: ReadonlyArray<Case> = internal.quickCases
 
 /**
  * Runs the benchmark. Run it with `Effect.runPromise`: it needs the real clock.
+ * In each round, nothing counts until every fiber has finished one operation
+ * and a quarter of a round has passed: at the start, the first fibers to run
+ * find idle resources and loop for a while before the others even ask.
  *
  * @example
  * ```ts

@@ -142,10 +142,13 @@ export const median = (values: ReadonlyArray<number>): number => {
 }
 
 /**
- * `fibers` fibers loop acquire + release until `durationMs` have passed. One
- * operation in `sampleEvery` (a power of two) is timed from asking to having,
- * and the timed ones double as the deadline checks, so the clock is read about
- * twice per `sampleEvery` operations.
+ * `fibers` fibers loop acquire + release. Nothing counts until every fiber has
+ * finished one operation and a quarter of a round has passed (the settling: at
+ * the start the first fibers to run find idle resources and loop without ever
+ * waiting, which would hide the steady state); then operations count for
+ * `durationMs`. One operation in `sampleEvery` (a power of two) is timed from
+ * asking to having, and the timed ones double as the clock checks, so the clock
+ * is read about twice per `sampleEvery` operations.
  */
 const runRound = (
   subject: Subject,
@@ -155,42 +158,73 @@ const runRound = (
 ): Effect.Effect<Overhead.Round, unknown> =>
   Effect.suspend(() => {
     const mask = sampleEvery - 1
-    const samples: Array<number> = []
+    let samples: Array<number> = []
     let ops = 0
+    const perFiber = new Array<number>(fibers).fill(0)
+    let started = 0
     let running = true
+    let measuring = false
+    let settleUntil = 0
+    let giveUpSettling = 0
+    let measureFrom = 0
     let deadline = 0
     const timed = Effect.suspend(() => {
       const asked = performance.now()
       return Effect.map(subject.timed, (having) => {
-        samples.push(having - asked)
-        if (having >= deadline) running = false
+        if (measuring) {
+          samples.push(having - asked)
+          if (having >= deadline) running = false
+        } else if ((started === fibers && having >= settleUntil) || having >= giveUpSettling) {
+          measuring = true
+          measureFrom = having
+          deadline = having + durationMs
+          ops = 0
+          samples = []
+        }
       })
     })
-    const loop = (k: number) =>
-      Effect.suspend(() => {
-        let i = k
-        return Effect.whileLoop({
-          while: () => running,
-          body: () => (i++ & mask) === 0 ? timed : subject.plain,
-          step: () => {
-            ops++
-          }
+    const loop = (k: number, gate: Effect.Latch) =>
+      Effect.zipRight(
+        gate.await,
+        Effect.suspend(() => {
+          let i = k
+          let first = true
+          return Effect.whileLoop({
+            while: () => running,
+            body: () => (i++ & mask) === 0 ? timed : subject.plain,
+            step: () => {
+              ops++
+              if (measuring) perFiber[k]!++
+              if (first) {
+                first = false
+                started++
+              }
+            }
+          })
         })
-      })
+      )
     return Effect.gen(function*() {
-      const start = performance.now()
-      deadline = start + durationMs
+      // Every fiber is forked before any starts: else the first ones loop on idle resources
+      // while the forking fiber waits for its turn to fork the rest.
+      const gate = yield* Effect.makeLatch(false)
       const forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
-      for (let k = 0; k < fibers; k++) forked.push(yield* Effect.fork(loop(k)))
+      for (let k = 0; k < fibers; k++) forked.push(yield* Effect.fork(loop(k, gate)))
+      const start = performance.now()
+      settleUntil = start + durationMs / 4
+      giveUpSettling = start + durationMs
+      yield* gate.open
       yield* Fiber.joinAll(forked)
-      const elapsedMs = performance.now() - start
+      const elapsedMs = performance.now() - measureFrom
       const sorted = Float64Array.from(samples).sort()
       const us = (q: number) => quantile(sorted, q) * 1000
+      const byFiber = Float64Array.from(perFiber).sort()
       return {
+        opsPerFiber: { min: byFiber[0]!, p50: quantile(byFiber, 0.5), max: byFiber[byFiber.length - 1]! },
         ops,
         elapsedMs,
         opsPerSec: ops / (elapsedMs / 1000),
         samples: sorted.length,
+        settledAfterMs: measureFrom - start,
         p50: us(0.5),
         p99: us(0.99),
         p999: us(0.999),
@@ -230,14 +264,14 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
     }
     const cases = options.cases ?? (quick ? quickCases : fullCases)
     const ids = options.contenders ?? contenders
-    const warmupMs = options.warmupMs ?? durationMs / 2
+    const warmupMs = options.warmupMs ?? (quick ? 0 : durationMs / 2)
     const log = options.log ?? (() => {})
     const leaks: Array<string> = []
     const results: Array<Overhead.CaseResult> = []
     const startedAt = Date.now()
     // Before anything counts: every contender on an uncontended and a contended case, long
     // enough for the JIT to settle on the waiting path too (it takes seconds on a busy machine).
-    const globalWarmupMs = options.globalWarmupMs ?? (quick ? 300 : 1500)
+    const globalWarmupMs = options.globalWarmupMs ?? (quick ? 200 : 1500)
     if (globalWarmupMs > 0) {
       for (const c of warmupCases) {
         for (const id of ids) {

@@ -72,17 +72,21 @@ export const fairnessTable = (report: Overhead.Report): string => {
     )
   if (c === undefined) return ""
   return [
-    `Acquire wait at ${c.size}/${c.fibers.toLocaleString("en-US")} (pool size / fibers), µs:`,
+    `Acquire wait at ${c.size}/${c.fibers.toLocaleString("en-US")} (pool size / fibers), µs, over the sampled ` +
+    "operations; and how many operations each fiber completed in each round. Percentiles per operation favour an " +
+    "unfair pool (the fibers that barge in do most of the operations, each with a short wait); the spread of " +
+    "operations per fiber shows who starved.",
     "",
     rows(
-      ["contender", "samples/round", "p50", "p99", "p99.9", "max"],
+      ["contender", "samples/round", "p50", "p99", "p99.9", "max", "ops per fiber: fewest / median / most"],
       c.contenders.map((x) => [
         labels[x.id],
         fmtOps(x.rounds.reduce((n, r) => n + r.samples, 0) / Math.max(1, x.rounds.length)),
         fmtUs(x.p50),
         fmtUs(x.p99),
         fmtUs(x.p999),
-        fmtUs(x.max)
+        fmtUs(x.max),
+        x.rounds.map((r) => `${r.opsPerFiber.min} / ${r.opsPerFiber.p50} / ${r.opsPerFiber.max}`).join(", ")
       ])
     )
   ].join("\n")
@@ -111,7 +115,9 @@ export const markdown = (report: Overhead.Report, machine: Machine, command: str
     "",
     "Each fiber loops acquire + release of a dummy resource (no I/O) for a fixed time, under the real clock",
     "(`Effect.runPromise`). Contenders run interleaved round by round (A B C D E, A B C D E, ...), each in a",
-    "fresh pool filled before its round; every figure is the median over the rounds. dbpool pools have",
+    "fresh pool filled before its round; every figure is the median over the rounds. In each round nothing",
+    "counts until every fiber has finished one operation and a quarter of a round has passed (at the start",
+    "the first fibers find idle resources and loop before the others even ask). dbpool pools have",
     "`minConnections = maxConnections = size`, stats and events on as by default (no subscriber).",
     "",
     "- dbpool use: `pool.use(() => Effect.void)`; dbpool scoped(get): `Effect.scoped(pool.get)`",
