@@ -5,6 +5,9 @@
  */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import type * as MetricHook from "effect/MetricHook"
+import * as MetricKey from "effect/MetricKey"
+import type * as MetricKeyType from "effect/MetricKeyType"
 import type { PoolStats } from "../PoolStats.js"
 
 export const names = {
@@ -24,53 +27,52 @@ export const stateAttribute = "db.client.connection.state"
 // Seconds, from 100 µs to about 52 s.
 const timeBoundaries = MetricBoundaries.exponential({ start: 0.0001, factor: 2, count: 20 })
 
-const count = Metric.gauge(names.count, {
-  description: "Connections currently in the state described by the state attribute"
-})
-const max = Metric.gauge(names.max, { description: "The maximum number of open connections allowed" })
-const idleMin = Metric.gauge(names.idleMin, { description: "The minimum number of idle open connections allowed" })
-const pendingRequests = Metric.gauge(names.pendingRequests, {
-  description: "The number of current pending requests for an open connection"
-})
-const timeouts = Metric.counter(names.timeouts, {
-  description: "The number of connection timeouts that have occurred trying to obtain a connection from the pool",
-  incremental: true
-})
-const createTime = Metric.histogram(names.createTime, timeBoundaries, "The time it took to create a new connection (s)")
-const waitTime = Metric.histogram(
-  names.waitTime,
-  timeBoundaries,
-  "The time it took to obtain an open connection from the pool (s)"
-)
-const useTime = Metric.histogram(
-  names.useTime,
-  timeBoundaries,
-  "The time between borrowing a connection and returning it to the pool (s)"
-)
+const descriptions = {
+  count: "Connections currently in the state described by the state attribute",
+  max: "The maximum number of open connections allowed",
+  idleMin: "The minimum number of idle open connections allowed",
+  pendingRequests: "The number of current pending requests for an open connection",
+  timeouts: "The number of connection timeouts that have occurred trying to obtain a connection from the pool",
+  createTime: "The time it took to create a new connection (s)",
+  waitTime: "The time it took to obtain an open connection from the pool (s)",
+  useTime: "The time between borrowing a connection and returning it to the pool (s)"
+} as const
 
-/** The metrics of one pool, with its name attached, updated synchronously. */
+const count = Metric.gauge(names.count, { description: descriptions.count })
+const max = Metric.gauge(names.max, { description: descriptions.max })
+const idleMin = Metric.gauge(names.idleMin, { description: descriptions.idleMin })
+const pendingRequests = Metric.gauge(names.pendingRequests, { description: descriptions.pendingRequests })
+
+/**
+ * The metrics of one pool, with its name attached. Those updated on every
+ * acquisition hold their registry hook directly: going through a tagged
+ * `Metric` looks the hook up again at each update, which cost about a
+ * microsecond, a sizeable share of an acquisition.
+ */
 export class PoolMetrics {
   readonly idle
   readonly used
   readonly max
   readonly idleMin
   readonly pendingRequests
-  readonly timeouts
-  readonly createTime
-  readonly waitTime
-  readonly useTime
+  readonly timeouts: MetricHook.MetricHook<number, unknown>
+  readonly createTime: MetricHook.MetricHook<number, unknown>
+  readonly waitTime: MetricHook.MetricHook<number, unknown>
+  readonly useTime: MetricHook.MetricHook<number, unknown>
 
   constructor(poolName: string) {
     const tag = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, poolNameAttribute, poolName)
+    const hook = <T extends MetricKeyType.MetricKeyType<any, any>>(key: MetricKey.MetricKey<T>) =>
+      Metric.globalMetricRegistry.get(MetricKey.tagged(key, poolNameAttribute, poolName))
     this.idle = Metric.tagged(tag(count), stateAttribute, "idle")
     this.used = Metric.tagged(tag(count), stateAttribute, "used")
     this.max = tag(max)
     this.idleMin = tag(idleMin)
     this.pendingRequests = tag(pendingRequests)
-    this.timeouts = tag(timeouts)
-    this.createTime = tag(createTime)
-    this.waitTime = tag(waitTime)
-    this.useTime = tag(useTime)
+    this.timeouts = hook(MetricKey.counter(names.timeouts, { description: descriptions.timeouts, incremental: true }))
+    this.createTime = hook(MetricKey.histogram(names.createTime, timeBoundaries, descriptions.createTime))
+    this.waitTime = hook(MetricKey.histogram(names.waitTime, timeBoundaries, descriptions.waitTime))
+    this.useTime = hook(MetricKey.histogram(names.useTime, timeBoundaries, descriptions.useTime))
   }
 
   /** Gauges follow the published statistics (every `statsInterval`). */

@@ -190,7 +190,7 @@ export const make = <A, E = never, R = never>(
         Effect.flatMap((resource) =>
           Effect.map(random.next, (r) => {
             const createdAt = now()
-            metrics.createTime.unsafeUpdate((createdAt - start) / 1000, [])
+            metrics.createTime.update((createdAt - start) / 1000)
             const retireAt = createdAt + lifetimeMillis - r * jitterMillis
             const conn = new Conn(`${name}-${++sequence}`, resource, createdAt, retireAt)
             conn.attempts = attempts
@@ -245,7 +245,7 @@ export const make = <A, E = never, R = never>(
         const events: Array<PoolEvent> = []
         for (const w of expired) {
           state.fail(w, timeoutError())
-          metrics.timeouts.unsafeUpdate(1, [])
+          metrics.timeouts.update(1)
           if (subscribers > 0) events.push(PoolEvent.AcquireTimedOut({ waitTime: t - w.enqueuedAt }))
         }
         return events.length === 0 ? Effect.void : PubSub.publishAll(hub, events)
@@ -335,7 +335,7 @@ export const make = <A, E = never, R = never>(
       conn.lease = lease
       state.successfulRequests++
       state.acquireTimeTotal += t - start
-      metrics.waitTime.unsafeUpdate((t - start) / 1000, [])
+      metrics.waitTime.update((t - start) / 1000)
       if (subscribers === 0) return Effect.succeed(lease)
       return Effect.as(emit(PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })), lease)
     }
@@ -414,7 +414,7 @@ export const make = <A, E = never, R = never>(
         if (now() >= deadline) {
           state.failedRequests++
           state.timeouts++
-          metrics.timeouts.unsafeUpdate(1, [])
+          metrics.timeouts.update(1)
           return Effect.fail(timeoutError())
         }
       }
@@ -446,7 +446,7 @@ export const make = <A, E = never, R = never>(
         lease.released = true
         const t = now()
         const broken = lease.invalid || (exit._tag === "Failure" && isBroken(exit.cause))
-        metrics.useTime.unsafeUpdate((t - lease.acquiredAt) / 1000, [])
+        metrics.useTime.update((t - lease.acquiredAt) / 1000)
         state.release(lease.conn, t, broken ? "broken" : undefined)
         if (subscribers === 0) return Effect.void
         return emit(PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt }))
