@@ -361,7 +361,9 @@ describe("observability", () => {
       yield* Fake.settle
       // A slow but successful creation.
       yield* Ref.set(fake.createMode, { _tag: "slow", delay: "300 millis" })
-      const first = yield* Effect.fork(pool.use((lease) => Effect.zipRight(pool.invalidate(lease), Effect.succeed(lease.id))))
+      const first = yield* Effect.fork(
+        pool.use((lease) => Effect.zipRight(pool.invalidate(lease), Effect.succeed(lease.id)))
+      )
       yield* Fake.settle
       yield* TestClock.adjust("300 millis")
       expect(yield* Fiber.join(first)).toBe("obs-create-1")

@@ -1,7 +1,7 @@
-import { ResourcePool } from "@dbpool/core"
+import { PoolEvent, ResourcePool } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import { Chunk, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 
 const setup = (config: PoolConfig.Input) =>
@@ -155,6 +155,65 @@ describe("closing the pool's scope", () => {
       yield* TestClock.adjust("5 seconds")
       yield* Fake.settle
       expect((yield* pool.stats).pendingConnections).toBe(0)
+      yield* checkAllClosedOnce
+    }))
+
+  it.effect("a connection being validated on borrow when the grace period ends is closed, and never lent", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.make
+      const scope = yield* Scope.make()
+      const pool = yield* ResourcePool.make({
+        acquire: fake.acquire,
+        release: fake.release,
+        validate: fake.validate,
+        config: {
+          name: "sd-6",
+          minConnections: 1,
+          maxConnections: 1,
+          validateAfterIdle: 0,
+          validationTimeout: "1 minute",
+          healthCheckInterval: "1 hour",
+          shutdownTimeout: "1 second"
+        }
+      }).pipe(Scope.extend(scope))
+      yield* Ref.set(fake.validateMode, { _tag: "slow", delay: "10 seconds" })
+      const user = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.resource.closed)))
+      yield* Fake.settle
+      expect(yield* Ref.get(fake.validations)).toBe(1)
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Fake.settle
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(closing)
+      expect(yield* Ref.get(fake.released)).toBe(1)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.await(user)).toStrictEqual(Exit.fail(expect.objectContaining(closedError("sd-6"))))
+      yield* Fake.settle
+      const stats = yield* pool.stats
+      expect(stats.activeConnections).toBe(0)
+      expect(stats.totalConnections).toBe(0)
+      expect(stats.connectionsClosed).toEqual({ idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 1 })
+      expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
+      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
+    }))
+
+  it.effect("closing reports each connection's ConnectionClosed event with reason closed", () =>
+    Effect.gen(function*() {
+      const { checkAllClosedOnce, pool, scope } = yield* setup({ name: "sd-7", minConnections: 2, maxConnections: 3 })
+      const holder = yield* Effect.fork(pool.use(() => Effect.sleep("2 seconds")))
+      yield* Fake.settle
+      const collector = yield* Effect.fork(pool.events.pipe(Stream.take(3), Stream.runCollect))
+      yield* Fake.settle
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Fake.settle
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(holder)
+      yield* Fiber.join(closing)
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(collector))
+      expect(events).toEqual([
+        PoolEvent.PoolEvent.ConnectionClosed({ connectionId: "sd-7-1", reason: "closed" }),
+        PoolEvent.PoolEvent.ConnectionReleased({ connectionId: "sd-7-2", useTime: 2000 }),
+        PoolEvent.PoolEvent.ConnectionClosed({ connectionId: "sd-7-2", reason: "closed" })
+      ])
       yield* checkAllClosedOnce
     }))
 })
