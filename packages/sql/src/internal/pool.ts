@@ -321,7 +321,8 @@ export const make = <N, E>(
      */
     const get: Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>, Scope.Scope> = Effect.tap(
       pool.get,
-      (lease) => Effect.addFinalizer(() => giveBack(lend(lease)))
+      // Scope.addFinalizer, not Effect.addFinalizer: no FiberRefs to capture and diff on every statement.
+      (lease) => Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, giveBack(lend(lease))))
     )
 
     class Broken {
