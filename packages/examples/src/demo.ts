@@ -1,0 +1,31 @@
+/**
+ * `npm start`: the dbpool demo. Twenty workers share a small pool on an
+ * embedded SQLite file (or the server in `DATABASE_URL`) while the pool's
+ * live statistics are shown; then a summary. Exits 0 when the run was clean.
+ *
+ * @since 0.1.0
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Demo from "./demo/Demo.js"
+import * as Scenario from "./demo/Scenario.js"
+
+const write = (text: string) => void process.stdout.write(text)
+
+const program = Demo.run({
+  ...Scenario.defaults,
+  url: process.env.DATABASE_URL,
+  tty: process.stdout.isTTY === true,
+  write
+}).pipe(
+  Effect.tap((summary) => Console.log(Demo.formatSummary(summary).join("\n"))),
+  Effect.tapError((error) =>
+    error instanceof Demo.DemoFailed
+      ? Console.error(`${Demo.formatSummary(error.summary).join("\n")}\n\nThe demo failed: ${error.message}`)
+      : Console.error(`The demo cannot run: ${error instanceof Error ? error.message : String(error)}`)
+  )
+)
+
+// The errors are printed above; runMain sets the exit code (0 on success, 1 on failure).
+NodeRuntime.runMain(program, { disableErrorReporting: true })

@@ -1,0 +1,90 @@
+/**
+ * Advanced configuration: every pool setting spelled out, session set-up on
+ * each new connection (`onConnect`), and the same settings read from the
+ * environment (`POOL_MAX_CONNECTIONS=20`, `POOL_ACQUIRE_TIMEOUT="3 seconds"`, ...).
+ *
+ * Run: `npx tsx packages/examples/src/examples/advanced-configuration.ts`
+ *
+ * @since 0.1.0
+ */
+import * as PoolConfig from "@dbpool/core/PoolConfig"
+import * as Pool from "@dbpool/sql/Pool"
+import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { exampleFile, runIfMain } from "./run.js"
+
+const filename = exampleFile("advanced-configuration")
+
+/**
+ * Every setting of the pool, with what it does.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const PoolLive = SqlitePool.layer({
+  filename,
+  busyTimeout: "2 seconds",
+  // Run on each new connection before its first use.
+  onConnect: (db) => Effect.sync(() => db.pragma("foreign_keys = ON")),
+  pool: {
+    name: "orders", //                  in errors, stats, metrics and spans
+    minConnections: 2, //               kept open (warm), refilled after any close
+    maxConnections: 8, //               never more open at once, connects in flight included
+    maxIdleTime: "1 minute", //         idle above the minimum for longer: closed
+    maxLifetime: "10 minutes", //       any connection retired after this ...
+    lifetimeJitter: "30 seconds", //    ... minus up to this much, so they do not all renew at once
+    healthCheckInterval: "15 seconds", // idle connections validated this often
+    validationTimeout: "1 second", //   a health check slower than this fails
+    validateAfterIdle: "500 millis", // idle longer than this: validated before it is lent
+    connectTimeout: "3 seconds", //     bound on one connection attempt
+    acquireTimeout: "2 seconds", //     bound on a caller's wait
+    retryInterval: "200 millis", //     first delay between attempts (then exponential, jittered)
+    maxRetries: 2, //                   attempts after the first
+    maxWaiting: 100, //                 callers allowed to wait; beyond it fail at once (PoolExhaustedError)
+    maxConnecting: 2, //                connects in flight at once (no login storm)
+    statsInterval: "250 millis", //     how often Pool.changes publishes
+    shutdownTimeout: "5 seconds" //     on close, how long leases in use are waited for
+  }
+})
+
+/**
+ * The same pool with its settings read from the environment (prefix `POOL_`):
+ * unset keys keep their defaults, invalid ones fail with `PoolConfigError`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const PoolFromEnv = SqlitePool.layerConfig({
+  filename: Config.string("SQLITE_FILE").pipe(Config.withDefault(filename)),
+  pool: PoolConfig.config("POOL")
+})
+
+/**
+ * Shows the settings in force and that `onConnect` ran.
+ *
+ * @since 0.1.0
+ * @category programs
+ */
+export const program = Effect.gen(function*() {
+  const pool = yield* Pool.Pool
+  const sql = yield* SqlClient.SqlClient
+  const [{ foreign_keys }] = yield* sql<{ foreign_keys: number }>`PRAGMA foreign_keys`
+  const { acquireTimeout, maxConnections, minConnections, name } = pool.config
+  yield* Console.log(
+    `pool "${name}": ${minConnections}..${maxConnections} connections, callers wait at most ` +
+      `${Duration.format(acquireTimeout)}; foreign_keys = ${foreign_keys}`
+  )
+  return { name, minConnections, maxConnections, foreignKeys: foreign_keys }
+})
+
+/**
+ * @since 0.1.0
+ * @category programs
+ */
+export const main = Effect.provide(program, PoolLive)
+
+runIfMain(import.meta.url, main)

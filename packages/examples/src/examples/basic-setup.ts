@@ -1,0 +1,57 @@
+/**
+ * Basic setup: one pool as a layer, queries through `Pool.withConnection` and
+ * through @effect/sql's `SqlClient`, which runs on the same pool.
+ *
+ * Run: `npx tsx packages/examples/src/examples/basic-setup.ts`
+ *
+ * @since 0.1.0
+ */
+import * as Pool from "@dbpool/sql/Pool"
+import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import { exampleFile, runIfMain } from "./run.js"
+
+/**
+ * The pool: 2 connections kept open, at most 10, a caller waits at most 5 seconds.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const PoolLive = SqlitePool.layer({
+  filename: exampleFile("basic-setup"),
+  pool: { minConnections: 2, maxConnections: 10, acquireTimeout: "5 seconds" }
+})
+
+/**
+ * Creates a table, adds two users, reads them back both ways.
+ *
+ * @since 0.1.0
+ * @category programs
+ */
+export const program = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`
+  yield* sql`INSERT INTO users ${sql.insert([{ id: 1, name: "Ada" }, { id: 2, name: "Grace" }])}`
+
+  // One connection borrowed for the whole block, given back when it ends.
+  const users = yield* Pool.withConnection((conn) =>
+    conn.sql<{ id: number; name: string }>`SELECT id, name FROM users ORDER BY id`
+  )
+  // The SqlClient borrows a connection for each statement.
+  const [{ n }] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM users`
+
+  const stats = yield* Pool.stats
+  yield* Console.log(`${n} users: ${users.map((u) => u.name).join(", ")}`)
+  yield* Console.log(`pool: ${stats.totalConnections} open, ${stats.activeConnections} in use`)
+  return { users: users.map((u) => u.name), count: n }
+})
+
+/**
+ * @since 0.1.0
+ * @category programs
+ */
+export const main = Effect.provide(program, PoolLive)
+
+runIfMain(import.meta.url, main)

@@ -1,0 +1,68 @@
+/**
+ * Concurrent work: 100 fibers share a pool of at most 5 connections. Callers
+ * beyond the fifth wait their turn (first come, first served); nobody opens a
+ * sixth connection.
+ *
+ * Run: `npx tsx packages/examples/src/examples/concurrent-work.ts`
+ *
+ * @since 0.1.0
+ */
+import * as Pool from "@dbpool/sql/Pool"
+import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import { exampleFile, runIfMain } from "./run.js"
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const PoolLive = SqlitePool.layer({
+  filename: exampleFile("concurrent-work"),
+  pool: { minConnections: 1, maxConnections: 5, acquireTimeout: "10 seconds" }
+})
+
+/**
+ * 100 tasks, all at once; each holds a connection for a query and 10 ms of work.
+ *
+ * @since 0.1.0
+ * @category programs
+ */
+export const program = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE squares (n INTEGER PRIMARY KEY, square INTEGER NOT NULL)`
+  yield* sql`INSERT INTO squares ${sql.insert(Array.from({ length: 100 }, (_, n) => ({ n, square: n * n })))}`
+
+  let peak = 0
+  const squares = yield* Effect.forEach(
+    Array.from({ length: 100 }, (_, n) => n),
+    (n) =>
+      Pool.withConnection((conn) =>
+        Effect.gen(function*() {
+          const [row] = yield* conn.sql<{ square: number }>`SELECT square FROM squares WHERE n = ${n}`
+          const stats = yield* Pool.stats
+          peak = Math.max(peak, stats.totalConnections)
+          yield* Effect.sleep("10 millis") // the work done while holding the connection
+          return row.square
+        })
+      ),
+    { concurrency: "unbounded" }
+  )
+
+  const stats = yield* Pool.stats
+  const sum = squares.reduce((a, b) => a + b, 0)
+  yield* Console.log(
+    `${squares.length} tasks, sum of squares ${sum}; at most ${peak} connections open, ` +
+      `${stats.successfulRequests} acquisitions, ${stats.averageAcquireTime.toFixed(1)} ms average wait`
+  )
+  return { tasks: squares.length, sum, peakConnections: peak }
+})
+
+/**
+ * @since 0.1.0
+ * @category programs
+ */
+export const main = Effect.provide(program, PoolLive)
+
+runIfMain(import.meta.url, main)
