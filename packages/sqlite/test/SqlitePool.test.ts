@@ -87,9 +87,7 @@ describe("SqlitePool", () => {
         (i) =>
           Effect.forEach(Array.from({ length: 20 }, (_, j) => j), (j) =>
             (i + j) % 5 === 0
-              ? Pool.withTransaction((conn) =>
-                Effect.zipRight(Effect.yieldNow(), conn.sql`UPDATE counter SET n = n + 1 WHERE id = 1`)
-              )
+              ? sql`UPDATE counter SET n = n + 1 WHERE id = 1`
               : sql`SELECT n FROM counter WHERE id = 1`, { discard: true }),
         { concurrency: "unbounded", discard: true }
       )
