@@ -140,6 +140,32 @@ describe("interruption loses nothing", () => {
       yield* closeAndCheck
     }))
 
+  it.effect("a caller interrupted in the same instant its connection is handed over gives it back unused", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, fake, pool } = yield* setup({ name: "int-5", minConnections: 1, maxConnections: 1 })
+      const holder = yield* Effect.fork(pool.use(() => Effect.sleep("1 second")))
+      yield* Fake.settle
+      const waiter = yield* Effect.fork(pool.use(() => Effect.succeed("got it")))
+      yield* Fake.settle
+      // Scheduled after the holder's sleep: the holder hands the connection over, then the waiter is interrupted.
+      yield* Effect.fork(Effect.sleep("1 second").pipe(Effect.zipRight(Fiber.interrupt(waiter))))
+      yield* Fake.settle
+      yield* TestClock.adjust("1 second")
+      yield* Fake.settle
+      yield* Fiber.join(holder)
+      expect(isInterruptedOnly(yield* Fiber.await(waiter))).toBe(true)
+      const stats = yield* pool.stats
+      expect(stats.totalRequests).toBe(2)
+      expect(stats.successfulRequests).toBe(1)
+      expect(stats.cancelledRequests).toBe(1)
+      expect(stats.activeConnections).toBe(0)
+      expect(stats.idleConnections).toBe(1)
+      expect(stats.connectionsClosed).toEqual(noneClosed)
+      expect(yield* Ref.get(fake.released)).toBe(0)
+      expect((yield* pool.metrics).map((m) => [m.id, m.state, m.usageCount])).toEqual([["int-5-1", "idle", 1]])
+      yield* closeAndCheck
+    }))
+
   describe("property: hundreds of callers, some interrupted at random moments", () => {
     const fibers = 300
     const max = 10
