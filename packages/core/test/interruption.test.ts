@@ -189,14 +189,26 @@ describe("interruption loses nothing", () => {
         yield* Ref.set(fake.createMode, { _tag: "slow", delay: checked ? "200 millis" : "50 millis" })
         if (checked) yield* Ref.set(fake.validateMode, { _tag: "slow", delay: "30 millis" })
 
+        const held = new Set<number>()
+        let violations = 0
         const callers: Array<Fiber.RuntimeFiber<number, PoolError.PoolError<string>>> = []
         const interrupters: Array<Fiber.RuntimeFiber<unknown>> = []
         for (let i = 0; i < fibers; i++) {
           const start = yield* rng.nextIntBetween(0, 2000)
           const useFor = yield* rng.nextIntBetween(0, 400)
+          const invalidate = (yield* rng.nextIntBetween(0, 10)) === 0
           const caller = yield* Effect.fork(
             Effect.sleep(start).pipe(
-              Effect.zipRight(pool.use((lease) => Effect.as(Effect.sleep(useFor), lease.resource.id)))
+              Effect.zipRight(pool.use((lease) =>
+                Effect.gen(function*() {
+                  // No connection is ever held by two callers at once, nor lent once closed.
+                  if (held.has(lease.resource.id) || lease.resource.closed) violations++
+                  held.add(lease.resource.id)
+                  if (invalidate) yield* pool.invalidate(lease)
+                  yield* Effect.sleep(useFor)
+                  return lease.resource.id
+                }).pipe(Effect.ensuring(Effect.sync(() => held.delete(lease.resource.id))))
+              ))
             )
           )
           callers.push(caller)
@@ -247,6 +259,8 @@ describe("interruption loses nothing", () => {
         expect(interrupted).toBeGreaterThan(0)
         expect(succeeded).toBeGreaterThan(0)
 
+        expect(violations).toBe(0)
+        expect(held.size).toBe(0)
         const s = yield* check
         expect(s.totalRequests).toBe(s.successfulRequests + s.failedRequests + s.cancelledRequests + s.waitingRequests)
         expect(s.activeConnections).toBe(0)
