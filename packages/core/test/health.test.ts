@@ -207,4 +207,40 @@ describe("ResourcePool validate-on-borrow", () => {
       }).pipe(Effect.scoped)
       yield* expectNoLeak(fake)
     }))
+  it.effect("bounds a check on borrow by acquireTimeout: a hung check fails the caller at its deadline", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      yield* Effect.gen(function*() {
+        const pool = yield* ResourcePool.make({
+          acquire: fake.acquire,
+          release: fake.release,
+          validate: fake.validate,
+          config: {
+            ...quiet,
+            minConnections: 1,
+            maxConnections: 1,
+            healthCheckInterval: "1 day",
+            acquireTimeout: "100 millis",
+            validationTimeout: "1 second",
+            validateAfterIdle: "50 millis",
+            retryInterval: "1 day"
+          }
+        })
+        yield* advance("100 millis")
+        yield* Ref.set(fake.validateMode, { _tag: "hang" })
+        const caller = yield* Effect.fork(pool.use(() => Effect.void))
+        yield* advance("99 millis")
+        expect(caller.unsafePoll()).toBeNull()
+        yield* advance("1 millis")
+        const exit = yield* Fiber.await(caller)
+        expect(exit._tag === "Failure" && exit.cause._tag === "Fail" ? exit.cause.error._tag : exit).toBe(
+          "PoolTimeoutError"
+        )
+        const stats = yield* pool.stats
+        expect(stats.connectionsClosed.unhealthy).toBe(1)
+        expect(stats.timeouts).toBe(1)
+        yield* Ref.set(fake.validateMode, { _tag: "ok" })
+      }).pipe(Effect.scoped)
+      yield* expectNoLeak(fake)
+    }))
 })

@@ -278,12 +278,13 @@ export const make = <A, E = never, R = never>(
     // ---- health checks ------------------------------------------------------
     /** "interrupted": the checking fiber itself was interrupted, so the connection's state is unknown. */
     type Verdict = "healthy" | "unhealthy" | "interrupted"
-    const runValidation = (resource: A): Effect.Effect<Verdict> =>
+    const validationMillis = millis(config.validationTimeout)
+    const runValidation = (resource: A, limitMillis = validationMillis): Effect.Effect<Verdict> =>
       validate === undefined ?
         Effect.succeed("healthy") :
         // Interruptible inside, whatever the caller's region, so that the timeout can stop a hung check.
         Effect.interruptible(validate(resource)).pipe(
-          Effect.timeoutFail({ duration: config.validationTimeout, onTimeout: () => "timeout" as const }),
+          Effect.timeoutFail({ duration: Math.max(0, limitMillis), onTimeout: () => "timeout" as const }),
           Effect.exit,
           Effect.map((exit): Verdict =>
             Exit.isSuccess(exit) ? "healthy" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "unhealthy"
@@ -375,7 +376,10 @@ export const make = <A, E = never, R = never>(
       deadline: number
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       const checkStart = now()
-      const check = Effect.flatMap(runValidation(conn.resource), (verdict) => {
+      // acquireTimeout covers the check too: one cut short by the caller's deadline counts as failed,
+      // and the retry below then fails the caller with PoolTimeoutError.
+      const limit = Math.min(validationMillis, deadline - checkStart)
+      const check = Effect.flatMap(runValidation(conn.resource, limit), (verdict) => {
         const t = now()
         if (subscribers > 0) {
           const healthy = verdict === "healthy"

@@ -278,7 +278,11 @@ export class PoolState<A, E> {
         this.close(conn, "idle")
         surplus--
       } else {
-        next = Math.min(next, conn.retireAt, conn.idleSince + this.maxIdleMillis)
+        next = Math.min(next, conn.retireAt)
+        // Already past its idle time but kept for the minimum: nothing is due for it until that changes,
+        // and the runtime's cap on the sweep's sleep covers the change.
+        const idleDue = conn.idleSince + this.maxIdleMillis
+        if (idleDue > now) next = Math.min(next, idleDue)
       }
     }
     this.ensureCapacity(now)
