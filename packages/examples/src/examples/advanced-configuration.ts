@@ -29,7 +29,7 @@ export const PoolLive = SqlitePool.layer({
   filename,
   busyTimeout: "2 seconds",
   // Run on each new connection before its first use.
-  onConnect: (db) => Effect.sync(() => db.pragma("foreign_keys = ON")),
+  onConnect: (db) => Effect.sync(() => db.pragma("cache_size = -32000")), // a 32 MB page cache each
   pool: {
     name: "orders", //                  in errors, stats, metrics and spans
     minConnections: 2, //               kept open (warm), refilled after any close
@@ -72,13 +72,13 @@ export const PoolFromEnv = SqlitePool.layerConfig({
 export const program = Effect.gen(function*() {
   const pool = yield* Pool.Pool
   const sql = yield* SqlClient.SqlClient
-  const [{ foreign_keys }] = yield* sql<{ foreign_keys: number }>`PRAGMA foreign_keys`
+  const [{ cache_size }] = yield* sql<{ cache_size: number }>`PRAGMA cache_size`
   const { acquireTimeout, maxConnections, minConnections, name } = pool.config
   yield* Console.log(
     `pool "${name}": ${minConnections}..${maxConnections} connections, callers wait at most ` +
-      `${Duration.format(acquireTimeout)}; foreign_keys = ${foreign_keys}`
+      `${Duration.format(acquireTimeout)}; cache_size = ${cache_size}`
   )
-  return { name, minConnections, maxConnections, foreignKeys: foreign_keys }
+  return { name, minConnections, maxConnections, cacheSize: cache_size }
 })
 
 /**
