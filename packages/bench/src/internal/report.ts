@@ -75,7 +75,10 @@ export const fairnessTable = (report: Overhead.Report): string => {
     `Acquire wait at ${c.size}/${c.fibers.toLocaleString("en-US")} (pool size / fibers), µs, over the sampled ` +
     "operations; and how many operations each fiber completed in each round. Percentiles per operation favour an " +
     "unfair pool (the fibers that barge in do most of the operations, each with a short wait); the spread of " +
-    "operations per fiber shows who starved.",
+    "operations per fiber shows who starved." +
+    (report.quick
+      ? " Quick mode: a round is too short for a long queue to turn over, so these figures say little here."
+      : ""),
     "",
     rows(
       ["contender", "samples/round", "p50", "p99", "p99.9", "max", "ops per fiber: fewest / median / most"],
