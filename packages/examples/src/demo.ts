@@ -17,6 +17,7 @@ const program = Demo.run({
   ...Scenario.defaults,
   url: process.env.DATABASE_URL,
   tty: process.stdout.isTTY === true,
+  columns: process.stdout.columns,
   write
 }).pipe(
   Effect.tap((summary) => Console.log(Demo.formatSummary(summary).join("\n"))),

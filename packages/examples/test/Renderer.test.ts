@@ -73,4 +73,11 @@ describe("Renderer", () => {
       ""
     ])
   })
+
+  it("cuts the lines to the terminal's width, so a narrow terminal still redraws in place", () => {
+    const out: Array<string> = []
+    const renderer = Renderer.make({ tty: true, write: (s) => out.push(s), columns: 40 })
+    renderer.update(frame(1000, 500))
+    expect(out[0].split("\n").map((line) => line.replace("\x1b[2K", "").length)).toEqual([39, 39, 0])
+  })
 })

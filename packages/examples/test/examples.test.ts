@@ -71,7 +71,7 @@ describe("the usage examples, run in process", () => {
       const example = yield* Effect.promise(() => import("@dbpool/examples/examples/advanced-configuration"))
       const { printed, result } = yield* runExample(example.program, example.PoolLive)
       expect(result).toEqual({ name: "orders", minConnections: 2, maxConnections: 8, cacheSize: -32_000 })
-      expect(printed).toEqual(['pool "orders": 2..8 connections, callers wait at most 2s; cache_size = -32000'])
+      expect(printed).toEqual(["pool \"orders\": 2..8 connections, callers wait at most 2s; cache_size = -32000"])
     }))
 
   it.live("advanced-configuration: the same pool reads its settings from the environment", () =>

@@ -29,6 +29,8 @@ export interface Options extends Scenario.Options {
   /** Redraw the status in place (a terminal) or print a line per update. */
   readonly tty: boolean
   readonly write: (text: string) => void
+  /** The terminal's width, when `tty`. */
+  readonly columns?: number | undefined
   /** The pool's sizes; `statsInterval` sets the pace of the live status. */
   readonly pool?: PoolConfig.Input | undefined
 }
@@ -133,7 +135,7 @@ export const run = (
       `dbpool demo: ${options.workers} workers × ${options.queriesPerWorker} queries on ${target.where}\n`
     )
     const progress = Scenario.makeProgress(options)
-    const renderer = Renderer.make({ tty: options.tty, write: options.write })
+    const renderer = Renderer.make({ tty: options.tty, write: options.write, columns: options.columns })
     let updates = 0
     let peakActive = 0
     let peakWaiting = 0

@@ -129,7 +129,12 @@ export const plainLine = (frame: Frame, queriesPerSecond: number): string => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: { readonly tty: boolean; readonly write: (text: string) => void }): Renderer => {
+export const make = (options: {
+  readonly tty: boolean
+  readonly write: (text: string) => void
+  /** The terminal's width: longer lines are cut, since a wrapped line would break the redraw. */
+  readonly columns?: number | undefined
+}): Renderer => {
   let previous: Frame | undefined
   let drawn = 0
   return {
@@ -140,7 +145,8 @@ export const make = (options: { readonly tty: boolean; readonly write: (text: st
         options.write(plainLine(frame, qps) + "\n")
         return
       }
-      const lines = table(frame, qps)
+      const width = options.columns ?? Infinity
+      const lines = table(frame, qps).map((line) => line.length < width ? line : line.slice(0, width - 1))
       // Back to the first line drawn last time, then overwrite each line (cleared first).
       const up = drawn > 0 ? `\x1b[${drawn}F` : ""
       options.write(up + lines.map((line) => `\x1b[2K${line}\n`).join(""))
