@@ -151,11 +151,13 @@ const query = (worker: number, i: number, options: Options, progress: Progress) 
       case "transfer": {
         const from = (worker * 7 + i) % accounts
         const to = (from + 1 + (i % (accounts - 1))) % accounts
+        // Rows are locked in id order, so two opposite transfers never deadlock on a server database.
+        const [first, second] = [{ id: from, delta: -amount }, { id: to, delta: amount }].sort((a, b) => a.id - b.id)
         yield* Pool.withTransaction((conn) =>
           Effect.gen(function*() {
-            yield* conn.sql`UPDATE demo_accounts SET balance = balance - ${amount} WHERE id = ${from}`
+            yield* conn.sql`UPDATE demo_accounts SET balance = balance + ${first.delta} WHERE id = ${first.id}`
             yield* Effect.sleep(options.workInTransaction)
-            yield* conn.sql`UPDATE demo_accounts SET balance = balance + ${amount} WHERE id = ${to}`
+            yield* conn.sql`UPDATE demo_accounts SET balance = balance + ${second.delta} WHERE id = ${second.id}`
             yield* conn.sql`INSERT INTO demo_events ${conn.sql.insert({ id, worker, kind: "transfer", amount })}`
           })
         )
