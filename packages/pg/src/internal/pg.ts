@@ -1,0 +1,257 @@
+/**
+ * The PostgreSQL connector on node-postgres: one `pg.Client` per pooled
+ * connection (never `pg.Pool`), statements compiled by @effect/sql-pg's
+ * compiler, streams through `pg-cursor`, cancellation with
+ * `pg_cancel_backend` from a short connection of its own.
+ */
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { Connector } from "@dbpool/sql/Connector"
+import * as Pool from "@dbpool/sql/Pool"
+import { makeCompiler } from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import Pg from "pg"
+import Cursor from "pg-cursor"
+import type * as PgPool from "../PgPool.js"
+
+/** SQLSTATE classes and codes after which the session is gone or unusable. */
+const connectionCodes = /^(08|57P0[1-4]|53300|XX000$)/
+const socketCodes = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH", "ENOTCONN"])
+const connectionMessages = /Connection terminated|not queryable|connection error|Client has already been connected/i
+
+const codeOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+export const isConnectionError = (cause: unknown): boolean => {
+  const code = codeOf(cause)
+  if (code !== undefined && (connectionCodes.test(code) || socketCodes.has(code))) return true
+  return cause instanceof Error && connectionMessages.test(cause.message)
+}
+
+/** Errors worth no second attempt: wrong password, unknown role or database, unknown host. */
+const permanentCodes = new Set(["28P01", "28000", "3D000", "ENOTFOUND", "EAI_AGAIN_PERMANENT"])
+
+const clientConfig = (options: PgPool.PgPoolOptions): Pg.ClientConfig => {
+  const config: Pg.ClientConfig = {
+    application_name: options.applicationName ?? "dbpool",
+    keepAlive: true
+  }
+  if (options.url !== undefined) config.connectionString = Redacted.value(options.url)
+  if (options.host !== undefined) config.host = options.host
+  if (options.port !== undefined) config.port = options.port
+  if (options.database !== undefined) config.database = options.database
+  if (options.username !== undefined) config.user = options.username
+  if (options.password !== undefined) config.password = Redacted.value(options.password)
+  if (options.ssl !== undefined) config.ssl = options.ssl
+  if (options.types !== undefined) config.types = options.types
+  return config
+}
+
+/** Host, port and database as the driver will use them (URL first), for spans and messages. */
+const target = (options: PgPool.PgPoolOptions) => {
+  let host = options.host
+  let port = options.port
+  let database = options.database
+  if (options.url !== undefined) {
+    try {
+      const url = new URL(Redacted.value(options.url))
+      host = host ?? (url.hostname || undefined)
+      port = port ?? (url.port === "" ? undefined : Number(url.port))
+      database = database ?? (url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined)
+    } catch {
+      // the driver reports a malformed URL when it connects
+    }
+  }
+  return { host: host ?? "localhost", port: port ?? 5432, database: database ?? options.username ?? "postgres" }
+}
+
+const fail = (cause: unknown) =>
+  new SqlError({ cause, message: `Failed to execute statement: ${cause instanceof Error ? cause.message : cause}` })
+
+class PgConnection implements SqlConnection.Connection {
+  constructor(readonly client: Pg.Client) {}
+
+  private query<A>(
+    config: { readonly text: string; readonly rowMode: "array" } | string,
+    params: ReadonlyArray<unknown>,
+    map: (result: Pg.QueryResult) => A
+  ) {
+    return Effect.async<A, SqlError>((resume) => {
+      this.client.query(config as any, params as Array<unknown>, (error: Error | null, result: Pg.QueryResult) => {
+        if (error) resume(Effect.fail(fail(error)))
+        else resume(Effect.succeed(map(result)))
+      })
+    })
+  }
+
+  private rows(sql: string, params: ReadonlyArray<unknown>) {
+    return this.query(sql, params, (result) =>
+      Array.isArray(result)
+        ? (result as Array<Pg.QueryResult>).map((r) => r.rows ?? [])
+        : result.rows ?? [])
+  }
+
+  execute(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return transformRows === undefined ? this.rows(sql, params) : Effect.map(this.rows(sql, params), transformRows)
+  }
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return this.query<unknown>(sql, params, (result) => result)
+  }
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return this.query<ReadonlyArray<ReadonlyArray<unknown>>>(
+      { text: sql, rowMode: "array" },
+      params,
+      (result) => result.rows as Array<Array<unknown>>
+    )
+  }
+  executeUnprepared(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return this.execute(sql, params, transformRows)
+  }
+  executeStream(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ): Stream.Stream<any, SqlError> {
+    const client = this.client
+    return Stream.unwrapScoped(Effect.gen(function*() {
+      const cursor = yield* Effect.acquireRelease(
+        Effect.sync(() => client.query(new Cursor(sql, params as Array<unknown>))),
+        (cursor) =>
+          Effect.async<void>((resume) => {
+            cursor.close(() => resume(Effect.void))
+          }).pipe(Effect.timeoutOption("1 second"))
+      )
+      const pull = Effect.async<Chunk.Chunk<any>, Option.Option<SqlError>>((resume) => {
+        cursor.read(128, (error, rows) => {
+          if (error) resume(Effect.fail(Option.some(fail(error))))
+          else if (rows.length === 0) resume(Effect.fail(Option.none()))
+          else resume(Effect.succeed(Chunk.unsafeFromArray(transformRows === undefined ? rows : transformRows(rows))))
+        })
+      })
+      return Stream.repeatEffectChunkOption(pull)
+    }))
+  }
+}
+
+const endClient = (client: Pg.Client): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    client.end().then(() => resume(Effect.void), () => resume(Effect.void))
+  }).pipe(Effect.timeoutOption("2 seconds"), Effect.asVoid)
+
+export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, Error> => {
+  const config = clientConfig(options)
+  const { database, host, port } = target(options)
+  const compiler = makeCompiler(options.transformQueryNames, options.transformJson)
+  const transformRows = options.transformResultNames === undefined
+    ? undefined
+    : Statement.defaultTransforms(options.transformResultNames, options.transformJson).array
+
+  const open = (onError: (error: Error) => void): Effect.Effect<Pg.Client, Error> =>
+    Effect.async<Pg.Client, Error>((resume) => {
+      const client = new Pg.Client(config)
+      // An error listener for the client's whole life: an idle client's error must never crash the process.
+      client.on("error", onError)
+      let settled = false
+      client.connect((error: Error | undefined) => {
+        if (settled) return
+        settled = true
+        if (error) {
+          client.end().catch(() => {})
+          resume(Effect.fail(error))
+        } else {
+          resume(Effect.succeed(client))
+        }
+      })
+      // Interrupted (connectTimeout): close whatever was opened.
+      return Effect.sync(() => {
+        settled = true
+        client.end().catch(() => {})
+      })
+    })
+
+  return {
+    system: "postgresql",
+    connect: (hooks) =>
+      Effect.flatMap(
+        open((error) => hooks.onBroken(error)),
+        (client) => {
+          client.on("end", () => hooks.onBroken(new Error("Connection terminated")))
+          if (options.onConnect === undefined) return Effect.succeed(client)
+          return options.onConnect(client).pipe(
+            Effect.mapError((cause) => cause instanceof Error ? cause : new Error(String(cause))),
+            Effect.onExit((exit) => exit._tag === "Failure" ? endClient(client) : Effect.void),
+            Effect.as(client)
+          )
+        }
+      ),
+    close: endClient,
+    validate: (client) =>
+      Effect.async<void, Error>((resume) => {
+        client.query("SELECT 1", (error: Error | null) => resume(error ? Effect.fail(error) : Effect.void))
+      }),
+    cancel: (client) => {
+      const pid = (client as unknown as { processID?: number | null }).processID
+      if (pid === undefined || pid === null) return Effect.void
+      // pg_cancel_backend from a short connection of our own (the busy one cannot take a statement).
+      return Effect.acquireUseRelease(
+        Effect.orElseSucceed(open(() => {}), () => undefined),
+        (canceller) =>
+          canceller === undefined ? Effect.void : Effect.async<void>((resume) => {
+            canceller.query("SELECT pg_cancel_backend($1)", [pid], () => resume(Effect.void))
+          }),
+        (canceller) => canceller === undefined ? Effect.void : endClient(canceller)
+      )
+    },
+    connection: (client) => new PgConnection(client),
+    isConnectionError,
+    retryable: (error) => !permanentCodes.has(codeOf(error) ?? ""),
+    inTransaction: (client) => {
+      const status = (client as unknown as { getTransactionStatus?: () => string | null }).getTransactionStatus?.()
+      return status === "T" || status === "E"
+    },
+    compiler,
+    transformRows,
+    spanAttributes: [
+      ...Object.entries(options.spanAttributes ?? {}),
+      ["db.system.name", "postgresql"],
+      ["db.namespace", database],
+      ["server.address", host],
+      ["server.port", port]
+    ]
+  }
+}
+
+export const layer = (
+  options: PgPool.PgPoolOptions
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> =>
+  Pool.layer(connector(options), options.pool)
+
+export const layerConfig = (
+  config: Config.Config.Wrap<PgPool.PgPoolOptions>
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+interface PgJson extends Statement.Custom<"PgJson", unknown> {}
+const PgJson = Statement.custom<PgJson>("PgJson")
+
+export const json = (value: unknown): Statement.Fragment => PgJson(value, undefined, undefined)
