@@ -169,6 +169,28 @@ describe("PoolConfig", () => {
         expect(error.message).toContain(field)
       }))
 
+    it.effect("layerConfig() with no prefix reads the top-level keys", () =>
+      Effect.gen(function*() {
+        const config = yield* PoolConfig.PoolConfig.pipe(
+          Effect.provide(PoolConfig.layerConfig()),
+          Effect.withConfigProvider(provider([["MAX_CONNECTIONS", "4"], ["NAME", "top"]]))
+        )
+        expect(config.maxConnections).toBe(4)
+        expect(config.minConnections).toBe(4)
+        expect(config.name).toBe("top")
+      }))
+
+    it.effect("layer(input) checks a literal input the same way", () =>
+      Effect.gen(function*() {
+        const error = yield* PoolConfig.PoolConfig.pipe(
+          Effect.provide(PoolConfig.layer({ maxConnections: 0 })),
+          Effect.flip
+        )
+        expect(error.field).toBe("maxConnections")
+        const ok = yield* PoolConfig.PoolConfig.pipe(Effect.provide(PoolConfig.layer({ maxConnections: 2 })))
+        expect(ok.maxConnections).toBe(2)
+      }))
+
     it.effect("a value of the wrong type fails with a ConfigError naming the key", () =>
       Effect.gen(function*() {
         const error = yield* PoolConfig.PoolConfig.pipe(
