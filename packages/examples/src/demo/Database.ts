@@ -5,12 +5,14 @@
  * @since 0.1.0
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
+import * as PgPool from "@dbpool/pg/PgPool"
 import type * as Pool from "@dbpool/sql/Pool"
 import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -112,7 +114,11 @@ export const fromUrl = (
     }
     case "postgres":
     case "postgresql":
-      return Effect.fail(notYet(url, "PostgreSQL", "@dbpool/pg"))
+      return Effect.succeed({
+        system: "PostgreSQL",
+        where: `PostgreSQL at ${redactUrl(url)}`,
+        layer: PgPool.layer({ url: Redacted.make(url), applicationName: "dbpool-demo", pool })
+      })
     case "mysql":
     case "mariadb":
       return Effect.fail(notYet(url, "MySQL/MariaDB", "@dbpool/mysql"))

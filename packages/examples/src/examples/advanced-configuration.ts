@@ -3,21 +3,20 @@
  * each new connection (`onConnect`), and the same settings read from the
  * environment (`POOL_MAX_CONNECTIONS=20`, `POOL_ACQUIRE_TIMEOUT="3 seconds"`, ...).
  *
- * Run: `npx tsx packages/examples/src/examples/advanced-configuration.ts`
+ * Run: `npx tsx packages/examples/src/examples/advanced-configuration.ts` (PostgreSQL on
+ * 127.0.0.1:5432, or the server in `DATABASE_URL`)
  *
  * @since 0.1.0
  */
 import * as PoolConfig from "@dbpool/core/PoolConfig"
+import * as PgPool from "@dbpool/pg/PgPool"
 import * as Pool from "@dbpool/sql/Pool"
-import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { exampleFile, runIfMain } from "./run.js"
-
-const filename = exampleFile("advanced-configuration")
+import { databaseUrl, runIfMain } from "./run.js"
 
 /**
  * Every setting of the pool, with what it does.
@@ -25,11 +24,11 @@ const filename = exampleFile("advanced-configuration")
  * @since 0.1.0
  * @category layers
  */
-export const PoolLive = SqlitePool.layer({
-  filename,
-  busyTimeout: "2 seconds",
+export const PoolLive = PgPool.layer({
+  url: databaseUrl(),
+  applicationName: "dbpool-example-advanced-configuration",
   // Run on each new connection before its first use.
-  onConnect: (db) => Effect.sync(() => db.pragma("cache_size = -32000")), // a 32 MB page cache each
+  onConnect: (client) => Effect.tryPromise(() => client.query("SET statement_timeout = '5s'")),
   pool: {
     name: "orders", //                  in errors, stats, metrics and spans
     minConnections: 2, //               kept open (warm), refilled after any close
@@ -58,8 +57,9 @@ export const PoolLive = SqlitePool.layer({
  * @since 0.1.0
  * @category layers
  */
-export const PoolFromEnv = SqlitePool.layerConfig({
-  filename: Config.string("SQLITE_FILE").pipe(Config.withDefault(filename)),
+export const PoolFromEnv = PgPool.layerConfig({
+  url: Config.redacted("DATABASE_URL").pipe(Config.withDefault(databaseUrl())),
+  applicationName: Config.succeed("dbpool-example-advanced-configuration"),
   pool: PoolConfig.config("POOL")
 })
 
@@ -72,13 +72,13 @@ export const PoolFromEnv = SqlitePool.layerConfig({
 export const program = Effect.gen(function*() {
   const pool = yield* Pool.Pool
   const sql = yield* SqlClient.SqlClient
-  const [{ cache_size }] = yield* sql<{ cache_size: number }>`PRAGMA cache_size`
+  const [{ statement_timeout }] = yield* sql<{ statement_timeout: string }>`SHOW statement_timeout`
   const { acquireTimeout, maxConnections, minConnections, name } = pool.config
   yield* Console.log(
     `pool "${name}": ${minConnections}..${maxConnections} connections, callers wait at most ` +
-      `${Duration.format(acquireTimeout)}; cache_size = ${cache_size}`
+      `${Duration.format(acquireTimeout)}; statement_timeout = ${statement_timeout}`
   )
-  return { name, minConnections, maxConnections, cacheSize: cache_size }
+  return { name, minConnections, maxConnections, statementTimeout: statement_timeout }
 })
 
 /**

@@ -3,23 +3,25 @@
  * beyond the fifth wait their turn (first come, first served); nobody opens a
  * sixth connection.
  *
- * Run: `npx tsx packages/examples/src/examples/concurrent-work.ts`
+ * Run: `npx tsx packages/examples/src/examples/concurrent-work.ts` (PostgreSQL on
+ * 127.0.0.1:5432, or the server in `DATABASE_URL`)
  *
  * @since 0.1.0
  */
+import * as PgPool from "@dbpool/pg/PgPool"
 import * as Pool from "@dbpool/sql/Pool"
-import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { exampleFile, runIfMain } from "./run.js"
+import { databaseUrl, runIfMain } from "./run.js"
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const PoolLive = SqlitePool.layer({
-  filename: exampleFile("concurrent-work"),
+export const PoolLive = PgPool.layer({
+  url: databaseUrl(),
+  applicationName: "dbpool-example-concurrent-work",
   pool: { minConnections: 1, maxConnections: 5, acquireTimeout: "10 seconds" }
 })
 
@@ -31,8 +33,9 @@ export const PoolLive = SqlitePool.layer({
  */
 export const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`CREATE TABLE squares (n INTEGER PRIMARY KEY, square INTEGER NOT NULL)`
-  yield* sql`INSERT INTO squares ${sql.insert(Array.from({ length: 100 }, (_, n) => ({ n, square: n * n })))}`
+  yield* sql`DROP TABLE IF EXISTS example_squares`
+  yield* sql`CREATE TABLE example_squares (n INTEGER PRIMARY KEY, square INTEGER NOT NULL)`
+  yield* sql`INSERT INTO example_squares ${sql.insert(Array.from({ length: 100 }, (_, n) => ({ n, square: n * n })))}`
 
   let peak = 0
   const squares = yield* Effect.forEach(
@@ -40,7 +43,7 @@ export const program = Effect.gen(function*() {
     (n) =>
       Pool.withConnection((conn) =>
         Effect.gen(function*() {
-          const [row] = yield* conn.sql<{ square: number }>`SELECT square FROM squares WHERE n = ${n}`
+          const [row] = yield* conn.sql<{ square: number }>`SELECT square FROM example_squares WHERE n = ${n}`
           const stats = yield* Pool.stats
           peak = Math.max(peak, stats.totalConnections)
           yield* Effect.sleep("10 millis") // the work done while holding the connection

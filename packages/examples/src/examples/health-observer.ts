@@ -3,16 +3,17 @@
  * subscriber of the pool's events — connections opened and closed (with the
  * reason), health checks, acquire timeouts, failed connects.
  *
- * Run: `npx tsx packages/examples/src/examples/health-observer.ts`
+ * Run: `npx tsx packages/examples/src/examples/health-observer.ts` (PostgreSQL on
+ * 127.0.0.1:5432, or the server in `DATABASE_URL`)
  *
  * @since 0.1.0
  */
 import * as PoolEvent from "@dbpool/core/PoolEvent"
+import * as PgPool from "@dbpool/pg/PgPool"
 import * as Pool from "@dbpool/sql/Pool"
-import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { exampleFile, runIfMain } from "./run.js"
+import { databaseUrl, runIfMain } from "./run.js"
 
 /**
  * Health checks every 100 ms, so the example sees a few.
@@ -20,8 +21,9 @@ import { exampleFile, runIfMain } from "./run.js"
  * @since 0.1.0
  * @category layers
  */
-export const PoolLive = SqlitePool.layer({
-  filename: exampleFile("health-observer"),
+export const PoolLive = PgPool.layer({
+  url: databaseUrl(),
+  applicationName: "dbpool-example-health-observer",
   pool: { name: "watched", minConnections: 2, maxConnections: 4, healthCheckInterval: "100 millis" }
 })
 

@@ -3,26 +3,28 @@
  * `statsInterval` when something changed) and every event of the pool
  * (`Pool.events`), followed while the program works.
  *
- * Run: `npx tsx packages/examples/src/examples/monitoring.ts`
+ * Run: `npx tsx packages/examples/src/examples/monitoring.ts` (PostgreSQL on
+ * 127.0.0.1:5432, or the server in `DATABASE_URL`)
  *
  * @since 0.1.0
  */
 import type { PoolStats } from "@dbpool/core/PoolStats"
+import * as PgPool from "@dbpool/pg/PgPool"
 import * as Pool from "@dbpool/sql/Pool"
-import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import * as Chunk from "effect/Chunk"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import { exampleFile, runIfMain } from "./run.js"
+import { databaseUrl, runIfMain } from "./run.js"
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const PoolLive = SqlitePool.layer({
-  filename: exampleFile("monitoring"),
+export const PoolLive = PgPool.layer({
+  url: databaseUrl(),
+  applicationName: "dbpool-example-monitoring",
   pool: { name: "monitored", minConnections: 1, maxConnections: 4, statsInterval: "50 millis" }
 })
 
@@ -66,7 +68,7 @@ export const program = Effect.gen(function*() {
 
   yield* Effect.forEach(
     Array.from({ length: tasks }, (_, i) => i),
-    (i) => Pool.withConnection((conn) => Effect.zipRight(conn.sql`SELECT ${i} AS i`, Effect.sleep("5 millis"))),
+    (i) => Pool.withConnection((conn) => Effect.zipRight(conn.sql`SELECT ${i}::int AS i`, Effect.sleep("5 millis"))),
     { concurrency: 4, discard: true }
   )
 

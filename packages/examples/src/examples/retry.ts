@@ -4,17 +4,18 @@
  * starting, say) is reached on the third attempt; one that never answers
  * fails with `ConnectError` once the schedule is over, never later.
  *
- * Run: `npx tsx packages/examples/src/examples/retry.ts`
+ * Run: `npx tsx packages/examples/src/examples/retry.ts` (PostgreSQL on
+ * 127.0.0.1:5432, or the server in `DATABASE_URL`)
  *
  * @since 0.1.0
  */
+import * as PgPool from "@dbpool/pg/PgPool"
 import * as Pool from "@dbpool/sql/Pool"
-import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import { exampleFile, runIfMain } from "./run.js"
+import { databaseUrl, runIfMain } from "./run.js"
 
 /**
  * 50 ms, 100 ms, 200 ms ... (each jittered), at most 4 retries.
@@ -32,8 +33,10 @@ const flakyPool = (name: string, failures: number) => {
   let attempts = 0
   return {
     attempts: () => attempts,
-    layer: SqlitePool.layer({
-      filename: exampleFile(name),
+    layer: PgPool.layer({
+      url: databaseUrl(),
+      applicationName: `dbpool-example-${name}`,
+      // Stands in for a server that refuses logins while it starts: the connection is closed, the attempt failed.
       onConnect: () =>
         ++attempts <= failures
           ? Effect.fail(new Error(`the database is starting up (attempt ${attempts})`))

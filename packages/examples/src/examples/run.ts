@@ -7,6 +7,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -33,6 +34,25 @@ export const exampleFile = (name: string): string => {
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true })
   return file
 }
+
+/**
+ * The PostgreSQL server of the examples: `DATABASE_URL`, else the local test
+ * server (`postgres://postgres@127.0.0.1:5432/test`). Redacted: a URL may hold
+ * a password, which must never reach a log.
+ *
+ * @example
+ * ```ts
+ * import { PgPool } from "@dbpool/pg"
+ * import { databaseUrl } from "@dbpool/examples/examples/run"
+ *
+ * const PoolLive = PgPool.layer({ url: databaseUrl() })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const databaseUrl = (): Redacted.Redacted =>
+  Redacted.make(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test")
 
 /**
  * Runs `main` with `NodeRuntime.runMain` when the module at `moduleUrl` is

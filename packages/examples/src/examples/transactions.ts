@@ -3,24 +3,26 @@
  * `COMMIT`; a failure rolls everything back; a nested transaction is a
  * savepoint; statements through `SqlClient` inside the block join it.
  *
- * Run: `npx tsx packages/examples/src/examples/transactions.ts`
+ * Run: `npx tsx packages/examples/src/examples/transactions.ts` (PostgreSQL on
+ * 127.0.0.1:5432, or the server in `DATABASE_URL`)
  *
  * @since 0.1.0
  */
+import * as PgPool from "@dbpool/pg/PgPool"
 import * as Pool from "@dbpool/sql/Pool"
-import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { exampleFile, runIfMain } from "./run.js"
+import { databaseUrl, runIfMain } from "./run.js"
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const PoolLive = SqlitePool.layer({
-  filename: exampleFile("transactions"),
+export const PoolLive = PgPool.layer({
+  url: databaseUrl(),
+  applicationName: "dbpool-example-transactions",
   pool: { minConnections: 1, maxConnections: 4 }
 })
 
@@ -38,16 +40,18 @@ export class InsufficientFunds extends Data.TaggedError("InsufficientFunds")<{
 const transfer = (from: string, to: string, amount: number) =>
   Pool.withTransaction((conn) =>
     Effect.gen(function*() {
-      yield* conn.sql`UPDATE accounts SET balance = balance - ${amount} WHERE name = ${from}`
-      const [{ balance }] = yield* conn.sql<{ balance: number }>`SELECT balance FROM accounts WHERE name = ${from}`
+      yield* conn.sql`UPDATE example_accounts SET balance = balance - ${amount} WHERE name = ${from}`
+      const [{ balance }] = yield* conn.sql<
+        { balance: number }
+      >`SELECT balance FROM example_accounts WHERE name = ${from}`
       if (balance < 0) return yield* new InsufficientFunds({ account: from, balance: balance + amount, amount })
-      yield* conn.sql`UPDATE accounts SET balance = balance + ${amount} WHERE name = ${to}`
+      yield* conn.sql`UPDATE example_accounts SET balance = balance + ${amount} WHERE name = ${to}`
     })
   )
 
 const balances = Effect.flatMap(
   SqlClient.SqlClient,
-  (sql) => sql<{ name: string; balance: number }>`SELECT name, balance FROM accounts ORDER BY name`
+  (sql) => sql<{ name: string; balance: number }>`SELECT name, balance FROM example_accounts ORDER BY name`
 )
 
 /**
@@ -58,8 +62,11 @@ const balances = Effect.flatMap(
  */
 export const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`CREATE TABLE accounts (name TEXT PRIMARY KEY, balance INTEGER NOT NULL)`
-  yield* sql`INSERT INTO accounts ${sql.insert([{ name: "alice", balance: 100 }, { name: "bob", balance: 50 }])}`
+  yield* sql`DROP TABLE IF EXISTS example_accounts`
+  yield* sql`CREATE TABLE example_accounts (name TEXT PRIMARY KEY, balance INTEGER NOT NULL)`
+  yield* sql`INSERT INTO example_accounts ${
+    sql.insert([{ name: "alice", balance: 100 }, { name: "bob", balance: 50 }])
+  }`
 
   yield* transfer("alice", "bob", 30) // committed
   const refused = yield* transfer("bob", "alice", 500).pipe( // rolled back: bob's debit is undone
@@ -72,8 +79,8 @@ export const program = Effect.gen(function*() {
   // A nested transaction is a savepoint: its failure undoes only its own work.
   yield* Pool.withTransaction(() =>
     Effect.gen(function*() {
-      yield* sql`INSERT INTO accounts ${sql.insert({ name: "carol", balance: 10 })}` // joins the transaction
-      yield* sql.withTransaction(sql`INSERT INTO accounts ${sql.insert({ name: "dave", balance: 10 })}`.pipe(
+      yield* sql`INSERT INTO example_accounts ${sql.insert({ name: "carol", balance: 10 })}` // joins the transaction
+      yield* sql.withTransaction(sql`INSERT INTO example_accounts ${sql.insert({ name: "dave", balance: 10 })}`.pipe(
         Effect.zipRight(Effect.fail("dave's account is not approved"))
       )).pipe(Effect.ignore)
     })
