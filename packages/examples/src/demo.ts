@@ -24,7 +24,7 @@ const program = Demo.run({
   Effect.tapError((error) =>
     error instanceof Demo.DemoFailed
       ? Console.error(`${Demo.formatSummary(error.summary).join("\n")}\n\nThe demo failed: ${error.message}`)
-      : Console.error(`The demo cannot run: ${error instanceof Error ? error.message : String(error)}`)
+      : Console.error(`The demo cannot run: ${error.message}`)
   )
 )
 

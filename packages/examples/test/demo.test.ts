@@ -140,7 +140,7 @@ describe("the demo (npm start)", () => {
       const unknown = yield* Effect.flip(
         Demo.run({ ...Scenario.defaults, url: "oracle://x", tty: false, write: () => {} })
       )
-      expect((unknown as Error).message).toBe(
+      expect(unknown.message).toBe(
         `DATABASE_URL=oracle://x: unknown scheme "oracle"; use postgres://, mysql:// or sqlite:<file> (or no DATABASE_URL)`
       )
       expect(openDatabaseFiles()).toEqual([])

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import * as PgPool from "@dbpool/pg/PgPool"
 import type * as Pool from "@dbpool/sql/Pool"
 import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
@@ -28,7 +29,7 @@ export interface Target {
   readonly system: string
   /** Where the data goes, for people (never a password). */
   readonly where: string
-  readonly layer: Layer.Layer<Pool.Pool | SqlClient.SqlClient, unknown>
+  readonly layer: Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError>
 }
 
 /**

@@ -6,9 +6,11 @@
  * @since 0.1.0
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { closeReasons } from "@dbpool/core/PoolStats"
 import * as Pool from "@dbpool/sql/Pool"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -128,7 +130,10 @@ const closedTotal = (stats: PoolStats): number => closeReasons.reduce((n, r) => 
  */
 export const run = (
   options: Options
-): Effect.Effect<Summary, DemoFailed | Database.UnsupportedDatabase | unknown> =>
+): Effect.Effect<
+  Summary,
+  DemoFailed | Database.UnsupportedDatabase | PoolConfigError | ConnectError | SqlError
+> =>
   Effect.gen(function*() {
     const target = yield* Database.fromUrl(options.url, { ...defaultPool, ...options.pool })
     options.write(
