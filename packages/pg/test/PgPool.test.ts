@@ -65,7 +65,11 @@ const withPool = <A, E>(
   const name = `${appName}-${++fileTables}`
   return Effect.provide(
     program(name),
-    PgPool.layer({ ...base, applicationName: name, pool: { minConnections: 2, maxConnections: 10, ...pool } })
+    PgPool.layer({
+      ...base,
+      applicationName: name,
+      pool: { minConnections: 2, maxConnections: 10, shutdownTimeout: "2 seconds", ...pool }
+    })
   ).pipe(Effect.zipLeft(until(serverCount(name), (n) => n === 0)))
 }
 

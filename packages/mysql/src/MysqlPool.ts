@@ -1,0 +1,131 @@
+/**
+ * MySQL and MariaDB on the dbpool pool: one mysql2 `Connection` per pooled
+ * connection, statements compiled by @effect/sql-mysql2's compiler.
+ *
+ * @since 0.1.0
+ */
+import type * as PoolConfig from "@dbpool/core/PoolConfig"
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { Connector } from "@dbpool/sql/Connector"
+import type * as Pool from "@dbpool/sql/Pool"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type Mysql from "mysql2"
+import * as internal from "./internal/mysql.js"
+
+/**
+ * Where and how to connect: a `url`, or `host`, `port`, `database`,
+ * `username` and `password` (fields given next to a URL complete it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MysqlPoolOptions {
+  /** `mysql://user:password@host:port/database`, redacted: it may hold the password. */
+  readonly url?: Redacted.Redacted | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  readonly ssl?: Mysql.ConnectionOptions["ssl"] | undefined
+  /** Session set-up run on each new connection before its first use (`SET time_zone ...`). */
+  readonly onConnect?: ((conn: Mysql.Connection) => Effect.Effect<void, unknown>) | undefined
+  /** Any other mysql2 connection option (charset, timezone, ...). */
+  readonly connectionOptions?: Mysql.ConnectionOptions | undefined
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  readonly spanAttributes?: Record<string, unknown> | undefined
+  /** The pool's sizes and timeouts. */
+  readonly pool?: PoolConfig.Input | undefined
+}
+
+/**
+ * The connector, for `Pool.layer` or an extra pool's tag (a replica).
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { MysqlPool } from "@dbpool/mysql"
+ *
+ * const Analytics = Pool.makeTag("Analytics")
+ * const AnalyticsLive = Analytics.layer(
+ *   MysqlPool.connector({ url: Redacted.make("mysql://root@127.0.0.1:3306/analytics") }),
+ *   { maxConnections: 5 }
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connector: (options: MysqlPoolOptions) => Connector<Mysql.Connection, Error> = internal.connector
+
+/**
+ * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of MySQL or
+ * MariaDB connections. A wrong password, an unknown host, a refused port or a
+ * database that does not exist fails it with `ConnectError` (the driver's
+ * error as `cause`, no password anywhere).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { MysqlPool } from "@dbpool/mysql"
+ *
+ * const PoolLive = MysqlPool.layer({
+ *   host: "127.0.0.1",
+ *   username: "root",
+ *   database: "test",
+ *   pool: { maxConnections: 20 }
+ * })
+ *
+ * const program = Pool.withConnection((conn) => conn.sql`SELECT 1 AS one`).pipe(Effect.provide(PoolLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (
+  options: MysqlPoolOptions
+) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> = internal.layer
+
+/**
+ * The same layer, its options read from Effect `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { MysqlPool } from "@dbpool/mysql"
+ *
+ * const PoolLive = MysqlPool.layerConfig({ url: Config.redacted("DATABASE_URL") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: (
+  config: Config.Config.Wrap<MysqlPoolOptions>
+) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =
+  internal.layerConfig
+
+/**
+ * Whether an error (a `SqlError`'s cause) means the connection is gone: a
+ * killed connection, a lost socket, a fatal protocol error.
+ *
+ * @example
+ * ```ts
+ * import { MysqlPool } from "@dbpool/mysql"
+ *
+ * MysqlPool.isConnectionError({ code: "PROTOCOL_CONNECTION_LOST", fatal: true }) // true
+ * MysqlPool.isConnectionError({ code: "ER_DUP_ENTRY" }) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isConnectionError: (cause: unknown) => boolean = internal.isConnectionError

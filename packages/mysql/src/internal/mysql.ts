@@ -1,0 +1,256 @@
+/**
+ * The MySQL / MariaDB connector on mysql2: one `Connection` per pooled
+ * connection (never mysql2's own pool), statements compiled by
+ * @effect/sql-mysql2's compiler, cancellation with `KILL QUERY` from a short
+ * connection of its own.
+ */
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { Connector } from "@dbpool/sql/Connector"
+import * as Pool from "@dbpool/sql/Pool"
+import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import Mysql from "mysql2"
+import type * as MysqlPool from "../MysqlPool.js"
+
+const connectionCodes = new Set([
+  "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
+  "PROTOCOL_ENQUEUE_AFTER_QUIT",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "ER_CONNECTION_KILLED",
+  "ER_SERVER_SHUTDOWN",
+  "ER_NET_READ_ERROR",
+  "ER_NET_WRITE_INTERRUPTED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT"
+])
+
+const field = (cause: unknown, name: string): unknown =>
+  typeof cause === "object" && cause !== null && name in cause ? (cause as Record<string, unknown>)[name] : undefined
+
+export const isConnectionError = (cause: unknown): boolean => {
+  if (field(cause, "fatal") === true) return true
+  const code = field(cause, "code")
+  if (typeof code === "string" && connectionCodes.has(code)) return true
+  // MariaDB: 1927 connection killed, 1053 server shutdown, 2006 / 2013 server gone / lost
+  const errno = field(cause, "errno")
+  if (errno === 1927 || errno === 1053 || errno === 2006 || errno === 2013) return true
+  return cause instanceof Error && /closed state|connection lost|server has gone away/i.test(cause.message)
+}
+
+/** Errors worth no second attempt: access denied, unknown database, unknown host. */
+const permanentCodes = new Set(["ER_ACCESS_DENIED_ERROR", "ER_DBACCESS_DENIED_ERROR", "ER_BAD_DB_ERROR", "ENOTFOUND"])
+
+const connectionOptions = (options: MysqlPool.MysqlPoolOptions): Mysql.ConnectionOptions => {
+  const config: Mysql.ConnectionOptions = {
+    multipleStatements: true,
+    supportBigNumbers: true,
+    ...options.connectionOptions
+  }
+  if (options.url !== undefined) config.uri = Redacted.value(options.url)
+  if (options.host !== undefined) config.host = options.host
+  if (options.port !== undefined) config.port = options.port
+  if (options.database !== undefined) config.database = options.database
+  if (options.username !== undefined) config.user = options.username
+  if (options.password !== undefined) config.password = Redacted.value(options.password)
+  if (options.ssl !== undefined) config.ssl = options.ssl
+  return config
+}
+
+const target = (options: MysqlPool.MysqlPoolOptions) => {
+  let host = options.host
+  let port = options.port
+  let database = options.database
+  if (options.url !== undefined) {
+    try {
+      const url = new URL(Redacted.value(options.url))
+      host = host ?? (url.hostname || undefined)
+      port = port ?? (url.port === "" ? undefined : Number(url.port))
+      database = database ?? (url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined)
+    } catch {
+      // the driver reports a malformed URL when it connects
+    }
+  }
+  return { host: host ?? "localhost", port: port ?? 3306, database }
+}
+
+const fail = (cause: unknown) =>
+  new SqlError({ cause, message: `Failed to execute statement: ${cause instanceof Error ? cause.message : cause}` })
+
+class MysqlConnection implements SqlConnection.Connection {
+  constructor(readonly conn: Mysql.Connection) {}
+
+  private runRaw(
+    sql: string,
+    values: ReadonlyArray<unknown>,
+    rowsAsArray = false,
+    method: "execute" | "query" = "execute"
+  ) {
+    return Effect.async<unknown, SqlError>((resume) => {
+      ;(this.conn as any)[method]({ sql, values, rowsAsArray }, (cause: unknown, results: unknown) => {
+        if (cause) resume(Effect.fail(fail(cause)))
+        else resume(Effect.succeed(results))
+      })
+    })
+  }
+  private run(
+    sql: string,
+    values: ReadonlyArray<unknown>,
+    rowsAsArray = false,
+    method: "execute" | "query" = "execute"
+  ) {
+    return Effect.map(
+      this.runRaw(sql, values, rowsAsArray, method),
+      (results) => Array.isArray(results) ? results : []
+    )
+  }
+  execute(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return transformRows === undefined ? this.run(sql, params) : Effect.map(this.run(sql, params), transformRows)
+  }
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return this.runRaw(sql, params)
+  }
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return this.run(sql, params, true) as Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, SqlError>
+  }
+  executeUnprepared(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    const rows = this.run(sql, params, false, "query")
+    return transformRows === undefined ? rows : Effect.map(rows, transformRows)
+  }
+  executeStream(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ): Stream.Stream<any, SqlError> {
+    const conn = this.conn
+    const rows = Stream.async<any, SqlError>((emit) => {
+      const query = (conn as any).query(sql, params).stream({ highWaterMark: 128 })
+      query.on("error", (cause: unknown) => void emit.fail(fail(cause)))
+      // Backpressure: the result stream pauses until the row is taken into the buffer.
+      query.on("data", (row: unknown) => {
+        query.pause()
+        void emit.single(row).then(() => query.resume())
+      })
+      query.on("end", () => void emit.end())
+      return Effect.sync(() => query.destroy())
+    }, { bufferSize: 256, strategy: "suspend" })
+    return transformRows === undefined
+      ? rows
+      : Stream.mapChunks(
+        rows,
+        (chunk) => Chunk.unsafeFromArray(transformRows(Chunk.toReadonlyArray(chunk) as Array<object>))
+      )
+  }
+}
+
+const endConnection = (conn: Mysql.Connection): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    conn.end(() => resume(Effect.void))
+  }).pipe(
+    Effect.timeoutOption("2 seconds"),
+    Effect.zipRight(Effect.sync(() => conn.destroy()))
+  )
+
+export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.Connection, Error> => {
+  const config = connectionOptions(options)
+  const { database, host, port } = target(options)
+  const compiler = makeCompiler(options.transformQueryNames)
+  const transformRows = options.transformResultNames === undefined
+    ? undefined
+    : Statement.defaultTransforms(options.transformResultNames).array
+
+  const open = (onError: (error: Error) => void): Effect.Effect<Mysql.Connection, Error> =>
+    Effect.async<Mysql.Connection, Error>((resume) => {
+      const conn = Mysql.createConnection(config)
+      // An error listener for the connection's whole life: an idle connection's error must never crash the process.
+      conn.on("error", onError)
+      let settled = false
+      conn.connect((error) => {
+        if (settled) return
+        settled = true
+        if (error) {
+          conn.destroy()
+          resume(Effect.fail(error))
+        } else {
+          resume(Effect.succeed(conn))
+        }
+      })
+      return Effect.sync(() => {
+        settled = true
+        conn.destroy()
+      })
+    })
+
+  return {
+    system: "mysql",
+    connect: (hooks) =>
+      Effect.flatMap(open((error) => hooks.onBroken(error)), (conn) => {
+        conn.on("end", () => hooks.onBroken(new Error("Connection closed")))
+        if (options.onConnect === undefined) return Effect.succeed(conn)
+        return options.onConnect(conn).pipe(
+          Effect.mapError((cause) => cause instanceof Error ? cause : new Error(String(cause))),
+          Effect.onExit((exit) => exit._tag === "Failure" ? endConnection(conn) : Effect.void),
+          Effect.as(conn)
+        )
+      }),
+    close: endConnection,
+    validate: (conn) =>
+      Effect.async<void, Error>((resume) => {
+        conn.ping((error) => resume(error ? Effect.fail(error) : Effect.void))
+      }),
+    cancel: (conn) => {
+      const threadId = conn.threadId
+      if (threadId === null || threadId === undefined) return Effect.void
+      // KILL QUERY from a short connection of our own (the busy one cannot take a statement).
+      return Effect.acquireUseRelease(
+        Effect.orElseSucceed(open(() => {}), () => undefined),
+        (killer) =>
+          killer === undefined ? Effect.void : Effect.async<void>((resume) => {
+            killer.query(`KILL QUERY ${Number(threadId)}`, () => resume(Effect.void))
+          }),
+        (killer) => killer === undefined ? Effect.void : endConnection(killer)
+      )
+    },
+    connection: (conn) => new MysqlConnection(conn),
+    isConnectionError,
+    retryable: (error) => !permanentCodes.has(String(field(error, "code"))),
+    compiler,
+    transformRows,
+    spanAttributes: [
+      ...Object.entries(options.spanAttributes ?? {}),
+      ["db.system.name", "mysql"],
+      ...(database === undefined ? [] : [["db.namespace", database] as const]),
+      ["server.address", host],
+      ["server.port", port]
+    ]
+  }
+}
+
+export const layer = (
+  options: MysqlPool.MysqlPoolOptions
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> =>
+  Pool.layer(connector(options), options.pool)
+
+export const layerConfig = (
+  config: Config.Config.Wrap<MysqlPool.MysqlPoolOptions>
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
