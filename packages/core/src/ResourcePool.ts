@@ -49,9 +49,9 @@ export interface ResourcePool<in out A, in out E = never> extends Pipeable {
   readonly invalidate: (lease: Lease<A>) => Effect.Effect<void>
   /** An exact snapshot of the statistics, now. */
   readonly stats: Effect.Effect<PoolStats>
-  /** The statistics as they change, sampled every `statsInterval` (the current value first). */
+  /** The statistics as they change, sampled every `statsInterval` (the current value first, then each published change; it ends when the pool closes). */
   readonly changes: Stream.Stream<PoolStats>
-  /** Everything that happens in the pool, in order, from the moment of subscription. */
+  /** Everything that happens in the pool, in order, from the moment of subscription; it ends when the pool closes. */
   readonly events: Stream.Stream<PoolEvent>
   /** One entry per open connection: id, age, uses, state. */
   readonly metrics: Effect.Effect<ReadonlyArray<ConnectionInfo>>

@@ -108,6 +108,18 @@ describe("PoolConfig", () => {
       expect(config.maxWaiting).toBe(Number.POSITIVE_INFINITY)
     }))
 
+  it.effect("accepts durations with surrounding spaces, and \"Infinity\" for no limit", () =>
+    Effect.gen(function*() {
+      const config = yield* PoolConfig.make({
+        // As they arrive from environment variables or untyped callers.
+        acquireTimeout: " 5 seconds " as Duration.DurationInput,
+        maxLifetime: "Infinity" as Duration.DurationInput
+      })
+      expect(Duration.toMillis(config.acquireTimeout)).toBe(5000)
+      expect(Duration.isFinite(config.maxLifetime)).toBe(false)
+      expect(Duration.toMillis(config.lifetimeJitter)).toBe(0)
+    }))
+
   describe("from Effect Config", () => {
     const provider = (entries: ReadonlyArray<readonly [string, string]>) => ConfigProvider.fromMap(new Map(entries))
 

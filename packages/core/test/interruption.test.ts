@@ -224,12 +224,12 @@ describe("interruption loses nothing", () => {
           )
           expect(s.totalConnections + s.pendingConnections).toBeLessThanOrEqual(max)
           // A request whose connection is being validated on borrow is in none of these counts yet (its
-          // connection counts as active); with no validation, the identity is exact at every step.
+          // connection counts as validating); with no validation, the identity is exact at every step.
           const undecided = s.totalRequests -
             (s.successfulRequests + s.failedRequests + s.cancelledRequests + s.waitingRequests)
           if (checked) {
             expect(undecided).toBeGreaterThanOrEqual(0)
-            expect(undecided).toBeLessThanOrEqual(s.activeConnections)
+            expect(undecided).toBeLessThanOrEqual(s.validatingConnections)
           } else {
             expect(undecided).toBe(0)
           }

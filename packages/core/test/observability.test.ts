@@ -443,4 +443,31 @@ describe("observability", () => {
       yield* Fiber.join(holder)
       yield* closeAndCheck
     }))
+  it.effect("changes starts with the statistics as they are now, not as last published", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, pool } = yield* setup({ name: "obs-now", minConnections: 1, statsInterval: "1 day" })
+      yield* pool.use(() => Effect.void)
+      const first = yield* pool.changes.pipe(Stream.take(1), Stream.runCollect)
+      expect(Chunk.unsafeHead(first)).toEqual(yield* pool.stats)
+      expect(Chunk.unsafeHead(first).successfulRequests).toBe(1)
+      yield* closeAndCheck
+    }))
+
+  it.effect("events and changes end when the pool closes, so observers outside its scope stop", () =>
+    Effect.gen(function*() {
+      const { closeAndCheck, pool } = yield* setup({ name: "obs-end", minConnections: 1, statsInterval: "1 second" })
+      const events = yield* Effect.fork(Stream.runCollect(pool.events))
+      const changes = yield* Effect.fork(Stream.runCollect(pool.changes))
+      yield* Fake.settle
+      yield* pool.use(() => Effect.void)
+      yield* closeAndCheck
+      const seen = yield* Fiber.join(events)
+      expect(Chunk.toArray(seen).map((e) => e._tag)).toEqual([
+        "ConnectionAcquired",
+        "ConnectionReleased",
+        "ConnectionClosed"
+      ])
+      const last = Chunk.last(yield* Fiber.join(changes))
+      expect(last._tag === "Some" && last.value.totalConnections).toBe(0)
+    }))
 })

@@ -88,6 +88,9 @@ const duration = (field: string, value: unknown, fallback: Duration.DurationInpu
     if (input < 0n) return invalid(field, input, "must not be negative")
   } else if (typeof input === "string") {
     if (/^\s*-/.test(input)) return invalid(field, input, "must not be negative")
+    if (/^\s*infinity\s*$/i.test(input)) return Duration.infinity
+    const trimmed = input.trim()
+    if (trimmed !== input) return duration(field, trimmed, fallback, bound)
   } else if (Array.isArray(input)) {
     if (input.some((n) => typeof n !== "number" || Number.isNaN(n) || n < 0)) {
       return invalid(field, input, "must be a non-negative [seconds, nanos] pair")

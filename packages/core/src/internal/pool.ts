@@ -118,6 +118,7 @@ export const make = <A, E = never, R = never>(
     const requests = yield* Queue.unbounded<void>()
     const leasesReturned = yield* Effect.makeLatch(false)
     const allClosed = yield* Effect.makeLatch(false)
+    const closedLatch = yield* Effect.makeLatch(false)
 
     const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
       releaseResource(conn.resource).pipe(
@@ -376,11 +377,16 @@ export const make = <A, E = never, R = never>(
       deadline: number
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       const checkStart = now()
+      state.beginBorrowCheck(conn)
       // acquireTimeout covers the check too: one cut short by the caller's deadline counts as failed,
       // and the retry below then fails the caller with PoolTimeoutError.
       const limit = Math.min(validationMillis, deadline - checkStart)
       const check = Effect.flatMap(runValidation(conn.resource, limit), (verdict) => {
         const t = now()
+        if (!state.endBorrowCheck(conn)) {
+          state.failedRequests++
+          return Effect.fail(closedError)
+        }
         if (subscribers > 0) {
           const healthy = verdict === "healthy"
           const duration = t - checkStart
@@ -478,6 +484,9 @@ export const make = <A, E = never, R = never>(
       yield* allClosed.await
       yield* Fiber.interruptAll(timerFiber === undefined ? background : [...background, timerFiber])
       yield* publishStats
+      // Subscribers' streams end with the pool.
+      yield* PubSub.shutdown(hub)
+      yield* closedLatch.open
     })
     yield* Scope.addFinalizer(scope, shutdown)
 
@@ -520,7 +529,10 @@ export const make = <A, E = never, R = never>(
           if (lease instanceof LeaseImpl) lease.invalid = true
         }),
       stats: Effect.sync(() => state.snapshot()),
-      changes: statsRef.changes,
+      // The current statistics first, then each published change, until the pool closes.
+      changes: Stream.unwrap(Effect.as(publishStats, statsRef.changes)).pipe(
+        Stream.interruptWhen(closedLatch.await)
+      ),
       events: Stream.unwrapScoped(
         Effect.acquireRelease(
           Effect.tap(PubSub.subscribe(hub), () => {

@@ -301,9 +301,36 @@ export class PoolState<A, E> {
     return true
   }
 
+  /**
+   * A caller took an idle connection and checks it before use (validate on
+   * borrow): until the check ends it counts as validating, not active.
+   */
+  beginBorrowCheck(conn: Conn<A>): void {
+    conn.state = "validating"
+    this.active--
+    this.validating++
+  }
+
+  /** False if shutdown cut the connection during the check: the caller does not get it. */
+  endBorrowCheck(conn: Conn<A>): boolean {
+    this.validating--
+    if (conn.state === "closing") {
+      this.checkDrained()
+      return false
+    }
+    conn.state = "active"
+    this.active++
+    return true
+  }
+
   /** A health check ended: a healthy connection goes back where it was in the idle order. */
   checked(conn: Conn<A>, healthy: boolean, now: number): void {
     this.validating--
+    if (conn.state === "closing") {
+      // Cut by shutdown during the check.
+      this.checkDrained()
+      return
+    }
     conn.state = "active" // transient: close and hand-off expect a connection out of the idle set
     if (this.closed) {
       this.close(conn, "closed")
@@ -341,13 +368,19 @@ export class PoolState<A, E> {
     return waiters
   }
 
-  /** After the grace period: connections still lent are closed under their users. */
+  /**
+   * After the grace period: connections still lent are closed under their
+   * users, and those still being checked are closed under the check (which
+   * then finds them closing).
+   */
   cutLeases(): void {
     for (const conn of this.open) {
       if (conn.state === "active") {
         if (conn.lease !== undefined) conn.lease.released = true
         conn.lease = undefined
         this.active--
+        this.close(conn, "closed")
+      } else if (conn.state === "validating") {
         this.close(conn, "closed")
       }
     }
