@@ -6,12 +6,14 @@ import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { mysqlIsUp, mysqlUrl, requireMysql } from "./utils/mysql.js"
 import { postgresIsUp, postgresUrl, requirePostgres, serverConnections } from "./utils/postgres.js"
 
 const packageDir = path.resolve(import.meta.dirname, "..")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbpool-demo-test-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 const postgres = await postgresIsUp()
+const mysql = await mysqlIsUp()
 
 /** The SQLite files of `dir` this process still has open (from /proc/self/fd). */
 const openDatabaseFiles = (): ReadonlyArray<string> =>
@@ -84,14 +86,28 @@ describe("the demo (npm start)", () => {
     expect(await serverConnections("dbpool-demo")).toBe(0)
   }, 120_000)
 
-  it("refuses a MySQL URL it cannot serve yet with a message, exit code 1, and never the password", async () => {
-    const { code, stderr, stdout } = await runDemo({ DATABASE_URL: "mysql://app:s3cret@127.0.0.1:3306/test" })
+  it("runs the same against MySQL/MariaDB when DATABASE_URL names it", async (ctx) => {
+    requireMysql(mysql, ctx)
+    const { code, stderr, stdout } = await runDemo({ DATABASE_URL: mysqlUrl })
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(stdout.split("\n")[0]).toBe(`dbpool demo: 20 workers × 100 queries on MySQL/MariaDB at ${mysqlUrl}`)
+    expect(stdout).toMatch(/queries {7}2,000 by 20 workers in .*: 2,840 statements, 400 transactions committed/)
+    expect(stdout).toContain("  errors        0\n")
+    expect(stdout).toContain(
+      "balances sum to 100,000 (expected 100,000); 1200 events (expected 1200); 0 rows left by rolled-back transactions"
+    )
+    const [, created, closed] = /connections {3}(\d+) created, (\d+) closed/.exec(stdout)!
+    expect(closed).toBe(created)
+  }, 120_000)
+
+  it("refuses a URL whose password it would otherwise print, showing it as ***", async () => {
+    const { code, stderr, stdout } = await runDemo({ DATABASE_URL: "oracle://app:s3cret@127.0.0.1:1521/test" })
     expect(code).toBe(1)
     expect(stdout).toBe("")
     expect(stderr).toBe(
-      "The demo cannot run: DATABASE_URL=mysql://app:***@127.0.0.1:3306/test: MySQL/MariaDB is not supported by " +
-        "the demo yet (@dbpool/mysql is still being built). Unset DATABASE_URL to run the demo on an embedded " +
-        "SQLite file.\n"
+      "The demo cannot run: DATABASE_URL=oracle://app:***@127.0.0.1:1521/test: unknown scheme \"oracle\"; " +
+        "use postgres://, mysql:// or sqlite:<file> (or no DATABASE_URL)\n"
     )
     expect(openDatabaseFiles()).toEqual([])
   }, 60_000)

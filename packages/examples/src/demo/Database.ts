@@ -6,6 +6,7 @@
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import * as MysqlPool from "@dbpool/mysql/MysqlPool"
 import * as PgPool from "@dbpool/pg/PgPool"
 import type * as Pool from "@dbpool/sql/Pool"
 import * as SqlitePool from "@dbpool/sqlite/SqlitePool"
@@ -78,13 +79,6 @@ export const redactUrl = (url: string): string => {
   }
 }
 
-const notYet = (url: string, system: string, pkg: string) =>
-  new UnsupportedDatabase({
-    url: redactUrl(url),
-    reason: `${system} is not supported by the demo yet (${pkg} is still being built). ` +
-      `Unset DATABASE_URL to run the demo on an embedded SQLite file.`
-  })
-
 const sqlite = (filename: string, where: string, pool: PoolConfig.Input): Effect.Effect<Target> =>
   Effect.sync(() => {
     fs.mkdirSync(path.dirname(filename), { recursive: true })
@@ -122,7 +116,11 @@ export const fromUrl = (
       })
     case "mysql":
     case "mariadb":
-      return Effect.fail(notYet(url, "MySQL/MariaDB", "@dbpool/mysql"))
+      return Effect.succeed({
+        system: "MySQL/MariaDB",
+        where: `MySQL/MariaDB at ${redactUrl(url)}`,
+        layer: MysqlPool.layer({ url: Redacted.make(url.replace(/^mariadb:/i, "mysql:")), pool })
+      })
     default:
       return Effect.fail(
         new UnsupportedDatabase({
