@@ -101,6 +101,29 @@ describeDb("MysqlPool", () => {
       }).pipe(Effect.scoped)
     ))
 
+  it.live("a stream ends early or is interrupted: the rest of the result is not left on the connection", () =>
+    withPool(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // MariaDB's sequence engine: ten million rows without a table
+        const big = sql<{ seq: number }>`SELECT seq FROM seq_1_to_10000000`.stream
+        const first = yield* big.pipe(Stream.take(3), Stream.runCollect)
+        expect(Chunk.toReadonlyArray(first).map((r) => Number(r.seq))).toEqual([1, 2, 3])
+        expect(yield* sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        const fiber = yield* Effect.fork(Stream.runDrain(Stream.tap(big, () => Effect.sleep("1 millis"))))
+        yield* Effect.sleep("100 millis")
+        yield* Fiber.interrupt(fiber)
+        yield* until(
+          adminQuery("SELECT id FROM information_schema.processlist WHERE user = ? AND info LIKE 'SELECT seq%'", [
+            user
+          ]),
+          (rows) => rows.length === 0,
+          1000
+        )
+        expect(yield* sql`SELECT 2 AS two`).toEqual([{ two: 2 }])
+      })
+    ))
+
   it.live("200 fibers × 20 queries on a pool of 10: all succeed, the server never counts more than 10, then as many as the pool", () =>
     withPool(
       Effect.gen(function*() {

@@ -112,6 +112,30 @@ describeDb("PgPool", () => {
       }).pipe(Effect.scoped)
     ))
 
+  it.live("a stream reads through a cursor, closed when the stream ends early or is interrupted", () =>
+    withPool((name) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const big = sql<{ n: number }>`SELECT generate_series(1, 10000000) AS n`.stream
+        const first = yield* big.pipe(Stream.take(3), Stream.runCollect)
+        expect(Chunk.toReadonlyArray(first)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+        // the cursor was closed: the connection went back idle and serves the next statement
+        const stats = yield* Pool.stats
+        expect(stats.activeConnections).toBe(0)
+        expect(stats.connectionsClosed.broken).toBe(0)
+        expect(yield* sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        const fiber = yield* Effect.fork(Stream.runDrain(Stream.tap(big, () => Effect.sleep("1 millis"))))
+        yield* Effect.sleep("100 millis")
+        yield* Fiber.interrupt(fiber)
+        yield* until(Pool.stats, (s) => s.connectionsClosed.broken === 1)
+        yield* until(
+          adminQuery("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'", [name]),
+          (rows) => rows.length === 0,
+          1000
+        )
+      })
+    ))
+
   it.live("200 fibers × 20 queries on a pool of 10: all succeed, the server never counts more than 10, then as many as the pool", () =>
     withPool((name) =>
       Effect.gen(function*() {

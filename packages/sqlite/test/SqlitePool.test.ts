@@ -4,7 +4,7 @@ import { SqlitePool } from "@dbpool/sqlite"
 import { SqlClient } from "@effect/sql"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import type Database from "better-sqlite3"
-import { Cause, Effect, Exit, Fiber, Layer } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -67,6 +67,19 @@ describe("SqlitePool", () => {
       expect(rows).toEqual([{ id: 1, name: "ada" }, { id: 2, name: "grace" }, { id: 3, name: "edsger" }])
       const journal = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
       expect(journal).toEqual([{ journal_mode: "wal" }])
+    })))
+
+  it.live("a stream iterates the rows lazily and gives its connection back when it ends early", () =>
+    withPool(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const rows =
+        sql<{ n: number }>`WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s) SELECT n FROM s`.stream
+      const first = yield* rows.pipe(Stream.take(3), Stream.runCollect)
+      expect(Chunk.toReadonlyArray(first)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+      const stats = yield* Pool.stats
+      expect(stats.activeConnections).toBe(0)
+      expect(stats.connectionsClosed.broken).toBe(0)
+      expect(yield* sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
     })))
 
   it.live("200 fibers × 20 queries on a pool of 10: every query succeeds, never more than 10 connections", () =>

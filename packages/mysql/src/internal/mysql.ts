@@ -88,8 +88,11 @@ const target = (options: MysqlPool.MysqlPoolOptions) => {
 const fail = (cause: unknown) =>
   new SqlError({ cause, message: `Failed to execute statement: ${cause instanceof Error ? cause.message : cause}` })
 
+/** How to tell the pool a connection is unusable, by connection (set when it opens). */
+const brokenHooks = new WeakMap<Mysql.Connection, (cause: unknown) => void>()
+
 class MysqlConnection implements SqlConnection.Connection {
-  constructor(readonly conn: Mysql.Connection) {}
+  constructor(readonly conn: Mysql.Connection, readonly cancel: Effect.Effect<void>) {}
 
   private runRaw(
     sql: string,
@@ -142,6 +145,7 @@ class MysqlConnection implements SqlConnection.Connection {
     transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
   ): Stream.Stream<any, SqlError> {
     const conn = this.conn
+    const cancel = this.cancel
     const rows = Stream.async<any, SqlError>((emit) => {
       const query = (conn as any).query(sql, params).stream({ highWaterMark: 128 })
       query.on("error", (cause: unknown) => void emit.fail(fail(cause)))
@@ -150,8 +154,26 @@ class MysqlConnection implements SqlConnection.Connection {
         query.pause()
         void emit.single(row).then(() => query.resume())
       })
-      query.on("end", () => void emit.end())
-      return Effect.sync(() => query.destroy())
+      let ended = false
+      query.on("end", () => {
+        ended = true
+        void emit.end()
+      })
+      query.on("error", () => {
+        ended = true
+      })
+      return Effect.suspend(() => {
+        if (ended) return Effect.void
+        // mysql2 cannot stop a result half read: the server keeps sending rows. Stop the query, drop the connection.
+        brokenHooks.get(conn)?.(new Error("a streamed result was abandoned before its last row"))
+        return Effect.ensuring(
+          cancel,
+          Effect.sync(() => {
+            query.destroy()
+            conn.destroy()
+          })
+        )
+      })
     }, { bufferSize: 256, strategy: "suspend" })
     return transformRows === undefined
       ? rows
@@ -200,10 +222,25 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
       })
     })
 
+  const cancel = (conn: Mysql.Connection): Effect.Effect<void> => {
+    const threadId = conn.threadId
+    if (threadId === null || threadId === undefined) return Effect.void
+    // KILL QUERY from a short connection of our own (the busy one cannot take a statement).
+    return Effect.acquireUseRelease(
+      Effect.orElseSucceed(open(() => {}), () => undefined),
+      (killer) =>
+        killer === undefined ? Effect.void : Effect.async<void>((resume) => {
+          killer.query(`KILL QUERY ${Number(threadId)}`, () => resume(Effect.void))
+        }),
+      (killer) => killer === undefined ? Effect.void : endConnection(killer)
+    )
+  }
+
   return {
     system: "mysql",
     connect: (hooks) =>
       Effect.flatMap(open((error) => hooks.onBroken(error)), (conn) => {
+        brokenHooks.set(conn, hooks.onBroken)
         conn.on("end", () => hooks.onBroken(new Error("Connection closed")))
         if (options.onConnect === undefined) return Effect.succeed(conn)
         return options.onConnect(conn).pipe(
@@ -217,20 +254,8 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
       Effect.async<void, Error>((resume) => {
         conn.ping((error) => resume(error ? Effect.fail(error) : Effect.void))
       }),
-    cancel: (conn) => {
-      const threadId = conn.threadId
-      if (threadId === null || threadId === undefined) return Effect.void
-      // KILL QUERY from a short connection of our own (the busy one cannot take a statement).
-      return Effect.acquireUseRelease(
-        Effect.orElseSucceed(open(() => {}), () => undefined),
-        (killer) =>
-          killer === undefined ? Effect.void : Effect.async<void>((resume) => {
-            killer.query(`KILL QUERY ${Number(threadId)}`, () => resume(Effect.void))
-          }),
-        (killer) => killer === undefined ? Effect.void : endConnection(killer)
-      )
-    },
-    connection: (conn) => new MysqlConnection(conn),
+    cancel,
+    connection: (conn) => new MysqlConnection(conn, cancel(conn)),
     isConnectionError,
     retryable: (error) => !permanentCodes.has(String(field(error, "code"))),
     compiler,
