@@ -139,6 +139,7 @@ export const validate = (input: PoolConfig.Input = {}): PoolConfig.PoolConfig =>
     ? Duration.millis(Duration.toMillis(maxLifetime) * defaultJitterShare)
     : Duration.zero
   const lifetimeJitter = required("lifetimeJitter", input.lifetimeJitter, defaultJitter, "non-negative")
+  if (!Duration.isFinite(lifetimeJitter)) invalid("lifetimeJitter", input.lifetimeJitter, "must be finite")
   if (Duration.isFinite(maxLifetime) && Duration.greaterThanOrEqualTo(lifetimeJitter, maxLifetime)) {
     invalid("lifetimeJitter", input.lifetimeJitter, `must be less than maxLifetime (${Duration.format(maxLifetime)})`)
   }

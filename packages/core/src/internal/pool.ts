@@ -421,11 +421,14 @@ export const make = <A, E = never, R = never>(
           state.failedRequests++
           return Effect.fail(closedError)
         }
-        if (now() >= deadline) {
+        const t = now()
+        if (t >= deadline) {
           state.failedRequests++
           state.timeouts++
           metrics.timeouts.update(1)
-          return Effect.fail(timeoutError())
+          const error = Effect.fail(timeoutError())
+          if (subscribers === 0) return error
+          return Effect.zipRight(emit(PoolEvent.AcquireTimedOut({ waitTime: t - start })), error)
         }
       }
       const conn = state.takeIdle()
