@@ -93,6 +93,9 @@ describe("PoolConfig", () => {
 
     it.effect("lifetimeJitter not below maxLifetime", () =>
       expectRejected({ maxLifetime: "1 minute", lifetimeJitter: "1 minute" }, "lifetimeJitter"))
+
+    it.effect("an infinite lifetimeJitter, even with an infinite maxLifetime", () =>
+      expectRejected({ maxLifetime: Duration.infinity, lifetimeJitter: Duration.infinity }, "lifetimeJitter"))
   })
 
   it.effect("make fills the defaults of a valid input", () =>
