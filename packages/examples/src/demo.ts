@@ -6,8 +6,10 @@
  * @since 0.1.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Demo from "./demo/Demo.js"
 import * as Scenario from "./demo/Scenario.js"
 
@@ -28,5 +30,9 @@ const program = Demo.run({
   )
 )
 
-// The errors are printed above; runMain sets the exit code (0 on success, 1 on failure).
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+// The errors are printed above. Exit code 0 on success, 130 when stopped with Ctrl-C (after the pool closed
+// every connection), 1 on failure.
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? 130 : 1)
+})

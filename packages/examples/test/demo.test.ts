@@ -27,7 +27,7 @@ const openDatabaseFiles = (): ReadonlyArray<string> =>
   })
 
 /** Runs `npm start`'s program as a child process, as a user would (output to a pipe: not a terminal). */
-const runDemo = (env: Record<string, string>) =>
+const runDemo = (env: Record<string, string>, onOutput?: (stdout: string, child: childProcess.ChildProcess) => void) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = childProcess.spawn(process.execPath, ["--import", "tsx", "src/demo.ts"], {
       cwd: packageDir,
@@ -36,7 +36,10 @@ const runDemo = (env: Record<string, string>) =>
     })
     let stdout = ""
     let stderr = ""
-    child.stdout.on("data", (chunk) => stdout += chunk)
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk
+      onOutput?.(stdout, child)
+    })
     child.stderr.on("data", (chunk) => stderr += chunk)
     child.on("error", reject)
     child.on("close", (code) => resolve({ code, stdout, stderr }))
@@ -83,6 +86,23 @@ describe("the demo (npm start)", () => {
     )
     const [, created, closed] = /connections {3}(\d+) created, (\d+) closed/.exec(stdout)!
     expect(closed).toBe(created)
+    expect(await serverConnections("dbpool-demo")).toBe(0)
+  }, 120_000)
+
+  it("stops on Ctrl-C: says how far it got, closes the pool, and exits 130", async (ctx) => {
+    requirePostgres(postgres, ctx)
+    let sent = false
+    const { code, stderr, stdout } = await runDemo({ DATABASE_URL: postgresUrl }, (out, child) => {
+      if (!sent && /\] +\d+%  [1-9]\d*\/2000 queries/.test(out)) {
+        sent = true
+        child.kill("SIGINT")
+      }
+    })
+    expect(sent).toBe(true)
+    expect(stderr).toBe("")
+    expect(code).toBe(130)
+    expect(stdout).toMatch(/\nInterrupted after \d+ of 2000 queries: closing the pool\.\n$/)
+    expect(stdout).not.toContain("Summary")
     expect(await serverConnections("dbpool-demo")).toBe(0)
   }, 120_000)
 

@@ -169,7 +169,15 @@ export const run = (
           started.at = Date.now()
           // The live status: every snapshot the pool publishes (one per statsInterval at most).
           const watcher = yield* Pool.changes.pipe(Stream.runForEach(show), Effect.fork)
-          yield* Scenario.run(options, progress)
+          yield* Scenario.run(options, progress).pipe(
+            Effect.onInterrupt(() =>
+              Effect.sync(() =>
+                options.write(
+                  `\nInterrupted after ${progress.done} of ${progress.total} queries: closing the pool.\n`
+                )
+              )
+            )
+          )
           const durationMs = Date.now() - started.at
           yield* Fiber.interrupt(watcher)
           yield* Effect.flatMap(Pool.stats, show) // the final, exact figures
