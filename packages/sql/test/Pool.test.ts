@@ -92,6 +92,23 @@ describe("Pool", () => {
     )
   })
 
+  it.effect("a connection's own client runs on that connection, even inside another connection's transaction", () => {
+    const driver = makeFakeDriver()
+    return Effect.gen(function*() {
+      const [mine, theirs] = yield* Pool.withTransaction((conn) =>
+        Effect.zipRight(
+          conn.sql`INSERT a`,
+          Pool.withConnection((other) => Effect.as(other.sql`INSERT b`, [conn.native, other.native] as const))
+        )
+      )
+      expect((mine as FakeNative).log).toEqual(["BEGIN", "INSERT a", "COMMIT"])
+      expect((theirs as FakeNative).log).toEqual(["INSERT b"])
+    }).pipe(
+      Effect.provide(Pool.layer(driver.connector, { ...config, minConnections: 2 })),
+      Effect.zipRight(Effect.sync(() => expect(driver.openNow()).toBe(0)))
+    )
+  })
+
   it.effect("a failing transaction is rolled back and its connection reused (a query error is not broken)", () => {
     const driver = makeFakeDriver()
     return Effect.gen(function*() {

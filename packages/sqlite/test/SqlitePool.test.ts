@@ -138,6 +138,23 @@ describe("SqlitePool", () => {
       }
     })))
 
+  it.live("a transaction that writes through a second connection fails after busyTimeout instead of waiting for itself", () =>
+    Effect.gen(function*() {
+      const layer = SqlitePool.layer({ filename: tempFile(), busyTimeout: "200 millis", pool: { maxConnections: 4 } })
+      const error = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE t (x INTEGER)`
+        return yield* Effect.flip(Pool.withTransaction((conn) =>
+          Effect.zipRight(
+            conn.sql`INSERT INTO t VALUES (1)`,
+            Pool.withConnection((other) => other.sql`INSERT INTO t VALUES (2)`)
+          )
+        ))
+      }).pipe(Effect.provide(layer))
+      expect(error._tag).toBe("SqlError")
+      expect(error.message).toContain("Waited 200 ms for the write lock")
+    }))
+
   it.live("a connection closed under the pool: its user gets a clear error, it is closed as broken and replaced", () =>
     withPool(Effect.gen(function*() {
       const error = yield* Effect.flip(

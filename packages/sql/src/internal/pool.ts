@@ -174,6 +174,7 @@ const makeClient = (options: {
   readonly reactivity: Reactivity.Reactivity["Type"]
   readonly acquirer: SqlConnection.Connection.Acquirer
   readonly transactionAcquirer: SqlConnection.Connection.Acquirer
+  readonly bound: boolean
 }): SqlClient.SqlClient => {
   const { connector, reactivity, transactionAcquirer, transactionTag } = options
   const statements = connector.transactions ?? {}
@@ -182,7 +183,8 @@ const makeClient = (options: {
   const rollback = statements.rollback ?? "ROLLBACK"
   const savepoint = statements.savepoint ?? ((name: string) => `SAVEPOINT ${name}`)
   const rollbackSavepoint = statements.rollbackSavepoint ?? ((name: string) => `ROLLBACK TO SAVEPOINT ${name}`)
-  const getConnection = Effect.flatMap(
+  // A client bound to one connection always runs there, even inside another connection's transaction.
+  const getConnection = options.bound ? options.acquirer : Effect.flatMap(
     Effect.serviceOption(transactionTag),
     (option) => option._tag === "Some" ? Effect.succeed(option.value[0]) : options.acquirer
   )
@@ -252,7 +254,8 @@ export const make = <N, E>(
           transactionTag,
           reactivity,
           acquirer: bound,
-          transactionAcquirer: bound
+          transactionAcquirer: bound,
+          bound: true
         })
         // Bound to this connection: a transaction of another connection in scope is not joined.
         const withTransaction = client.withTransaction
@@ -352,7 +355,8 @@ export const make = <N, E>(
       transactionTag,
       reactivity,
       acquirer,
-      transactionAcquirer: acquirer
+      transactionAcquirer: acquirer,
+      bound: false
     })
 
     const withConnection = <A, E2, R>(f: (conn: PooledConnection<N>) => Effect.Effect<A, E2, R>) =>

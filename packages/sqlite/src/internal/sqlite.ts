@@ -100,7 +100,7 @@ export const connector = (
           // A transaction holds the write permit until it ends (or its connection closes).
           return Effect.uninterruptibleMask((restore) =>
             Effect.zipRight(
-              restore(writer.take(1)),
+              restore(waitForWriter(writer.take(1))),
               Effect.suspend(() => {
                 native.holdsWriteLock = true
                 return Effect.tapError(exec, () => releaseWriteLock(native))
@@ -114,7 +114,25 @@ export const connector = (
         } catch {
           return exec
         }
-        return reader ? exec : writer.withPermits(1)(exec)
+        return reader ? exec : Effect.zipRight(
+          waitForWriter(writer.take(1)),
+          Effect.ensuring(exec, writer.release(1))
+        )
+      })
+
+    /**
+     * Waiting for the write permit is bounded by busyTimeout, as SQLite bounds waiting for its lock: a
+     * transaction that writes through a second connection of the same pool would otherwise wait for itself.
+     */
+    const waitForWriter = (take: Effect.Effect<number>) =>
+      Effect.timeoutFail(take, {
+        duration: busyTimeout,
+        onTimeout: () =>
+          new SqlError({
+            message: `Waited ${busyTimeout} ms for the write lock of "${filename}": another connection's ` +
+              `transaction holds it (a transaction writing through a second connection waits for itself)`,
+            cause: new Error("SQLITE_BUSY")
+          })
       })
 
     const releaseWriteLock = (native: Native) =>
