@@ -22,6 +22,15 @@ import * as path from "node:path"
 /**
  * A database the demo can run on.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Database from "@dbpool/examples/demo/Database"
+ *
+ * const target = Database.fromUrl(undefined, { maxConnections: 4 }) // SQLite in the temporary directory
+ * const where = Effect.map(target, (t) => `${t.system}: ${t.where}`)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -35,6 +44,16 @@ export interface Target {
 
 /**
  * `DATABASE_URL` names a database the demo cannot use (yet).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Database from "@dbpool/examples/demo/Database"
+ *
+ * const refused = Database.fromUrl("oracle://x", {}).pipe(
+ *   Effect.catchTag("UnsupportedDatabase", (e) => Effect.logError(e.message))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -50,6 +69,13 @@ export class UnsupportedDatabase extends Data.TaggedError("UnsupportedDatabase")
 
 /**
  * The default SQLite file: `<os.tmpdir()>/dbpool-demo/demo.db`.
+ *
+ * @example
+ * ```ts
+ * import * as Database from "@dbpool/examples/demo/Database"
+ *
+ * Database.defaultSqliteFile() // "/tmp/dbpool-demo/demo.db" on Linux
+ * ```
  *
  * @since 0.1.0
  * @category constants
@@ -88,6 +114,14 @@ const sqlite = (filename: string, where: string, pool: PoolConfig.Input): Effect
 /**
  * The target named by a `DATABASE_URL` (none: SQLite in the temporary
  * directory; `sqlite:<file>`: that SQLite file).
+ *
+ * @example
+ * ```ts
+ * import * as Database from "@dbpool/examples/demo/Database"
+ *
+ * const pg = Database.fromUrl("postgres://postgres@127.0.0.1:5432/test", { maxConnections: 8 })
+ * const file = Database.fromUrl("sqlite:./demo.db", { maxConnections: 8 })
+ * ```
  *
  * @since 0.1.0
  * @category constructors

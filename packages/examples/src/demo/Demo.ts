@@ -22,6 +22,14 @@ import * as Renderer from "./Renderer.js"
 import * as Scenario from "./Scenario.js"
 
 /**
+ * @example
+ * ```ts
+ * import * as Demo from "@dbpool/examples/demo/Demo"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const options: Demo.Options = { ...Scenario.defaults, tty: false, write: (s) => void process.stdout.write(s) }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -41,6 +49,19 @@ export interface Options extends Scenario.Options {
  * The pool the demo opens: a few connections for many workers, so callers
  * queue and the statistics have something to show.
  *
+ * @example
+ * ```ts
+ * import * as Demo from "@dbpool/examples/demo/Demo"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const bigger = Demo.run({
+ *   ...Scenario.defaults,
+ *   tty: false,
+ *   write: () => {},
+ *   pool: { ...Demo.defaultPool, maxConnections: 16 }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -54,6 +75,15 @@ export const defaultPool: PoolConfig.Input = {
 
 /**
  * What the run did, as printed at the end.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Demo from "@dbpool/examples/demo/Demo"
+ *
+ * declare const run: Effect.Effect<Demo.Summary>
+ * const rate = Effect.map(run, (s) => s.queries / (s.durationMs / 1000))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -81,6 +111,17 @@ export interface Summary {
 /**
  * The run went wrong: queries failed, or the data does not add up.
  *
+ * @example
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import * as Demo from "@dbpool/examples/demo/Demo"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const program = Demo.run({ ...Scenario.defaults, tty: false, write: () => {} }).pipe(
+ *   Effect.catchTag("DemoFailed", (e) => Console.error(e.message))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -98,6 +139,14 @@ export class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly summar
 /**
  * Whether the summary shows a clean run: no error, the balances intact, no
  * trace of the rolled-back transactions, every connection closed.
+ *
+ * @example
+ * ```ts
+ * import * as Demo from "@dbpool/examples/demo/Demo"
+ *
+ * declare const summary: Demo.Summary
+ * const verdict = Demo.isClean(summary) ? "clean" : "something went wrong"
+ * ```
  *
  * @since 0.1.0
  * @category predicates
@@ -217,6 +266,15 @@ const count = Renderer.formatCount
 
 /**
  * The summary as lines of text.
+ *
+ * @example
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import * as Demo from "@dbpool/examples/demo/Demo"
+ *
+ * declare const run: Effect.Effect<Demo.Summary>
+ * const print = Effect.flatMap(run, (s) => Console.log(Demo.formatSummary(s).join("\n")))
+ * ```
  *
  * @since 0.1.0
  * @category formatting

@@ -10,6 +10,15 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 /**
  * What one update shows.
  *
+ * @example
+ * ```ts
+ * import type { Frame } from "@dbpool/examples/demo/Renderer"
+ * import type { PoolStats } from "@dbpool/core/PoolStats"
+ *
+ * declare const stats: PoolStats
+ * const frame: Frame = { elapsed: 1200, done: 500, total: 2000, errors: 0, stats }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -23,6 +32,16 @@ export interface Frame {
 }
 
 /**
+ * @example
+ * ```ts
+ * import * as Renderer from "@dbpool/examples/demo/Renderer"
+ *
+ * declare const frame: Renderer.Frame
+ * const renderer = Renderer.make({ tty: false, write: (s) => void process.stdout.write(s) })
+ * renderer.update(frame)
+ * renderer.finish()
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -37,6 +56,13 @@ const number = new Intl.NumberFormat("en-US")
 
 /**
  * Formats an integer with thousands separators.
+ *
+ * @example
+ * ```ts
+ * import { formatCount } from "@dbpool/examples/demo/Renderer"
+ *
+ * formatCount(12345.6) // "12,346"
+ * ```
  *
  * @since 0.1.0
  * @category formatting
@@ -64,6 +90,15 @@ export const progressBar = (fraction: number, width: number): string => {
 /**
  * Queries per second between two frames (0 when no time has passed).
  *
+ * @example
+ * ```ts
+ * import * as Renderer from "@dbpool/examples/demo/Renderer"
+ *
+ * declare const before: Renderer.Frame // done 400 at 1000 ms
+ * declare const now: Renderer.Frame // done 900 at 1500 ms
+ * Renderer.rate(before, now) // 1000
+ * ```
+ *
  * @since 0.1.0
  * @category formatting
  */
@@ -80,6 +115,14 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 
 /**
  * The frame as a small table, for a terminal.
+ *
+ * @example
+ * ```ts
+ * import * as Renderer from "@dbpool/examples/demo/Renderer"
+ *
+ * declare const frame: Renderer.Frame
+ * const lines = Renderer.table(frame, 1000) // [progress bar line, connections line]
+ * ```
  *
  * @since 0.1.0
  * @category formatting

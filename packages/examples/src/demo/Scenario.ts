@@ -17,6 +17,13 @@ import * as Effect from "effect/Effect"
 /**
  * How much work the scenario does.
  *
+ * @example
+ * ```ts
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const quick: Scenario.Options = { ...Scenario.defaults, workers: 4, queriesPerWorker: 20 }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -34,6 +41,13 @@ export interface Options {
 /**
  * The demo's default: 20 workers × 100 queries, a few seconds in all.
  *
+ * @example
+ * ```ts
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const longer = { ...Scenario.defaults, queriesPerWorker: 1000 }
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -46,6 +60,14 @@ export const defaults: Options = {
 
 /**
  * Live counters, read by the status display while the scenario runs.
+ *
+ * @example
+ * ```ts
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const progress = Scenario.makeProgress(Scenario.defaults)
+ * const percent = () => Math.floor((progress.done / progress.total) * 100)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -61,6 +83,13 @@ export interface Progress {
 }
 
 /**
+ * @example
+ * ```ts
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * Scenario.makeProgress(Scenario.defaults).total // 2000
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -76,6 +105,14 @@ export const makeProgress = (options: Options): Progress => ({
 
 /**
  * The outcome, checked against the database after the run.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const intact = Effect.map(Scenario.check, (o) => o.totalBalance === o.expectedBalance && o.rolledBackRowsFound === 0)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -93,6 +130,17 @@ export interface Outcome {
 /**
  * The failure that rolls a transaction back on purpose.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const undone = Pool.withTransaction(() => Effect.fail(new Scenario.DeliberateRollback({ worker: 1 }))).pipe(
+ *   Effect.catchTag("DeliberateRollback", () => Effect.log("rolled back"))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -103,6 +151,14 @@ const openingBalance = 1_000
 
 /**
  * Drops and creates the demo's two tables and opens the accounts.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const fresh = Effect.zipRight(Scenario.setup, Scenario.check) // balances 100,000, no events
+ * ```
  *
  * @since 0.1.0
  * @category setup
@@ -184,6 +240,15 @@ const query = (worker: number, i: number, options: Options, progress: Progress) 
  * Runs the workers to the end. A failed query is counted (and the first one
  * kept for the summary); it never stops the run.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const progress = Scenario.makeProgress(Scenario.defaults)
+ * const work = Scenario.setup.pipe(Effect.zipRight(Scenario.run(Scenario.defaults, progress)))
+ * ```
+ *
  * @since 0.1.0
  * @category running
  */
@@ -215,6 +280,14 @@ export const run = (
 /**
  * Reads back what the run left in the database.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * const report = Effect.map(Scenario.check, (o) => `${o.events} events, balance ${o.totalBalance}`)
+ * ```
+ *
  * @since 0.1.0
  * @category running
  */
@@ -233,6 +306,13 @@ export const check: Effect.Effect<Outcome, SqlError, SqlClient.SqlClient> = Effe
 
 /**
  * Rows the events table must hold after a run of these options with no errors.
+ *
+ * @example
+ * ```ts
+ * import * as Scenario from "@dbpool/examples/demo/Scenario"
+ *
+ * Scenario.expectedEvents(Scenario.defaults) // 1200: 20 workers × (40 inserts + 20 transfers)
+ * ```
  *
  * @since 0.1.0
  * @category running

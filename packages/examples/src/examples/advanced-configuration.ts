@@ -21,6 +21,15 @@ import { databaseUrl, runIfMain } from "./run.js"
 /**
  * Every setting of the pool, with what it does.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { PoolLive } from "@dbpool/examples/examples/advanced-configuration"
+ *
+ * const open = Effect.provide(Effect.map(Pool.stats, (s) => s.totalConnections), PoolLive)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -54,6 +63,15 @@ export const PoolLive = PgPool.layer({
  * The same pool with its settings read from the environment (prefix `POOL_`):
  * unset keys keep their defaults, invalid ones fail with `PoolConfigError`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolFromEnv } from "@dbpool/examples/examples/advanced-configuration"
+ *
+ * // POOL_MAX_CONNECTIONS=3 POOL_NAME=orders npx tsx my-program.ts
+ * const fromEnv = Effect.provide(program, PoolFromEnv)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -65,6 +83,14 @@ export const PoolFromEnv = PgPool.layerConfig({
 
 /**
  * Shows the settings in force and that `onConnect` ran.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolLive } from "@dbpool/examples/examples/advanced-configuration"
+ *
+ * const result = Effect.runPromise(Effect.provide(program, PoolLive))
+ * ```
  *
  * @since 0.1.0
  * @category programs
@@ -82,6 +108,14 @@ export const program = Effect.gen(function*() {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/advanced-configuration"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */

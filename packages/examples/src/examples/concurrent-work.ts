@@ -16,6 +16,15 @@ import * as Effect from "effect/Effect"
 import { databaseUrl, runIfMain } from "./run.js"
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { PoolLive } from "@dbpool/examples/examples/concurrent-work"
+ *
+ * const open = Effect.provide(Effect.map(Pool.stats, (s) => s.totalConnections), PoolLive)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -27,6 +36,14 @@ export const PoolLive = PgPool.layer({
 
 /**
  * 100 tasks, all at once; each holds a connection for a query and 10 ms of work.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolLive } from "@dbpool/examples/examples/concurrent-work"
+ *
+ * const result = Effect.runPromise(Effect.provide(program, PoolLive))
+ * ```
  *
  * @since 0.1.0
  * @category programs
@@ -63,6 +80,14 @@ export const program = Effect.gen(function*() {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/concurrent-work"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */

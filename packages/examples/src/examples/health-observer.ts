@@ -18,6 +18,15 @@ import { databaseUrl, runIfMain } from "./run.js"
 /**
  * Health checks every 100 ms, so the example sees a few.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { PoolLive } from "@dbpool/examples/examples/health-observer"
+ *
+ * const open = Effect.provide(Effect.map(Pool.stats, (s) => s.totalConnections), PoolLive)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -30,6 +39,14 @@ export const PoolLive = PgPool.layer({
 /**
  * Watches the pool while one connection is invalidated by its user and the
  * health checks run.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolLive } from "@dbpool/examples/examples/health-observer"
+ *
+ * const result = Effect.runPromise(Effect.provide(program, PoolLive))
+ * ```
  *
  * @since 0.1.0
  * @category programs
@@ -76,6 +93,14 @@ export const program = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/health-observer"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */

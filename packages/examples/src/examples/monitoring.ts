@@ -19,6 +19,15 @@ import * as Stream from "effect/Stream"
 import { databaseUrl, runIfMain } from "./run.js"
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { PoolLive } from "@dbpool/examples/examples/monitoring"
+ *
+ * const open = Effect.provide(Effect.map(Pool.stats, (s) => s.totalConnections), PoolLive)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -36,6 +45,14 @@ const line = (s: PoolStats) =>
 
 /**
  * Follows stats and events while 20 tasks run, 4 at a time.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolLive } from "@dbpool/examples/examples/monitoring"
+ *
+ * const result = Effect.runPromise(Effect.provide(program, PoolLive))
+ * ```
  *
  * @since 0.1.0
  * @category programs
@@ -85,6 +102,14 @@ export const program = Effect.gen(function*() {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/monitoring"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */

@@ -20,6 +20,15 @@ import { databaseUrl, runIfMain } from "./run.js"
 /**
  * 50 ms, 100 ms, 200 ms ... (each jittered), at most 4 retries.
  *
+ * @example
+ * ```ts
+ * import { PgPool } from "@dbpool/pg"
+ * import { Redacted } from "effect"
+ * import { retrySchedule } from "@dbpool/examples/examples/retry"
+ *
+ * const PoolLive = PgPool.layer({ url: Redacted.make("postgres://postgres@127.0.0.1:5432/test"), pool: { retrySchedule } })
+ * ```
+ *
  * @since 0.1.0
  * @category schedules
  */
@@ -47,6 +56,14 @@ const flakyPool = (name: string, failures: number) => {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program } from "@dbpool/examples/examples/retry"
+ *
+ * const result = Effect.runPromise(program)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */
@@ -76,6 +93,14 @@ export const program = Effect.gen(function*() {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/retry"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */

@@ -21,6 +21,14 @@ import { databaseUrl, exampleFile, runIfMain } from "./run.js"
 /**
  * The tag of the replica pool.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Replica } from "@dbpool/examples/examples/several-databases"
+ *
+ * const count = Effect.flatMap(Replica.sql, (sql) => sql`SELECT count(*) AS n FROM example_orders`)
+ * ```
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -28,6 +36,14 @@ export const Replica = Pool.makeTag("Replica")
 
 /**
  * The tag of the analytics pool.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Analytics } from "@dbpool/examples/examples/several-databases"
+ *
+ * const open = Effect.map(Analytics.stats, (s) => s.totalConnections)
+ * ```
  *
  * @since 0.1.0
  * @category tags
@@ -38,6 +54,14 @@ export const Analytics = Pool.makeTag("Analytics")
  * The primary (read-write, PostgreSQL); the replica (here the same server in
  * read-only sessions, in production a streaming replica's URL); analytics (a
  * local SQLite file).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PoolsLive, Replica } from "@dbpool/examples/examples/several-databases"
+ *
+ * const replicaSize = Effect.provide(Effect.map(Replica.stats, (s) => s.totalConnections), PoolsLive)
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -65,6 +89,14 @@ export const PoolsLive = Layer.mergeAll(
 /**
  * Writes orders on the primary, reads them on the replica (where writing is
  * refused), stores a daily total in analytics.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolsLive } from "@dbpool/examples/examples/several-databases"
+ *
+ * const result = Effect.runPromise(Effect.provide(program, PoolsLive))
+ * ```
  *
  * @since 0.1.0
  * @category programs
@@ -102,6 +134,14 @@ export const program = Effect.gen(function*() {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/several-databases"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */

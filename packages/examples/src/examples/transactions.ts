@@ -17,6 +17,15 @@ import * as Effect from "effect/Effect"
 import { databaseUrl, runIfMain } from "./run.js"
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { PoolLive } from "@dbpool/examples/examples/transactions"
+ *
+ * const open = Effect.provide(Effect.map(Pool.stats, (s) => s.totalConnections), PoolLive)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -27,6 +36,14 @@ export const PoolLive = PgPool.layer({
 })
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { InsufficientFunds } from "@dbpool/examples/examples/transactions"
+ *
+ * const refuse = Effect.fail(new InsufficientFunds({ account: "bob", balance: 80, amount: 500 }))
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -56,6 +73,14 @@ const balances = Effect.flatMap(
 
 /**
  * A committed transfer, one rolled back, and a savepoint.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { program, PoolLive } from "@dbpool/examples/examples/transactions"
+ *
+ * const result = Effect.runPromise(Effect.provide(program, PoolLive))
+ * ```
  *
  * @since 0.1.0
  * @category programs
@@ -92,6 +117,14 @@ export const program = Effect.gen(function*() {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { main } from "@dbpool/examples/examples/transactions"
+ *
+ * NodeRuntime.runMain(main)
+ * ```
+ *
  * @since 0.1.0
  * @category programs
  */
