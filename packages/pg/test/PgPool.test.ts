@@ -4,6 +4,7 @@ import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import Pg from "pg"
+import { cancelRequest } from "../src/internal/pg.js"
 import { startFakeAuthServer } from "./utils/FakeAuthServer.js"
 
 const appName = `dbpool-test-pg-${process.pid}`
@@ -243,6 +244,29 @@ describeDb("PgPool", () => {
         yield* until(serverCount(name), (n) => n === 2)
       })
     ))
+
+  it.live("a running query is cancelled with the protocol's cancel request, without opening a session", () =>
+    Effect.gen(function*() {
+      const name = `${appName}-cancel`
+      const connector = PgPool.connector({ ...base, applicationName: name })
+      const client = yield* connector.connect({ onBroken: () => {} })
+      const query = Effect.runPromiseExit(connector.connection(client).execute("SELECT pg_sleep(10)", [], undefined))
+      yield* until(
+        adminQuery("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'", [name]),
+        (rows) => rows.length === 1
+      )
+      const started = Date.now()
+      expect(yield* cancelRequest(client)).toBe(true)
+      const exit = yield* Effect.promise(() => query)
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) {
+        const error = Cause.squash(exit.cause) as Error & { cause: { code: string } }
+        expect(error.cause.code).toBe("57014")
+      }
+      yield* connector.close(client)
+      yield* until(serverCount(name), (n) => n === 0)
+    }))
 
   it.live("a transaction left open by an interrupted fiber leaves no lock and no state behind", () =>
     withPool((name) =>

@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as net from "node:net"
 import Pg from "pg"
 import Cursor from "pg-cursor"
 import type * as PgPool from "../PgPool.js"
@@ -153,6 +154,35 @@ class PgConnection implements SqlConnection.Connection {
   }
 }
 
+/**
+ * The protocol's CancelRequest on a socket of its own: no login, no connection slot (it works when the
+ * server is at max_connections). Succeeds with whether the request was sent.
+ */
+export const cancelRequest = (client: Pg.Client): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    const { processID, secretKey } = client as unknown as { processID: number | null; secretKey: number | null }
+    const { host, port } = (client as unknown as { connectionParameters: { host: string; port: number } })
+      .connectionParameters
+    if (processID === null || secretKey === null || typeof host !== "string") return resume(Effect.succeed(false))
+    const socket = host.startsWith("/")
+      ? net.connect(`${host}/.s.PGSQL.${port}`)
+      : net.connect(port, host)
+    let sent = false
+    socket.once("connect", () => {
+      const message = Buffer.alloc(16)
+      message.writeInt32BE(16, 0)
+      message.writeInt32BE(80877102, 4)
+      message.writeInt32BE(processID, 8)
+      message.writeInt32BE(secretKey, 12)
+      socket.end(message, () => {
+        sent = true
+      })
+    })
+    socket.once("error", () => resume(Effect.succeed(false)))
+    socket.once("close", () => resume(Effect.succeed(sent)))
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: () => false, onSuccess: (sent) => sent }))
+
 const endClient = (client: Pg.Client): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     client.end().then(() => resume(Effect.void), () => resume(Effect.void))
@@ -189,6 +219,20 @@ export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, E
       })
     })
 
+  /** Fallback: pg_cancel_backend from a short connection of our own (needs a free connection slot). */
+  const cancelWithQuery = (client: Pg.Client): Effect.Effect<void> => {
+    const pid = (client as unknown as { processID?: number | null }).processID
+    if (pid === undefined || pid === null) return Effect.void
+    return Effect.acquireUseRelease(
+      Effect.orElseSucceed(open(() => {}), () => undefined),
+      (canceller) =>
+        canceller === undefined ? Effect.void : Effect.async<void>((resume) => {
+          canceller.query("SELECT pg_cancel_backend($1)", [pid], () => resume(Effect.void))
+        }),
+      (canceller) => canceller === undefined ? Effect.void : endClient(canceller)
+    )
+  }
+
   return {
     system: "postgresql",
     connect: (hooks) =>
@@ -209,19 +253,7 @@ export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, E
       Effect.async<void, Error>((resume) => {
         client.query("SELECT 1", (error: Error | null) => resume(error ? Effect.fail(error) : Effect.void))
       }),
-    cancel: (client) => {
-      const pid = (client as unknown as { processID?: number | null }).processID
-      if (pid === undefined || pid === null) return Effect.void
-      // pg_cancel_backend from a short connection of our own (the busy one cannot take a statement).
-      return Effect.acquireUseRelease(
-        Effect.orElseSucceed(open(() => {}), () => undefined),
-        (canceller) =>
-          canceller === undefined ? Effect.void : Effect.async<void>((resume) => {
-            canceller.query("SELECT pg_cancel_backend($1)", [pid], () => resume(Effect.void))
-          }),
-        (canceller) => canceller === undefined ? Effect.void : endClient(canceller)
-      )
-    },
+    cancel: (client) => Effect.flatMap(cancelRequest(client), (sent) => sent ? Effect.void : cancelWithQuery(client)),
     connection: (client) => new PgConnection(client),
     isConnectionError,
     retryable: (error) => !permanentCodes.has(codeOf(error) ?? ""),
