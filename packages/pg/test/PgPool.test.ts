@@ -2,7 +2,7 @@ import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
+import { Cause, Chunk, Config, ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import Pg from "pg"
 import { cancelRequest } from "../src/internal/pg.js"
 import { startFakeAuthServer } from "./utils/FakeAuthServer.js"
@@ -300,6 +300,25 @@ describeDb("PgPool", () => {
         expect(states.filter((s) => s.state.startsWith("idle in transaction"))).toEqual([])
       }).pipe(Effect.scoped)
     ))
+
+  it.live("layerConfig reads the URL and the pool's settings from Config", () =>
+    Effect.gen(function*() {
+      const name = `${appName}-config`
+      const layer = PgPool.layerConfig({
+        url: Config.redacted("DATABASE_URL"),
+        applicationName: Config.succeed(name),
+        pool: Config.succeed({ minConnections: 3, maxConnections: 4 })
+      })
+      const stats = yield* Pool.stats.pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(new Map([["DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"]]))
+        )
+      )
+      expect(stats.totalConnections).toBe(3)
+      expect(stats.maxConnections).toBe(4)
+      yield* until(serverCount(name), (n) => n === 0)
+    }))
 
   describe("bad connection settings fail the layer with ConnectError saying which, and no password", () => {
     const password = "s3cret-Pa55word"
