@@ -132,6 +132,18 @@ describe("the demo (npm start)", () => {
     expect(openDatabaseFiles()).toEqual([])
   }, 60_000)
 
+  it("reports a server that is not there within seconds, with the driver's cause, and exits 1", async () => {
+    const started = Date.now()
+    const { code, stderr, stdout } = await runDemo({ DATABASE_URL: "postgres://app:s3cret@127.0.0.1:1/test" })
+    expect(code).toBe(1)
+    expect(stdout).toBe("dbpool demo: 20 workers × 100 queries on PostgreSQL at postgres://app:***@127.0.0.1:1/test\n")
+    expect(stderr).toBe(
+      "The demo cannot run: Cannot connect (pool \"demo\", 3 attempts): connect ECONNREFUSED 127.0.0.1:1\n"
+    )
+    // Three refused attempts 200 ms and 400 ms apart (jittered), plus Node's start: well under the 35 s default.
+    expect(Date.now() - started).toBeLessThan(30_000)
+  }, 60_000)
+
   it.live(
     "at a small scale, does exactly the scenario's work and closes every connection",
     () =>

@@ -70,6 +70,10 @@ export const defaultPool: PoolConfig.Input = {
   minConnections: 2,
   maxConnections: 8,
   acquireTimeout: "10 seconds",
+  // A server that is not there is reported within a second or so, not after the default 35 s of retries.
+  connectTimeout: "5 seconds",
+  retryInterval: "200 millis",
+  maxRetries: 2,
   statsInterval: "100 millis"
 }
 
