@@ -216,4 +216,21 @@ describe("closing the pool's scope", () => {
       ])
       yield* checkAllClosedOnce
     }))
+  it.effect("a replacement opened just as the pool closes is closed, whatever the moment of the close", () =>
+    Effect.gen(function*() {
+      // Closing after 0..8 yields lands at every step of the replacement's creation in turn.
+      for (let yields = 0; yields <= 8; yields++) {
+        let open = 0
+        yield* Effect.gen(function*() {
+          const pool = yield* ResourcePool.make({
+            acquire: Effect.sync(() => ++open),
+            release: () => Effect.sync(() => void open--),
+            config: { minConnections: 1, maxConnections: 3 }
+          })
+          yield* pool.use((lease) => pool.invalidate(lease))
+          for (let i = 0; i < yields; i++) yield* Effect.yieldNow()
+        }).pipe(Effect.scoped)
+        expect({ yields, open }).toEqual({ yields, open: 0 })
+      }
+    }))
 })

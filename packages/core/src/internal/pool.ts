@@ -165,46 +165,85 @@ export const make = <A, E = never, R = never>(
         timeout: failure._tag === "Timeout" ? config.connectTimeout : undefined
       })
 
-    const openConnection: Effect.Effect<Conn<A>, ConnectError<E>> = Effect.suspend(() => {
-      const start = now()
-      let attempts = 0
-      const attempt = Effect.suspend(() => {
-        attempts++
-        return acquire
-      }).pipe(
-        Effect.mapError((error): Attempt<E> => ({ _tag: "Failed", error })),
-        Effect.timeoutFail({ duration: config.connectTimeout, onTimeout: (): Attempt<E> => ({ _tag: "Timeout" }) }),
-        Effect.tapError((failure) =>
-          Effect.suspend(() => {
-            state.connectFailures++
-            // Known at once, so that a caller timing out while retries go on is told why.
-            state.lastConnectError = connectError(failure, attempts)
-            if (subscribers === 0) return Effect.void
-            const cause = failure._tag === "Timeout" ? "timeout" : failure.error
-            return emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
-          })
+    // Each attempt runs `acquire` alone in a fiber of its own, and the creator waits for that fiber with
+    // connectTimeout. Whatever stops the wait (the timeout, or shutdown stopping the creator), the fiber's
+    // outcome is still there to look at: a connection that opened at that very moment is used or closed,
+    // never lost. (A timeout wrapped around `acquire` itself would drop a value that arrives as it fires.)
+    const closeQuietly = (resource: A) =>
+      releaseResource(resource).pipe(
+        Effect.timeout(config.connectTimeout),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`dbpool: closing a connection opened during shutdown of pool "${name}" failed`, cause)
         )
       )
-      return attempt.pipe(
-        Effect.retry({ schedule: retrySchedule, while: (f) => f._tag === "Timeout" || retryable(f.error) }),
-        Effect.mapError((f) => connectError(f, attempts)),
-        Effect.flatMap((resource) =>
-          Effect.map(random.next, (r) => {
+    const attemptOnce: Effect.Effect<A, Attempt<E>> = Effect.mapError(
+      acquire,
+      (error): Attempt<E> => ({ _tag: "Failed", error })
+    )
+    const timedOut: Exit.Exit<A, Attempt<E>> = Exit.fail({ _tag: "Timeout" })
+    const attemptInFiber = (restore: Restore): Effect.Effect<Exit.Exit<A, Attempt<E>>> =>
+      // Forked from an uninterruptible region, the attempt would inherit it and could not be stopped.
+      Effect.flatMap(Effect.forkDaemon(Effect.interruptible(attemptOnce)), (fiber) =>
+        restore(
+          Effect.timeoutTo(Fiber.await(fiber), {
+            duration: config.connectTimeout,
+            onSuccess: (exit) => Effect.succeed(exit),
+            onTimeout: () => Effect.map(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? exit : timedOut)
+          })
+        ).pipe(
+          Effect.flatten,
+          Effect.onInterrupt(() =>
+            Effect.flatMap(Fiber.interrupt(fiber), (exit) =>
+              Exit.isSuccess(exit) ? closeQuietly(exit.value) : Effect.void)
+          )
+        ))
+
+    /**
+     * Opens one connection: attempts on the retry schedule until one succeeds, the schedule ends, the
+     * error is not retryable, or the pool closes. Runs uninterruptibly but for the waits (`restore`), so a
+     * connection once opened is always either counted or closed.
+     */
+    const openConnection = (restore: Restore): Effect.Effect<Conn<A>, ConnectError<E>> =>
+      Effect.gen(function*() {
+        const driver = yield* Schedule.driver(retrySchedule)
+        const start = now()
+        let attempts = 0
+        while (true) {
+          attempts++
+          const exit = yield* attemptInFiber(restore)
+          if (Exit.isSuccess(exit)) {
+            const r = yield* random.next
             const createdAt = now()
             metrics.createTime.update((createdAt - start) / 1000)
-            const retireAt = createdAt + lifetimeMillis - r * jitterMillis
-            const conn = new Conn(`${name}-${++sequence}`, resource, createdAt, retireAt)
+            const conn = new Conn(
+              `${name}-${++sequence}`,
+              exit.value,
+              createdAt,
+              createdAt + lifetimeMillis - r * jitterMillis
+            )
             conn.attempts = attempts
             conn.createTime = createdAt - start
             return conn
-          })
-        )
-      )
-    })
+          }
+          const failureOption = Cause.failureOption(exit.cause)
+          if (failureOption._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+          const failure = failureOption.value
+          state.connectFailures++
+          // Known at once, so that a caller timing out while retries go on is told why.
+          const error = connectError(failure, attempts)
+          state.lastConnectError = error
+          if (subscribers > 0) {
+            const cause = failure._tag === "Timeout" ? "timeout" : failure.error
+            yield* emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
+          }
+          if (state.closed || (failure._tag === "Failed" && !retryable(failure.error))) return yield* Effect.fail(error)
+          const next = yield* Effect.either(restore(driver.next(failure)))
+          if (next._tag === "Left") return yield* Effect.fail(error)
+        }
+      })
 
-    // Registering the outcome is uninterruptible: a connection once opened is always counted.
     const serveOneRequest = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(Queue.take(requests)), () => Effect.exit(restore(openConnection))).pipe(
+      Effect.flatMap(restore(Queue.take(requests)), () => Effect.exit(openConnection(restore))).pipe(
         Effect.flatMap((exit) => {
           const t = now()
           let event: Effect.Effect<unknown> = Effect.void
@@ -517,7 +556,13 @@ export const make = <A, E = never, R = never>(
         return currentConfig()
       },
       get: Effect.uninterruptibleMask((restore) =>
-        Effect.tap(acquireLease(restore), (lease) => Effect.addFinalizer((exit) => releaseLease(lease, exit)))
+        Effect.flatMap(acquireLease(restore), (lease) =>
+          // Scope.addFinalizerExit, not Effect.addFinalizer: the latter captures the fiber's context for
+          // the finalizer, which doubled the cost of a scoped acquisition.
+          Effect.as(
+            Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizerExit(scope, (exit) => releaseLease(lease, exit))),
+            lease
+          ))
       ),
       use: <B, E2, R2>(f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>) =>
         Effect.uninterruptibleMask((restore) =>
