@@ -207,6 +207,24 @@ describe("Pool", () => {
     )
   })
 
+  it.effect("a transaction whose connection breaks before COMMIT is not reported committed", () => {
+    const driver = makeFakeDriver()
+    return Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const exit = yield* Effect.exit(sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT 1`
+        // The server ends the session (say idle_in_transaction_session_timeout) before the commit.
+        const native = driver.all.find((n) => n.open && driver.onBroken.has(n))!
+        driver.onBroken.get(native)!(new Error("terminating connection due to idle-in-transaction timeout"))
+      })))
+      expect(Exit.isSuccess(exit)).toBe(false)
+      yield* statsUntil((s) => s.connectionsClosed.broken === 1)
+    }).pipe(
+      Effect.provide(Pool.layer(driver.connector, { ...config, maxConnections: 1 })),
+      Effect.zipRight(Effect.sync(() => expect(driver.openNow()).toBe(0)))
+    )
+  })
+
   it.effect("a connection the driver reports broken while idle is never lent", () => {
     const driver = makeFakeDriver()
     return Effect.gen(function*() {

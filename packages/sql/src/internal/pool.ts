@@ -31,6 +31,7 @@ const cancelTimeout = "2 seconds"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
+const rollbackPattern = /^\s*ROLLBACK\b(?!\s+(WORK\s+)?TO\b)/i
 
 const describe = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
@@ -65,8 +66,9 @@ class GuardedConnection<N> implements SqlConnection.Connection {
     return Effect.suspend(() => {
       const conn = this.conn
       if (conn.broken) {
-        // The server ended the session and rolled back with it: nothing to undo.
-        if (endPattern.test(sql)) {
+        // The server ended the session and rolled back with it: a ROLLBACK has nothing left to undo, but a
+        // COMMIT must fail, or a transaction the server threw away would be reported as committed.
+        if (rollbackPattern.test(sql)) {
           conn.inTransaction = false
           return Effect.succeed(empty)
         }
