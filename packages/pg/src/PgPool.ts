@@ -22,7 +22,7 @@ import * as internal from "./internal/pg.js"
 
 /**
  * Where and how to connect: a `url`, or `host`, `port`, `database`,
- * `username` and `password` (fields given next to a URL complete it).
+ * `username` and `password` (fields given next to a URL complete and override it).
  *
  * @since 0.1.0
  * @category models

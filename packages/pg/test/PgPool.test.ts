@@ -302,6 +302,20 @@ describeDb("PgPool", () => {
       }).pipe(Effect.scoped)
     ))
 
+  it.live("fields given beside a URL complete and override it (node-postgres alone would drop them)", () =>
+    Effect.gen(function*() {
+      const name = `${appName}-url-fields`
+      const layer = PgPool.layer({
+        url: Redacted.make("postgres://postgres@127.0.0.1:5999/test"),
+        port: 5432,
+        applicationName: name,
+        pool: { minConnections: 2, maxConnections: 2 }
+      })
+      const stats = yield* Pool.stats.pipe(Effect.provide(layer))
+      expect(stats.totalConnections).toBe(2)
+      yield* until(serverCount(name), (n) => n === 0)
+    }))
+
   it.live("layerConfig reads the URL and the pool's settings from Config", () =>
     Effect.gen(function*() {
       const name = `${appName}-config`

@@ -22,6 +22,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as net from "node:net"
 import Pg from "pg"
+import { parse as parseConnectionString } from "pg-connection-string"
 import Cursor from "pg-cursor"
 import type * as PgPool from "../PgPool.js"
 
@@ -49,7 +50,14 @@ const clientConfig = (options: PgPool.PgPoolOptions): Pg.ClientConfig => {
     application_name: options.applicationName ?? "dbpool",
     keepAlive: true
   }
-  if (options.url !== undefined) config.connectionString = Redacted.value(options.url)
+  // node-postgres lets a connection string override every field given beside it, even those the URL
+  // lacks (a password given separately was dropped). Parsed here, the URL is the base and the fields
+  // given beside it complete or override it, as documented.
+  if (options.url !== undefined) {
+    for (const [key, value] of Object.entries(parseConnectionString(Redacted.value(options.url)))) {
+      if (value !== null && value !== undefined) (config as Record<string, unknown>)[key] = value
+    }
+  }
   if (options.host !== undefined) config.host = options.host
   if (options.port !== undefined) config.port = options.port
   if (options.database !== undefined) config.database = options.database
