@@ -31,7 +31,9 @@ const cancelTimeout = "2 seconds"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
-const rollbackPattern = /^\s*ROLLBACK\b(?!\s+(WORK\s+)?TO\b)/i
+// ROLLBACK TO SAVEPOINT too: on a dead session it has nothing to undo either, and the COMMIT that may
+// follow fails, so skipping it cannot hide the loss.
+const rollbackPattern = /^\s*ROLLBACK\b/i
 
 const describe = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
