@@ -1,8 +1,9 @@
 /**
  * The pool's own overhead: acquire + release of a dummy resource, no I/O, for
  * dbpool's `ResourcePool` (`use` and `Effect.scoped(get)`), effect's `Pool.make`
- * and `Pool.makeWithTTL`, and an effect `Semaphore` as the floor, side by side
- * in one run, interleaved round by round, under a real clock.
+ * and `Pool.makeWithTTL`, an effect `Semaphore` and a bare Effect loop as the
+ * floors, and the promise pools (hand-written, generic-pool, tarn, pg-pool),
+ * side by side in one run, interleaved round by round, under a real clock.
  *
  * @since 0.1.0
  */
@@ -13,12 +14,27 @@ import * as internal from "./internal/overhead.js"
  * What is measured: `"dbpool.use"` is `pool.use(() => Effect.void)`,
  * `"dbpool.get"` is `Effect.scoped(pool.get)`, `"effect.Pool"` and
  * `"effect.PoolTTL"` are `Effect.scoped(pool.get)` on `Pool.make` and
- * `Pool.makeWithTTL`, `"effect.Semaphore"` is `semaphore.withPermits(1)`.
+ * `Pool.makeWithTTL`, `"effect.Semaphore"` is `semaphore.withPermits(1)`,
+ * `"effect.bare"` is the same fiber loop around `Effect.void`, no pool. The
+ * promise peers run in async functions, not fibers: `"promise.pool"` is a
+ * hand-written pool (a stack of idle items, a FIFO of resolvers),
+ * `"generic-pool"`, `"tarn"` and `"pg-pool"` (over a fake client that opens no
+ * socket) the npm packages, each `release(await acquire())`.
  *
  * @since 0.1.0
  * @category models
  */
-export type ContenderId = "dbpool.use" | "dbpool.get" | "effect.Pool" | "effect.PoolTTL" | "effect.Semaphore"
+export type ContenderId =
+  | "dbpool.use"
+  | "dbpool.get"
+  | "effect.Pool"
+  | "effect.PoolTTL"
+  | "effect.Semaphore"
+  | "effect.bare"
+  | "promise.pool"
+  | "generic-pool"
+  | "pg-pool"
+  | "tarn"
 
 /**
  * A pool size and a number of fibers looping acquire + release on it.
@@ -101,8 +117,8 @@ export interface Report {
 }
 
 /**
- * How to run. `quick` means 0.2 s rounds, 3 rounds, the five key cases;
- * otherwise 1 s rounds, 5 rounds, every size × fibers combination.
+ * How to run. `quick` means 0.15 s rounds, 3 rounds, 10/10, 10/100 and
+ * 100/1000; otherwise 1 s rounds, 5 rounds, the cases of `fullCases`.
  *
  * @since 0.1.0
  * @category models
@@ -116,7 +132,7 @@ export interface Options {
   readonly warmupMs?: number | undefined
   /**
    * Before the first case, each contender runs this long at 10/1 and at 10/100,
-   * uncounted (default 1.5 s, 0.2 s in quick mode).
+   * uncounted (default 1.5 s, 0.1 s in quick mode).
    */
   readonly globalWarmupMs?: number | undefined
   /** One operation in this many (a power of two) is timed. Default 4. */
@@ -144,7 +160,7 @@ export const contenders: ReadonlyArray<ContenderId> = internal.contenders
 export const labels: Readonly<Record<ContenderId, string>> = internal.labels
 
 /**
- * Pool sizes 10, 50, 100 × fibers 1, 10, 100, 1,000.
+ * 10/1, 10/10, 10/100, 50/200, 100/1000 (pool size / fibers).
  *
  * @since 0.1.0
  * @category constants
@@ -152,7 +168,7 @@ export const labels: Readonly<Record<ContenderId, string>> = internal.labels
 export const fullCases: ReadonlyArray<Case> = internal.fullCases
 
 /**
- * 10/1, 10/10, 10/100, 50/100, 100/1000.
+ * 10/10, 10/100, 100/1000.
  *
  * @since 0.1.0
  * @category constants

@@ -25,7 +25,8 @@ export interface Machine {
 }
 
 /**
- * Ops/s of every contender per case, and dbpool's ratio to effect's `Pool`.
+ * Ops/s of every contender per case, and dbpool's ratio to effect's
+ * `Pool.makeWithTTL` (the bar's ratio).
  *
  * @example
  * ```ts

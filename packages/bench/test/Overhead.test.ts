@@ -65,7 +65,7 @@ describe("Overhead", () => {
       expect(report.leaks).toEqual([])
       const table = Report.throughputTable(report)
       expect(table.split("\n")).toHaveLength(2 + cases.length)
-      expect(table).toContain("dbpool use / effect Pool")
+      expect(table).toContain("dbpool use / effect Pool TTL")
       expect(Report.fairnessTable(report)).toContain("Acquire wait at 2/8")
     }))
 })

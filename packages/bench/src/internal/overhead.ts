@@ -9,13 +9,19 @@ import * as Option from "effect/Option"
 import * as Pool from "effect/Pool"
 import type * as Scope from "effect/Scope"
 import type * as Overhead from "../Overhead.js"
+import * as Peers from "./peers.js"
 
 export const contenders: ReadonlyArray<Overhead.ContenderId> = [
   "dbpool.use",
   "dbpool.get",
   "effect.Pool",
   "effect.PoolTTL",
-  "effect.Semaphore"
+  "effect.Semaphore",
+  "effect.bare",
+  "promise.pool",
+  "generic-pool",
+  "pg-pool",
+  "tarn"
 ]
 
 export const labels: Record<Overhead.ContenderId, string> = {
@@ -23,31 +29,37 @@ export const labels: Record<Overhead.ContenderId, string> = {
   "dbpool.get": "dbpool scoped(get)",
   "effect.Pool": "effect Pool",
   "effect.PoolTTL": "effect Pool TTL",
-  "effect.Semaphore": "effect Semaphore"
+  "effect.Semaphore": "effect Semaphore",
+  "effect.bare": "bare Effect loop",
+  "promise.pool": "promise pool",
+  "generic-pool": "generic-pool",
+  "pg-pool": "pg-pool (fake client)",
+  "tarn": "tarn"
 }
 
-export const fullCases: ReadonlyArray<Overhead.Case> = [10, 50, 100].flatMap((size) =>
-  [1, 10, 100, 1000].map((fibers) => ({ size, fibers }))
-)
-
-export const quickCases: ReadonlyArray<Overhead.Case> = [
+export const fullCases: ReadonlyArray<Overhead.Case> = [
   { size: 10, fibers: 1 },
   { size: 10, fibers: 10 },
   { size: 10, fibers: 100 },
-  { size: 50, fibers: 100 },
+  { size: 50, fibers: 200 },
+  { size: 100, fibers: 1000 }
+]
+
+export const quickCases: ReadonlyArray<Overhead.Case> = [
+  { size: 10, fibers: 10 },
+  { size: 10, fibers: 100 },
   { size: 100, fibers: 1000 }
 ]
 
 const warmupCases: ReadonlyArray<Overhead.Case> = [{ size: 10, fibers: 1 }, { size: 10, fibers: 100 }]
 
-/** Counts the dummy resources, so that a leak shows. */
-interface Tracker {
-  created: number
-  closed: number
-}
+type Tracker = Peers.Tracker
 
-/** One contender, built for one round. */
-interface Subject {
+/** One contender, built for one round: looped by fibers, or by async functions (`Peers.PromiseSubject`). */
+type Subject = EffectSubject | { readonly _tag: "promise"; readonly subject: Peers.PromiseSubject }
+
+interface EffectSubject {
+  readonly _tag: "effect"
   /** Acquire, then release with an empty body. */
   readonly plain: Effect.Effect<unknown, unknown>
   /** Acquire, read the clock while holding, release: the time of "having". */
@@ -92,8 +104,13 @@ const makeSubject = (
                 `total ${s.totalConnections}, failed ${s.failedRequests} (expected idle = total = ${size})`
         )
         return id === "dbpool.use"
-          ? { plain: pool.use(() => Effect.void), timed: pool.use(() => now), leftover }
-          : { plain: Effect.scoped(pool.get), timed: Effect.scoped(Effect.zipRight(pool.get, now)), leftover }
+          ? { _tag: "effect", plain: pool.use(() => Effect.void), timed: pool.use(() => now), leftover }
+          : {
+            _tag: "effect",
+            plain: Effect.scoped(pool.get),
+            timed: Effect.scoped(Effect.zipRight(pool.get, now)),
+            leftover
+          }
       })
     case "effect.Pool":
     case "effect.PoolTTL":
@@ -104,6 +121,7 @@ const makeSubject = (
           : yield* Pool.makeWithTTL({ acquire, min: size, max: size, timeToLive: "1 hour" })
         yield* fill(pool.get)
         return {
+          _tag: "effect",
           plain: Effect.scoped(pool.get),
           timed: Effect.scoped(Effect.zipRight(pool.get, now)),
           leftover: Effect.succeed(
@@ -116,6 +134,7 @@ const makeSubject = (
         const semaphore = yield* Effect.makeSemaphore(size)
         const take = semaphore.withPermits(1)
         return {
+          _tag: "effect",
           plain: take(Effect.void),
           timed: take(now),
           leftover: Effect.map(
@@ -124,6 +143,16 @@ const makeSubject = (
           )
         }
       })
+    case "effect.bare":
+      return Effect.succeed({ _tag: "effect", plain: Effect.void, timed: now, leftover: Effect.succeed(undefined) })
+    case "promise.pool":
+    case "generic-pool":
+    case "tarn":
+    case "pg-pool":
+      return Effect.acquireRelease(
+        Effect.promise(() => Peers.makePromiseSubject(id, size, tracker)),
+        (subject) => Effect.promise(() => subject.close())
+      ).pipe(Effect.map((subject) => ({ _tag: "promise", subject })))
   }
 }
 
@@ -168,20 +197,81 @@ const runRound = (
     let giveUpSettling = 0
     let measureFrom = 0
     let deadline = 0
+    const record = (asked: number, having: number) => {
+      if (measuring) {
+        samples.push(having - asked)
+        if (having >= deadline) running = false
+      } else if ((started === fibers && having >= settleUntil) || having >= giveUpSettling) {
+        measuring = true
+        measureFrom = having
+        deadline = having + durationMs
+        ops = 0
+        samples = []
+      }
+    }
+    const begin = () => {
+      const start = performance.now()
+      settleUntil = start + durationMs / 4
+      giveUpSettling = start + durationMs
+      return start
+    }
+    const result = (start: number): Overhead.Round => {
+      const elapsedMs = performance.now() - measureFrom
+      const sorted = Float64Array.from(samples).sort()
+      const us = (q: number) => quantile(sorted, q) * 1000
+      const byFiber = Float64Array.from(perFiber).sort()
+      return {
+        opsPerFiber: { min: byFiber[0]!, p50: quantile(byFiber, 0.5), max: byFiber[byFiber.length - 1]! },
+        ops,
+        elapsedMs,
+        opsPerSec: ops / (elapsedMs / 1000),
+        samples: sorted.length,
+        settledAfterMs: measureFrom - start,
+        p50: us(0.5),
+        p99: us(0.99),
+        p999: us(0.999),
+        max: us(1)
+      }
+    }
+    if (subject._tag === "promise") {
+      // The promise peers run as their users would run them: async functions, no fibers.
+      const { acquire, release } = subject.subject
+      const loop = async (k: number, gate: Promise<void>) => {
+        await gate
+        let i = k
+        let first = true
+        while (running) {
+          if ((i++ & mask) === 0) {
+            const asked = performance.now()
+            const r = await acquire()
+            record(asked, performance.now())
+            release(r)
+          } else {
+            release(await acquire())
+          }
+          ops++
+          if (measuring) perFiber[k]!++
+          if (first) {
+            first = false
+            started++
+          }
+        }
+      }
+      return Effect.promise(async () => {
+        let open!: () => void
+        const gate = new Promise<void>((resolve) => {
+          open = resolve
+        })
+        const loops = Array.from({ length: fibers }, (_, k) => loop(k, gate))
+        const start = begin()
+        open()
+        await Promise.all(loops)
+        return result(start)
+      })
+    }
     const timed = Effect.suspend(() => {
       const asked = performance.now()
-      return Effect.map(subject.timed, (having) => {
-        if (measuring) {
-          samples.push(having - asked)
-          if (having >= deadline) running = false
-        } else if ((started === fibers && having >= settleUntil) || having >= giveUpSettling) {
-          measuring = true
-          measureFrom = having
-          deadline = having + durationMs
-          ops = 0
-          samples = []
-        }
-      })
+      return Effect.map(subject.timed, (having) => record(asked, having))
     })
     const loop = (k: number, gate: Effect.Latch) =>
       Effect.zipRight(
@@ -209,27 +299,10 @@ const runRound = (
       const gate = yield* Effect.makeLatch(false)
       const forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
       for (let k = 0; k < fibers; k++) forked.push(yield* Effect.fork(loop(k, gate)))
-      const start = performance.now()
-      settleUntil = start + durationMs / 4
-      giveUpSettling = start + durationMs
+      const start = begin()
       yield* gate.open
       yield* Fiber.joinAll(forked)
-      const elapsedMs = performance.now() - measureFrom
-      const sorted = Float64Array.from(samples).sort()
-      const us = (q: number) => quantile(sorted, q) * 1000
-      const byFiber = Float64Array.from(perFiber).sort()
-      return {
-        opsPerFiber: { min: byFiber[0]!, p50: quantile(byFiber, 0.5), max: byFiber[byFiber.length - 1]! },
-        ops,
-        elapsedMs,
-        opsPerSec: ops / (elapsedMs / 1000),
-        samples: sorted.length,
-        settledAfterMs: measureFrom - start,
-        p50: us(0.5),
-        p99: us(0.99),
-        p999: us(0.999),
-        max: us(1)
-      }
+      return result(start)
     })
   })
 
@@ -245,7 +318,10 @@ const measure = (
       Effect.gen(function*() {
         const subject = yield* makeSubject(id, c.size, tracker)
         const round = yield* runRound(subject, c.fibers, durationMs, sampleEvery)
-        return [round, yield* subject.leftover] as const
+        return [
+          round,
+          subject._tag === "effect" ? yield* subject.leftover : subject.subject.leftover()
+        ] as const
       })
     )
     const unclosed = tracker.created - tracker.closed
@@ -256,7 +332,7 @@ const measure = (
 export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, unknown> =>
   Effect.gen(function*() {
     const quick = options.quick ?? false
-    const durationMs = options.durationMs ?? (quick ? 200 : 1000)
+    const durationMs = options.durationMs ?? (quick ? 150 : 1000)
     const rounds = options.rounds ?? (quick ? 3 : 5)
     const sampleEvery = options.sampleEvery ?? 4
     if (sampleEvery < 1 || (sampleEvery & (sampleEvery - 1)) !== 0) {
@@ -271,7 +347,7 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
     const startedAt = Date.now()
     // Before anything counts: every contender on an uncontended and a contended case, long
     // enough for the JIT to settle on the waiting path too (it takes seconds on a busy machine).
-    const globalWarmupMs = options.globalWarmupMs ?? (quick ? 200 : 1500)
+    const globalWarmupMs = options.globalWarmupMs ?? (quick ? 100 : 1500)
     if (globalWarmupMs > 0) {
       for (const c of warmupCases) {
         for (const id of ids) {
