@@ -1,33 +1,8 @@
-import { ResourcePool } from "@dbpool/core"
-import type { PoolConfig, PoolError, PoolStats } from "@dbpool/core"
+import type { PoolError, PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Random, Ref, Scope, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
-
-const setup = (config: PoolConfig.Input, validate = false) =>
-  Effect.gen(function*() {
-    const fake = yield* Fake.make
-    const scope = yield* Scope.make()
-    let closeCalls = 0
-    const pool = yield* ResourcePool.make({
-      acquire: fake.acquire,
-      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
-      validate: validate ? fake.validate : undefined,
-      config
-    }).pipe(Scope.extend(scope))
-    /** Closes the pool; every resource ever opened must then be closed, exactly once. */
-    const closeAndCheck = Effect.gen(function*() {
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* Fake.settle
-      yield* TestClock.adjust("1 minute")
-      yield* Fiber.join(closing)
-      const acquired = yield* Ref.get(fake.acquired)
-      expect(yield* Ref.get(fake.released)).toBe(acquired)
-      expect(closeCalls).toBe(acquired)
-      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-    })
-    return { fake, pool, closeAndCheck, closeCalls: () => closeCalls }
-  })
+import { setup } from "./utils/TestPool.js"
 
 const noneClosed: PoolStats.PoolStats["connectionsClosed"] = {
   idle: 0,
@@ -184,7 +159,7 @@ describe("interruption loses nothing", () => {
           maxConnections: max,
           acquireTimeout: "1 second",
           ...(checked ? { validateAfterIdle: 0, healthCheckInterval: "700 millis" } : {})
-        }, checked)
+        }, { validate: checked })
         yield* Ref.set(fake.createMode, { _tag: "slow", delay: checked ? "200 millis" : "50 millis" })
         if (checked) yield* Ref.set(fake.validateMode, { _tag: "slow", delay: "30 millis" })
 

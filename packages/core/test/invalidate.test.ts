@@ -1,32 +1,7 @@
-import { ResourcePool } from "@dbpool/core"
-import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import { Cause, Effect, Exit, Ref } from "effect"
 import * as Fake from "./utils/FakeResource.js"
-
-const setup = (config: PoolConfig.Input) =>
-  Effect.gen(function*() {
-    const fake = yield* Fake.make
-    const scope = yield* Scope.make()
-    let closeCalls = 0
-    const pool = yield* ResourcePool.make({
-      acquire: fake.acquire,
-      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
-      config
-    }).pipe(Scope.extend(scope))
-    /** Closes the pool and checks that every resource opened was closed exactly once. */
-    const closeAndCheck = Effect.gen(function*() {
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* Fake.settle
-      yield* TestClock.adjust("1 minute")
-      yield* Fiber.join(closing)
-      const acquired = yield* Ref.get(fake.acquired)
-      expect(yield* Ref.get(fake.released)).toBe(acquired)
-      expect(closeCalls).toBe(acquired)
-      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-    })
-    return { fake, pool, closeAndCheck, closeCalls: () => closeCalls }
-  })
+import { setup } from "./utils/TestPool.js"
 
 describe("invalidate and broken connections", () => {
   it.effect("an invalidated lease's connection is closed on release as broken and never lent again", () =>

@@ -1,21 +1,8 @@
-import { ResourcePool } from "@dbpool/core"
-import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import {
-  Effect,
-  Exit,
-  Fiber,
-  Metric,
-  MetricBoundaries,
-  MetricKeyType,
-  MetricLabel,
-  Option,
-  Ref,
-  Scope,
-  TestClock
-} from "effect"
+import { Effect, Fiber, Metric, MetricBoundaries, MetricKeyType, MetricLabel, Option, Ref, TestClock } from "effect"
 import type { MetricState } from "effect"
 import * as Fake from "./utils/FakeResource.js"
+import { setup } from "./utils/TestPool.js"
 
 // The OpenTelemetry names (semantic conventions for database client connection pools), with the same
 // boundaries, descriptions and tags as the pool's own metrics, so that Metric.value reads the same state.
@@ -83,24 +70,6 @@ const histogramValue = (which: keyof typeof histograms, pool: string) =>
 
 let sequence = 0
 const uniqueName = (label: string) => `met-${label}-${Date.now()}-${++sequence}`
-
-const setup = (config: PoolConfig.Input) =>
-  Effect.gen(function*() {
-    const fake = yield* Fake.make
-    const scope = yield* Scope.make()
-    const pool = yield* ResourcePool.make({ acquire: fake.acquire, release: fake.release, config }).pipe(
-      Scope.extend(scope)
-    )
-    const closeAndCheck = Effect.gen(function*() {
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* Fake.settle
-      yield* TestClock.adjust("1 minute")
-      yield* Fiber.join(closing)
-      expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
-      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-    })
-    return { fake, pool, closeAndCheck }
-  })
 
 describe("OpenTelemetry-named Effect metrics", () => {
   it.effect("db.client.connection.wait_time records each acquisition's wait in seconds, at once", () =>

@@ -1,32 +1,9 @@
-import { PoolEvent, ResourcePool } from "@dbpool/core"
-import type { PoolConfig, PoolStats } from "@dbpool/core"
+import { PoolEvent } from "@dbpool/core"
+import type { PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Ref, Schedule, Stream, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
-
-const setup = (config: PoolConfig.Input) =>
-  Effect.gen(function*() {
-    const fake = yield* Fake.make
-    const scope = yield* Scope.make()
-    let closeCalls = 0
-    const pool = yield* ResourcePool.make({
-      acquire: fake.acquire,
-      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
-      config
-    }).pipe(Scope.extend(scope))
-    /** Closes the pool; every resource ever opened must then be closed, exactly once. */
-    const closeAndCheck = Effect.gen(function*() {
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* Fake.settle
-      yield* TestClock.adjust("1 minute")
-      yield* Fiber.join(closing)
-      const acquired = yield* Ref.get(fake.acquired)
-      expect(yield* Ref.get(fake.released)).toBe(acquired)
-      expect(closeCalls).toBe(acquired)
-      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-    })
-    return { fake, pool, closeAndCheck }
-  })
+import { setup } from "./utils/TestPool.js"
 
 const Ev = PoolEvent.PoolEvent
 

@@ -1,28 +1,8 @@
 import { PoolEvent, ResourcePool } from "@dbpool/core"
-import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
-
-const setup = (config: PoolConfig.Input) =>
-  Effect.gen(function*() {
-    const fake = yield* Fake.make
-    const scope = yield* Scope.make()
-    let closeCalls = 0
-    const pool = yield* ResourcePool.make({
-      acquire: fake.acquire,
-      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
-      config
-    }).pipe(Scope.extend(scope))
-    /** Every resource opened was closed, exactly once. */
-    const checkAllClosedOnce = Effect.gen(function*() {
-      const acquired = yield* Ref.get(fake.acquired)
-      expect(yield* Ref.get(fake.released)).toBe(acquired)
-      expect(closeCalls).toBe(acquired)
-      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-    })
-    return { fake, pool, scope, checkAllClosedOnce, closeCalls: () => closeCalls }
-  })
+import { setup } from "./utils/TestPool.js"
 
 const closedError = (pool: string) => ({ _tag: "PoolClosedError", pool })
 

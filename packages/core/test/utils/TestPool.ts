@@ -1,0 +1,39 @@
+/**
+ * A pool over the fake resource in a scope of the test's own, with the checks
+ * every test ends with: close the pool, then every resource ever opened must
+ * have been closed exactly once.
+ */
+import { ResourcePool } from "@dbpool/core"
+import type { PoolConfig } from "@dbpool/core"
+import { expect } from "@effect/vitest"
+import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import * as Fake from "./FakeResource.js"
+
+export const setup = (config: PoolConfig.Input, options: { readonly validate?: boolean } = {}) =>
+  Effect.gen(function*() {
+    const fake = yield* Fake.make
+    const scope = yield* Scope.make()
+    let closeCalls = 0
+    const pool = yield* ResourcePool.make({
+      acquire: fake.acquire,
+      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
+      validate: options.validate ? fake.validate : undefined,
+      config
+    }).pipe(Scope.extend(scope))
+    /** Every resource opened was closed, exactly once. */
+    const checkAllClosedOnce = Effect.gen(function*() {
+      const acquired = yield* Ref.get(fake.acquired)
+      expect(yield* Ref.get(fake.released)).toBe(acquired)
+      expect(closeCalls).toBe(acquired)
+      expect(yield* Ref.get(fake.alive)).toEqual(new Set())
+    })
+    /** Closes the pool (letting a minute pass for the shutdown's grace period), then checks. */
+    const closeAndCheck = Effect.gen(function*() {
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Fake.settle
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(closing)
+      yield* checkAllClosedOnce
+    })
+    return { fake, pool, scope, closeAndCheck, checkAllClosedOnce, closeCalls: () => closeCalls }
+  })
