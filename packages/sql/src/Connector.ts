@@ -87,3 +87,41 @@ export interface Connector<Native, E = unknown> {
   /** Transaction statements when the dialect's differ from the defaults. */
   readonly transactions?: TransactionStatements | undefined
 }
+
+/**
+ * Where a connector connects, for span attributes and messages: the fields
+ * given beside a URL complete or override it, as the drivers apply them.
+ *
+ * @example
+ * ```ts
+ * import { Connector } from "@dbpool/sql"
+ *
+ * Connector.serverAddress({ url: "postgres://app@db:6432/orders", port: 5432 }, 5432)
+ * // { host: "db", port: 5432, database: "orders" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const serverAddress = (
+  options: {
+    readonly url?: string | undefined
+    readonly host?: string | undefined
+    readonly port?: number | undefined
+    readonly database?: string | undefined
+  },
+  defaultPort: number
+): { readonly host: string; readonly port: number; readonly database: string | undefined } => {
+  let { database, host, port } = options
+  if (options.url !== undefined) {
+    try {
+      const url = new URL(options.url)
+      host = host ?? (url.hostname || undefined)
+      port = port ?? (url.port === "" ? undefined : Number(url.port))
+      database = database ?? (url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined)
+    } catch {
+      // the driver reports a malformed URL when it connects
+    }
+  }
+  return { host: host ?? "localhost", port: port ?? defaultPort, database }
+}

@@ -5,7 +5,7 @@
  * connection of its own.
  */
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
-import type { Connector } from "@dbpool/sql/Connector"
+import { type Connector, serverAddress } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -68,22 +68,8 @@ const connectionOptions = (options: MysqlPool.MysqlPoolOptions): Mysql.Connectio
   return config
 }
 
-const target = (options: MysqlPool.MysqlPoolOptions) => {
-  let host = options.host
-  let port = options.port
-  let database = options.database
-  if (options.url !== undefined) {
-    try {
-      const url = new URL(Redacted.value(options.url))
-      host = host ?? (url.hostname || undefined)
-      port = port ?? (url.port === "" ? undefined : Number(url.port))
-      database = database ?? (url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined)
-    } catch {
-      // the driver reports a malformed URL when it connects
-    }
-  }
-  return { host: host ?? "localhost", port: port ?? 3306, database }
-}
+const target = (options: MysqlPool.MysqlPoolOptions) =>
+  serverAddress({ ...options, url: options.url && Redacted.value(options.url) }, 3306)
 
 const fail = (cause: unknown) =>
   new SqlError({ cause, message: `Failed to execute statement: ${cause instanceof Error ? cause.message : cause}` })

@@ -5,7 +5,7 @@
  * `pg_cancel_backend` from a short connection of its own.
  */
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
-import type { Connector } from "@dbpool/sql/Connector"
+import { type Connector, serverAddress } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import { makeCompiler } from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -70,20 +70,8 @@ const clientConfig = (options: PgPool.PgPoolOptions): Pg.ClientConfig => {
 
 /** Host, port and database as the driver will use them (URL first), for spans and messages. */
 const target = (options: PgPool.PgPoolOptions) => {
-  let host = options.host
-  let port = options.port
-  let database = options.database
-  if (options.url !== undefined) {
-    try {
-      const url = new URL(Redacted.value(options.url))
-      host = host ?? (url.hostname || undefined)
-      port = port ?? (url.port === "" ? undefined : Number(url.port))
-      database = database ?? (url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined)
-    } catch {
-      // the driver reports a malformed URL when it connects
-    }
-  }
-  return { host: host ?? "localhost", port: port ?? 5432, database: database ?? options.username ?? "postgres" }
+  const address = serverAddress({ ...options, url: options.url && Redacted.value(options.url) }, 5432)
+  return { ...address, database: address.database ?? options.username ?? "postgres" }
 }
 
 const fail = (cause: unknown) =>
