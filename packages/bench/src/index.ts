@@ -7,3 +7,8 @@ export * as Overhead from "./Overhead.js"
  * @since 0.1.0
  */
 export * as Report from "./Report.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SelectOne from "./SelectOne.js"

@@ -1,12 +1,14 @@
 /**
- * `npm run bench [-- flags]`: runs the overhead benchmark, prints the tables,
- * and (for a full, unfiltered run, or with `--write`) writes
- * docs/benchmarks.md and docs/benchmarks.json.
+ * `npm run bench [-- flags]`: runs the overhead benchmark, then the `SELECT 1`
+ * benchmark, prints the tables, and (for a full, unfiltered run, or with
+ * `--write`) writes docs/benchmarks.md and docs/benchmarks.json.
  *
  * Flags: `--quick` (under a minute), `--duration=MS`, `--rounds=N`,
  * `--warmup=MS`,
  * `--global-warmup=MS`, `--sample-every=N`, `--cases=10/100,100/1000`,
- * `--only=dbpool.use,effect.Pool`, `--write`, `--no-write`.
+ * `--only=dbpool.use,effect.Pool` (all of these for the overhead benchmark),
+ * `--sql-duration=MS`, `--sql-rounds=N`, `--sql-cases=10/50,50/200`,
+ * `--skip=overhead` or `--skip=sql`, `--write`, `--no-write`.
  */
 import * as Effect from "effect/Effect"
 import { writeFileSync } from "node:fs"
@@ -14,6 +16,7 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as Overhead from "./Overhead.js"
 import * as Report from "./Report.js"
+import * as SelectOne from "./SelectOne.js"
 
 const args = process.argv.slice(2)
 const flag = (name: string): boolean => args.includes(`--${name}`)
@@ -39,7 +42,11 @@ const known = [
   "global-warmup",
   "sample-every",
   "cases",
-  "only"
+  "only",
+  "sql-duration",
+  "sql-rounds",
+  "sql-cases",
+  "skip"
 ]
 for (const a of args) {
   const name = a.replace(/^--/, "").split("=")[0]!
@@ -59,8 +66,20 @@ const only = value("only")?.split(",").map((s) => {
   }
   return s as Overhead.ContenderId
 })
+const sqlCases = value("sql-cases")?.split(",").map((s): SelectOne.Case => {
+  const [size, workers] = s.split("/").map(Number)
+  if (!Number.isInteger(size) || !Number.isInteger(workers)) {
+    throw new Error(`--sql-cases: expected SIZE/WORKERS, got ${s}`)
+  }
+  return { size: size!, workers: workers! }
+})
+const skip = value("skip")?.split(",") ?? []
+for (const s of skip) {
+  if (s !== "overhead" && s !== "sql") throw new Error(`--skip: overhead or sql, got ${s}`)
+}
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
+  sqlCases === undefined && skip.length === 0 &&
   value("duration") === undefined && value("rounds") === undefined)
 
 const command = ["npm run bench", ...(args.length > 0 ? ["--", ...args] : [])].join(" ")
@@ -77,7 +96,7 @@ const machineNow = (): Report.Machine => ({
 const machine = machineNow()
 
 console.log(`${command}: ${machine.nproc} CPUs, ${machine.cpu}, Node ${machine.node}`)
-const report = await Effect.runPromise(Overhead.run({
+const overhead = skip.includes("overhead") ? undefined : await Effect.runPromise(Overhead.run({
   quick,
   durationMs: num("duration"),
   rounds: num("rounds"),
@@ -89,30 +108,69 @@ const report = await Effect.runPromise(Overhead.run({
   log: (c) => console.log(Report.caseLine(c))
 }))
 
-console.log(
-  [
-    "",
-    "Throughput (ops/s, median of rounds):",
-    Report.throughputTable(report),
-    "",
-    "p99 acquire latency (µs):",
-    Report.latencyTable(report),
-    "",
-    Report.fairnessTable(report),
-    "",
-    `${report.rounds} rounds × ${report.durationMs} ms, ${Math.round(report.totalSeconds)} s in all`
-  ].join("\n")
-)
+if (overhead !== undefined) {
+  console.log(
+    [
+      "",
+      "Throughput (ops/s, median of rounds):",
+      Report.throughputTable(overhead),
+      "",
+      "p99 acquire latency (µs):",
+      Report.latencyTable(overhead),
+      "",
+      Report.fairnessTable(overhead),
+      "",
+      `${overhead.rounds} rounds × ${overhead.durationMs} ms, ${Math.round(overhead.totalSeconds)} s in all`,
+      ""
+    ].join("\n")
+  )
+}
+
+const sql = skip.includes("sql") ? undefined : await Effect.runPromise(SelectOne.run({
+  quick,
+  durationMs: num("sql-duration"),
+  rounds: num("sql-rounds"),
+  cases: sqlCases,
+  log: (line) => console.log(line)
+}))
+
+if (sql !== undefined) {
+  console.log(
+    [
+      "",
+      "SELECT 1: queries/s (p99 ms), median of rounds:",
+      SelectOne.table(sql),
+      "",
+      `${sql.rounds} rounds × ${sql.durationMs} ms, ${Math.round(sql.totalSeconds)} s in all`
+    ].join("\n")
+  )
+}
 
 if (write) {
   const docs = (file: string) => fileURLToPath(new URL(`../../../docs/${file}`, import.meta.url))
   const done = { ...machineNow(), date: machine.date }
-  writeFileSync(docs("benchmarks.md"), Report.markdown(report, done, command))
-  writeFileSync(docs("benchmarks.json"), JSON.stringify({ command, machine: done, ...report }, null, 2) + "\n")
+  const sqlSection = sql === undefined ? [] : [
+    "## `SELECT 1`: queries per second through each pool",
+    "",
+    "`workers` fibers (or, for the raw driver pools, the same fibers awaiting the driver's promise) loop",
+    "`SELECT 1` through a pool of `pool` connections, opened before the round. Contenders run interleaved",
+    "round by round; queries completing within the round count; p99 is per query, from asking to the result.",
+    `${sql.rounds} rounds of ${sql.durationMs} ms, medians over the rounds. pgbench runs a \`SELECT 1;\` script`,
+    "with `-c workers -j 2 -T seconds`, simple and prepared protocol, for comparison with a C client.",
+    "",
+    SelectOne.table(sql),
+    ""
+  ]
+  const overheadSection = overhead === undefined ? ["# Benchmarks", ""] : [Report.markdown(overhead, done, command)]
+  writeFileSync(docs("benchmarks.md"), [...overheadSection, ...sqlSection].join("\n"))
+  writeFileSync(
+    docs("benchmarks.json"),
+    JSON.stringify({ command, machine: done, ...overhead, selectOne: sql }, null, 2) + "\n"
+  )
   console.log(`wrote ${docs("benchmarks.md")} and ${docs("benchmarks.json")}`)
 }
 
-if (report.leaks.length > 0) {
-  console.error(`LEAKS:\n${report.leaks.join("\n")}`)
+if (overhead !== undefined && overhead.leaks.length > 0) {
+  console.error(`LEAKS:\n${overhead.leaks.join("\n")}`)
   process.exitCode = 1
 }

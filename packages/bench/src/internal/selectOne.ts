@@ -1,0 +1,458 @@
+/**
+ * The `SELECT 1` benchmark: dbpool's SqlClient, the driver's own pool and
+ * @effect/sql's client on one server, interleaved round by round; pgbench
+ * beside them when it is installed.
+ */
+import * as MysqlPool from "@dbpool/mysql/MysqlPool"
+import * as PgPool from "@dbpool/pg/PgPool"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Mysql from "mysql2/promise"
+import { execFile } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Pg from "pg"
+import type * as SelectOne from "../SelectOne.js"
+import { median, quantile } from "./overhead.js"
+
+export const contenders: ReadonlyArray<SelectOne.ContenderId> = ["dbpool", "raw", "effect.sql"]
+
+export const labels: Record<SelectOne.Database, Record<SelectOne.ContenderId, string>> = {
+  pg: { dbpool: "dbpool PgPool", raw: "raw pg.Pool", "effect.sql": "@effect/sql-pg PgClient" },
+  mysql: { dbpool: "dbpool MysqlPool", raw: "raw mysql2 pool", "effect.sql": "@effect/sql-mysql2 MysqlClient" }
+}
+
+export const fullCases: ReadonlyArray<SelectOne.Case> = [
+  { size: 10, workers: 50 },
+  { size: 50, workers: 200 },
+  { size: 100, workers: 500 }
+]
+
+export const quickCases: ReadonlyArray<SelectOne.Case> = [{ size: 10, workers: 50 }]
+
+export const servers = {
+  pg: { host: "127.0.0.1", port: 5432, user: "postgres", database: "test" },
+  mysql: { host: "127.0.0.1", port: 3306, user: "root", database: "test" }
+} as const
+
+/** Every PostgreSQL connection of the benchmark says so in `pg_stat_activity`. */
+export const applicationName = "dbpool-bench"
+
+/**
+ * One contender, connected, for one round: an Effect for the Effect clients,
+ * a promise for the raw driver pools (looped by async functions, as their
+ * users would).
+ */
+type Subject =
+  | { readonly _tag: "effect"; readonly query: Effect.Effect<unknown, unknown> }
+  | { readonly _tag: "promise"; readonly query: () => Promise<unknown> }
+
+const fromPromise = (run: () => Promise<unknown>): Effect.Effect<unknown, unknown> =>
+  Effect.tryPromise({ try: run, catch: (e) => e })
+
+const fromLayer = <E>(layer: Layer.Layer<SqlClient.SqlClient, E>): Effect.Effect<Subject, E, Scope.Scope> =>
+  Effect.map(Layer.build(layer), (context) => {
+    const sql = Context.get(context, SqlClient.SqlClient)
+    return { _tag: "effect", query: sql`SELECT 1` }
+  })
+
+const makeSubject = (
+  database: SelectOne.Database,
+  id: SelectOne.ContenderId,
+  size: number
+): Effect.Effect<Subject, unknown, Scope.Scope> => {
+  const s = servers[database]
+  const pool = { minConnections: size, maxConnections: size, name: `bench-${database}` }
+  switch (`${database}/${id}` as const) {
+    case "pg/dbpool":
+      return fromLayer(
+        PgPool.layer({ host: s.host, port: s.port, username: s.user, database: s.database, applicationName, pool })
+      )
+    case "mysql/dbpool":
+      return fromLayer(MysqlPool.layer({ host: s.host, port: s.port, username: s.user, database: s.database, pool }))
+    case "pg/effect.sql":
+      return fromLayer(
+        PgClient.layer({
+          host: s.host,
+          port: s.port,
+          username: s.user,
+          database: s.database,
+          applicationName,
+          maxConnections: size
+        })
+      )
+    case "mysql/effect.sql":
+      return fromLayer(
+        MysqlClient.layer({ host: s.host, port: s.port, username: s.user, database: s.database, maxConnections: size })
+      )
+    case "pg/raw":
+      return Effect.map(
+        Effect.acquireRelease(
+          Effect.sync(() =>
+            new Pg.Pool({
+              host: s.host,
+              port: s.port,
+              user: s.user,
+              database: s.database,
+              application_name: applicationName,
+              max: size
+            })
+          ),
+          (p) => Effect.promise(() => p.end())
+        ),
+        (p): Subject => ({ _tag: "promise", query: () => p.query("SELECT 1") })
+      )
+    case "mysql/raw":
+      return Effect.map(
+        Effect.acquireRelease(
+          Effect.sync(() =>
+            Mysql.createPool({
+              host: s.host,
+              port: s.port,
+              user: s.user,
+              database: s.database,
+              connectionLimit: size
+            })
+          ),
+          (p) => Effect.promise(() => p.end())
+        ),
+        (p): Subject => ({ _tag: "promise", query: () => p.query("SELECT 1") })
+      )
+  }
+}
+
+/**
+ * `workers` fibers loop the query. Before the round, `size` queries at once
+ * open every connection; then nothing counts for a quarter of a round (or
+ * 250 ms at most); then queries that complete within `durationMs` count, each
+ * timed from asking to its result.
+ */
+const runRound = (
+  subject: Subject,
+  size: number,
+  workers: number,
+  durationMs: number
+): Effect.Effect<SelectOne.Round, unknown> =>
+  Effect.gen(function*() {
+    const query = subject._tag === "effect" ? subject.query : fromPromise(subject.query)
+    yield* Effect.forEach(Array.from({ length: size }), () => query, { concurrency: "unbounded", discard: true })
+    const latencies: Array<number> = []
+    let errors = 0
+    let firstError: unknown = undefined
+    const start = performance.now()
+    const from = start + Math.min(250, durationMs / 4)
+    const until = from + durationMs
+    const one = Effect.suspend(() => {
+      const asked = performance.now()
+      return Effect.match(query, {
+        onFailure: (e) => {
+          errors++
+          firstError ??= e
+          return performance.now()
+        },
+        onSuccess: () => {
+          const done = performance.now()
+          if (done >= from && done < until) latencies.push(done - asked)
+          return done
+        }
+      })
+    })
+    const loop = Effect.whileLoop({
+      while: () => performance.now() < until,
+      body: () => one,
+      step: () => {}
+    })
+    if (subject._tag === "promise") {
+      const worker = async () => {
+        while (performance.now() < until) {
+          const asked = performance.now()
+          try {
+            await subject.query()
+            const done = performance.now()
+            if (done >= from && done < until) latencies.push(done - asked)
+          } catch (e) {
+            errors++
+            firstError ??= e
+          }
+        }
+      }
+      yield* Effect.promise(() => Promise.all(Array.from({ length: workers }, worker)))
+    } else {
+      const forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
+      for (let k = 0; k < workers; k++) forked.push(yield* Effect.fork(loop))
+      yield* Fiber.joinAll(forked)
+    }
+    if (latencies.length === 0 && errors > 0) return yield* Effect.fail(firstError)
+    const sorted = Float64Array.from(latencies).sort()
+    return {
+      queries: sorted.length,
+      errors,
+      elapsedMs: durationMs,
+      qps: sorted.length / (durationMs / 1000),
+      p50: quantile(sorted, 0.5),
+      p99: quantile(sorted, 0.99)
+    }
+  })
+
+const describeError = (e: unknown): string => {
+  const cause = (e as { cause?: unknown })?.cause
+  const text = e instanceof Error ? e.message : typeof e === "object" && e !== null && "_tag" in e
+    ? `${String((e as { _tag: unknown })._tag)}${cause instanceof Error ? `: ${cause.message}` : ""}`
+    : String(e)
+  return text.split("\n")[0]!.slice(0, 200)
+}
+
+/** Is the server there? One connection, one `SELECT 1`, within 3 seconds. */
+export const reachable = (database: SelectOne.Database): Effect.Effect<string | undefined> => {
+  const s = servers[database]
+  const attempt = database === "pg"
+    ? fromPromise(async () => {
+      const client = new Pg.Client({ host: s.host, port: s.port, user: s.user, database: s.database })
+      await client.connect()
+      try {
+        await client.query("SELECT 1")
+      } finally {
+        await client.end()
+      }
+    })
+    : fromPromise(async () => {
+      const conn = await Mysql.createConnection({ host: s.host, port: s.port, user: s.user, database: s.database })
+      try {
+        await conn.query("SELECT 1")
+      } finally {
+        await conn.end()
+      }
+    })
+  return attempt.pipe(
+    Effect.timeoutFail({ duration: Duration.seconds(3), onTimeout: () => new Error("no answer within 3 s") }),
+    Effect.match({
+      onFailure: (e) => `${database} at ${s.host}:${s.port} does not answer (${describeError(e)})`,
+      onSuccess: () => undefined
+    })
+  )
+}
+
+const exec = (file: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
+  Effect.async<{ readonly stdout: string; readonly stderr: string; readonly error: Error | null }>((resume) => {
+    const child = execFile(
+      file,
+      args,
+      { env, timeout: 120_000 },
+      (error, stdout, stderr) => resume(Effect.succeed({ stdout, stderr, error }))
+    )
+    return Effect.sync(() => child.kill())
+  })
+
+/** Where pgbench is, if it is on the PATH. */
+export const findPgbench: Effect.Effect<string | undefined> = Effect.map(
+  exec("sh", ["-c", "command -v pgbench"], process.env),
+  (r) => r.error === null && r.stdout.trim() !== "" ? r.stdout.trim() : undefined
+)
+
+/** One pgbench run of a `SELECT 1` script: `-c workers -j 2 -T seconds -M protocol`. */
+const pgbench = (
+  bin: string,
+  workers: number,
+  seconds: number,
+  protocol: "simple" | "prepared"
+): Effect.Effect<SelectOne.PgbenchRun> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(path.join(os.tmpdir(), "dbpool-pgbench-"))),
+    (dir) => {
+      const script = path.join(dir, "select1.sql")
+      writeFileSync(script, "SELECT 1;\n")
+      const s = servers.pg
+      const args = [
+        "-h",
+        s.host,
+        "-p",
+        String(s.port),
+        "-U",
+        s.user,
+        "-n",
+        "-f",
+        script,
+        "-c",
+        String(workers),
+        "-j",
+        "2",
+        "-T",
+        String(seconds),
+        "-M",
+        protocol,
+        s.database
+      ]
+      return Effect.map(exec(bin, args, { ...process.env, PGCONNECT_TIMEOUT: "3" }), (r) => {
+        const tps = /tps = ([\d.]+)/.exec(r.stdout)?.[1]
+        const latency = /latency average = ([\d.]+) ms/.exec(r.stdout)?.[1]
+        return {
+          workers,
+          protocol,
+          seconds,
+          tps: tps === undefined ? undefined : Number(tps),
+          latencyAvgMs: latency === undefined ? undefined : Number(latency),
+          error: tps === undefined
+            ? (r.stderr.trim().split("\n").pop() ?? r.error?.message ?? "no tps in the output")
+            : undefined
+        }
+      })
+    },
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+export const run = (options: SelectOne.Options): Effect.Effect<SelectOne.Report> =>
+  Effect.gen(function*() {
+    const quick = options.quick ?? false
+    const durationMs = options.durationMs ?? (quick ? 1000 : 10_000)
+    const rounds = options.rounds ?? (quick ? 2 : 3)
+    const cases = options.cases ?? (quick ? quickCases : fullCases)
+    const databases = options.databases ?? ["pg", "mysql"]
+    const ids = options.contenders ?? contenders
+    const log = options.log ?? (() => {})
+    const startedAt = Date.now()
+    const skipped: Array<string> = []
+    const results: Array<SelectOne.CaseResult> = []
+    const up: Array<SelectOne.Database> = []
+    for (const database of databases) {
+      const down = yield* reachable(database)
+      if (down === undefined) up.push(database)
+      else {
+        skipped.push(`${down}: skipped`)
+        log(`${down}: skipped`)
+      }
+    }
+    for (const database of up) {
+      for (const c of cases) {
+        const perContender = new Map<SelectOne.ContenderId, Array<SelectOne.Round>>(ids.map((id) => [id, []]))
+        const failures: Array<string> = []
+        // Interleaved: A B C, A B C, ..., so drift in the machine hits every contender alike.
+        for (let r = 0; r < rounds; r++) {
+          for (const id of ids) {
+            const round = yield* Effect.scoped(
+              Effect.flatMap(makeSubject(database, id, c.size), (s) => runRound(s, c.size, c.workers, durationMs))
+            ).pipe(Effect.either)
+            if (round._tag === "Right") perContender.get(id)!.push(round.right)
+            else failures.push(`${labels[database][id]} round ${r + 1}: ${describeError(round.left)}`)
+          }
+        }
+        const result: SelectOne.CaseResult = {
+          database,
+          ...c,
+          failures,
+          contenders: ids.map((id) => {
+            const rs = perContender.get(id)!
+            const pick = (f: (r: SelectOne.Round) => number) => median(rs.map(f))
+            return { id, qps: pick((r) => r.qps), p50: pick((r) => r.p50), p99: pick((r) => r.p99), rounds: rs }
+          })
+        }
+        results.push(result)
+        log(caseLine(result))
+      }
+    }
+    let pgbenchReport: SelectOne.Report["pgbench"]
+    const bin = options.pgbench === false ? undefined : yield* findPgbench
+    if (options.pgbench === false) pgbenchReport = { note: "pgbench not run (disabled)", runs: [] }
+    else if (bin === undefined) {
+      pgbenchReport = { note: "pgbench is not installed (no pgbench on the PATH): its columns are empty", runs: [] }
+      log(pgbenchReport.note)
+    } else if (!up.includes("pg")) {
+      pgbenchReport = { note: "pgbench not run: PostgreSQL does not answer", runs: [] }
+    } else {
+      const runs: Array<SelectOne.PgbenchRun> = []
+      const seconds = Math.max(1, Math.round(durationMs / 1000))
+      for (const c of cases) {
+        for (const protocol of ["simple", "prepared"] as const) {
+          const tpss: Array<SelectOne.PgbenchRun> = []
+          for (let r = 0; r < rounds; r++) tpss.push(yield* pgbench(bin, c.workers, seconds, protocol))
+          const ok = tpss.filter((x) => x.tps !== undefined)
+          const picked: SelectOne.PgbenchRun = ok.length === 0
+            ? tpss[0]!
+            : {
+              ...ok[0]!,
+              tps: median(ok.map((x) => x.tps!)),
+              latencyAvgMs: median(ok.map((x) => x.latencyAvgMs ?? NaN))
+            }
+          runs.push(picked)
+          log(
+            `pgbench -c ${c.workers} -j 2 -T ${seconds} -M ${protocol}: ` +
+              (picked.tps === undefined ? `failed (${picked.error})` : `${Math.round(picked.tps)} tps`)
+          )
+        }
+      }
+      pgbenchReport = { note: `pgbench at ${bin}, median of ${rounds} runs of ${seconds} s`, runs }
+    }
+    return {
+      quick,
+      durationMs,
+      rounds,
+      startedAt: new Date(startedAt).toISOString(),
+      totalSeconds: (Date.now() - startedAt) / 1000,
+      cases: results,
+      skipped,
+      pgbench: pgbenchReport
+    }
+  })
+
+const fmtQps = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
+const fmtMs = (n: number): string => Number.isFinite(n) ? n.toFixed(2) : "-"
+const fmtRatio = (n: number): string => Number.isFinite(n) ? `${n.toFixed(2)} ×` : "-"
+
+export const caseLine = (c: SelectOne.CaseResult): string =>
+  `${c.database} ${c.size}/${c.workers} ` +
+  c.contenders.map((x) => `${labels[c.database][x.id]} ${fmtQps(x.qps)} q/s p99 ${fmtMs(x.p99)} ms`).join(" · ") +
+  (c.failures.length > 0 ? ` (failed: ${c.failures.join("; ")})` : "")
+
+export const table = (report: SelectOne.Report): string => {
+  const lines: Array<string> = []
+  for (const database of ["pg", "mysql"] as const) {
+    const cs = report.cases.filter((c) => c.database === database)
+    if (cs.length === 0) continue
+    const ids = cs[0]!.contenders.map((x) => x.id)
+    const pgb = database === "pg" ? report.pgbench.runs : []
+    const tps = (workers: number, protocol: "simple" | "prepared") =>
+      pgb.find((r) => r.workers === workers && r.protocol === protocol)?.tps ?? Number.NaN
+    const find = (c: SelectOne.CaseResult, id: SelectOne.ContenderId) => c.contenders.find((x) => x.id === id)
+    const ratio = (c: SelectOne.CaseResult, id: SelectOne.ContenderId) =>
+      (find(c, "dbpool")?.qps ?? Number.NaN) / (find(c, id)?.qps ?? Number.NaN)
+    const header = [
+      "pool / workers",
+      ...ids.map((id) => `${labels[database][id]} q/s (p99 ms)`),
+      ...(database === "pg" ? ["pgbench simple q/s", "pgbench prepared q/s"] : []),
+      ...(ids.includes("dbpool")
+        ? ids.filter((id) => id !== "dbpool").map((id) => `dbpool / ${labels[database][id]}`)
+        : [])
+    ]
+    lines.push(
+      `| ${header.join(" | ")} |`,
+      `| ${header.map(() => "---:").join(" | ")} |`,
+      ...cs.map((c) =>
+        `| ${
+          [
+            `${c.size} / ${c.workers}`,
+            ...ids.map((id) => {
+              const x = find(c, id)!
+              return `${fmtQps(x.qps)} (${fmtMs(x.p99)})`
+            }),
+            ...(database === "pg" ? [fmtQps(tps(c.workers, "simple")), fmtQps(tps(c.workers, "prepared"))] : []),
+            ...(ids.includes("dbpool") ? ids.filter((id) => id !== "dbpool").map((id) => fmtRatio(ratio(c, id))) : [])
+          ].join(" | ")
+        } |`
+      ),
+      ""
+    )
+  }
+  lines.push(...report.skipped.map((s) => `- ${s}`), `- ${report.pgbench.note}`)
+  for (const r of report.pgbench.runs) {
+    if (r.error !== undefined) lines.push(`- pgbench -c ${r.workers} -M ${r.protocol} failed: ${r.error}`)
+  }
+  for (const c of report.cases) lines.push(...c.failures.map((f) => `- ${c.database} ${c.size}/${c.workers}: ${f}`))
+  return lines.join("\n")
+}
