@@ -110,7 +110,7 @@ export interface Report {
 }
 
 /**
- * How to run. `quick`: 10/50 only, 2 rounds of 1 s; otherwise 10/50, 50/200
+ * How to run. `quick`: 10/50 only, 2 rounds of 0.75 s; otherwise 10/50, 50/200
  * and 100/500, 3 rounds of 10 s.
  *
  * @since 0.1.0

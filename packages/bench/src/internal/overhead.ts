@@ -332,7 +332,7 @@ const measure = (
 export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, unknown> =>
   Effect.gen(function*() {
     const quick = options.quick ?? false
-    const durationMs = options.durationMs ?? (quick ? 150 : 1000)
+    const durationMs = options.durationMs ?? (quick ? 100 : 1000)
     const rounds = options.rounds ?? (quick ? 3 : 5)
     const sampleEvery = options.sampleEvery ?? 4
     if (sampleEvery < 1 || (sampleEvery & (sampleEvery - 1)) !== 0) {

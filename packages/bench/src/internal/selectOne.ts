@@ -311,7 +311,7 @@ const pgbench = (
 export const run = (options: SelectOne.Options): Effect.Effect<SelectOne.Report> =>
   Effect.gen(function*() {
     const quick = options.quick ?? false
-    const durationMs = options.durationMs ?? (quick ? 1000 : 10_000)
+    const durationMs = options.durationMs ?? (quick ? 750 : 10_000)
     const rounds = options.rounds ?? (quick ? 2 : 3)
     const cases = options.cases ?? (quick ? quickCases : fullCases)
     const databases = options.databases ?? ["pg", "mysql"]
