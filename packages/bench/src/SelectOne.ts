@@ -79,12 +79,15 @@ export interface CaseResult extends Case {
 
 /**
  * One pgbench figure: `tps` is undefined when the run failed (`error`).
+ * `clients` is `workers`, or the pool size when the server refused that many
+ * connections.
  *
  * @since 0.1.0
  * @category models
  */
 export interface PgbenchRun {
   readonly workers: number
+  readonly clients: number
   readonly protocol: "simple" | "prepared"
   readonly seconds: number
   readonly tps: number | undefined

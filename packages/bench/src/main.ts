@@ -8,7 +8,7 @@
  * `--global-warmup=MS`, `--sample-every=N`, `--cases=10/100,100/1000`,
  * `--only=dbpool.use,effect.Pool` (all of these for the overhead benchmark),
  * `--sql-duration=MS`, `--sql-rounds=N`, `--sql-cases=10/50,50/200`,
- * `--skip=overhead` or `--skip=sql`, `--write`, `--no-write`.
+ * `--skip=overhead,sql,pg,mysql` (any of them), `--write`, `--no-write`.
  */
 import * as Effect from "effect/Effect"
 import { writeFileSync } from "node:fs"
@@ -75,7 +75,7 @@ const sqlCases = value("sql-cases")?.split(",").map((s): SelectOne.Case => {
 })
 const skip = value("skip")?.split(",") ?? []
 for (const s of skip) {
-  if (s !== "overhead" && s !== "sql") throw new Error(`--skip: overhead or sql, got ${s}`)
+  if (!["overhead", "sql", "pg", "mysql"].includes(s)) throw new Error(`--skip: overhead, sql, pg or mysql, got ${s}`)
 }
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
@@ -131,6 +131,7 @@ const sql = skip.includes("sql") ? undefined : await Effect.runPromise(SelectOne
   durationMs: num("sql-duration"),
   rounds: num("sql-rounds"),
   cases: sqlCases,
+  databases: (["pg", "mysql"] as const).filter((d) => !skip.includes(d)),
   log: (line) => console.log(line)
 }))
 

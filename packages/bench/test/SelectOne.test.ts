@@ -67,7 +67,15 @@ describe("SelectOne", () => {
       skipped: ["mysql at 127.0.0.1:3306 does not answer (connect ECONNREFUSED): skipped"],
       pgbench: {
         note: "pgbench at /usr/bin/pgbench, median of 1 runs of 1 s",
-        runs: [{ workers: 50, protocol: "simple", seconds: 1, tps: undefined, latencyAvgMs: undefined, error: "boom" }]
+        runs: [{
+          workers: 50,
+          clients: 50,
+          protocol: "simple",
+          seconds: 1,
+          tps: undefined,
+          latencyAvgMs: undefined,
+          error: "boom"
+        }]
       }
     })
     expect(table.split("\n")).toEqual([
