@@ -153,7 +153,7 @@ if (write) {
   const sqlSection = sql === undefined ? [] : [
     "## `SELECT 1`: queries per second through each pool",
     "",
-    "`workers` fibers (or, for the raw driver pools, the same fibers awaiting the driver's promise) loop",
+    "`workers` fibers (for the raw driver pools, as many plain async functions awaiting the driver) loop",
     "`SELECT 1` through a pool of `pool` connections, opened before the round. Contenders run interleaved",
     "round by round; queries completing within the round count; p99 is per query, from asking to the result.",
     `${sql.rounds} rounds of ${sql.durationMs} ms, medians over the rounds. pgbench runs a \`SELECT 1;\` script`,
