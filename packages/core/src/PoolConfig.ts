@@ -61,6 +61,12 @@ export interface Input {
   readonly statsInterval?: Duration.DurationInput | undefined
   /** On close, how long leases in use are waited for before their connections are cut. Default 30 seconds. */
   readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /**
+   * A lease held longer than this is reported once as a possible leak (a warning with where it was
+   * acquired, the `dbpool.connection.leaks` metric, a `LeakDetected` event), and its return is logged.
+   * Default: off. Capturing where each lease was acquired costs a stack trace per acquisition while on.
+   */
+  readonly leakDetectionThreshold?: Duration.DurationInput | undefined
 }
 
 /**
@@ -89,6 +95,7 @@ export interface PoolConfig {
   readonly maxConnecting: number
   readonly statsInterval: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
+  readonly leakDetectionThreshold: Duration.Duration | undefined
 }
 
 /**

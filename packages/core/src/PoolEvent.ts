@@ -28,6 +28,8 @@ export type PoolEvent = Data.TaggedEnum<{
   HealthCheckCompleted: { readonly connectionId: string; readonly healthy: boolean; readonly duration: number }
   /** A caller waited `acquireTimeout` and gave up. */
   AcquireTimedOut: { readonly waitTime: number }
+  /** A lease has been held longer than `leakDetectionThreshold` (reported once per lease). */
+  LeakDetected: { readonly connectionId: string; readonly heldTime: number }
   /** One attempt to open a connection failed (`cause` is the driver's error, or "timeout"). */
   ConnectFailed: { readonly attempt: number; readonly cause: unknown }
 }>

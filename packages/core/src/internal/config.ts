@@ -49,7 +49,8 @@ const knownFields: ReadonlySet<string> = new Set([
   "maxWaiting",
   "maxConnecting",
   "statsInterval",
-  "shutdownTimeout"
+  "shutdownTimeout",
+  "leakDetectionThreshold"
 ])
 
 class Invalid {
@@ -172,7 +173,8 @@ export const validate = (input: PoolConfig.Input = {}): PoolConfig.PoolConfig =>
     maxWaiting: integer("maxWaiting", input.maxWaiting, defaults.maxWaiting, 0, true),
     maxConnecting: integer("maxConnecting", input.maxConnecting, defaults.maxConnecting, 1),
     statsInterval: required("statsInterval", input.statsInterval, defaults.statsInterval, "positive"),
-    shutdownTimeout: required("shutdownTimeout", input.shutdownTimeout, defaults.shutdownTimeout, "non-negative")
+    shutdownTimeout: required("shutdownTimeout", input.shutdownTimeout, defaults.shutdownTimeout, "non-negative"),
+    leakDetectionThreshold: duration("leakDetectionThreshold", input.leakDetectionThreshold, undefined, "positive")
   }
 }
 
@@ -215,7 +217,8 @@ export const config = (prefix?: string): Config.Config<PoolConfig.Input> => {
     maxWaiting: optionalNumber("MAX_WAITING"),
     maxConnecting: optionalNumber("MAX_CONNECTING"),
     statsInterval: optionalDuration("STATS_INTERVAL"),
-    shutdownTimeout: optionalDuration("SHUTDOWN_TIMEOUT")
+    shutdownTimeout: optionalDuration("SHUTDOWN_TIMEOUT"),
+    leakDetectionThreshold: optionalDuration("LEAK_DETECTION_THRESHOLD")
   })
   const read = prefix === undefined ? all : Config.nested(all, prefix)
   // Absent keys stay absent, so that the defaults apply and unknown-key checks stay quiet.

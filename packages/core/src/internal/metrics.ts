@@ -16,6 +16,7 @@ export const names = {
   idleMin: "db.client.connection.idle.min",
   pendingRequests: "db.client.connection.pending_requests",
   timeouts: "db.client.connection.timeouts",
+  leaks: "dbpool.connection.leaks",
   createTime: "db.client.connection.create_time",
   waitTime: "db.client.connection.wait_time",
   useTime: "db.client.connection.use_time"
@@ -33,6 +34,7 @@ const descriptions = {
   idleMin: "The minimum number of idle open connections allowed",
   pendingRequests: "The number of current pending requests for an open connection",
   timeouts: "The number of connection timeouts that have occurred trying to obtain a connection from the pool",
+  leaks: "Leases held longer than leakDetectionThreshold (each counted once)",
   createTime: "The time it took to create a new connection (s)",
   waitTime: "The time it took to obtain an open connection from the pool (s)",
   useTime: "The time between borrowing a connection and returning it to the pool (s)"
@@ -56,6 +58,7 @@ export class PoolMetrics {
   readonly idleMin
   readonly pendingRequests
   readonly timeouts: MetricHook.MetricHook<number, unknown>
+  readonly leaks: MetricHook.MetricHook<number, unknown>
   readonly createTime: MetricHook.MetricHook<number, unknown>
   readonly waitTime: MetricHook.MetricHook<number, unknown>
   readonly useTime: MetricHook.MetricHook<number, unknown>
@@ -70,6 +73,7 @@ export class PoolMetrics {
     this.idleMin = tag(idleMin)
     this.pendingRequests = tag(pendingRequests)
     this.timeouts = hook(MetricKey.counter(names.timeouts, { description: descriptions.timeouts, incremental: true }))
+    this.leaks = hook(MetricKey.counter(names.leaks, { description: descriptions.leaks, incremental: true }))
     this.createTime = hook(MetricKey.histogram(names.createTime, timeBoundaries, descriptions.createTime))
     this.waitTime = hook(MetricKey.histogram(names.waitTime, timeBoundaries, descriptions.waitTime))
     this.useTime = hook(MetricKey.histogram(names.useTime, timeBoundaries, descriptions.useTime))

@@ -40,6 +40,9 @@ const eventBuffer = 4096
 class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
+  /** Where it was acquired, kept only while leak detection is on. */
+  acquiredStack: string | undefined = undefined
+  leakReported = false
   readonly resource: A
   readonly id: string
   readonly createdAt: number
@@ -309,10 +312,39 @@ export const make = <A, E = never, R = never>(
     }
 
     // ---- retirement sweep: idle past maxIdleTime, old past maxLifetime ------
+    // ---- leak detection: a lease held past leakDetectionThreshold is reported once -----
+    const leakMillis = config.leakDetectionThreshold === undefined ? undefined : millis(config.leakDetectionThreshold)
+    /** Reports the leases due; returns when the next one can be due. */
+    const detectLeaks = (t: number): { readonly next: number; readonly report: Effect.Effect<void> } => {
+      if (leakMillis === undefined) return { next: Number.POSITIVE_INFINITY, report: Effect.void }
+      let next = t + leakMillis // a lease acquired from now on is due no earlier
+      const reports: Array<Effect.Effect<void>> = []
+      for (const conn of state.open) {
+        const lease = conn.lease as LeaseImpl<A> | undefined
+        if (lease === undefined || lease.released || lease.leakReported) continue
+        const due = lease.acquiredAt + leakMillis
+        if (due > t) {
+          next = Math.min(next, due)
+          continue
+        }
+        lease.leakReported = true
+        metrics.leaks.update(1)
+        const heldTime = t - lease.acquiredAt
+        reports.push(Effect.logWarning(
+          `dbpool: connection ${lease.id} of pool "${name}" has been held for ${heldTime} ms, longer than ` +
+            `leakDetectionThreshold (${Duration.format(config.leakDetectionThreshold!)}): possible leak. ` +
+            `Acquired at:\n${lease.acquiredStack ?? "(unknown)"}`
+        ))
+        if (subscribers > 0) reports.push(emit(PoolEvent.LeakDetected({ connectionId: lease.id, heldTime })))
+      }
+      return { next, report: reports.length === 0 ? Effect.void : Effect.all(reports, { discard: true }) }
+    }
+
     const sweeper = Effect.suspend(() => {
       const t = now()
       const next = state.sweep(t)
-      return Effect.sleep(Math.max(1, Math.min(next - t, sweepCap)))
+      const leaks = detectLeaks(t)
+      return Effect.zipRight(leaks.report, Effect.sleep(Math.max(1, Math.min(next - t, leaks.next - t, sweepCap))))
     }).pipe(Effect.forever)
 
     // ---- health checks ------------------------------------------------------
@@ -373,6 +405,7 @@ export const make = <A, E = never, R = never>(
       }
       conn.usageCount++
       const lease = new LeaseImpl(conn, t)
+      if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
       conn.lease = lease
       state.successfulRequests++
       state.acquireTimeTotal += t - start
@@ -500,8 +533,17 @@ export const make = <A, E = never, R = never>(
         const broken = lease.invalid || (exit._tag === "Failure" && isBroken(exit.cause))
         metrics.useTime.update((t - lease.acquiredAt) / 1000)
         state.release(lease.conn, t, broken ? "broken" : undefined)
-        if (subscribers === 0) return Effect.void
-        return emit(PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt }))
+        const returned = lease.leakReported ?
+          Effect.logInfo(
+            `dbpool: connection ${lease.id} of pool "${name}", reported as a possible leak, came back after ` +
+              `${t - lease.acquiredAt} ms`
+          ) :
+          Effect.void
+        if (subscribers === 0) return returned
+        return Effect.zipRight(
+          returned,
+          emit(PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt }))
+        )
       })
 
     // ---- background fibers and shutdown ---------------------------------------
