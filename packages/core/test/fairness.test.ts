@@ -1,15 +1,7 @@
 import { PoolError, ResourcePool } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Ref, TestClock } from "effect"
+import { Deferred, Duration, Effect, Fiber, TestClock } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
-
-/** Nothing leaked: every connection the fake opened was closed exactly once. */
-const expectNoLeak = (fake: FakeResource.FakeResource) =>
-  Effect.gen(function*() {
-    yield* FakeResource.settle
-    expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
-    expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-  })
 
 const poolOfOne = (fake: FakeResource.FakeResource) =>
   ResourcePool.make({
@@ -48,7 +40,7 @@ describe("ResourcePool fairness", () => {
         expect(served).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
         expect((yield* pool.stats).connectionsCreated).toBe(1)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("fails a waiter with PoolTimeoutError at exactly acquireTimeout, and counts it", () =>
@@ -79,7 +71,7 @@ describe("ResourcePool fairness", () => {
         yield* Deferred.succeed(done, undefined)
         yield* Fiber.join(holder)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("times each waiter from its own arrival", () =>
@@ -107,7 +99,7 @@ describe("ResourcePool fairness", () => {
         yield* Deferred.succeed(done, undefined)
         yield* Fiber.join(holder)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("never gives a connection to a waiter that timed out", () =>
@@ -136,6 +128,6 @@ describe("ResourcePool fairness", () => {
         const id = yield* pool.use((lease) => Effect.succeed(lease.resource.id))
         expect(id).toBe(1)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })

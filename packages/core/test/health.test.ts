@@ -1,19 +1,8 @@
 import { ResourcePool } from "@dbpool/core"
 import type { PoolEvent } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Ref, Schedule, Stream, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Ref, Schedule, Stream } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
-
-/** Nothing leaked: every connection the fake opened was closed exactly once. */
-const expectNoLeak = (fake: FakeResource.FakeResource) =>
-  Effect.gen(function*() {
-    yield* FakeResource.settle
-    expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
-    expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-  })
-
-const advance = (duration: Parameters<typeof TestClock.adjust>[0]) =>
-  Effect.zipRight(TestClock.adjust(duration), FakeResource.settle)
 
 /** The fake's validate, recording which connections were checked. */
 const recording = (fake: FakeResource.FakeResource) => {
@@ -38,16 +27,16 @@ describe("ResourcePool health checks", () => {
           validate,
           config: { ...quiet, minConnections: 3, maxConnections: 5, healthCheckInterval: "30 seconds" }
         })
-        yield* advance("29999 millis")
+        yield* FakeResource.advance("29999 millis")
         expect(checked).toEqual([])
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         expect([...checked].sort()).toEqual([1, 2, 3])
-        yield* advance("29999 millis")
+        yield* FakeResource.advance("29999 millis")
         expect(checked.length).toBe(3)
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         expect(checked.length).toBe(6)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("runs a round at each recurrence of a custom healthCheckSchedule instead of the interval", () =>
@@ -69,12 +58,12 @@ describe("ResourcePool health checks", () => {
         })
         const counts: Array<number> = []
         for (let s = 0; s < 8; s++) {
-          yield* advance("1 second")
+          yield* FakeResource.advance("1 second")
           counts.push(yield* Ref.get(fake.validations))
         }
         expect(counts).toEqual([2, 2, 4, 4, 4, 4, 6, 6])
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("validates only idle connections, never one in use", () =>
@@ -91,13 +80,13 @@ describe("ResourcePool health checks", () => {
         const done = yield* Deferred.make<void>()
         const user = yield* Effect.fork(pool.use((lease) => Effect.as(Deferred.await(done), lease.resource.id)))
         yield* FakeResource.settle
-        yield* advance("30 seconds")
+        yield* FakeResource.advance("30 seconds")
         yield* Deferred.succeed(done, undefined)
         const inUse = yield* Fiber.join(user)
         expect(checked.length).toBe(2)
         expect(checked).not.toContain(inUse)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("closes unhealthy idle connections, counts them, and refills to the minimum", () =>
@@ -111,7 +100,7 @@ describe("ResourcePool health checks", () => {
           config: { ...quiet, minConnections: 3, maxConnections: 5, healthCheckInterval: "30 seconds" }
         })
         yield* Ref.set(fake.unhealthy, new Set([2]))
-        yield* advance("30 seconds")
+        yield* FakeResource.advance("30 seconds")
         const stats = yield* pool.stats
         expect(stats.connectionsClosed.unhealthy).toBe(1)
         expect(stats.totalConnections).toBe(3)
@@ -119,7 +108,7 @@ describe("ResourcePool health checks", () => {
         expect(stats.unhealthyConnections).toBe(0)
         expect(yield* Ref.get(fake.alive)).toEqual(new Set([1, 3, 4]))
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("publishes HealthCheckStarted and HealthCheckCompleted for each connection checked", () =>
@@ -136,7 +125,7 @@ describe("ResourcePool health checks", () => {
         yield* Effect.fork(Stream.runForEach(pool.events, (event) => Effect.sync(() => void events.push(event))))
         yield* FakeResource.settle
         yield* Ref.set(fake.unhealthy, new Set([1]))
-        yield* advance("30 seconds")
+        yield* FakeResource.advance("30 seconds")
       }).pipe(Effect.scoped)
       const checks = events
         .filter((e) => e._tag === "HealthCheckStarted" || e._tag === "HealthCheckCompleted")
@@ -147,7 +136,7 @@ describe("ResourcePool health checks", () => {
         ["HealthCheckStarted", "hc-2"],
         ["HealthCheckCompleted", "hc-2", true]
       ])
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })
 
@@ -168,14 +157,14 @@ describe("ResourcePool validate-on-borrow", () => {
             validateAfterIdle: "10 seconds"
           }
         })
-        yield* advance("9 seconds")
+        yield* FakeResource.advance("9 seconds")
         yield* pool.use(() => Effect.void)
         expect(yield* Ref.get(fake.validations)).toBe(0)
-        yield* advance("11 seconds")
+        yield* FakeResource.advance("11 seconds")
         yield* pool.use(() => Effect.void)
         expect(yield* Ref.get(fake.validations)).toBe(1)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("replaces a connection that fails validation on borrow, without the caller seeing it", () =>
@@ -195,7 +184,7 @@ describe("ResourcePool validate-on-borrow", () => {
           }
         })
         yield* Ref.set(fake.unhealthy, new Set([1]))
-        yield* advance("11 seconds")
+        yield* FakeResource.advance("11 seconds")
         const user = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.resource.id)))
         yield* FakeResource.settle
         expect(yield* Fiber.join(user)).toBe(2)
@@ -205,7 +194,7 @@ describe("ResourcePool validate-on-borrow", () => {
         expect(stats.successfulRequests).toBe(1)
         expect(yield* Ref.get(fake.alive)).toEqual(new Set([2]))
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
   it.effect("bounds a check on borrow by acquireTimeout: a hung check fails the caller at its deadline", () =>
     Effect.gen(function*() {
@@ -226,12 +215,12 @@ describe("ResourcePool validate-on-borrow", () => {
             retryInterval: "1 day"
           }
         })
-        yield* advance("100 millis")
+        yield* FakeResource.advance("100 millis")
         yield* Ref.set(fake.validateMode, { _tag: "hang" })
         const caller = yield* Effect.fork(pool.use(() => Effect.void))
-        yield* advance("99 millis")
+        yield* FakeResource.advance("99 millis")
         expect(caller.unsafePoll()).toBeNull()
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         const exit = yield* Fiber.await(caller)
         expect(exit._tag === "Failure" && exit.cause._tag === "Fail" ? exit.cause.error._tag : exit).toBe(
           "PoolTimeoutError"
@@ -241,6 +230,6 @@ describe("ResourcePool validate-on-borrow", () => {
         expect(stats.timeouts).toBe(1)
         yield* Ref.set(fake.validateMode, { _tag: "ok" })
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })

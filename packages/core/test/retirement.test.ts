@@ -1,16 +1,8 @@
 import { ResourcePool } from "@dbpool/core"
 import type { PoolEvent } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Fiber, Ref, Stream, TestClock } from "effect"
+import { Clock, Deferred, Effect, Fiber, Ref, Stream } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
-
-/** Nothing leaked: every connection the fake opened was closed exactly once. */
-const expectNoLeak = (fake: FakeResource.FakeResource) =>
-  Effect.gen(function*() {
-    yield* FakeResource.settle
-    expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
-    expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-  })
 
 type Pool = ResourcePool.ResourcePool<FakeResource.FakeConnection, string>
 
@@ -29,9 +21,6 @@ const openConcurrently = (pool: Pool, n: number) =>
     yield* FakeResource.settle
   })
 
-const advance = (duration: Parameters<typeof TestClock.adjust>[0]) =>
-  Effect.zipRight(TestClock.adjust(duration), FakeResource.settle)
-
 describe("ResourcePool idle retirement", () => {
   it.effect("closes idle connections above the minimum after maxIdleTime, not before, and none below it", () =>
     Effect.gen(function*() {
@@ -48,24 +37,24 @@ describe("ResourcePool idle retirement", () => {
             maxLifetime: "1 day"
           }
         })
-        yield* advance("5 seconds")
+        yield* FakeResource.advance("5 seconds")
         yield* openConcurrently(pool, 10)
         expect((yield* pool.stats).idleConnections).toBe(10)
-        yield* advance("59999 millis")
+        yield* FakeResource.advance("59999 millis")
         expect((yield* pool.stats).totalConnections).toBe(10)
         expect((yield* Ref.get(fake.alive)).size).toBe(10)
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         const stats = yield* pool.stats
         expect(stats.totalConnections).toBe(2)
         expect(stats.connectionsClosed.idle).toBe(8)
         expect((yield* Ref.get(fake.alive)).size).toBe(2)
-        yield* advance("100 millis")
+        yield* FakeResource.advance("100 millis")
         const later = yield* pool.stats
         expect(later.totalConnections).toBe(2)
         expect(later.connectionsClosed.idle).toBe(8)
         expect(later.connectionsCreated).toBe(10)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("lets the surplus fall idle and close under a steady load that needs fewer connections (LIFO reuse)", () =>
@@ -97,18 +86,18 @@ describe("ResourcePool idle retirement", () => {
             139
           )
         )
-        for (let i = 0; i < 118; i++) yield* advance("500 millis")
+        for (let i = 0; i < 118; i++) yield* FakeResource.advance("500 millis")
         expect((yield* pool.stats).totalConnections).toBe(10)
-        for (let i = 0; i < 4; i++) yield* advance("500 millis")
+        for (let i = 0; i < 4; i++) yield* FakeResource.advance("500 millis")
         const stats = yield* pool.stats
         expect(stats.totalConnections).toBe(1)
         expect(stats.connectionsClosed.idle).toBe(9)
         expect(used.size).toBe(1)
-        for (let i = 0; i < 20; i++) yield* advance("500 millis")
+        for (let i = 0; i < 20; i++) yield* FakeResource.advance("500 millis")
         yield* Fiber.join(load)
         expect((yield* pool.stats).connectionsCreated).toBe(10)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })
 
@@ -129,17 +118,17 @@ describe("ResourcePool lifetime retirement", () => {
             maxIdleTime: "1 day"
           }
         })
-        yield* advance("599999 millis")
+        yield* FakeResource.advance("599999 millis")
         expect(yield* Ref.get(fake.alive)).toEqual(new Set([1, 2]))
         expect((yield* pool.stats).connectionsClosed.lifetime).toBe(0)
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         const stats = yield* pool.stats
         expect(stats.connectionsClosed.lifetime).toBe(2)
         expect(stats.connectionsCreated).toBe(4)
         expect(stats.totalConnections).toBe(2)
         expect(yield* Ref.get(fake.alive)).toEqual(new Set([3, 4]))
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("retires a connection in use at its lifetime only when it comes back, not under its user", () =>
@@ -161,10 +150,10 @@ describe("ResourcePool lifetime retirement", () => {
         const user = yield* Effect.fork(
           pool.use((lease) => Effect.zipRight(Effect.sleep("15 minutes"), Effect.sync(() => lease.resource.closed)))
         )
-        yield* advance("12 minutes")
+        yield* FakeResource.advance("12 minutes")
         expect(yield* Ref.get(fake.alive)).toEqual(new Set([1]))
         expect((yield* pool.stats).connectionsClosed.lifetime).toBe(0)
-        yield* advance("3 minutes")
+        yield* FakeResource.advance("3 minutes")
         expect(yield* Fiber.join(user)).toBe(false)
         yield* FakeResource.settle
         const stats = yield* pool.stats
@@ -172,7 +161,7 @@ describe("ResourcePool lifetime retirement", () => {
         expect(stats.connectionsClosed.broken).toBe(0)
         expect(yield* Ref.get(fake.alive)).toEqual(new Set([2]))
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("spreads the retirements of 20 connections created together over lifetimeJitter", () =>
@@ -205,9 +194,9 @@ describe("ResourcePool lifetime retirement", () => {
           )
         )
         yield* FakeResource.settle
-        yield* advance("29 minutes")
+        yield* FakeResource.advance("29 minutes")
         expect(retiredAt).toEqual([])
-        for (let s = 0; s < 60; s++) yield* advance("1 second")
+        for (let s = 0; s < 60; s++) yield* FakeResource.advance("1 second")
         const stats = yield* pool.stats
         expect(stats.connectionsClosed.lifetime).toBe(20)
         expect(stats.totalConnections).toBe(20)
@@ -216,6 +205,6 @@ describe("ResourcePool lifetime retirement", () => {
       expect(retiredAt.length).toBe(20)
       expect(retiredAt.every((t) => t >= 29 * 60_000 && t <= 30 * 60_000)).toBe(true)
       expect(new Set(retiredAt).size).toBeGreaterThan(1)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })

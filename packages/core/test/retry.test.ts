@@ -1,19 +1,8 @@
 import { PoolError, ResourcePool } from "@dbpool/core"
 import type { PoolEvent } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Ref, Schedule, Stream, TestClock } from "effect"
+import { Duration, Effect, Fiber, Ref, Schedule, Stream } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
-
-/** Nothing leaked: every connection the fake opened was closed exactly once. */
-const expectNoLeak = (fake: FakeResource.FakeResource) =>
-  Effect.gen(function*() {
-    yield* FakeResource.settle
-    expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
-    expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-  })
-
-const advance = (duration: Parameters<typeof TestClock.adjust>[0]) =>
-  Effect.zipRight(TestClock.adjust(duration), FakeResource.settle)
 
 /** The error a failed fiber ended with, when it failed with a `ConnectError`. */
 const connectErrorOf = <A, E>(fiber: Fiber.Fiber<A, E>) =>
@@ -41,7 +30,7 @@ describe("ResourcePool connection retries", () => {
         // Delays of 1 s, 2 s and 4 s, each jittered by a factor between 0.8 and 1.2.
         const attemptsAt: Array<number> = []
         for (const step of [700, 600, 1000, 1400, 1800, 3000]) {
-          yield* advance(step)
+          yield* FakeResource.advance(step)
           attemptsAt.push(yield* Ref.get(fake.attempts))
         }
         // after 0.7 s, 1.3 s, 2.3 s, 3.7 s, 5.5 s, 8.5 s
@@ -54,10 +43,10 @@ describe("ResourcePool connection retries", () => {
         expect(stats.connectFailures).toBe(4)
         expect(stats.failedRequests).toBe(1)
         expect(stats.totalConnections).toBe(0)
-        yield* advance("1 minute")
+        yield* FakeResource.advance("1 minute")
         expect(yield* Ref.get(fake.attempts)).toBe(4)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("retries on a custom retrySchedule, then fails the waiter with the last cause", () =>
@@ -76,18 +65,18 @@ describe("ResourcePool connection retries", () => {
         const caller = yield* Effect.fork(pool.use(() => Effect.void))
         yield* FakeResource.settle
         expect(yield* Ref.get(fake.attempts)).toBe(1)
-        yield* advance("249 millis")
+        yield* FakeResource.advance("249 millis")
         expect(yield* Ref.get(fake.attempts)).toBe(1)
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         expect(yield* Ref.get(fake.attempts)).toBe(2)
         expect(caller.unsafePoll()).toBeNull()
-        yield* advance("250 millis")
+        yield* FakeResource.advance("250 millis")
         expect(yield* Ref.get(fake.attempts)).toBe(3)
         const error = yield* connectErrorOf(caller)
         expect(error.attempts).toBe(3)
         expect(error.cause).toBe("too many connections")
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("succeeds on a later attempt and hands the connection to the waiter", () =>
@@ -101,14 +90,14 @@ describe("ResourcePool connection retries", () => {
           config: { ...base, retrySchedule: Schedule.spaced("1 second") }
         })
         const caller = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.resource.id)))
-        yield* advance("1 second")
+        yield* FakeResource.advance("1 second")
         yield* Ref.set(fake.createMode, { _tag: "ok" })
-        yield* advance("1 second")
+        yield* FakeResource.advance("1 second")
         expect(yield* Fiber.join(caller)).toBe(1)
         expect(yield* Ref.get(fake.attempts)).toBe(3)
         expect((yield* pool.stats).connectFailures).toBe(2)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("bounds each attempt by connectTimeout and fails with reason \"timeout\"", () =>
@@ -128,16 +117,16 @@ describe("ResourcePool connection retries", () => {
           })))
         yield* FakeResource.settle
         const caller = yield* Effect.fork(pool.use(() => Effect.void))
-        yield* advance("1999 millis")
+        yield* FakeResource.advance("1999 millis")
         expect(failures).toEqual([])
-        yield* advance("1 millis")
+        yield* FakeResource.advance("1 millis")
         expect(failures).toEqual([[1, "timeout"]])
         expect(caller.unsafePoll()).toBeNull()
         // second attempt after a jittered 1 s delay (0.8 s to 1.2 s), timed out 2 s later
-        yield* advance("2799 millis")
+        yield* FakeResource.advance("2799 millis")
         expect(yield* Ref.get(fake.attempts)).toBe(2)
         expect(caller.unsafePoll()).toBeNull()
-        yield* advance("401 millis")
+        yield* FakeResource.advance("401 millis")
         const error = yield* connectErrorOf(caller)
         expect(error.reason).toBe("timeout")
         expect(error.attempts).toBe(2)
@@ -145,7 +134,7 @@ describe("ResourcePool connection retries", () => {
         expect(failures).toEqual([[1, "timeout"], [2, "timeout"]])
         expect((yield* pool.stats).connectFailures).toBe(2)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("does not retry an error that retryable rejects", () =>
@@ -164,9 +153,9 @@ describe("ResourcePool connection retries", () => {
         const error = yield* connectErrorOf(caller)
         expect(error.attempts).toBe(1)
         expect(error.cause).toBe("password authentication failed")
-        yield* advance("1 minute")
+        yield* FakeResource.advance("1 minute")
         expect(yield* Ref.get(fake.attempts)).toBe(1)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })

@@ -3,14 +3,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Ref, TestClock } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
 
-/** Nothing leaked: every connection the fake opened was closed exactly once. */
-const expectNoLeak = (fake: FakeResource.FakeResource) =>
-  Effect.gen(function*() {
-    yield* FakeResource.settle
-    expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
-    expect(yield* Ref.get(fake.alive)).toEqual(new Set())
-  })
-
 describe("ResourcePool sizing", () => {
   it.effect("has minConnections open and idle when make returns", () =>
     Effect.gen(function*() {
@@ -28,7 +20,7 @@ describe("ResourcePool sizing", () => {
         expect(stats.pendingConnections).toBe(0)
         expect(stats.connectionsCreated).toBe(3)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("make waits for slow creations of the minimum, maxConnecting at a time", () =>
@@ -55,7 +47,7 @@ describe("ResourcePool sizing", () => {
         expect((yield* Ref.get(fake.alive)).size).toBe(6)
         expect((yield* pool.stats).idleConnections).toBe(6)
       }).pipe(Effect.scoped)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 
   it.effect("never has more than maxConnections open, creations in flight included, with 1,000 fibers asking at once", () =>
@@ -112,6 +104,6 @@ describe("ResourcePool sizing", () => {
       }).pipe(Effect.scoped)
       expect(peak).toBe(max)
       expect(impossibleStats).toBe(0)
-      yield* expectNoLeak(fake)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })

@@ -3,7 +3,8 @@
  * counted, and creation and validation can be made to fail, hang or be slow on
  * command, so "how many are alive" is always checkable.
  */
-import { Effect, Ref } from "effect"
+import { expect } from "@effect/vitest"
+import { Effect, Ref, TestClock } from "effect"
 import type { Duration } from "effect"
 
 export interface FakeConnection {
@@ -102,3 +103,14 @@ export const make: Effect.Effect<FakeResource> = Effect.gen(function*() {
 
 /** Lets forked fibers and the pool's background fibers run until nothing more happens without the clock. */
 export const settle = Effect.repeatN(Effect.yieldNow(), 50)
+
+/** Nothing leaked: every connection the fake opened was closed exactly once, and none is open. */
+export const expectNoLeak = (fake: FakeResource) =>
+  Effect.gen(function*() {
+    yield* settle
+    expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
+    expect(yield* Ref.get(fake.alive)).toEqual(new Set())
+  })
+
+/** Moves the TestClock on, then lets the pool's background fibers act. */
+export const advance = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), settle)
