@@ -281,6 +281,11 @@ export const make = <A, E = never, R = never>(
         stats: state.snapshot(),
         lastConnectError: state.lastConnectError
       })
+    /** The metric of a timed-out acquisition, and its event when someone listens. */
+    const acquireTimedOut = (waitTime: number): PoolEvent | undefined => {
+      metrics.timeouts.update(1)
+      return subscribers === 0 ? undefined : PoolEvent.AcquireTimedOut({ waitTime })
+    }
     const expireWaiters = (t: number) =>
       Effect.suspend(() => {
         const expired: Array<PoolWaiter<A, E>> = []
@@ -288,8 +293,8 @@ export const make = <A, E = never, R = never>(
         const events: Array<PoolEvent> = []
         for (const w of expired) {
           state.fail(w, timeoutError())
-          metrics.timeouts.update(1)
-          if (subscribers > 0) events.push(PoolEvent.AcquireTimedOut({ waitTime: t - w.enqueuedAt }))
+          const event = acquireTimedOut(t - w.enqueuedAt)
+          if (event !== undefined) events.push(event)
         }
         return events.length === 0 ? Effect.void : PubSub.publishAll(hub, events)
       })
@@ -495,12 +500,10 @@ export const make = <A, E = never, R = never>(
         }
         const t = now()
         if (t >= deadline) {
-          state.failedRequests++
-          state.timeouts++
-          metrics.timeouts.update(1)
-          const error = Effect.fail(timeoutError())
-          if (subscribers === 0) return error
-          return Effect.zipRight(emit(PoolEvent.AcquireTimedOut({ waitTime: t - start })), error)
+          const error = timeoutError()
+          state.countFailure(error)
+          const event = acquireTimedOut(t - start)
+          return event === undefined ? Effect.fail(error) : Effect.zipRight(emit(event), Effect.fail(error))
         }
       }
       const conn = state.takeIdle()

@@ -141,9 +141,14 @@ export class PoolState<A, E> {
   fail(waiter: PoolWaiter<A, E>, error: PoolError<E>): void {
     this.waiters.remove(waiter)
     waiter.settled = true
+    this.countFailure(error)
+    waiter.resume(Exit.fail(error))
+  }
+
+  /** Counts a failed acquisition, waiting or not. */
+  countFailure(error: PoolError<E>): void {
     this.failedRequests++
     if (error._tag === "PoolTimeoutError") this.timeouts++
-    waiter.resume(Exit.fail(error))
   }
 
   // ==== return =============================================================
