@@ -278,25 +278,10 @@ export const make = <N, E>(
       })
     })
 
-    // Every native connection opened and not yet closed. The core pool can lose a connection
-    // whose creation completes while the pool is shutting down; this finalizer, which runs after
-    // the pool's own shutdown, closes any such orphan.
-    const opened = new Set<Conn<N>>()
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach(Array.from(opened), (conn) => {
-        opened.delete(conn)
-        return connector.close(conn.native)
-      }, { discard: true })
-    )
-
     const pool = yield* CorePool.make<Conn<N>, E, never>({
-      acquire: Effect.tap(open, (conn) =>
-        Effect.sync(() => opened.add(conn))),
+      acquire: open,
       release: (conn) =>
-        Effect.suspend(() => {
-          opened.delete(conn)
-          return connector.close(conn.native)
-        }),
+        connector.close(conn.native),
       validate: (conn) => conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
       retryable: connector.retryable,
       config
