@@ -6,9 +6,12 @@
  *
  * @since 0.1.0
  */
+import { PoolConfigError } from "@dbpool/core/PoolError"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type * as Statement from "@effect/sql/Statement"
-import type * as Effect from "effect/Effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 /**
  * Given to `connect`: the driver calls `onBroken` when it learns, outside any
@@ -76,6 +79,12 @@ export interface Connector<Native, E = unknown> {
   readonly isConnectionError: (cause: unknown) => boolean
   /** Whether a connection error is worth another attempt (a wrong password is not). Default: always. */
   readonly retryable?: ((error: E) => boolean) | undefined
+  /**
+   * Bound on one statement; on expiry the statement is cancelled on the
+   * server, fails with a `SqlError` whose cause is a `QueryTimeoutError`,
+   * and the connection is closed. `undefined`: no bound.
+   */
+  readonly queryTimeout?: Duration.Duration | undefined
   /** Whether the session is inside a transaction now, when the driver knows it. */
   readonly inTransaction?: ((native: Native) => boolean) | undefined
   /** The dialect's statement compiler. */
@@ -125,3 +134,40 @@ export const serverAddress = (
   }
   return { host: host ?? "localhost", port: port ?? defaultPort, database }
 }
+
+/**
+ * Checks a driver's `queryTimeout` option: absent, or a positive, finite
+ * duration. Anything else fails with `PoolConfigError` naming `queryTimeout`,
+ * before any connection is opened.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connector } from "@dbpool/sql"
+ *
+ * Effect.runSync(Connector.decodeQueryTimeout("5 seconds")) // Duration of 5 seconds
+ * Effect.runSync(Effect.flip(Connector.decodeQueryTimeout(0))).field // "queryTimeout"
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const decodeQueryTimeout = (
+  input: Duration.DurationInput | undefined
+): Effect.Effect<Duration.Duration | undefined, PoolConfigError> =>
+  Effect.suspend(() => {
+    if (input === undefined) return Effect.succeed(undefined)
+    const invalid = (reason: string) =>
+      Effect.fail(new PoolConfigError({ field: "queryTimeout", value: input, reason }))
+    if (typeof input === "number" && Number.isNaN(input)) return invalid("must be a duration, not NaN")
+    // Duration.decode would turn a negative number into zero: say what was wrong instead.
+    if ((typeof input === "number" || typeof input === "bigint") && input < 0) return invalid("must not be negative")
+    if (typeof input === "string" && /^\s*-/.test(input)) return invalid("must not be negative")
+    const decoded = Duration.decodeUnknown(typeof input === "string" ? input.trim() : input)
+    if (Option.isNone(decoded)) {
+      return invalid("is not a duration (try \"30 seconds\", \"500 millis\" or a number of milliseconds)")
+    }
+    if (!Duration.isFinite(decoded.value)) return invalid("must be finite (leave it out for no bound)")
+    if (Duration.lessThanOrEqualTo(decoded.value, Duration.zero)) return invalid("must be greater than zero")
+    return Effect.succeed(decoded.value)
+  })

@@ -1,6 +1,11 @@
 /**
  * @since 0.1.0
  */
+export * as ConnectionError from "./ConnectionError.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Connector from "./Connector.js"
 
 /**
