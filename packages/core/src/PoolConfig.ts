@@ -67,6 +67,20 @@ export interface Input {
    * Default: off. Capturing where each lease was acquired costs a stack trace per acquisition while on.
    */
   readonly leakDetectionThreshold?: Duration.DurationInput | undefined
+  /**
+   * After this many consecutive failed connection attempts (retries included; any successful connect
+   * resets the count) the circuit breaker opens: an acquisition that would need a new connection fails at
+   * once with the last `ConnectError` instead of waiting for `acquireTimeout`. Default 5; `Infinity`
+   * turns the breaker off.
+   */
+  readonly circuitBreakerThreshold?: number | undefined
+  /** While the circuit is open, one connection attempt (a probe, never retried) is made this often. Default 1 second. */
+  readonly circuitBreakerProbeInterval?: Duration.DurationInput | undefined
+  /**
+   * Overrides `circuitBreakerProbeInterval`: a probe at each recurrence, from the moment the circuit opens.
+   * If the schedule ends, the circuit closes without a probe and callers' connections are attempted again.
+   */
+  readonly circuitBreakerSchedule?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
 /**
@@ -96,6 +110,9 @@ export interface PoolConfig {
   readonly statsInterval: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
   readonly leakDetectionThreshold: Duration.Duration | undefined
+  readonly circuitBreakerThreshold: number
+  readonly circuitBreakerProbeInterval: Duration.Duration
+  readonly circuitBreakerSchedule: Schedule.Schedule<unknown, unknown> | undefined
 }
 
 /**
@@ -129,6 +146,8 @@ export const defaults: {
   readonly maxConnecting: number
   readonly statsInterval: Duration.DurationInput
   readonly shutdownTimeout: Duration.DurationInput
+  readonly circuitBreakerThreshold: number
+  readonly circuitBreakerProbeInterval: Duration.DurationInput
 } = internal.defaults
 
 /**

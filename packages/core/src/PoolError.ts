@@ -80,6 +80,23 @@ export class PoolExhaustedError extends Data.TaggedError("PoolExhaustedError")<{
  * `reason` tells whether the last attempt failed with the driver's error
  * (`cause`) or ran past `connectTimeout`.
  *
+ * With `circuitOpen: true`, the pool made no attempt for this caller: its
+ * circuit breaker is open (`circuitBreakerThreshold` consecutive attempts
+ * failed), so it failed the acquisition at once, and the other fields are those
+ * of the last failed attempt.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { ResourcePool } from "@dbpool/core/ResourcePool"
+ *
+ * declare const pool: ResourcePool<string, Error>
+ * pool.use(Effect.succeed).pipe(
+ *   Effect.catchTag("ConnectError", (e) =>
+ *     e.circuitOpen ? Effect.logWarning(`database down, failing fast: ${e.message}`) : Effect.fail(e))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -89,13 +106,16 @@ export class ConnectError<E = unknown> extends Data.TaggedError("ConnectError")<
   readonly reason: "failed" | "timeout"
   readonly cause?: E | undefined
   readonly timeout?: Duration.Duration | undefined
+  /** True when the circuit breaker failed the acquisition at once, without an attempt of its own. */
+  readonly circuitOpen?: boolean | undefined
 }> {
   override get message(): string {
     const what = this.reason === "timeout"
       ? `the attempt timed out after ${Duration.format(this.timeout ?? Duration.zero)}`
       : describeCause(this.cause)
     const tries = this.attempts === 1 ? "1 attempt" : `${this.attempts} attempts`
-    return `Cannot connect (pool "${this.pool}", ${tries}): ${what}`
+    const base = `Cannot connect (pool "${this.pool}", ${tries}): ${what}`
+    return this.circuitOpen === true ? `${base} (circuit breaker open: failing fast until a probe connects)` : base
   }
 }
 

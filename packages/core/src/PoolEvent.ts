@@ -32,6 +32,16 @@ export type PoolEvent = Data.TaggedEnum<{
   LeakDetected: { readonly connectionId: string; readonly heldTime: number }
   /** One attempt to open a connection failed (`cause` is the driver's error, or "timeout"). */
   ConnectFailed: { readonly attempt: number; readonly cause: unknown }
+  /**
+   * The circuit breaker opened after `failures` consecutive failed connection attempts; `cause` is the
+   * last one's (the driver's error, or "timeout").
+   */
+  CircuitOpened: { readonly failures: number; readonly cause: unknown }
+  /**
+   * The circuit breaker closed after being open for `duration` milliseconds: a connection was opened (by a
+   * probe, or by an attempt already in flight when it opened), or its probe schedule ended.
+   */
+  CircuitClosed: { readonly duration: number }
 }>
 
 /**

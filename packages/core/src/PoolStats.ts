@@ -34,6 +34,20 @@ export type CloseReason = "idle" | "lifetime" | "unhealthy" | "broken" | "closed
 export const closeReasons: ReadonlyArray<CloseReason> = ["idle", "lifetime", "unhealthy", "broken", "closed"]
 
 /**
+ * The state of a pool's circuit breaker.
+ *
+ * - `closed`: connections are opened for callers as usual
+ * - `open`: `circuitBreakerThreshold` consecutive connection attempts failed; an
+ *   acquisition that would need a new connection fails at once with the last
+ *   `ConnectError`, and the pool makes one probe attempt per tick of its probe
+ *   schedule until one connects
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CircuitState = "closed" | "open"
+
+/**
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -92,4 +106,6 @@ export interface PoolStats {
   readonly connectionsClosed: { readonly [R in CloseReason]: number }
   /** Connection attempts that failed (each attempt, retries included). */
   readonly connectFailures: number
+  /** Whether the circuit breaker is `"closed"` (connecting as usual) or `"open"` (failing fast, probing). */
+  readonly circuitState: CircuitState
 }

@@ -47,7 +47,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 1,
           connectionsClosed: closed(0),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 
@@ -78,7 +79,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 2,
           connectionsClosed: closed(0),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 
@@ -107,7 +109,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 2,
           connectionsClosed: closed(0),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 
@@ -141,7 +144,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 2,
           connectionsClosed: closed(0),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 
@@ -172,7 +176,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 2,
           connectionsClosed: closed(0),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 
@@ -201,7 +206,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 2,
           connectionsClosed: closed(1),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 
@@ -231,7 +237,8 @@ describe("observability", () => {
           unhealthyConnections: 0,
           connectionsCreated: 2,
           connectionsClosed: closed(1),
-          connectFailures: 0
+          connectFailures: 0,
+          circuitState: "closed"
         } satisfies PoolStats.PoolStats
       )
 

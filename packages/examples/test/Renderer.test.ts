@@ -23,7 +23,8 @@ const stats = (active: number, idle: number, waiting: number): PoolStats => ({
   unhealthyConnections: 0,
   connectionsCreated: active + idle,
   connectionsClosed: { idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 0 },
-  connectFailures: 0
+  connectFailures: 0,
+  circuitState: "closed"
 })
 
 const frame = (elapsed: number, done: number): Renderer.Frame => ({

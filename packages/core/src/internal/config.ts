@@ -24,7 +24,9 @@ export const defaults = {
   maxWaiting: Number.POSITIVE_INFINITY,
   maxConnecting: 4,
   statsInterval: "1 second",
-  shutdownTimeout: "30 seconds"
+  shutdownTimeout: "30 seconds",
+  circuitBreakerThreshold: 5,
+  circuitBreakerProbeInterval: "1 second"
 } as const
 
 /** Share of `maxLifetime` taken as the default jitter, as HikariCP does. */
@@ -50,7 +52,10 @@ const knownFields: ReadonlySet<string> = new Set([
   "maxConnecting",
   "statsInterval",
   "shutdownTimeout",
-  "leakDetectionThreshold"
+  "leakDetectionThreshold",
+  "circuitBreakerThreshold",
+  "circuitBreakerProbeInterval",
+  "circuitBreakerSchedule"
 ])
 
 class Invalid {
@@ -174,7 +179,21 @@ export const validate = (input: PoolConfig.Input = {}): PoolConfig.PoolConfig =>
     maxConnecting: integer("maxConnecting", input.maxConnecting, defaults.maxConnecting, 1),
     statsInterval: required("statsInterval", input.statsInterval, defaults.statsInterval, "positive"),
     shutdownTimeout: required("shutdownTimeout", input.shutdownTimeout, defaults.shutdownTimeout, "non-negative"),
-    leakDetectionThreshold: duration("leakDetectionThreshold", input.leakDetectionThreshold, undefined, "positive")
+    leakDetectionThreshold: duration("leakDetectionThreshold", input.leakDetectionThreshold, undefined, "positive"),
+    circuitBreakerThreshold: integer(
+      "circuitBreakerThreshold",
+      input.circuitBreakerThreshold,
+      defaults.circuitBreakerThreshold,
+      1,
+      true
+    ),
+    circuitBreakerProbeInterval: required(
+      "circuitBreakerProbeInterval",
+      input.circuitBreakerProbeInterval,
+      defaults.circuitBreakerProbeInterval,
+      "positive"
+    ),
+    circuitBreakerSchedule: schedule("circuitBreakerSchedule", input.circuitBreakerSchedule)
   }
 }
 
@@ -218,7 +237,9 @@ export const config = (prefix?: string): Config.Config<PoolConfig.Input> => {
     maxConnecting: optionalNumber("MAX_CONNECTING"),
     statsInterval: optionalDuration("STATS_INTERVAL"),
     shutdownTimeout: optionalDuration("SHUTDOWN_TIMEOUT"),
-    leakDetectionThreshold: optionalDuration("LEAK_DETECTION_THRESHOLD")
+    leakDetectionThreshold: optionalDuration("LEAK_DETECTION_THRESHOLD"),
+    circuitBreakerThreshold: optionalNumber("CIRCUIT_BREAKER_THRESHOLD"),
+    circuitBreakerProbeInterval: optionalDuration("CIRCUIT_BREAKER_PROBE_INTERVAL")
   })
   const read = prefix === undefined ? all : Config.nested(all, prefix)
   // Absent keys stay absent, so that the defaults apply and unknown-key checks stay quiet.

@@ -140,6 +140,7 @@ export const make = <A, E = never, R = never>(
       config.minConnections,
       config.maxConnections,
       millis(config.maxIdleTime),
+      config.circuitBreakerThreshold,
       {
         requestCreation: () => requests.unsafeOffer(undefined),
         close: (conn, reason) => runFork(closeConnection(conn, reason)),
@@ -158,6 +159,9 @@ export const make = <A, E = never, R = never>(
     let sequence = 0
     let warming = false
     const warmedUp = yield* Effect.makeLatch(false)
+    const circuitBreakerOn = Number.isFinite(config.circuitBreakerThreshold)
+    /** Open while the circuit is: wakes the creations waiting to retry, and the prober. */
+    const circuitLatch = yield* Effect.makeLatch(false)
 
     const connectError = (failure: Attempt<E>, attempts: number) =>
       new ConnectError<E>({
@@ -231,47 +235,110 @@ export const make = <A, E = never, R = never>(
           const failureOption = Cause.failureOption(exit.cause)
           if (failureOption._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
           const failure = failureOption.value
-          state.connectFailures++
           // Known at once, so that a caller timing out while retries go on is told why.
           const error = connectError(failure, attempts)
-          state.lastConnectError = error
+          const opened = state.attemptFailed(error, now())
           if (subscribers > 0) {
             const cause = failure._tag === "Timeout" ? "timeout" : failure.error
             yield* emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
           }
-          if (state.closed || (failure._tag === "Failed" && !retryable(failure.error))) return yield* Effect.fail(error)
-          const next = yield* Effect.either(restore(driver.next(failure)))
-          if (next._tag === "Left") return yield* Effect.fail(error)
+          if (opened) yield* circuitOpened(error)
+          // While the circuit is open only probes connect, one attempt each.
+          if (state.closed || state.circuitOpen || (failure._tag === "Failed" && !retryable(failure.error))) {
+            return yield* Effect.fail(error)
+          }
+          // A creation waiting to retry when the circuit opens makes no further attempt, and fails at once.
+          const delay = circuitBreakerOn
+            ? Effect.raceFirst(driver.next(failure), circuitLatch.await)
+            : driver.next(failure)
+          const next = yield* Effect.either(restore(delay))
+          if (next._tag === "Left" || state.circuitOpen) return yield* Effect.fail(error)
         }
       })
 
+    /** Tells the state how a creation ended (a probe is one too), then subscribers. */
+    const settleCreation = (exit: Exit.Exit<Conn<A>, ConnectError<E>>): Effect.Effect<unknown> => {
+      const t = now()
+      let event: Effect.Effect<unknown> = Effect.void
+      if (Exit.isSuccess(exit)) {
+        const conn = exit.value
+        const closedCircuit = state.created(conn, t)
+        if (subscribers > 0) {
+          event = emit(PoolEvent.ConnectionCreated({
+            connectionId: conn.id,
+            createTime: conn.createTime,
+            attempts: conn.attempts
+          }))
+        }
+        if (closedCircuit) event = Effect.zipRight(event, circuitClosed(t, "a connection was opened"))
+      } else if (!Cause.isInterruptedOnly(exit.cause)) {
+        const failure = Cause.failureOption(exit.cause)
+        const error = failure._tag === "Some"
+          ? failure.value
+          : new ConnectError<E>({ pool: name, attempts: 1, reason: "failed", cause: Cause.squash(exit.cause) as E })
+        state.creationFailed(error, t, t + refillPauseMillis)
+      }
+      if (warming && state.pending === 0) warmedUp.unsafeOpen()
+      return event
+    }
+
     const serveOneRequest = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(Queue.take(requests)), () => Effect.exit(openConnection(restore))).pipe(
-        Effect.flatMap((exit) => {
-          const t = now()
-          let event: Effect.Effect<unknown> = Effect.void
-          if (Exit.isSuccess(exit)) {
-            const conn = exit.value
-            state.created(conn, t)
-            if (subscribers > 0) {
-              event = emit(PoolEvent.ConnectionCreated({
-                connectionId: conn.id,
-                createTime: conn.createTime,
-                attempts: conn.attempts
-              }))
-            }
-          } else if (!Cause.isInterruptedOnly(exit.cause)) {
-            const failure = Cause.failureOption(exit.cause)
-            const error = failure._tag === "Some"
-              ? failure.value
-              : new ConnectError<E>({ pool: name, attempts: 1, reason: "failed", cause: Cause.squash(exit.cause) as E })
-            state.creationFailed(error, t, t + refillPauseMillis)
-          }
-          if (warming && state.pending === 0) warmedUp.unsafeOpen()
-          return event
-        })
+      Effect.flatMap(
+        restore(Queue.take(requests)),
+        // A request dropped when the circuit opened is skipped: the state no longer counts it.
+        () => state.startCreation() ? Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation) : Effect.void
       )
     )
+
+    // ---- circuit breaker: announce its transitions, probe while it is open ------
+    const probeEvery = config.circuitBreakerSchedule === undefined
+      ? `every ${Duration.format(config.circuitBreakerProbeInterval)}`
+      : "on circuitBreakerSchedule"
+    const circuitOpened = (error: ConnectError<E>): Effect.Effect<void> => {
+      circuitLatch.unsafeOpen()
+      const failures = state.consecutiveFailures
+      const log = Effect.logWarning(
+        `dbpool: pool "${name}" opened its circuit breaker after ${failures} consecutive failed connection ` +
+          `attempts: acquisitions that need a new connection fail at once until a probe connects (one attempt ` +
+          `${probeEvery}). Last error: ${error.message}`
+      )
+      if (subscribers === 0) return log
+      const cause = error.reason === "timeout" ? "timeout" : error.cause
+      return Effect.zipRight(log, emit(PoolEvent.CircuitOpened({ failures, cause })))
+    }
+    const circuitClosed = (t: number, why: string): Effect.Effect<void> => {
+      circuitLatch.unsafeClose()
+      const duration = t - state.circuitOpenedAt
+      const log = Effect.logInfo(
+        `dbpool: pool "${name}" closed its circuit breaker after ${duration} ms: ${why}; connecting as usual again`
+      )
+      return subscribers === 0 ? log : Effect.zipRight(log, emit(PoolEvent.CircuitClosed({ duration })))
+    }
+
+    /** One probe: a creation made while the circuit is open, so it makes a single attempt. */
+    const probeOnce = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation)
+    )
+    const probeSchedule: Schedule.Schedule<unknown, unknown> = config.circuitBreakerSchedule ??
+      Schedule.spaced(config.circuitBreakerProbeInterval)
+    /** Sleeps until the circuit opens, then probes on a fresh run of the schedule until it closes. */
+    const prober = Effect.gen(function*() {
+      while (true) {
+        yield* circuitLatch.await
+        const opening = state.circuitOpenings
+        const driver = yield* Schedule.driver(probeSchedule)
+        while (state.circuitOpen && state.circuitOpenings === opening) {
+          const tick = yield* Effect.either(driver.next(undefined))
+          if (!state.circuitOpen || state.circuitOpenings !== opening) break
+          if (tick._tag === "Left") {
+            const t = now()
+            if (state.probesEnded(t)) yield* circuitClosed(t, "its probe schedule ended")
+            break
+          }
+          if (state.beginProbe()) yield* probeOnce
+        }
+      }
+    })
 
     // ---- waiters' deadlines: one timer for all (deadlines grow in queue order) --
     const timeoutError = () =>
@@ -554,6 +621,8 @@ export const make = <A, E = never, R = never>(
     for (let i = 0; i < config.maxConnecting; i++) {
       creators.push(yield* Effect.forkDaemon(Effect.forever(serveOneRequest)))
     }
+    // Stopped with the creators: a probe in flight is a creation.
+    if (circuitBreakerOn) creators.push(yield* Effect.forkDaemon(prober))
     const background: Array<Fiber.RuntimeFiber<unknown, unknown>> = [
       yield* Effect.forkDaemon(sweeper),
       yield* Effect.forkDaemon(publisher)

@@ -10,10 +10,13 @@
  *
  * The transitions decide; the runtime (pool.ts) acts. Side effects the state
  * asks for go through `Runtime`: queue a creation, close a connection, tell
- * shutdown that leases came back.
+ * shutdown that leases came back. The circuit breaker's transitions are
+ * reported by return values (`attemptFailed`, `created`, `probesEnded`), so the
+ * runtime logs and publishes them in order with the events around them.
  */
 import * as Exit from "effect/Exit"
-import type { ConnectError, PoolError } from "../PoolError.js"
+import { ConnectError } from "../PoolError.js"
+import type { PoolError } from "../PoolError.js"
 import type { CloseReason, PoolStats } from "../PoolStats.js"
 import { Waiter, WaiterQueue } from "./waiters.js"
 
@@ -76,6 +79,19 @@ export class PoolState<A, E> {
   refillPausedUntil = 0
   lastConnectError: ConnectError<E> | undefined = undefined
 
+  // ---- circuit breaker ---------------------------------------------------
+  /** Connection attempts failed in a row, retries included; any successful connect resets it. */
+  consecutiveFailures = 0
+  circuitOpen = false
+  circuitOpenedAt = 0
+  /** Counts the openings, so that the prober can tell a new opening from the one it probes for. */
+  circuitOpenings = 0
+  /** What callers refused while the circuit is open fail with: the last connection error, marked `circuitOpen`. */
+  circuitError: ConnectError<E> | undefined = undefined
+  /** Creation requests queued and not yet taken by a creator: dropped when the circuit opens. */
+  private queuedCreations = 0
+  private droppedCreations = 0
+
   // ---- counters ----------------------------------------------------------
   totalRequests = 0
   successfulRequests = 0
@@ -92,6 +108,8 @@ export class PoolState<A, E> {
     public min: number,
     public max: number,
     readonly maxIdleMillis: number,
+    /** `circuitBreakerThreshold`; `Infinity` never opens the circuit. */
+    readonly circuitBreakerThreshold: number,
     readonly runtime: Runtime<A>
   ) {}
 
@@ -193,6 +211,7 @@ export class PoolState<A, E> {
    */
   ensureCapacity(now: number): void {
     if (this.closed) return
+    if (this.circuitOpen) return this.shedWaiters()
     const live = this.open.size - this.closing
     const forMin = now >= this.refillPausedUntil ? this.min - (live + this.pending) : 0
     const forWaiters = this.waiters.length - this.pending
@@ -200,21 +219,54 @@ export class PoolState<A, E> {
     const n = Math.min(Math.max(forMin, forWaiters), room)
     for (let i = 0; i < n; i++) {
       this.pending++
+      this.queuedCreations++
       this.runtime.requestCreation()
     }
   }
 
-  created(conn: Conn<A>, now: number): void {
+  /** A creator took a request: false if the request was dropped meanwhile (the circuit opened). */
+  startCreation(): boolean {
+    if (this.droppedCreations > 0) {
+      this.droppedCreations--
+      return false
+    }
+    this.queuedCreations--
+    return true
+  }
+
+  /**
+   * One connection attempt failed; the creation retries it only if this
+   * leaves the circuit closed. True if this failure opened the circuit.
+   */
+  attemptFailed(error: ConnectError<E>, now: number): boolean {
+    this.connectFailures++
+    this.consecutiveFailures++
+    this.lastConnectError = error
+    if (this.circuitOpen) {
+      this.circuitError = circuitErrorOf(error)
+      return false
+    }
+    if (this.closed || this.consecutiveFailures < this.circuitBreakerThreshold) return false
+    this.openCircuit(error, now)
+    return true
+  }
+
+  /** A connection was opened. True if this closed the circuit. */
+  created(conn: Conn<A>, now: number): boolean {
     this.pending--
     this.open.add(conn)
     this.connectionsCreated++
     this.lastConnectError = undefined
     this.refillPausedUntil = 0
+    this.consecutiveFailures = 0
     if (this.closed) {
       this.close(conn, "closed")
-      return
+      return false
     }
     this.handOffOrIdle(conn, now)
+    if (!this.circuitOpen) return false
+    this.closeCircuit(now)
+    return true
   }
 
   /**
@@ -230,10 +282,72 @@ export class PoolState<A, E> {
       this.checkDrained()
       return
     }
-    if (this.waiters.length > this.pending && this.waiters.head !== undefined) {
+    // While the circuit is open, ensureCapacity decides which waiters fail.
+    if (!this.circuitOpen && this.waiters.length > this.pending && this.waiters.head !== undefined) {
       this.fail(this.waiters.head, error)
     }
     this.ensureCapacity(now)
+  }
+
+  // ==== circuit breaker ====================================================
+  //
+  // closed --(circuitBreakerThreshold attempts failed in a row)--> open
+  // open --(any connection opened: a probe, or an attempt begun before)--> closed
+  // open --(the probe schedule ended)--> closed
+  //
+  // While open: no creation is queued (those queued are dropped, and creations in flight make no
+  // further attempt), callers that would need a new connection fail at once with `circuitError`,
+  // and the runtime makes one probe attempt per tick of the probe schedule.
+
+  private openCircuit(error: ConnectError<E>, now: number): void {
+    this.circuitOpen = true
+    this.circuitOpenedAt = now
+    this.circuitOpenings++
+    this.circuitError = circuitErrorOf(error)
+    this.droppedCreations += this.queuedCreations
+    this.pending -= this.queuedCreations
+    this.queuedCreations = 0
+    this.shedWaiters()
+  }
+
+  private closeCircuit(now: number): void {
+    this.circuitOpen = false
+    this.consecutiveFailures = 0
+    this.circuitError = undefined
+    this.ensureCapacity(now)
+  }
+
+  /**
+   * While the circuit is open nothing new is opened, so only a connection
+   * coming back can serve a waiter. The pool keeps at most one waiter per
+   * connection lent out or being checked (the next one to come back serves
+   * it), oldest first, and fails the others at once, newest first: a caller
+   * never waits for a connection that nothing will bring. A caller that
+   * finds no idle connection thus waits only if more connections are out
+   * than callers already wait.
+   */
+  private shedWaiters(): void {
+    const comingBack = this.active + this.validating
+    while (this.waiters.length > comingBack) this.fail(this.waiters.tail!, this.circuitError!)
+  }
+
+  /**
+   * A tick of the probe schedule: true if a probe may start now, counted as
+   * a creation pending. None starts while an attempt is in flight (begun
+   * before the circuit opened: it is as good as a probe) or if the pool has
+   * no room.
+   */
+  beginProbe(): boolean {
+    if (this.closed || !this.circuitOpen || this.pending > 0 || this.open.size >= this.max) return false
+    this.pending++
+    return true
+  }
+
+  /** The probe schedule ended: the circuit closes without a probe, and callers' creations resume. */
+  probesEnded(now: number): boolean {
+    if (this.closed || !this.circuitOpen) return false
+    this.closeCircuit(now)
+    return true
   }
 
   // ==== closing ============================================================
@@ -248,6 +362,8 @@ export class PoolState<A, E> {
       this.unhealthy++
     }
     this.runtime.close(conn, reason)
+    // A connection lent out that will not come back may leave a waiter with nothing to wait for.
+    if (this.circuitOpen && !this.closed) this.shedWaiters()
   }
 
   closeDone(conn: Conn<A>, reason: CloseReason, now: number): void {
@@ -428,9 +544,20 @@ export class PoolState<A, E> {
       unhealthyConnections: this.unhealthy,
       connectionsCreated: this.connectionsCreated,
       connectionsClosed: { ...this.closedBy },
-      connectFailures: this.connectFailures
+      connectFailures: this.connectFailures,
+      circuitState: this.circuitOpen ? "open" : "closed"
     }
   }
 }
+
+const circuitErrorOf = <E>(error: ConnectError<E>): ConnectError<E> =>
+  new ConnectError<E>({
+    pool: error.pool,
+    attempts: error.attempts,
+    reason: error.reason,
+    cause: error.cause,
+    timeout: error.timeout,
+    circuitOpen: true
+  })
 
 export { Waiter }
