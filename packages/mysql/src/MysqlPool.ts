@@ -6,11 +6,13 @@
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
@@ -40,12 +42,22 @@ export interface MysqlPoolOptions {
   readonly transformQueryNames?: ((name: string) => string) | undefined
   readonly transformResultNames?: ((name: string) => string) | undefined
   readonly spanAttributes?: Record<string, unknown> | undefined
+  /**
+   * Bound on one statement. On expiry the statement is cancelled on the
+   * server (`KILL QUERY`), fails with a `SqlError` whose cause is a
+   * `QueryTimeoutError`, and its connection is closed. Positive and finite;
+   * default: no bound.
+   */
+  readonly queryTimeout?: Duration.DurationInput | undefined
   /** The pool's sizes and timeouts. */
   readonly pool?: PoolConfig.Input | undefined
 }
 
 /**
- * The connector, for `Pool.layer` or an extra pool's tag (a replica).
+ * The connector, for `Pool.layer` or an extra pool's tag (a replica), once
+ * the options are checked: an invalid `queryTimeout` fails with
+ * `PoolConfigError`. Its `connect` fails with a typed `ConnectFailure` (see
+ * `layer`).
  *
  * @example
  * ```ts
@@ -63,13 +75,26 @@ export interface MysqlPoolOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const connector: (options: MysqlPoolOptions) => Connector<Mysql.Connection, Error> = internal.connector
+export const connector: (
+  options: MysqlPoolOptions
+) => Effect.Effect<Connector<Mysql.Connection, ConnectFailure>, PoolConfigError> = internal.connector
 
 /**
  * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of MySQL or
- * MariaDB connections. A wrong password, an unknown host, a refused port or a
- * database that does not exist fails it with `ConnectError` (the driver's
- * error as `cause`, no password anywhere).
+ * MariaDB connections. When connecting fails, the pool's `ConnectError` has
+ * a typed `cause` whose `code` is the server's errno as a string (or the
+ * socket's code); each keeps mysql2's error as its own `cause`, no password
+ * anywhere:
+ *
+ * - `AuthenticationError` (1045, 1044, 1698, 1130, locked or expired
+ *   account): not retried;
+ * - `TooManyConnectionsError` (1040 max_connections, 1203 / 1226 the user's
+ *   MAX_USER_CONNECTIONS): retried with the pool's backoff, as a slot may
+ *   free up;
+ * - `UnknownDatabaseError` (1049): not retried;
+ * - `ServerUnreachableError` (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, the socket
+ *   closed during the handshake): retried, except an unknown host (ENOTFOUND);
+ * - `ConnectionSetupError` (TLS, protocol, `onConnect` failing): retried.
  *
  * @example
  * ```ts
@@ -92,10 +117,11 @@ export const connector: (options: MysqlPoolOptions) => Connector<Mysql.Connectio
  */
 export const layer: (
   options: MysqlPoolOptions
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> = internal.layer
+) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectFailure>> = internal.layer
 
 /**
- * The same layer, its options read from Effect `Config`.
+ * The same layer, its options read from Effect `Config` (the same checks
+ * apply: an invalid `queryTimeout` fails with `PoolConfigError`).
  *
  * @example
  * ```ts
@@ -110,8 +136,10 @@ export const layer: (
  */
 export const layerConfig: (
   config: Config.Config.Wrap<MysqlPoolOptions>
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =
-  internal.layerConfig
+) => Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient,
+  PoolConfigError | ConnectError<ConnectFailure> | ConfigError.ConfigError
+> = internal.layerConfig
 
 /**
  * Whether an error (a `SqlError`'s cause) means the connection is gone: a

@@ -7,12 +7,14 @@
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Statement from "@effect/sql/Statement"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
@@ -46,12 +48,22 @@ export interface PgPoolOptions {
   /** Apply the name transforms inside JSON values too (as @effect/sql-pg). Default true. */
   readonly transformJson?: boolean | undefined
   readonly spanAttributes?: Record<string, unknown> | undefined
+  /**
+   * Bound on one statement. On expiry the statement is cancelled on the
+   * server (the protocol's cancel request), fails with a `SqlError` whose
+   * cause is a `QueryTimeoutError`, and its connection is closed. Positive and
+   * finite; default: no bound.
+   */
+  readonly queryTimeout?: Duration.DurationInput | undefined
   /** The pool's sizes and timeouts. */
   readonly pool?: PoolConfig.Input | undefined
 }
 
 /**
- * The connector, for `Pool.layer` or an extra pool's tag (a replica).
+ * The connector, for `Pool.layer` or an extra pool's tag (a replica), once
+ * the options are checked: a malformed `url` or an invalid `queryTimeout`
+ * fails with `PoolConfigError` naming the field (never showing the URL).
+ * Its `connect` fails with a typed `ConnectFailure` (see `layer`).
  *
  * @example
  * ```ts
@@ -69,13 +81,24 @@ export interface PgPoolOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const connector: (options: PgPoolOptions) => Connector<Pg.Client, Error> = internal.connector
+export const connector: (
+  options: PgPoolOptions
+) => Effect.Effect<Connector<Pg.Client, ConnectFailure>, PoolConfigError> = internal.connector
 
 /**
  * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of
- * PostgreSQL connections. A wrong password, an unknown host, a refused port
- * or a database that does not exist fails it with `ConnectError` (the
- * driver's error as `cause`, no password anywhere).
+ * PostgreSQL connections. When connecting fails, the pool's `ConnectError`
+ * has a typed `cause` (each keeps node-postgres' error as its own `cause`,
+ * no password anywhere):
+ *
+ * - `AuthenticationError` (28P01, 28000, no password given): not retried;
+ * - `TooManyConnectionsError` (53300, also the role's or database's
+ *   CONNECTION LIMIT): retried with the pool's backoff, as a slot may free up;
+ * - `UnknownDatabaseError` (3D000): not retried;
+ * - `ServerUnreachableError` (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, the socket
+ *   closed during the handshake, 57P03 starting up): retried, except an
+ *   unknown host (ENOTFOUND);
+ * - `ConnectionSetupError` (TLS, protocol, `onConnect` failing): retried.
  *
  * @example
  * ```ts
@@ -96,17 +119,21 @@ export const connector: (options: PgPoolOptions) => Connector<Pg.Client, Error> 
  */
 export const layer: (
   options: PgPoolOptions
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> = internal.layer
+) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectFailure>> = internal.layer
 
 /**
- * The same layer, its options read from Effect `Config`.
+ * The same layer, its options read from Effect `Config` (the same checks
+ * apply: an invalid `queryTimeout` fails with `PoolConfigError`).
  *
  * @example
  * ```ts
  * import { Config } from "effect"
  * import { PgPool } from "@dbpool/pg"
  *
- * const PoolLive = PgPool.layerConfig({ url: Config.redacted("DATABASE_URL") })
+ * const PoolLive = PgPool.layerConfig({
+ *   url: Config.redacted("DATABASE_URL"),
+ *   queryTimeout: Config.withDefault(Config.duration("QUERY_TIMEOUT"), undefined)
+ * })
  * ```
  *
  * @since 0.1.0
@@ -114,8 +141,10 @@ export const layer: (
  */
 export const layerConfig: (
   config: Config.Config.Wrap<PgPoolOptions>
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =
-  internal.layerConfig
+) => Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient,
+  PoolConfigError | ConnectError<ConnectFailure> | ConfigError.ConfigError
+> = internal.layerConfig
 
 /**
  * A JSON parameter (as `PgClient.json` of @effect/sql-pg).

@@ -248,7 +248,7 @@ describeDb("PgPool", () => {
   it.live("a running query is cancelled with the protocol's cancel request, without opening a session", () =>
     Effect.gen(function*() {
       const name = `${appName}-cancel`
-      const connector = PgPool.connector({ ...base, applicationName: name })
+      const connector = yield* PgPool.connector({ ...base, applicationName: name })
       const client = yield* connector.connect({ onBroken: () => {} })
       const query = Effect.runPromiseExit(connector.connection(client).execute("SELECT pg_sleep(10)", [], undefined))
       yield* until(

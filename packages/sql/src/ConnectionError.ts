@@ -329,7 +329,7 @@ export const isConnectFailure = (u: unknown): u is ConnectFailure =>
 /**
  * The code a driver's error carries, as a string: the `code` field
  * (PostgreSQL's SQLSTATE, a socket's ECONNREFUSED, mysql2's ER_... name) or,
- * with `preferErrno`, MySQL's numeric `errno` first.
+ * with `preferErrno`, a server's numeric `errno` (MySQL's 1045) first.
  *
  * @example
  * ```ts
@@ -345,7 +345,8 @@ export const isConnectFailure = (u: unknown): u is ConnectFailure =>
 export const codeOf = (cause: unknown, preferErrno = false): string | undefined => {
   if (!Predicate.isObject(cause)) return undefined
   const { code, errno } = cause as { code?: unknown; errno?: unknown }
-  if (preferErrno && typeof errno === "number") return String(errno)
+  // Node's own socket errors carry a negative errno: their code (ECONNREFUSED) says more.
+  if (preferErrno && typeof errno === "number" && errno > 0) return String(errno)
   if (typeof code === "string") return code
   if (typeof code === "number") return String(code)
   return undefined
@@ -369,6 +370,37 @@ export const codeOf = (cause: unknown, preferErrno = false): string | undefined 
  */
 export const lost = (system: System, cause: unknown): ConnectionLostError =>
   new ConnectionLostError({ system, code: codeOf(cause, system === "mysql"), cause })
+
+/**
+ * The retry policy the drivers share: an `AuthenticationError`, an
+ * `UnknownDatabaseError` or an unknown host (`ServerUnreachableError` with
+ * ENOTFOUND) would fail the same way again and are not retried; a full
+ * server (`TooManyConnectionsError`), an unreachable one and a failed
+ * set-up are, with the pool's backoff.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError } from "@dbpool/sql"
+ *
+ * ConnectionError.isRetryable(
+ *   new ConnectionError.TooManyConnectionsError({ system: "mysql", code: "1040", cause: undefined })
+ * ) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRetryable = (error: ConnectFailure): boolean => {
+  switch (error._tag) {
+    case "AuthenticationError":
+    case "UnknownDatabaseError":
+      return false
+    case "ServerUnreachableError":
+      return error.code !== "ENOTFOUND"
+    default:
+      return true
+  }
+}
 
 /**
  * Socket codes that mean nothing answered at the address (shared by the

@@ -8,6 +8,7 @@
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -40,23 +41,24 @@ export interface SqlitePoolOptions {
   readonly transformQueryNames?: ((name: string) => string) | undefined
   readonly transformResultNames?: ((name: string) => string) | undefined
   readonly spanAttributes?: Record<string, unknown> | undefined
+  /**
+   * Bound on one statement, passed to the pool like the other drivers'. Positive and finite; default: no
+   * bound. better-sqlite3 is synchronous: a running statement cannot be interrupted (the whole program
+   * waits for it), so a statement past the bound fails with a `SqlError` whose cause is a
+   * `QueryTimeoutError` only once it returns, and its connection is closed. Only the asynchronous part,
+   * waiting for the write permit, can be cut short on time.
+   */
+  readonly queryTimeout?: Duration.DurationInput | undefined
   /** The pool's sizes and timeouts. */
   readonly pool?: PoolConfig.Input | undefined
 }
 
 /**
- * Opening the database failed (a directory that does not exist, a file that
- * is not a database, no permission). `cause` is better-sqlite3's error.
- *
- * @since 0.1.0
- * @category errors
- */
-export { SqliteConnectError } from "./internal/sqlite.js"
-
-/**
  * The connector, for `Pool.layer` or an extra pool's tag. Fails with
  * `PoolConfigError` (field `filename`) for an in-memory database with more
- * than one connection: each would see a different, empty database.
+ * than one connection: each would see a different, empty database; and
+ * (field `queryTimeout`) for a `queryTimeout` that is not a positive, finite
+ * duration. Its `connect` fails with a typed `ConnectFailure` (see `layer`).
  *
  * @example
  * ```ts
@@ -72,11 +74,20 @@ export { SqliteConnectError } from "./internal/sqlite.js"
  */
 export const connector: (
   options: SqlitePoolOptions
-) => Effect.Effect<Connector<Database.Database, internal.SqliteConnectError>, PoolConfigError> = internal.connector
+) => Effect.Effect<Connector<Database.Database, ConnectFailure>, PoolConfigError> = internal.connector
 
 /**
  * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of
- * connections to one SQLite file.
+ * connections to one SQLite file. When opening fails, the pool's
+ * `ConnectError` has a typed `cause` (better-sqlite3's error as its own
+ * `cause`):
+ *
+ * - `UnknownDatabaseError` (`database` is the file name): the file cannot be
+ *   opened as a database: missing with `fileMustExist`, in a directory that
+ *   does not exist, not readable, not a database (SQLITE_CANTOPEN,
+ *   SQLITE_NOTADB). Not retried;
+ * - `ConnectionSetupError`: anything else (a locked file while switching to
+ *   WAL, `onConnect` failing: retried; a corrupt file or a bad option: not).
  *
  * @example
  * ```ts
@@ -97,8 +108,7 @@ export const connector: (
  */
 export const layer: (
   options: SqlitePoolOptions
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<internal.SqliteConnectError>> =
-  internal.layer
+) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectFailure>> = internal.layer
 
 /**
  * The same layer, its options read from Effect `Config`.
@@ -118,5 +128,5 @@ export const layerConfig: (
   config: Config.Config.Wrap<SqlitePoolOptions>
 ) => Layer.Layer<
   Pool.Pool | SqlClient.SqlClient,
-  PoolConfigError | ConnectError<internal.SqliteConnectError> | ConfigError.ConfigError
+  PoolConfigError | ConnectError<ConnectFailure> | ConfigError.ConfigError
 > = internal.layerConfig

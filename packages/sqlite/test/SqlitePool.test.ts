@@ -219,7 +219,7 @@ describe("SqlitePool", () => {
         expect(error._tag).toBe("ConnectError")
         expect(error.attempts).toBe(1)
         expect(error.message).toBe(
-          `Cannot connect (pool "default", 1 attempt): cannot open SQLite database "${filename}": ` +
+          `Cannot connect (pool "default", 1 attempt): Database "${filename}" cannot be opened: ` +
             "Cannot open database because the directory does not exist"
         )
       }

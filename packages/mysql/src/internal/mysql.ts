@@ -5,7 +5,8 @@
  * connection of its own.
  */
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
-import { type Connector, serverAddress } from "@dbpool/sql/Connector"
+import * as ConnectionError from "@dbpool/sql/ConnectionError"
+import { type Connector, decodeQueryTimeout, serverAddress } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -15,6 +16,7 @@ import * as Statement from "@effect/sql/Statement"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -49,8 +51,58 @@ export const isConnectionError = (cause: unknown): boolean => {
   return cause instanceof Error && /closed state|connection lost|server has gone away/i.test(cause.message)
 }
 
-/** Errors worth no second attempt: access denied, unknown database, unknown host. */
-const permanentCodes = new Set(["ER_ACCESS_DENIED_ERROR", "ER_DBACCESS_DENIED_ERROR", "ER_BAD_DB_ERROR", "ENOTFOUND"])
+/**
+ * 1045 access denied (wrong password, unknown user), 1044 no access to the database, 1698 no password given
+ * where one is needed, 1130 host not allowed, 1862 password expired, 3118 / 4151 account locked (MySQL /
+ * MariaDB).
+ */
+const authenticationErrnos = new Set([1045, 1044, 1698, 1130, 1862, 3118, 4151])
+/** 1040 max_connections, 1203 max_user_connections, 1226 a user's resource limit (MAX_USER_CONNECTIONS). */
+const tooManyErrnos = new Set([1040, 1203, 1226])
+/** The server went away before the handshake ended: shutting down (1053), the socket closed or timed out. */
+const handshakeCodes = new Set(["PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT", "ER_SERVER_SHUTDOWN"])
+
+/** Where a connection was going, as mysql2 resolved it (URL and fields). */
+interface Target {
+  readonly user: string | undefined
+  readonly database: string | undefined
+  readonly host: string | undefined
+  readonly port: number | undefined
+}
+
+const targetOf = (conn: Mysql.Connection): Target => {
+  const config = (conn as unknown as { config?: Partial<Record<"user" | "database" | "host" | "port", unknown>> })
+    .config ?? {}
+  const text = (value: unknown) => typeof value === "string" && value !== "" ? value : undefined
+  return {
+    user: text(config.user),
+    database: text(config.database),
+    host: text(config.host),
+    port: typeof config.port === "number" ? config.port : undefined
+  }
+}
+
+/** The typed reason a connection could not be opened. The password is in none of them (nor in the server's words). */
+export const connectFailure = (cause: unknown, target: Target): ConnectionError.ConnectFailure => {
+  const system = "mysql"
+  // The server's errno ("1045") when it answered, else mysql2's or the socket's code ("ECONNREFUSED").
+  const code = ConnectionError.codeOf(cause, true)
+  const errno = field(cause, "errno")
+  const name = field(cause, "code")
+  if (typeof errno === "number" && errno > 0) {
+    if (authenticationErrnos.has(errno)) {
+      return new ConnectionError.AuthenticationError({ system, code, user: target.user, cause })
+    }
+    if (tooManyErrnos.has(errno)) return new ConnectionError.TooManyConnectionsError({ system, code, cause })
+    if (errno === 1049) {
+      return new ConnectionError.UnknownDatabaseError({ system, code, database: target.database, cause })
+    }
+  }
+  if (typeof name === "string" && (ConnectionError.unreachableCodes.has(name) || handshakeCodes.has(name))) {
+    return new ConnectionError.ServerUnreachableError({ system, code, host: target.host, port: target.port, cause })
+  }
+  return new ConnectionError.ConnectionSetupError({ system, code, stage: "connect", cause })
+}
 
 const connectionOptions = (options: MysqlPool.MysqlPoolOptions): Mysql.ConnectionOptions => {
   const config: Mysql.ConnectionOptions = {
@@ -178,7 +230,15 @@ const endConnection = (conn: Mysql.Connection): Effect.Effect<void> =>
     Effect.zipRight(Effect.sync(() => conn.destroy()))
   )
 
-export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.Connection, Error> => {
+export const connector = (
+  options: MysqlPool.MysqlPoolOptions
+): Effect.Effect<Connector<Mysql.Connection, ConnectionError.ConnectFailure>, PoolConfigError> =>
+  Effect.map(decodeQueryTimeout(options.queryTimeout), (queryTimeout) => make(options, queryTimeout))
+
+const make = (
+  options: MysqlPool.MysqlPoolOptions,
+  queryTimeout: Duration.Duration | undefined
+): Connector<Mysql.Connection, ConnectionError.ConnectFailure> => {
   const config = connectionOptions(options)
   const { database, host, port } = target(options)
   const compiler = makeCompiler(options.transformQueryNames)
@@ -186,8 +246,8 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
     ? undefined
     : Statement.defaultTransforms(options.transformResultNames).array
 
-  const open = (onError: (error: Error) => void): Effect.Effect<Mysql.Connection, Error> =>
-    Effect.async<Mysql.Connection, Error>((resume) => {
+  const open = (onError: (error: Error) => void): Effect.Effect<Mysql.Connection, ConnectionError.ConnectFailure> =>
+    Effect.async<Mysql.Connection, ConnectionError.ConnectFailure>((resume) => {
       const conn = Mysql.createConnection(config)
       // An error listener for the connection's whole life: an idle connection's error must never crash the process.
       conn.on("error", onError)
@@ -197,7 +257,7 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
         settled = true
         if (error) {
           conn.destroy()
-          resume(Effect.fail(error))
+          resume(Effect.fail(connectFailure(error, targetOf(conn))))
         } else {
           resume(Effect.succeed(conn))
         }
@@ -230,7 +290,14 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
         conn.on("end", () => hooks.onBroken(new Error("Connection closed")))
         if (options.onConnect === undefined) return Effect.succeed(conn)
         return options.onConnect(conn).pipe(
-          Effect.mapError((cause) => cause instanceof Error ? cause : new Error(String(cause))),
+          Effect.mapError((cause) =>
+            new ConnectionError.ConnectionSetupError({
+              system: "mysql",
+              code: ConnectionError.codeOf(cause, true),
+              stage: "onConnect",
+              cause
+            })
+          ),
           Effect.onExit((exit) => exit._tag === "Failure" ? endConnection(conn) : Effect.void),
           Effect.as(conn)
         )
@@ -243,7 +310,8 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
     cancel,
     connection: (conn) => new MysqlConnection(conn, cancel(conn)),
     isConnectionError,
-    retryable: (error) => !permanentCodes.has(String(field(error, "code"))),
+    retryable: ConnectionError.isRetryable,
+    queryTimeout,
     compiler,
     transformRows,
     spanAttributes: [
@@ -258,10 +326,12 @@ export const connector = (options: MysqlPool.MysqlPoolOptions): Connector<Mysql.
 
 export const layer = (
   options: MysqlPool.MysqlPoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> =>
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
   Pool.layer(connector(options), options.pool)
 
 export const layerConfig = (
   config: Config.Config.Wrap<MysqlPool.MysqlPoolOptions>
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient,
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

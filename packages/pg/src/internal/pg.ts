@@ -4,8 +4,10 @@
  * compiler, streams through `pg-cursor`, cancellation with
  * `pg_cancel_backend` from a short connection of its own.
  */
-import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
-import { type Connector, serverAddress } from "@dbpool/sql/Connector"
+import type { ConnectError } from "@dbpool/core/PoolError"
+import { PoolConfigError } from "@dbpool/core/PoolError"
+import * as ConnectionError from "@dbpool/sql/ConnectionError"
+import { type Connector, decodeQueryTimeout, serverAddress } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import { makeCompiler } from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -15,6 +17,7 @@ import * as Statement from "@effect/sql/Statement"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -42,8 +45,54 @@ export const isConnectionError = (cause: unknown): boolean => {
   return cause instanceof Error && connectionMessages.test(cause.message)
 }
 
-/** Errors worth no second attempt: wrong password, unknown role or database, unknown host. */
-const permanentCodes = new Set(["28P01", "28000", "3D000", "ENOTFOUND", "EAI_AGAIN_PERMANENT"])
+/** 28P01 wrong password, 28000 unknown role or not allowed by pg_hba.conf. */
+const authenticationCodes = new Set(["28P01", "28000"])
+/** The server asked for a password and none was given (node-postgres says so before sending anything). */
+const passwordMissing = /password must be a (non-empty )?string/i
+/** 57P03: starting up or shutting down, 57P01/57P02: shut down while we logged in. Back soon, worth a retry. */
+const unavailableCodes = new Set(["57P01", "57P02", "57P03"])
+/** The socket closed (or node-postgres' own timer fired) before the server finished the handshake. */
+const handshakeCut = /Connection terminated|timeout expired/i
+
+/** Where a client was going, as node-postgres resolved it (URL, fields, PG* environment variables). */
+interface Target {
+  readonly user: string | undefined
+  readonly database: string | undefined
+  readonly host: string | undefined
+  readonly port: number | undefined
+}
+
+const targetOf = (client: Pg.Client): Target => {
+  const params = client as unknown as Partial<Record<"user" | "database" | "host", unknown>> & { port?: unknown }
+  const text = (value: unknown) => typeof value === "string" ? value : undefined
+  return {
+    user: text(params.user),
+    database: text(params.database),
+    host: text(params.host),
+    port: typeof params.port === "number" ? params.port : undefined
+  }
+}
+
+/** The typed reason a connection could not be opened. The password is in none of them (nor in the server's words). */
+export const connectFailure = (cause: unknown, target: Target): ConnectionError.ConnectFailure => {
+  const system = "postgresql"
+  const code = codeOf(cause)
+  const message = cause instanceof Error ? cause.message : ""
+  if ((code !== undefined && authenticationCodes.has(code)) || passwordMissing.test(message)) {
+    return new ConnectionError.AuthenticationError({ system, code, user: target.user, cause })
+  }
+  if (code === "53300") return new ConnectionError.TooManyConnectionsError({ system, code, cause })
+  if (code === "3D000") {
+    return new ConnectionError.UnknownDatabaseError({ system, code, database: target.database, cause })
+  }
+  if (
+    (code !== undefined && (ConnectionError.unreachableCodes.has(code) || unavailableCodes.has(code))) ||
+    (code === undefined && handshakeCut.test(message))
+  ) {
+    return new ConnectionError.ServerUnreachableError({ system, code, host: target.host, port: target.port, cause })
+  }
+  return new ConnectionError.ConnectionSetupError({ system, code, stage: "connect", cause })
+}
 
 const clientConfig = (options: PgPool.PgPoolOptions): Pg.ClientConfig => {
   const config: Pg.ClientConfig = {
@@ -184,16 +233,47 @@ const endClient = (client: Pg.Client): Effect.Effect<void> =>
     client.end().then(() => resume(Effect.void), () => resume(Effect.void))
   }).pipe(Effect.timeoutOption("2 seconds"), Effect.asVoid)
 
-export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, Error> => {
-  const config = clientConfig(options)
+const schemes = new Set(["postgres:", "postgresql:", "socket:"])
+
+/** A URL node-postgres cannot use fails here, naming `url` and never showing it (it may hold the password). */
+const checkedConfig = (options: PgPool.PgPoolOptions): Effect.Effect<Pg.ClientConfig, PoolConfigError> =>
+  Effect.suspend(() => {
+    const invalid = (reason: string) => Effect.fail(new PoolConfigError({ field: "url", value: "<redacted>", reason }))
+    if (options.url !== undefined) {
+      const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(Redacted.value(options.url))?.[1]?.toLowerCase()
+      if (scheme !== undefined && !schemes.has(scheme)) {
+        return invalid(`has the scheme "${scheme}//" (expected postgres:// or postgresql://)`)
+      }
+    }
+    try {
+      return Effect.succeed(clientConfig(options))
+    } catch {
+      return invalid("is not a valid connection URL (check the host, the port and the escaping of special characters)")
+    }
+  })
+
+export const connector = (
+  options: PgPool.PgPoolOptions
+): Effect.Effect<Connector<Pg.Client, ConnectionError.ConnectFailure>, PoolConfigError> =>
+  Effect.zipWith(
+    checkedConfig(options),
+    decodeQueryTimeout(options.queryTimeout),
+    (config, queryTimeout) => make(options, config, queryTimeout)
+  )
+
+const make = (
+  options: PgPool.PgPoolOptions,
+  config: Pg.ClientConfig,
+  queryTimeout: Duration.Duration | undefined
+): Connector<Pg.Client, ConnectionError.ConnectFailure> => {
   const { database, host, port } = target(options)
   const compiler = makeCompiler(options.transformQueryNames, options.transformJson)
   const transformRows = options.transformResultNames === undefined
     ? undefined
     : Statement.defaultTransforms(options.transformResultNames, options.transformJson).array
 
-  const open = (onError: (error: Error) => void): Effect.Effect<Pg.Client, Error> =>
-    Effect.async<Pg.Client, Error>((resume) => {
+  const open = (onError: (error: Error) => void): Effect.Effect<Pg.Client, ConnectionError.ConnectFailure> =>
+    Effect.async<Pg.Client, ConnectionError.ConnectFailure>((resume) => {
       const client = new Pg.Client(config)
       // An error listener for the client's whole life: an idle client's error must never crash the process.
       client.on("error", onError)
@@ -203,7 +283,7 @@ export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, E
         settled = true
         if (error) {
           client.end().catch(() => {})
-          resume(Effect.fail(error))
+          resume(Effect.fail(connectFailure(error, targetOf(client))))
         } else {
           resume(Effect.succeed(client))
         }
@@ -238,7 +318,14 @@ export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, E
           client.on("end", () => hooks.onBroken(new Error("Connection terminated")))
           if (options.onConnect === undefined) return Effect.succeed(client)
           return options.onConnect(client).pipe(
-            Effect.mapError((cause) => cause instanceof Error ? cause : new Error(String(cause))),
+            Effect.mapError((cause) =>
+              new ConnectionError.ConnectionSetupError({
+                system: "postgresql",
+                code: codeOf(cause),
+                stage: "onConnect",
+                cause
+              })
+            ),
             Effect.onExit((exit) => exit._tag === "Failure" ? endClient(client) : Effect.void),
             Effect.as(client)
           )
@@ -252,7 +339,8 @@ export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, E
     cancel: (client) => Effect.flatMap(cancelRequest(client), (sent) => sent ? Effect.void : cancelWithQuery(client)),
     connection: (client) => new PgConnection(client),
     isConnectionError,
-    retryable: (error) => !permanentCodes.has(codeOf(error) ?? ""),
+    retryable: ConnectionError.isRetryable,
+    queryTimeout,
     inTransaction: (client) => {
       const status = (client as unknown as { getTransactionStatus?: () => string | null }).getTransactionStatus?.()
       return status === "T" || status === "E"
@@ -271,13 +359,15 @@ export const connector = (options: PgPool.PgPoolOptions): Connector<Pg.Client, E
 
 export const layer = (
   options: PgPool.PgPoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error>> =>
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
   Pool.layer(connector(options), options.pool)
 
 export const layerConfig = (
   config: Config.Config.Wrap<PgPool.PgPoolOptions>
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<Error> | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient,
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
 interface PgJson extends Statement.Custom<"PgJson", unknown> {}
 const PgJson = Statement.custom<PgJson>("PgJson")

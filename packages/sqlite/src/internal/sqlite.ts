@@ -7,7 +7,8 @@
  */
 import type { ConnectError } from "@dbpool/core/PoolError"
 import { PoolConfigError } from "@dbpool/core/PoolError"
-import type { Connector } from "@dbpool/sql/Connector"
+import * as ConnectionError from "@dbpool/sql/ConnectionError"
+import { type Connector, decodeQueryTimeout } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
@@ -17,7 +18,6 @@ import Database from "better-sqlite3"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -30,6 +30,26 @@ const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(TRANSACTION\s+)?TO\b)/i
 
 /** Error codes after which a connection is not worth keeping. */
 const fatalCodes = /^SQLITE_(IOERR|CORRUPT|NOTADB|CANTOPEN|FULL|PROTOCOL)/
+
+/** The file is not there to be opened as a database: missing (with fileMustExist), no permission, not a database. */
+const unopenableCodes = /^SQLITE_(CANTOPEN|NOTADB)/
+
+/**
+ * The typed reason a database could not be opened: a file or directory that cannot be opened as a database
+ * is an `UnknownDatabaseError` (the database named by `filename` is not there for us), anything else a
+ * `ConnectionSetupError`.
+ */
+export const connectFailure = (cause: unknown, filename: string): ConnectionError.ConnectFailure => {
+  const system = "sqlite"
+  const code = cause instanceof Database.SqliteError ? cause.code : undefined
+  if (
+    (code !== undefined && unopenableCodes.test(code)) ||
+    (cause instanceof TypeError && /directory does not exist/i.test(cause.message))
+  ) {
+    return new ConnectionError.UnknownDatabaseError({ system, code, database: filename, cause })
+  }
+  return new ConnectionError.ConnectionSetupError({ system, code, stage: "connect", cause })
+}
 
 export const isMemory = (filename: string): boolean =>
   filename === "" || filename === ":memory:" || /^file::memory:/.test(filename) || /mode=memory/.test(filename)
@@ -51,9 +71,10 @@ class Native {
 
 export const connector = (
   options: SqlitePool.SqlitePoolOptions
-): Effect.Effect<Connector<Database.Database, SqliteConnectError>, PoolConfigError> =>
+): Effect.Effect<Connector<Database.Database, ConnectionError.ConnectFailure>, PoolConfigError> =>
   Effect.gen(function*() {
     const filename = options.filename
+    const queryTimeout = yield* decodeQueryTimeout(options.queryTimeout)
     const max = options.pool?.maxConnections ?? 50
     if (isMemory(filename) && max > 1) {
       return yield* Effect.fail(
@@ -192,7 +213,7 @@ export const connector = (
         )
     })
 
-    const self: Connector<Database.Database, SqliteConnectError> = {
+    const self: Connector<Database.Database, ConnectionError.ConnectFailure> = {
       system: "sqlite",
       connect: () =>
         Effect.try({
@@ -218,11 +239,17 @@ export const connector = (
             natives.set(db, new Native(db))
             return db
           },
-          catch: (cause) => new SqliteConnectError({ filename, cause })
+          catch: (cause) => connectFailure(cause, filename)
         }).pipe(
           Effect.tap((db) =>
             options.onConnect === undefined ? Effect.void : Effect.tapErrorCause(
-              Effect.mapError(options.onConnect(db), (cause) => new SqliteConnectError({ filename, cause })),
+              Effect.mapError(options.onConnect(db), (cause) =>
+                new ConnectionError.ConnectionSetupError({
+                  system: "sqlite",
+                  code: cause instanceof Database.SqliteError ? cause.code : undefined,
+                  stage: "onConnect",
+                  cause
+                })),
               () => Effect.sync(() => db.close())
             )
           )
@@ -251,10 +278,16 @@ export const connector = (
       isConnectionError: (cause) =>
         (cause instanceof Database.SqliteError && fatalCodes.test(cause.code)) ||
         (cause instanceof TypeError && /database connection is not open/i.test(cause.message)),
-      // A missing directory, a file that is not a database, no permission: trying again will not help.
+      // A missing directory, a file that is not a database, no permission, a bad option: trying again will not
+      // help. A locked file (SQLITE_BUSY while switching to WAL) or a failed onConnect may.
       retryable: (error) =>
-        !(error.cause instanceof TypeError) &&
-        !(error.cause instanceof Database.SqliteError && fatalCodes.test(error.cause.code)),
+        ConnectionError.isRetryable(error) &&
+        !(error._tag === "ConnectionSetupError" && error.stage === "connect" &&
+          (error.cause instanceof TypeError || error.cause instanceof RangeError ||
+            (error.code !== undefined && fatalCodes.test(error.code)))),
+      // better-sqlite3 runs a statement synchronously: a timeout cannot interrupt it, only fail it once it
+      // returns (and close its connection).
+      queryTimeout,
       inTransaction: (db) => db.open && db.inTransaction,
       compiler,
       transformRows,
@@ -268,24 +301,14 @@ export const connector = (
     return self
   })
 
-export class SqliteConnectError extends Data.TaggedError("SqliteConnectError")<{
-  readonly filename: string
-  readonly cause: unknown
-}> {
-  override get message(): string {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `cannot open SQLite database "${this.filename}": ${reason}`
-  }
-}
-
 export const layer = (
   options: SqlitePool.SqlitePoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<SqliteConnectError>> =>
+): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
   Pool.layer(connector(options), options.pool)
 
 export const layerConfig = (
   config: Config.Config.Wrap<SqlitePool.SqlitePoolOptions>
 ): Layer.Layer<
   Pool.Pool | SqlClient.SqlClient,
-  PoolConfigError | ConnectError<SqliteConnectError> | ConfigError.ConfigError
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
