@@ -16,6 +16,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -23,6 +24,7 @@ import * as Stream from "effect/Stream"
 import type { Connector } from "../Connector.js"
 import type * as Pool from "../Pool.js"
 import type { PooledConnection } from "../PooledConnection.js"
+import * as PooledStatement from "./statement.js"
 
 type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: number]>
 
@@ -178,6 +180,8 @@ const makeClient = (options: {
   readonly reactivity: Reactivity.Reactivity["Type"]
   readonly acquirer: SqlConnection.Connection.Acquirer
   readonly transactionAcquirer: SqlConnection.Connection.Acquirer
+  /** Runs one statement outside a transaction: on a borrowed connection, or on the bound one. */
+  readonly borrow: <A>(f: (conn: SqlConnection.Connection) => Effect.Effect<A, SqlError>) => Effect.Effect<A, SqlError>
   readonly bound: boolean
 }): SqlClient.SqlClient => {
   const { connector, reactivity, transactionAcquirer, transactionTag } = options
@@ -205,9 +209,19 @@ const makeClient = (options: {
     rollback: (conn) => conn.executeUnprepared(rollback, [], undefined),
     rollbackSavepoint: (conn, id) => conn.executeUnprepared(rollbackSavepoint(`effect_sql_${id}`), [], undefined)
   })
+  const run: PooledStatement.Executor["run"] = options.bound ?
+    options.borrow :
+    (f) =>
+      Effect.withFiberRuntime((fiber) => {
+        const transaction = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), transactionTag)
+        return transaction._tag === "Some" ? f(transaction.value[0]) : options.borrow(f)
+      })
   const build = (compiler: Statement.Compiler, transformRows: typeof connector.transformRows): SqlClient.SqlClient => {
     const client: any = Object.assign(
-      Statement.make(getConnection, compiler, connector.spanAttributes, transformRows),
+      PooledStatement.makeConstructor(
+        Statement.make(getConnection, compiler, connector.spanAttributes, transformRows),
+        { run, spanAttributes: connector.spanAttributes, transformRows }
+      ),
       {
         [SqlClient.TypeId]: SqlClient.TypeId,
         safe: undefined,
@@ -259,6 +273,7 @@ export const make = <N, E>(
           reactivity,
           acquirer: bound,
           transactionAcquirer: bound,
+          borrow: (f) => f(conn.connection),
           bound: true
         })
         // Bound to this connection: a transaction of another connection in scope is not joined.
@@ -345,6 +360,11 @@ export const make = <N, E>(
       reactivity,
       acquirer,
       transactionAcquirer: acquirer,
+      borrow: (f) =>
+        Effect.mapError(
+          use((lease) => f(lease.resource.connection)),
+          (error) => error instanceof SqlError ? error : toSqlError(error)
+        ),
       bound: false
     })
 
