@@ -247,7 +247,8 @@ describeDb("PgPool connection errors are typed, carry the server's code, and hol
           pool: { maxRetries: 0 }
         })
         expect(error.cause).toBeInstanceOf(ConnectionError.ConnectionSetupError)
-        expect(error.cause).toMatchObject({ system: "postgresql", stage: "onConnect" })
+        // 42703: undefined column, read through the UnknownException of Effect.tryPromise
+        expect(error.cause).toMatchObject({ system: "postgresql", stage: "onConnect", code: "42703" })
         expect(error.message).toContain("failed in onConnect")
       }),
     { timeout: 10_000 }

@@ -329,7 +329,9 @@ export const isConnectFailure = (u: unknown): u is ConnectFailure =>
 /**
  * The code a driver's error carries, as a string: the `code` field
  * (PostgreSQL's SQLSTATE, a socket's ECONNREFUSED, mysql2's ER_... name) or,
- * with `preferErrno`, a server's numeric `errno` (MySQL's 1045) first.
+ * with `preferErrno`, a server's numeric `errno` (MySQL's 1045) first. A
+ * wrapper without a code (Effect's `UnknownException`, a `SqlError`) gives
+ * the code of the error it wraps.
  *
  * @example
  * ```ts
@@ -342,7 +344,12 @@ export const isConnectFailure = (u: unknown): u is ConnectFailure =>
  * @since 0.1.0
  * @category getters
  */
-export const codeOf = (cause: unknown, preferErrno = false): string | undefined => {
+export const codeOf = (cause: unknown, preferErrno = false): string | undefined =>
+  ownCode(cause, preferErrno) ??
+    // A wrapper without a code of its own (Effect's UnknownException, a SqlError): the code of what it wraps.
+    (Predicate.hasProperty(cause, "cause") ? ownCode(cause.cause, preferErrno) : undefined)
+
+const ownCode = (cause: unknown, preferErrno: boolean): string | undefined => {
   if (!Predicate.isObject(cause)) return undefined
   const { code, errno } = cause as { code?: unknown; errno?: unknown }
   // Node's own socket errors carry a negative errno: their code (ECONNREFUSED) says more.

@@ -63,7 +63,7 @@ describe("SqlitePool opening errors are typed", () => {
         pool: { maxRetries: 1, retryInterval: "1 millis" }
       })
       expect(error.cause).toBeInstanceOf(ConnectionError.ConnectionSetupError)
-      expect(error.cause).toMatchObject({ system: "sqlite", stage: "onConnect" })
+      expect(error.cause).toMatchObject({ system: "sqlite", stage: "onConnect", code: "SQLITE_ERROR" })
       expect(error.attempts).toBe(2)
     }))
 })

@@ -321,7 +321,7 @@ const make = (
             Effect.mapError((cause) =>
               new ConnectionError.ConnectionSetupError({
                 system: "postgresql",
-                code: codeOf(cause),
+                code: ConnectionError.codeOf(cause),
                 stage: "onConnect",
                 cause
               })

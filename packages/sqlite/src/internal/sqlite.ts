@@ -246,7 +246,7 @@ export const connector = (
               Effect.mapError(options.onConnect(db), (cause) =>
                 new ConnectionError.ConnectionSetupError({
                   system: "sqlite",
-                  code: cause instanceof Database.SqliteError ? cause.code : undefined,
+                  code: ConnectionError.codeOf(cause),
                   stage: "onConnect",
                   cause
                 })),
