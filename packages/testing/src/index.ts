@@ -2,3 +2,28 @@
  * @since 0.1.0
  */
 export * as FaultProxy from "./FaultProxy.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as MariaServer from "./MariaServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PgBouncer from "./PgBouncer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PgCluster from "./PgCluster.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ServerCount from "./ServerCount.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SparePort from "./SparePort.js"

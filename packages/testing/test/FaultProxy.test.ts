@@ -1,7 +1,8 @@
 import { FaultProxy } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Scope } from "effect"
-import { connect, echoServer, until } from "./utils/Tcp.js"
+import { connect, echoServer } from "./utils/Tcp.js"
+import { until } from "./utils/Wait.js"
 
 const setup = Effect.gen(function*() {
   const echo = yield* echoServer
@@ -140,6 +141,18 @@ describe("FaultProxy", () => {
       yield* client.send("d")
       yield* until("the echo without latency", () => client.received() === "abcd")
       expect(performance.now() - fast).toBeLessThan(100)
+    }))
+
+  it.scopedLive("passes a large stream intact, with latency, in order", () =>
+    Effect.gen(function*() {
+      const { proxy } = yield* setup
+      yield* proxy.setLatency("5 millis")
+      const client = yield* connect(proxy.port)
+      const line = "0123456789abcdef".repeat(64) // 1 KiB
+      const payload = Array.from({ length: 4096 }, (_, i) => `${i}:${line}\n`).join("") // about 4 MiB
+      yield* client.send(payload)
+      yield* until("the whole echo", () => client.received().length >= payload.length, 10_000)
+      expect(client.received() === payload).toBe(true)
     }))
 
   it.scopedLive("a target that refuses is a reset for the client", () =>

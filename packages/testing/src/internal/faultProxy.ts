@@ -180,7 +180,7 @@ class Direction {
       // Backpressure: stop reading the other side until the slow side drains.
       if (!dest.write(item)) {
         const source = this.source()
-        if (source && !source.destroyed) {
+        if (source && !source.destroyed && !source.isPaused()) {
           source.pause()
           dest.once("drain", () => source.resume())
         }

@@ -234,11 +234,17 @@ const describeCommand = (options: RunOptions) => [Path.basename(options.command)
 export const run = (options: RunOptions): Effect.Effect<RunResult, ProcessError> => {
   const what = describeCommand(options)
   return Effect.async<RunResult, ProcessError>((resume) => {
-    const child = ChildProcess.spawn(options.command, options.args as Array<string>, {
-      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-      ...(options.user !== undefined ? { uid: options.user.uid, gid: options.user.gid } : {})
-    })
+    let child: ChildProcess.ChildProcess
+    try {
+      child = ChildProcess.spawn(options.command, options.args as Array<string>, {
+        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        ...(options.user !== undefined ? { uid: options.user.uid, gid: options.user.gid } : {})
+      })
+    } catch (cause) {
+      resume(Effect.fail(new ProcessError({ message: `cannot run ${what}: ${(cause as Error).message}`, cause })))
+      return
+    }
     if (child.pid !== undefined) registerChild(child.pid, "SIGKILL")
     let stdout = ""
     let stderr = ""
@@ -290,6 +296,8 @@ export interface Exit {
 export interface Daemon {
   readonly pid: number
   readonly logFile: string
+  /** Where this run's output starts in `logFile` (which keeps the runs before). */
+  readonly logOffset: number
   /** Whether it has exited. */
   readonly exited: () => Exit | undefined
   /** Waits for it to exit. */
@@ -317,24 +325,52 @@ export const logTail = (logFile: string, max = 1500): string => {
   }
 }
 
+/** Whether this run of the daemon has written `text` to its log. */
+export const logged = (daemon: Daemon, text: string): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    try {
+      const fd = Fs.openSync(daemon.logFile, "r")
+      try {
+        const size = Fs.fstatSync(fd).size
+        const buffer = Buffer.alloc(Math.max(0, size - daemon.logOffset))
+        Fs.readSync(fd, buffer, 0, buffer.length, daemon.logOffset)
+        return buffer.toString("utf8").includes(text)
+      } finally {
+        Fs.closeSync(fd)
+      }
+    } catch {
+      return false
+    }
+  })
+
 /** Starts a daemon (not waiting for it to be ready). The caller stops it with `stop`. */
 export const spawn = (options: SpawnOptions): Effect.Effect<Daemon, ProcessError> =>
   Effect.async<Daemon, ProcessError>((resume) => {
     const what = Path.basename(options.command)
     let log: number
+    let logOffset: number
     try {
       log = Fs.openSync(options.logFile, "a")
+      logOffset = Fs.fstatSync(log).size
       if (options.user) Fs.fchownSync(log, options.user.uid, options.user.gid)
     } catch (cause) {
       resume(Effect.fail(new ProcessError({ message: `cannot open ${options.logFile}`, cause })))
       return
     }
-    const child = ChildProcess.spawn(options.command, options.args as Array<string>, {
-      stdio: ["ignore", log, log],
-      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-      ...(options.user !== undefined ? { uid: options.user.uid, gid: options.user.gid } : {})
-    })
-    Fs.closeSync(log)
+    let child: ChildProcess.ChildProcess
+    try {
+      child = ChildProcess.spawn(options.command, options.args as Array<string>, {
+        stdio: ["ignore", log, log],
+        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        ...(options.user !== undefined ? { uid: options.user.uid, gid: options.user.gid } : {})
+      })
+    } catch (cause) {
+      resume(Effect.fail(new ProcessError({ message: `cannot start ${what}: ${(cause as Error).message}`, cause })))
+      return
+    } finally {
+      // the child has its own copy
+      Fs.closeSync(log)
+    }
     let exit: Exit | undefined
     const waiters: Array<(exit: Exit) => void> = []
     child.on("exit", (code, signal) => {
@@ -354,6 +390,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Daemon, ProcessError
     resume(Effect.succeed<Daemon>({
       pid: child.pid,
       logFile: options.logFile,
+      logOffset,
       exited: () => exit,
       awaitExit: Effect.async<Exit>((resumeExit) => {
         if (exit) return resumeExit(Effect.succeed(exit))

@@ -74,13 +74,3 @@ export const connect = (port: number): Effect.Effect<Client, NodeJS.ErrnoExcepti
     }),
     (client) => Effect.sync(() => client.socket.destroy())
   )
-
-/** Polls `f` every 5 ms until it is true, or fails the test after `timeout` ms. */
-export const until = (what: string, f: () => boolean, timeout = 2000): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeout
-    while (!f()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("5 millis")
-    }
-  })

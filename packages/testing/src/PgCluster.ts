@@ -1,0 +1,184 @@
+/**
+ * A disposable PostgreSQL cluster of the tests' own, on a spare port, that a test may stop, crash and
+ * start again without touching the machine's main server. `initdb` runs once per test process into a
+ * template (with a database `test`); each cluster is a copy of it (`cp -a`) in a fresh temporary
+ * directory owned by `postgres`, with trust authentication on 127.0.0.1 and durability turned off.
+ *
+ * The server (`postgres`, run as the `postgres` user) is a child of the test process: closing the scope
+ * stops it and deletes the directory; if the test process dies without closing it, an `exit` handler and
+ * a watchdog process stop it and delete the directory.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/pgCluster.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * How to stop the server: `"fast"` (SIGINT: sessions are ended, a checkpoint is written) or
+ * `"immediate"` (SIGQUIT: like a crash, with recovery at the next start).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StopMode = "fast" | "immediate"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `max_connections`. Default: the template's (100). */
+  readonly maxConnections?: number | undefined
+  /** More server settings, passed as `-c name=value` (booleans as on/off). */
+  readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined
+  /** The database of `url` and `sql`; created at the first start unless it is `test` or `postgres`. Default: `test`. */
+  readonly database?: string | undefined
+  /** Whether `make` starts the server. Default: true. */
+  readonly start?: boolean | undefined
+  /** How long a start may take before the server is killed and `start` fails. Default: 30 seconds. */
+  readonly startTimeout?: Duration.DurationInput | undefined
+  /** How long a stop may take before the server is killed (SIGKILL). Default: 10 seconds. */
+  readonly stopTimeout?: Duration.DurationInput | undefined
+  /** The bound of each admin query (`sql`, counts, terminations). Default: 10 seconds. */
+  readonly queryTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A running (or stopped) disposable cluster. Its port and directory stay the same across restarts.
+ *
+ * @example
+ * ```ts
+ * import { PgCluster } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const cluster = yield* PgCluster.make({ maxConnections: 20 })
+ *   // a pool on cluster.url ...
+ *   yield* cluster.stop("immediate")
+ *   yield* cluster.start
+ *   const rows = yield* cluster.sql("SELECT 1 AS one") // [{ one: 1 }]
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgCluster {
+  readonly [TypeId]: TypeId
+  /** Always `"127.0.0.1"`. */
+  readonly host: string
+  readonly port: number
+  readonly database: string
+  /** Always `"postgres"` (a superuser), with no password. */
+  readonly user: string
+  /** `postgres://postgres@127.0.0.1:<port>/<database>` */
+  readonly url: string
+  readonly dataDir: string
+  /** The server's output, for a failing test to show. */
+  readonly logFile: string
+  /** Starts the server and waits until it accepts connections; does nothing if it runs. */
+  readonly start: Effect.Effect<void, PgClusterError>
+  /** Stops the server (default `"fast"`) and waits for it to exit; does nothing if it is stopped. */
+  readonly stop: (mode?: StopMode) => Effect.Effect<void>
+  /** `stop(mode)` then `start`, under one lock. */
+  readonly restart: (mode?: StopMode) => Effect.Effect<void, PgClusterError>
+  readonly isRunning: Effect.Effect<boolean>
+  /** The postmaster's pid while it runs. */
+  readonly pid: Effect.Effect<number | undefined>
+  /** Runs one statement on a short admin connection (application_name `dbpool-testing-admin`). */
+  readonly sql: (
+    text: string,
+    params?: ReadonlyArray<unknown>
+  ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, PgClusterError>
+  /** Terminates the backends with this application_name (`pg_terminate_backend`); returns how many. */
+  readonly terminateBackends: (applicationName: string) => Effect.Effect<number, PgClusterError>
+  /** Backends with this application_name in `pg_stat_activity` (the admin connection is never counted). */
+  readonly countConnections: (applicationName: string) => Effect.Effect<number, PgClusterError>
+}
+
+/**
+ * A cluster could not be set up or started, or an admin query failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PgClusterError extends Data.TaggedError("PgClusterError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * Creates a cluster on a spare port and starts it (unless `start: false`). Closing the scope stops the
+ * server (immediate) and deletes its directory.
+ *
+ * @example
+ * ```ts
+ * import { PgCluster } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const small = PgCluster.make({ maxConnections: 5, settings: { superuser_reserved_connections: 0 } })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<PgCluster, PgClusterError, Scope.Scope> = internal.make
+
+/**
+ * The tag of a cluster provided by `layer`.
+ *
+ * @example
+ * ```ts
+ * import { PgCluster } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const crash = Effect.flatMap(PgCluster.PgCluster, (cluster) => cluster.stop("immediate"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const PgCluster: Context.Tag<PgCluster, PgCluster> = Context.GenericTag<PgCluster>(
+  "@dbpool/testing/PgCluster"
+)
+
+/**
+ * A cluster as a layer: started when the layer is built, stopped and deleted with the layer's scope.
+ *
+ * @example
+ * ```ts
+ * import { PgCluster } from "@dbpool/testing"
+ *
+ * const ClusterLive = PgCluster.layer({ maxConnections: 20 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<PgCluster, PgClusterError> =>
+  Layer.scoped(PgCluster, make(options))
+
+/**
+ * Whether a value is a `PgCluster`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isPgCluster = (u: unknown): u is PgCluster => typeof u === "object" && u !== null && internal.TypeId in u
