@@ -45,6 +45,18 @@ const recordEvents = (pool: ResourcePool.ResourcePool<Fake.FakeConnection, strin
     return seen
   })
 
+/** Captures what the pool logs, with the level. */
+const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message }) => {
+      lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+    })
+  )
+  return { circuitLines: () => lines.filter((l) => l.includes("circuit breaker")), logger }
+}
+
 /** A lease held in a scope of its own, until `give back`. */
 const hold = (pool: ResourcePool.ResourcePool<Fake.FakeConnection, string>) =>
   Effect.gen(function*() {
@@ -402,13 +414,7 @@ describe("circuit breaker", () => {
     }))
 
   it.effect("logs a warning when it opens and an info when it closes, and reports a timeout as the cause", () => {
-    const lines: Array<string> = []
-    const logger = Logger.replace(
-      Logger.defaultLogger,
-      Logger.make(({ logLevel, message }) => {
-        lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
-      })
-    )
+    const { circuitLines, logger } = captureLogs()
     return Effect.gen(function*() {
       const { closeAndCheck, fake, pool } = yield* setup({
         ...base,
@@ -422,7 +428,6 @@ describe("circuit breaker", () => {
       yield* Fake.advance("2 seconds")
       const error = asConnectError(yield* Effect.flip(Fiber.join(caller)))
       expect([error.reason, error.circuitOpen]).toEqual(["timeout", true])
-      const circuitLines = () => lines.filter((l) => l.includes("circuit breaker"))
       expect(circuitLines()).toEqual([
         "WARN dbpool: pool \"cb-log\" opened its circuit breaker after 1 consecutive failed connection attempts: " +
         "acquisitions that need a new connection fail at once until a probe connects (one attempt every 1s). " +
@@ -520,28 +525,73 @@ describe("circuit breaker", () => {
       yield* Fake.expectNoLeak(fake)
     }))
 
-  it.effect("make fails at the threshold when the database is down at start, instead of after every retry", () =>
-    Effect.gen(function*() {
+  it.effect("does not cut a starting pool's retries short: a database starting with the program is waited for", () => {
+    const { circuitLines, logger } = captureLogs()
+    return Effect.gen(function*() {
       const fake = yield* Fake.make
       yield* Ref.set(fake.createMode, down)
-      const making = yield* ResourcePool.make({
-        acquire: fake.acquire,
-        release: fake.release,
-        config: {
-          minConnections: 2,
-          maxConnecting: 1,
-          circuitBreakerThreshold: 3,
-          retrySchedule: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(9)))
-        }
-      }).pipe(Effect.scoped, Effect.fork)
-      yield* Fake.advance("1999 millis")
-      expect(making.unsafePoll()).toBeNull()
+      const start = (scope: Scope.Scope) =>
+        ResourcePool.make({
+          acquire: fake.acquire,
+          release: fake.release,
+          config: {
+            ...base,
+            minConnections: 1,
+            circuitBreakerThreshold: 2,
+            retrySchedule: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(9)))
+          }
+        }).pipe(Scope.extend(scope), Effect.fork)
+      // Up after 5 s: six attempts, five of them failed (past the threshold of 2), and the pool starts closed.
+      const scope = yield* Scope.make()
+      const making = yield* start(scope)
+      yield* Fake.advance("4 seconds")
+      yield* Ref.set(fake.createMode, { _tag: "ok" })
+      yield* Fake.advance("1 second")
+      const pool = yield* Fiber.join(making)
+      const stats = yield* pool.stats
+      expect([stats.totalConnections, stats.connectFailures, stats.circuitState]).toEqual([1, 5, "closed"])
+      yield* Scope.close(scope, Exit.void)
+      // Down for good: make fails after every retry (10 attempts, at 9 s), with nothing logged about the circuit.
+      yield* Ref.set(fake.createMode, down)
+      const failing = yield* start(yield* Scope.make())
+      yield* Fake.advance("8999 millis")
+      expect(failing.unsafePoll()).toBeNull()
       yield* Fake.advance("1 millis")
-      const error = asConnectError(yield* Effect.flip(Fiber.join(making)))
-      expect([error.attempts, error.cause]).toEqual([3, "connection refused"])
-      expect(yield* Ref.get(fake.attempts)).toBe(3)
+      const error = asConnectError(yield* Effect.flip(Fiber.join(failing)))
+      expect([error.attempts, error.circuitOpen]).toEqual([10, undefined])
+      expect(yield* Ref.get(fake.attempts)).toBe(16)
+      expect(circuitLines()).toEqual([])
       yield* Fake.expectNoLeak(fake)
-    }))
+    }).pipe(Effect.provide(logger))
+  })
+
+  it.effect("a pool whose last attempts at start failed (after some connections opened) starts with the circuit open", () => {
+    const { circuitLines, logger } = captureLogs()
+    return Effect.gen(function*() {
+      const fake = yield* Fake.make
+      const calls = yield* Ref.make(0)
+      // The first connect succeeds, every later one is refused.
+      const acquire = Effect.flatMap(
+        Ref.getAndUpdate(calls, (n) => n + 1),
+        (n) => n === 0 ? fake.acquire : Effect.fail("connection refused")
+      )
+      yield* Effect.gen(function*() {
+        const pool = yield* ResourcePool.make({
+          acquire,
+          release: fake.release,
+          config: { ...base, minConnections: 3, maxConnecting: 1, circuitBreakerThreshold: 2 }
+        })
+        const stats = yield* pool.stats
+        expect([stats.totalConnections, stats.circuitState, stats.connectFailures]).toEqual([1, "open", 2])
+        expect(circuitLines()).toEqual([
+          "WARN dbpool: pool \"default\" opened its circuit breaker after 2 consecutive failed connection attempts: " +
+          "acquisitions that need a new connection fail at once until a probe connects (one attempt every 1s). " +
+          "Last error: Cannot connect (pool \"default\", 1 attempt): connection refused"
+        ])
+      }).pipe(Effect.scoped)
+      yield* Fake.expectNoLeak(fake)
+    }).pipe(Effect.provide(logger))
+  })
 
   describe("configuration", () => {
     it.effect.each(

@@ -656,6 +656,7 @@ export const make = <A, E = never, R = never>(
         return yield* Effect.fail(state.lastConnectError)
       }
     }
+    if (state.armCircuit(now())) yield* circuitOpened(state.lastConnectError!)
     yield* publishStats
 
     const currentConfig = (): PoolConfig.PoolConfig => ({

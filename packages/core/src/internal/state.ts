@@ -82,6 +82,8 @@ export class PoolState<A, E> {
   // ---- circuit breaker ---------------------------------------------------
   /** Connection attempts failed in a row, retries included; any successful connect resets it. */
   consecutiveFailures = 0
+  /** False while the pool warms up: a pool starting with its database gets its creations' retries. */
+  circuitArmed = false
   circuitOpen = false
   circuitOpenedAt = 0
   /** Counts the openings, so that the prober can tell a new opening from the one it probes for. */
@@ -246,7 +248,7 @@ export class PoolState<A, E> {
       this.circuitError = circuitErrorOf(error)
       return false
     }
-    if (this.closed || this.consecutiveFailures < this.circuitBreakerThreshold) return false
+    if (this.closed || !this.circuitArmed || this.consecutiveFailures < this.circuitBreakerThreshold) return false
     this.openCircuit(error, now)
     return true
   }
@@ -291,6 +293,7 @@ export class PoolState<A, E> {
 
   // ==== circuit breaker ====================================================
   //
+  // (warming up) --(make has its minimum, or gave up)--> closed, or open if the last attempts failed
   // closed --(circuitBreakerThreshold attempts failed in a row)--> open
   // open --(any connection opened: a probe, or an attempt begun before)--> closed
   // open --(the probe schedule ended)--> closed
@@ -298,6 +301,19 @@ export class PoolState<A, E> {
   // While open: no creation is queued (those queued are dropped, and creations in flight make no
   // further attempt), callers that would need a new connection fail at once with `circuitError`,
   // and the runtime makes one probe attempt per tick of the probe schedule.
+
+  /**
+   * The pool has warmed up: from now on the circuit may open. Until then a
+   * pool starting while its database starts too waits out its creations'
+   * retries instead of failing at the threshold. True if it opens now: the
+   * pool started with its last `circuitBreakerThreshold` attempts failed.
+   */
+  armCircuit(now: number): boolean {
+    this.circuitArmed = true
+    if (this.closed || this.consecutiveFailures < this.circuitBreakerThreshold) return false
+    this.openCircuit(this.lastConnectError!, now)
+    return true
+  }
 
   private openCircuit(error: ConnectError<E>, now: number): void {
     this.circuitOpen = true
