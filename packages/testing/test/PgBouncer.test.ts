@@ -66,7 +66,8 @@ describe("PgBouncer", () => {
         5000
       )
       expect(rows._tag === "Right" && rows.right).toEqual([{ three: 3 }])
-      expect(performance.now() - start).toBeLessThan(3000)
+      // PgBouncer's default server_login_retry (15 s) would not make it
+      expect(performance.now() - start).toBeLessThan(4000)
       const dir = bouncer.dir
       yield* Scope.close(scope, Exit.void)
       expect(Fs.existsSync(dir)).toBe(false)

@@ -145,7 +145,7 @@ class Direction {
 
   push(item: Item) {
     if (this.done) return
-    this.queue.push({ item, due: Date.now() + this.proxy.latency })
+    this.queue.push({ item, due: performance.now() + this.proxy.latency })
     this.flush()
   }
 
@@ -156,7 +156,7 @@ class Direction {
       const dest = this.dest()
       if (dest === undefined || dest.connecting) return // flushed again once connected
       const head = this.queue[0]!
-      const wait = head.due - Date.now()
+      const wait = head.due - performance.now()
       if (wait > 0) {
         this.timer = setTimeout(() => {
           this.timer = undefined
