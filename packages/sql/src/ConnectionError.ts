@@ -63,7 +63,9 @@ export type ConnectFailure =
   | ServerUnreachableError
   | ConnectionSetupError
 
-const server = (system: System): string => system === "sqlite" ? "SQLite" : system === "mysql" ? "MySQL" : "PostgreSQL"
+const serverNames: Record<string, string> = { postgresql: "PostgreSQL", mysql: "MySQL", sqlite: "SQLite" }
+/** The system's usual name; another driver's own `system` string as it gave it. */
+const server = (system: System): string => serverNames[system] ?? system
 
 /** The driver's own words, when it has some, after the problem we name ourselves. */
 const because = (cause: unknown): string => {

@@ -14,6 +14,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
@@ -21,6 +22,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as ConnectionError from "../ConnectionError.js"
+import { ConnectionLostError, QueryTimeoutError } from "../ConnectionError.js"
 import type { Connector } from "../Connector.js"
 import type * as Pool from "../Pool.js"
 import type { PooledConnection } from "../PooledConnection.js"
@@ -76,15 +79,18 @@ class GuardedConnection<N> implements SqlConnection.Connection {
           conn.inTransaction = false
           return Effect.succeed(empty)
         }
-        return Effect.fail(
-          new SqlError({
-            message: `Connection ${conn.id} is broken: ${describe(conn.brokenCause)}`,
-            cause: conn.brokenCause
-          })
-        )
+        return Effect.fail(this.owner.brokenError(conn))
       }
       conn.running++
-      return Effect.onExit(run(), (exit) => this.after(sql, exit))
+      const timeout = this.owner.connector.queryTimeout
+      const statement = Effect.catchAll(run(), (error) => Effect.fail(this.owner.classify(error)))
+      return Effect.onExit(
+        timeout === undefined ? statement : Effect.timeoutFail(statement, {
+          duration: timeout,
+          onTimeout: () => this.owner.timedOut(timeout)
+        }),
+        (exit) => this.after(sql, exit)
+      )
     })
   }
 
@@ -96,18 +102,21 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       else if (endPattern.test(sql)) conn.inTransaction = false
       return Effect.void
     }
-    if (Cause.isInterrupted(exit.cause)) {
-      // Released with the statement still running: stop it on the server, never reuse the connection.
-      conn.markBroken(new Error("a statement was interrupted while running"))
+    const failure = Cause.failureOption(exit.cause)
+    const cause = Option.isSome(failure) ? failure.value.cause : Cause.squash(exit.cause)
+    if (Cause.isInterrupted(exit.cause) || cause instanceof QueryTimeoutError) {
+      // Left with the statement still running (released, or past queryTimeout): stop it on the server,
+      // never reuse the connection.
+      conn.markBroken(
+        cause instanceof QueryTimeoutError ? cause : new Error("a statement was interrupted while running")
+      )
       this.owner.invalidate(conn)
       return this.owner.connector.cancel(conn.native).pipe(
         Effect.timeout(cancelTimeout),
         Effect.catchAllCause(() => Effect.void)
       )
     }
-    const failure = Cause.failureOption(exit.cause)
-    const cause = Option.isSome(failure) ? failure.value.cause : Cause.squash(exit.cause)
-    if (Cause.isDie(exit.cause) || this.owner.connector.isConnectionError(cause)) {
+    if (Cause.isDie(exit.cause) || cause instanceof ConnectionLostError) {
       conn.markBroken(cause)
       this.owner.invalidate(conn)
     }
@@ -141,21 +150,13 @@ class GuardedConnection<N> implements SqlConnection.Connection {
   ): Stream.Stream<any, SqlError> {
     return Stream.suspend(() => {
       const conn = this.conn
-      if (conn.broken) {
-        return Stream.fail(
-          new SqlError({
-            message: `Connection ${conn.id} is broken: ${describe(conn.brokenCause)}`,
-            cause: conn.brokenCause
-          })
-        )
-      }
+      if (conn.broken) return Stream.fail(this.owner.brokenError(conn))
       return this.inner.executeStream(sql, params, transformRows).pipe(
-        Stream.tapErrorCause((cause) =>
+        Stream.mapError((error) => this.owner.classify(error)),
+        Stream.tapError((error) =>
           Effect.sync(() => {
-            const failure = Cause.failureOption(cause)
-            const error = Option.isSome(failure) ? failure.value.cause : Cause.squash(cause)
-            if (this.owner.connector.isConnectionError(error)) {
-              conn.markBroken(error)
+            if (error.cause instanceof ConnectionLostError) {
+              conn.markBroken(error.cause)
               this.owner.invalidate(conn)
             }
           })
@@ -169,7 +170,35 @@ class GuardedConnection<N> implements SqlConnection.Connection {
 interface PoolRuntime<N> {
   readonly connector: Connector<N, any>
   readonly invalidate: (conn: Conn<N>) => void
+  /** A statement's error as the user sees it: a connection-level cause becomes a `ConnectionLostError`. */
+  readonly classify: (error: SqlError) => SqlError
+  /** The error of a statement past `queryTimeout`. */
+  readonly timedOut: (timeout: Duration.Duration) => SqlError
+  /** The error of a statement on a connection already known to be broken. */
+  readonly brokenError: (conn: Conn<N>) => SqlError
 }
+
+const makeRuntime = <N>(connector: Connector<N, any>, invalidate: (conn: Conn<N>) => void): PoolRuntime<N> => ({
+  connector,
+  invalidate,
+  classify: (error) => {
+    const cause = error.cause
+    if (cause instanceof ConnectionLostError || !connector.isConnectionError(cause)) return error
+    const lostError = ConnectionError.lost(connector.system, cause)
+    return new SqlError({ message: lostError.message, cause: lostError })
+  },
+  timedOut: (timeout) => {
+    const cause = new QueryTimeoutError({ system: connector.system, timeout })
+    return new SqlError({ message: cause.message, cause })
+  },
+  brokenError: (conn) => {
+    const known = conn.brokenCause
+    const cause = known instanceof ConnectionLostError || known instanceof QueryTimeoutError
+      ? known
+      : ConnectionError.lost(connector.system, known)
+    return new SqlError({ message: `Connection ${conn.id} is unusable: ${describe(cause)}`, cause })
+  }
+})
 
 const toSqlError = (error: PoolError<unknown>): SqlError => new SqlError({ message: error.message, cause: error })
 
@@ -250,13 +279,10 @@ export const make = <N, E>(
   Effect.gen(function*() {
     const reactivity = yield* Reactivity.make
     const holder: { core?: ResourcePool.ResourcePool<Conn<N>, E> } = {}
-    const runtime: PoolRuntime<N> = {
-      connector,
-      invalidate: (conn) => {
-        const lease = conn.lease
-        if (lease !== undefined && holder.core !== undefined) Effect.runSync(holder.core.invalidate(lease))
-      }
-    }
+    const runtime = makeRuntime<N>(connector, (conn) => {
+      const lease = conn.lease
+      if (lease !== undefined && holder.core !== undefined) Effect.runSync(holder.core.invalidate(lease))
+    })
 
     const ownConnection = (connection: SqlConnection.Connection): Conn<N> | undefined =>
       connection instanceof GuardedConnection && connection.owner === runtime ? connection.conn : undefined
