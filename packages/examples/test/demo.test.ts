@@ -138,7 +138,8 @@ describe("the demo (npm start)", () => {
     expect(code).toBe(1)
     expect(stdout).toBe("dbpool demo: 20 workers × 100 queries on PostgreSQL at postgres://app:***@127.0.0.1:1/test\n")
     expect(stderr).toBe(
-      "The demo cannot run: Cannot connect (pool \"demo\", 3 attempts): connect ECONNREFUSED 127.0.0.1:1\n"
+      "The demo cannot run: Cannot connect (pool \"demo\", 3 attempts): " +
+        "Cannot reach the PostgreSQL server at 127.0.0.1:1 (ECONNREFUSED): connect ECONNREFUSED 127.0.0.1:1\n"
     )
     // Three refused attempts 200 ms and 400 ms apart (jittered), plus Node's start: well under the 35 s default.
     expect(Date.now() - started).toBeLessThan(30_000)
