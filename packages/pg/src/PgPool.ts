@@ -61,8 +61,10 @@ export interface PgPoolOptions {
 
 /**
  * The connector, for `Pool.layer` or an extra pool's tag (a replica), once
- * the options are checked: a malformed `url` or an invalid `queryTimeout`
- * fails with `PoolConfigError` naming the field (never showing the URL).
+ * the options are checked: a malformed `url` (or one without a scheme), a
+ * `port` (given or in the URL) that is not a whole number from 1 to 65535,
+ * or an invalid `queryTimeout` fails with `PoolConfigError` naming the field
+ * (never showing the URL).
  * Its `connect` fails with a typed `ConnectFailure` (see `layer`).
  *
  * @example

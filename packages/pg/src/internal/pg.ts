@@ -235,18 +235,46 @@ const endClient = (client: Pg.Client): Effect.Effect<void> =>
 
 const schemes = new Set(["postgres:", "postgresql:", "socket:"])
 
-/** A URL node-postgres cannot use fails here, naming `url` and never showing it (it may hold the password). */
+/**
+ * A TCP port node-postgres would not use as given: `parseInt` truncates 1.5 to 1, a 0 or NaN falls back to
+ * 5432 without a word (another server than the one meant), and a port out of range throws inside the
+ * connect, which the pool would retry as a set-up failure. Strings come from the URL.
+ */
+const badPort = (port: unknown): boolean => {
+  if (port === undefined || port === null || port === "") return false
+  const n = typeof port === "string" && /^\d+$/.test(port) ? Number(port) : port
+  return typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 65535
+}
+
+/**
+ * A URL node-postgres cannot use fails here, naming `url` and never showing it (it may hold the password);
+ * so does a port it would silently change.
+ */
 const checkedConfig = (options: PgPool.PgPoolOptions): Effect.Effect<Pg.ClientConfig, PoolConfigError> =>
   Effect.suspend(() => {
     const invalid = (reason: string) => Effect.fail(new PoolConfigError({ field: "url", value: "<redacted>", reason }))
+    if (options.port !== undefined && badPort(options.port)) {
+      return Effect.fail(
+        new PoolConfigError({ field: "port", value: options.port, reason: "must be a whole number from 1 to 65535" })
+      )
+    }
     if (options.url !== undefined) {
-      const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(Redacted.value(options.url))?.[1]?.toLowerCase()
+      const url = Redacted.value(options.url)
+      const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(url)?.[1]?.toLowerCase()
       if (scheme !== undefined && !schemes.has(scheme)) {
         return invalid(`has the scheme "${scheme}//" (expected postgres:// or postgresql://)`)
       }
+      // Without a scheme, pg-connection-string reads the text as a path relative to postgres://base and
+      // connects to a host named "base"; only a socket directory ("/var/run/postgresql db") may go without.
+      if (scheme === undefined && !url.startsWith("/") && !/^socket:/i.test(url)) {
+        return invalid("has no scheme (expected postgres://user@host:port/database)")
+      }
     }
     try {
-      return Effect.succeed(clientConfig(options))
+      const config = clientConfig(options)
+      return badPort(config.port)
+        ? invalid("has a port that is not a whole number from 1 to 65535")
+        : Effect.succeed(config)
     } catch {
       return invalid("is not a valid connection URL (check the host, the port and the escaping of special characters)")
     }
