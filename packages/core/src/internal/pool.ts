@@ -633,7 +633,9 @@ export const make = <A, E = never, R = never>(
     const shutdown = Effect.gen(function*() {
       if (state.closed) return
       for (const waiter of state.shutdown()) state.fail(waiter, closedError)
-      yield* leasesReturned.await.pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
+      // Interruptible inside: a scope's finalizers run uninterruptibly (a layer's teardown, Effect.scoped), and
+      // there the timeout could not stop the wait, so a lease never given back held the shutdown forever.
+      yield* Effect.interruptible(leasesReturned.await).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
       state.cutLeases()
       yield* Fiber.interruptAll(creators)
       state.abandonCreations()
