@@ -59,6 +59,16 @@ type Attempt<E> = { readonly _tag: "Failed"; readonly error: E } | { readonly _t
 
 type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
 
+/**
+ * One `use` from asking to giving back. Its single exit handler both returns the lease and, for a caller
+ * interrupted while waiting, takes its waiter out of the queue: a canceler on the wait itself would wrap
+ * every wait in an interruption handler of its own, which under contention costs more than the pool.
+ */
+class Acquisition<A, E> {
+  waiter: PoolWaiter<A, E> | undefined = undefined
+  lease: LeaseImpl<A> | undefined = undefined
+}
+
 /** Effect's own tracer, in place when no tracer is installed: then no span is worth its cost. */
 const builtInTracer = Effect.runSync(Effect.tracer)
 
@@ -490,7 +500,8 @@ export const make = <A, E = never, R = never>(
       restore: Restore,
       start: number,
       deadline: number,
-      retrying: boolean
+      retrying: boolean,
+      op: Acquisition<A, E> | undefined
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
       if (state.waiters.length >= config.maxWaiting && state.open.size + state.pending >= state.max) {
@@ -499,18 +510,30 @@ export const make = <A, E = never, R = never>(
           new PoolExhaustedError({ pool: name, waiting: state.waiters.length, maxWaiting: config.maxWaiting })
         )
       }
-      const waiting = Effect.async<Conn<A>, PoolError<E>>((resume) => {
-        const waiter = new Waiter(start, deadline, resume)
-        state.enqueue(waiter, retrying)
-        if (retrying && deadline < timerWakeAt) restartTimer()
-        return Effect.sync(() => state.cancel(waiter, now()))
-      })
-      const traced = Effect.tracerWith((tracer) =>
-        tracer === builtInTracer
+      const waiting = op === undefined
+        ? Effect.async<Conn<A>, PoolError<E>>((resume) => {
+          const waiter = new Waiter(start, deadline, resume)
+          state.enqueue(waiter, retrying)
+          if (retrying && deadline < timerWakeAt) restartTimer()
+          return Effect.sync(() => state.cancel(waiter, now()))
+        })
+        : Effect.async<Conn<A>, PoolError<E>>((resume) => {
+          // No canceler: the Acquisition's exit handler cancels this waiter if the caller is interrupted.
+          const waiter = new Waiter(start, deadline, resume)
+          op.waiter = waiter
+          state.enqueue(waiter, retrying)
+          if (retrying && deadline < timerWakeAt) restartTimer()
+        })
+      const traced = Effect.withFiberRuntime<Conn<A>, PoolError<E>>((fiber) =>
+        fiber.currentTracer === builtInTracer
           ? restore(waiting)
           : restore(waiting).pipe(Effect.withSpan("dbpool.acquire", spanOptions))
       )
-      return Effect.flatMap(traced, (conn) => leaseOf(conn, start, now()))
+      return Effect.flatMap(traced, (conn) => {
+        // Received: from here the lease, not the waiter, answers for the connection.
+        if (op !== undefined) op.waiter = undefined
+        return leaseOf(conn, start, now())
+      })
     }
 
     /** A connection idle for longer than `validateAfterIdle` is checked before it is lent. */
@@ -518,7 +541,8 @@ export const make = <A, E = never, R = never>(
       restore: Restore,
       conn: Conn<A>,
       start: number,
-      deadline: number
+      deadline: number,
+      op: Acquisition<A, E> | undefined
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       const checkStart = now()
       state.beginBorrowCheck(conn)
@@ -547,7 +571,7 @@ export const make = <A, E = never, R = never>(
           return Effect.interrupt
         }
         state.release(conn, t, "unhealthy")
-        return take(restore, start, deadline, true)
+        return take(restore, start, deadline, true, op)
       })
       if (subscribers === 0) return check
       return Effect.zipRight(emit(PoolEvent.HealthCheckStarted({ connectionId: conn.id })), check)
@@ -557,7 +581,8 @@ export const make = <A, E = never, R = never>(
       restore: Restore,
       start: number,
       deadline: number,
-      retrying: boolean
+      retrying: boolean,
+      op: Acquisition<A, E> | undefined
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       if (retrying) {
         // Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile.
@@ -574,17 +599,20 @@ export const make = <A, E = never, R = never>(
         }
       }
       const conn = state.takeIdle()
-      if (conn === undefined) return wait(restore, start, deadline, retrying)
+      if (conn === undefined) return wait(restore, start, deadline, retrying, op)
       const t = now()
       if (
         validate !== undefined &&
         t - conn.idleSince >= validateAfterIdleMillis &&
         t - conn.lastValidatedAt >= validateAfterIdleMillis
-      ) return checkOnBorrow(restore, conn, start, deadline)
+      ) return checkOnBorrow(restore, conn, start, deadline, op)
       return leaseOf(conn, start, t)
     }
 
-    const acquireLease = (restore: Restore): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
+    const acquireLease = (
+      restore: Restore,
+      op: Acquisition<A, E> | undefined
+    ): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
       Effect.suspend(() => {
         state.totalRequests++
         if (state.closed) {
@@ -592,7 +620,7 @@ export const make = <A, E = never, R = never>(
           return Effect.fail(closedError)
         }
         const start = now()
-        return take(restore, start, start + acquireTimeoutMillis, false)
+        return take(restore, start, start + acquireTimeoutMillis, false, op)
       })
 
     const releaseLease = (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
@@ -673,7 +701,7 @@ export const make = <A, E = never, R = never>(
         return currentConfig()
       },
       get: Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(acquireLease(restore), (lease) =>
+        Effect.flatMap(acquireLease(restore, undefined), (lease) =>
           // Scope.addFinalizerExit, not Effect.addFinalizer: the latter captures the fiber's context for
           // the finalizer, which doubled the cost of a scoped acquisition.
           Effect.as(
@@ -682,13 +710,21 @@ export const make = <A, E = never, R = never>(
           ))
       ),
       use: <B, E2, R2>(f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(acquireLease(restore), (lease) =>
-            Effect.onExit(
-              restore(Effect.suspend(() => f(lease))),
-              (exit) => releaseLease(lease, exit)
-            ))
-        ),
+        Effect.uninterruptibleMask((restore) => {
+          const op = new Acquisition<A, E>()
+          return Effect.onExit(
+            Effect.flatMap(acquireLease(restore, op), (lease) => {
+              op.lease = lease
+              return restore(Effect.suspend(() => f(lease)))
+            }),
+            (exit) => {
+              if (op.lease !== undefined) return releaseLease(op.lease, exit)
+              // Interrupted while waiting (or served just as it was): out of the queue, any connection back.
+              if (op.waiter !== undefined) state.cancel(op.waiter, now())
+              return Effect.void
+            }
+          )
+        }),
       invalidate: (lease) =>
         Effect.sync(() => {
           if (lease instanceof LeaseImpl) lease.invalid = true
