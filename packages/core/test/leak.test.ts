@@ -1,6 +1,6 @@
 import { PoolEvent, ResourcePool } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Logger, Metric, Ref, Stream, TestClock } from "effect"
+import { Chunk, Effect, Fiber, HashMap, Layer, Logger, Metric, Ref, Stream, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 
 /** Captures what the pool logs, with the level. */
@@ -69,6 +69,41 @@ describe("leak detection", () => {
       yield* Fake.settle
       expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
     }).pipe(Effect.provide(logger))
+  })
+
+  it.effect("the warning names the span the lease was acquired in, and carries its trace ids as annotations", () => {
+    const { lines, logger } = capture()
+    const annotations: Array<Record<string, unknown>> = []
+    const annotationLogger = Logger.make(({ annotations: a, message }) => {
+      if (String(message).includes("possible leak")) annotations.push(Object.fromEntries(HashMap.toEntries(a)))
+    })
+    return Effect.gen(function*() {
+      const fake = yield* Fake.make
+      yield* Effect.gen(function*() {
+        const pool = yield* ResourcePool.make({
+          acquire: fake.acquire,
+          release: fake.release,
+          config: { name: "leak-3", minConnections: 1, leakDetectionThreshold: "1 second", statsInterval: "1 day" }
+        })
+        yield* Fake.settle
+        const holder = yield* Effect.fork(
+          Effect.withSpan(pool.use(() => Effect.sleep("2 seconds")), "handle-order")
+        )
+        yield* Fake.settle
+        yield* TestClock.adjust("1 second")
+        yield* Fake.settle
+        const warnings = lines.filter((l) => l.includes("possible leak"))
+        expect(warnings.length).toBe(1)
+        expect(warnings[0]).toMatch(
+          /Acquired in span "handle-order" \(trace [0-9a-f]+, span [0-9a-f]+\)\. Acquired at:/
+        )
+        const [, traceId, spanId] = /trace ([0-9a-f]+), span ([0-9a-f]+)/.exec(warnings[0]!)!
+        expect(annotations).toEqual([{ traceId, spanId }])
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(holder)
+      }).pipe(Effect.scoped)
+      expect(yield* Ref.get(fake.released)).toBe(yield* Ref.get(fake.acquired))
+    }).pipe(Effect.provide(Layer.merge(logger, Logger.add(annotationLogger))))
   })
 
   it.effect("leak detection is off by default and leakDetectionThreshold must be a positive duration", () =>

@@ -18,6 +18,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as Tracer from "effect/Tracer"
 import type * as PoolConfig from "../PoolConfig.js"
 import { ConnectError, PoolClosedError, PoolExhaustedError, PoolTimeoutError } from "../PoolError.js"
 import type { PoolConfigError, PoolError } from "../PoolError.js"
@@ -40,8 +41,9 @@ const eventBuffer = 4096
 class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
-  /** Where it was acquired, kept only while leak detection is on. */
+  /** Where it was acquired (stack and the caller's span), kept only while leak detection is on. */
   acquiredStack: string | undefined = undefined
+  acquiredSpan: Tracer.AnySpan | undefined = undefined
   leakReported = false
   readonly resource: A
   readonly id: string
@@ -71,6 +73,11 @@ class Acquisition<A, E> {
 
 /** Effect's own tracer, in place when no tracer is installed: then no span is worth its cost. */
 const builtInTracer = Effect.runSync(Effect.tracer)
+
+const describeSpan = (span: Tracer.AnySpan): string =>
+  span._tag === "Span"
+    ? `span "${span.name}" (trace ${span.traceId}, span ${span.spanId})`
+    : `external span (trace ${span.traceId}, span ${span.spanId})`
 
 const defaultIsBroken = (cause: Cause.Cause<unknown>): boolean => Cause.isDie(cause) || Cause.isInterrupted(cause)
 
@@ -412,11 +419,17 @@ export const make = <A, E = never, R = never>(
         lease.leakReported = true
         metrics.leaks.update(1)
         const heldTime = t - lease.acquiredAt
-        reports.push(Effect.logWarning(
+        const span = lease.acquiredSpan
+        const warning = Effect.logWarning(
           `dbpool: connection ${lease.id} of pool "${name}" has been held for ${heldTime} ms, longer than ` +
             `leakDetectionThreshold (${Duration.format(config.leakDetectionThreshold!)}): possible leak. ` +
+            (span === undefined ? "" : `Acquired in ${describeSpan(span)}. `) +
             `Acquired at:\n${lease.acquiredStack ?? "(unknown)"}`
-        ))
+        )
+        // The acquiring trace's ids as log annotations, so a log backend links the warning to the trace.
+        reports.push(
+          span === undefined ? warning : Effect.annotateLogs(warning, { traceId: span.traceId, spanId: span.spanId })
+        )
         if (subscribers > 0) reports.push(emit(PoolEvent.LeakDetected({ connectionId: lease.id, heldTime })))
       }
       return { next, report: reports.length === 0 ? Effect.void : Effect.all(reports, { discard: true }) }
@@ -492,8 +505,16 @@ export const make = <A, E = never, R = never>(
       state.successfulRequests++
       state.acquireTimeTotal += t - start
       metrics.waitTime.update((t - start) / 1000)
-      if (subscribers === 0) return Effect.succeed(lease)
-      return Effect.as(emit(PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })), lease)
+      const leased = subscribers === 0
+        ? Effect.succeed(lease)
+        : Effect.as(emit(PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })), lease)
+      if (leakMillis === undefined) return leased
+      return Effect.zipRight(
+        Effect.map(Effect.option(Effect.currentSpan), (span) => {
+          if (span._tag === "Some") lease.acquiredSpan = span.value
+        }),
+        leased
+      )
     }
 
     const wait = (
