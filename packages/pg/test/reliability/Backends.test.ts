@@ -1,0 +1,306 @@
+/**
+ * Scenarios 3, 4 and 10 of RELIABILITY.md on PostgreSQL, each on a disposable cluster: idle backends
+ * killed (`pg_terminate_backend`), a backend killed in the middle of a query, and a server at
+ * `max_connections`.
+ */
+import type { ConnectError } from "@dbpool/core/PoolError"
+import type { PoolEvent } from "@dbpool/core/PoolEvent"
+import type { ConnectionError } from "@dbpool/sql"
+import { PgCluster } from "@dbpool/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Redacted, Stream } from "effect"
+import Pg from "pg"
+import {
+  applicationName,
+  closeAndCheck,
+  epsilon,
+  eventually,
+  failureOf,
+  makePool,
+  now,
+  sampleSize,
+  serverCount,
+  timed,
+  watchUnhandled
+} from "./utils.js"
+
+const healthCheckInterval = 200
+
+describe("scenario 3: idle backends killed", () => {
+  const poolOptions = (url: string, name: string) => ({
+    url: Redacted.make(url),
+    applicationName: name,
+    pool: {
+      minConnections: 5,
+      maxConnections: 10,
+      healthCheckInterval: `${healthCheckInterval} millis`,
+      // validate on every borrow from the idle set
+      validateAfterIdle: 0,
+      acquireTimeout: "1 second",
+      retryInterval: "50 millis"
+    }
+  })
+
+  it.scopedLive(
+    "with nobody borrowing: no crash, no unhandled error, back to min within one health-check period",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* PgCluster.make()
+        const name = applicationName("idle-killed")
+        const testPool = yield* makePool(poolOptions(cluster.url, name))
+        const { pool } = testPool
+        yield* eventually("5 connections on the server", serverCount(cluster, name), (n) => n === 5)
+        const before = yield* pool.stats
+        const dead = new Set((yield* pool.metrics).map((c) => c.id))
+        const size = yield* sampleSize(pool)
+        // the pool's account of what happened, timed, and shown if a bound is missed
+        const events: Array<{ readonly at: number; readonly event: PoolEvent }> = []
+        yield* pool.events.pipe(
+          Stream.runForEach((event) => Effect.sync(() => events.push({ at: now(), event }))),
+          Effect.forkScoped
+        )
+        yield* Effect.sleep("20 millis")
+
+        expect(yield* Effect.orDie(cluster.terminateBackends(name))).toBe(5)
+        const killed = now()
+        const [after] = yield* eventually(
+          "5 new connections, and only those on the server",
+          Effect.zip(pool.stats, serverCount(cluster, name)),
+          ([stats, count]) =>
+            stats.connectionsCreated === before.connectionsCreated + 5 && stats.totalConnections === 5 && count === 5,
+          3000
+        )
+        yield* size.stop
+        const timeline = events.map(({ at, event }) => `${Math.round(at - killed)} ms ${JSON.stringify(event)}`)
+          .join("\n")
+        const closedAt = events.filter(({ event }) => event._tag === "ConnectionClosed" && dead.has(event.connectionId))
+        const created = events.filter((e) => e.event._tag === "ConnectionCreated" && e.at > killed)
+        expect(closedAt.length, timeline).toBe(5)
+        expect(created.length, timeline).toBe(5)
+        const detected = Math.max(...closedAt.map((e) => e.at)) - killed
+        const refilled = Math.max(...created.map((e) => e.at)) - killed
+        const connectTimes = created.map(({ event }) => (event as { createTime: number }).createTime).sort((a, b) =>
+          b - a
+        )
+        console.log(
+          `scenario 3: dead connections closed ${Math.round(detected)} ms after the kill, ` +
+            `5 new ones ${Math.round(refilled)} ms after (connects of ${connectTimes.join(", ")} ms)`
+        )
+        // The health check finds them within one period (+ ε: a round in progress when the kill came may
+        // have checked some just before), and the refill starts at once: it takes what the connects take,
+        // two waves of maxConnecting (4) for 5 connections.
+        expect(detected, timeline).toBeLessThanOrEqual(healthCheckInterval + epsilon)
+        expect(refilled, timeline).toBeLessThanOrEqual(detected + connectTimes[0]! + connectTimes[1]! + epsilon)
+        // found by the health checks (or, for those whose end the client reported first, as broken)
+        const closed = after.connectionsClosed
+        expect(closed.unhealthy + closed.broken).toBe(5)
+        expect(after.failedRequests).toBe(0)
+        expect(size.violations()).toEqual([])
+        expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+
+  it.scopedLive("with validate-on-borrow, callers right after the kill see no error", () =>
+    Effect.gen(function*() {
+      const unhandled = yield* watchUnhandled
+      const cluster = yield* PgCluster.make()
+      const name = applicationName("idle-killed-busy")
+      const testPool = yield* makePool(poolOptions(cluster.url, name))
+      const { pool } = testPool
+      yield* eventually("5 connections on the server", serverCount(cluster, name), (n) => n === 5)
+
+      for (let round = 0; round < 3; round++) {
+        // 5, then as many as the bursts below opened (up to 10)
+        expect(yield* Effect.orDie(cluster.terminateBackends(name))).toBeGreaterThanOrEqual(5)
+        // at once: the clients may not even have read their backend's goodbye yet
+        const results = yield* Effect.forEach(
+          Array.from({ length: 10 }, (_, i) => i),
+          () =>
+            Effect.forEach(
+              [1, 2, 3, 4, 5],
+              () => Effect.exit(pool.sql<{ one: number }>`SELECT 1 AS one`)
+            ),
+          { concurrency: "unbounded" }
+        )
+        expect(results.flat().filter(Exit.isFailure)).toEqual([])
+        yield* eventually("our connections back on the server", serverCount(cluster, name), (n) => n >= 5)
+      }
+      const stats = yield* pool.stats
+      expect(stats.failedRequests).toBe(0)
+      expect(stats.totalConnections).toBeLessThanOrEqual(10)
+      yield* closeAndCheck(testPool, serverCount(cluster, name))
+      expect(unhandled.errors).toEqual([])
+    }), { timeout: 15_000 })
+})
+
+describe("scenario 4: a backend killed mid-query", () => {
+  it.scopedLive(
+    "that query fails with ConnectionLostError, its connection is closed and never reused, others unaffected",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* PgCluster.make()
+        const name = applicationName("mid-query")
+        const testPool = yield* makePool({
+          url: Redacted.make(cluster.url),
+          applicationName: name,
+          pool: { minConnections: 3, maxConnections: 5, acquireTimeout: "1 second", retryInterval: "50 millis" }
+        })
+        const { pool } = testPool
+        yield* eventually("3 connections on the server", serverCount(cluster, name), (n) => n === 3)
+
+        // 4 fibers loop on their own statements and note which backend and which connection served them
+        const seen: Array<{ readonly at: number; readonly pid: number; readonly id: string }> = []
+        const failures: Array<unknown> = []
+        let running = true
+        const loop = Effect.gen(function*() {
+          while (running) {
+            const exit = yield* Effect.exit(pool.withConnection((conn) =>
+              Effect.map(conn.sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`, (rows) => {
+                seen.push({ at: now(), pid: rows[0]!.pid, id: conn.id })
+              })
+            ))
+            if (Exit.isFailure(exit)) {
+              failures.push(exit.cause)
+            }
+            yield* Effect.sleep("2 millis")
+          }
+        })
+        const others = yield* Effect.forEach([1, 2, 3, 4], () =>
+          Effect.fork(loop))
+
+        const running$ = yield* Deferred.make<{ readonly pid: number; readonly id: string }>()
+        const victim = yield* Effect.fork(pool.withConnection((conn) =>
+          Effect.gen(function*() {
+            const [{ pid }] = yield* conn.sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`
+            yield* Deferred.succeed(running$, { pid, id: conn.id })
+            const query = yield* timed(conn.sql`SELECT pg_sleep(10)`)
+            // the same lease: the connection is known gone, the driver is not asked again
+            const next = yield* Effect.exit(conn.sql`SELECT 1`)
+            return { query, next }
+          })
+        ))
+        const { id, pid } = yield* Deferred.await(running$)
+        yield* Effect.sleep("100 millis")
+        const killed = now()
+        expect(yield* Effect.orDie(cluster.sql("SELECT pg_terminate_backend($1) AS ok", [pid]))).toEqual([{ ok: true }])
+        const { next, query } = yield* Fiber.join(victim)
+        const failedAfter = now() - killed
+        const returned = now()
+        yield* Effect.sleep("300 millis")
+        running = false
+        yield* Fiber.joinAll(others)
+
+        const error = failureOf(query.exit)
+        expect(error._tag).toBe("SqlError")
+        expect(error.cause).toMatchObject({ _tag: "ConnectionLostError", system: "postgresql", code: "57P01" })
+        expect(failedAfter).toBeLessThan(epsilon)
+        const nextError = failureOf(next)
+        expect(nextError.cause).toMatchObject({ _tag: "ConnectionLostError" })
+        expect(nextError.message).toContain(`Connection ${id} is unusable`)
+        // others unaffected: no failure, and they kept going after the kill
+        expect(failures).toEqual([])
+        expect(seen.filter((s) => s.at > returned).length).toBeGreaterThan(20)
+        // the connection is closed, not reused
+        expect(seen.filter((s) => s.at > returned && (s.pid === pid || s.id === id))).toEqual([])
+        const stats = yield* pool.stats
+        expect(stats.connectionsClosed.broken).toBe(1)
+        expect(stats.connectionsClosed.unhealthy).toBe(0)
+        yield* eventually(
+          "the server to count as many connections as the pool holds",
+          Effect.zip(pool.stats, serverCount(cluster, name)),
+          ([s, count]) => s.totalConnections === count && s.pendingConnections === 0 && s.closingConnections === 0
+        )
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+})
+
+describe("scenario 10: a server at max_connections", () => {
+  /** Sessions that hold the cluster's slots until the scope closes (or `release` ends one). */
+  const holdSlots = (port: number, n: number) =>
+    Effect.acquireRelease(
+      Effect.promise(async () => {
+        const clients: Array<Pg.Client> = []
+        for (let i = 0; i < n; i++) {
+          const client = new Pg.Client({
+            host: "127.0.0.1",
+            port,
+            user: "postgres",
+            database: "test",
+            application_name: "dbpool-rel-blocker"
+          })
+          client.on("error", () => {})
+          await client.connect()
+          clients.push(client)
+        }
+        return clients
+      }),
+      (clients) => Effect.promise(() => Promise.allSettled(clients.map((c) => c.end())))
+    )
+
+  it.scopedLive(
+    "TooManyConnectionsError 53300, retried with the pool's backoff; success once a connection frees up",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        // postgres is a superuser: without reserved slots, it is refused at max_connections like anyone
+        const cluster = yield* PgCluster.make({ maxConnections: 4, settings: { superuser_reserved_connections: 0 } })
+        const name = applicationName("full")
+        const options = {
+          url: Redacted.make(cluster.url),
+          applicationName: name,
+          pool: {
+            minConnections: 0,
+            maxConnections: 2,
+            acquireTimeout: "2 seconds",
+            retryInterval: "50 millis",
+            maxRetries: 3
+          }
+        }
+        const blockers = yield* holdSlots(cluster.port, 4)
+
+        // full: the documented behaviour is to retry (a slot may free up), then fail with the typed cause
+        const full = yield* makePool(options)
+        const refused = yield* timed(full.pool.withConnection(() => Effect.void))
+        const error = failureOf(refused.exit) as ConnectError<ConnectionError.ConnectFailure>
+        expect(error).toMatchObject({ _tag: "ConnectError", attempts: 4, reason: "failed" })
+        expect(error.cause).toMatchObject({ _tag: "TooManyConnectionsError", system: "postgresql", code: "53300" })
+        expect(error.message).toContain("The PostgreSQL server refuses more connections (53300)")
+        expect(error.message).toContain("sorry, too many clients already")
+        // attempts at about 0, 50, 150, 350 ms: failed on the last one, long before acquireTimeout
+        expect(refused.elapsed).toBeGreaterThanOrEqual(200)
+        expect(refused.elapsed).toBeLessThan(1000)
+        expect((yield* full.close).totalConnections).toBe(0)
+
+        // success once connections free up: one blocker leaves 200 ms after the caller asked
+        const freed = yield* makePool(options)
+        const asked = now()
+        yield* Effect.fork(
+          Effect.zipRight(Effect.sleep("200 millis"), Effect.promise(() => blockers[0]!.end()))
+        )
+        const served = yield* freed.pool.sql<{ one: number }>`SELECT 1 AS one`
+        const elapsed = now() - asked
+        expect(served).toEqual([{ one: 1 }])
+        console.log(`scenario 10: served ${Math.round(elapsed)} ms after asking, a slot freed at 200 ms`)
+        expect(elapsed).toBeGreaterThanOrEqual(200)
+        expect(elapsed).toBeLessThan(2000)
+        const stats = yield* freed.pool.stats
+        expect(stats.connectFailures).toBeGreaterThanOrEqual(1)
+        expect(stats.totalConnections).toBe(1)
+
+        // the other slots free: counting needs one
+        yield* Effect.promise(() => Promise.all(blockers.slice(1).map((c) => c.end())))
+        expect(yield* serverCount(cluster, name)).toBe(1)
+        yield* closeAndCheck(freed, serverCount(cluster, name))
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+})
