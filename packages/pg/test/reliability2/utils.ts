@@ -9,7 +9,7 @@ import { Pool } from "@dbpool/sql"
 import { ServerCount } from "@dbpool/testing"
 import { expect } from "@effect/vitest"
 import { Effect, Exit, Schedule, Scope } from "effect"
-import type Pg from "pg"
+import Pg from "pg"
 
 /** ε of RELIABILITY.md: the tolerance on every time bound. */
 export const epsilon = 100
@@ -103,6 +103,34 @@ export const eventually = <A, E, R>(
 
 /** The main server's count of backends with this application_name. */
 export const mainCount = (name: string) => Effect.orDie(ServerCount.postgres(name))
+
+/**
+ * One admin connection kept open for the scope, for counting our backends many times a second (the
+ * toolkit's counts open a connection per call). Its own application_name is never counted.
+ */
+export const serverCounter = (target: { readonly host: string; readonly port: number } = mainServer) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new Pg.Client({
+        host: target.host,
+        port: target.port,
+        user: "postgres",
+        database: "test",
+        application_name: `dbpool-r2-admin-${process.pid}`
+      })
+      client.on("error", () => {})
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.end().catch(() => {}))
+  ).pipe(Effect.map((client) => ({
+    count: (name: string) =>
+      Effect.promise(() =>
+        client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [name])
+      ).pipe(Effect.map((r) => r.rows[0].n as number)),
+    query: (text: string, params: Array<unknown> = []) =>
+      Effect.promise(() => client.query(text, params)).pipe(Effect.map((r) => r.rows as Array<Record<string, any>>))
+  })))
 
 /** A pool whose scope the test closes itself (and that is closed anyway when the test's scope ends). */
 export interface TestPool {
