@@ -5,6 +5,7 @@
  */
 import type { ConnectError } from "@dbpool/core/PoolError"
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
+import type { PgPool } from "@dbpool/pg"
 import type { ConnectionError } from "@dbpool/sql"
 import { PgCluster } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -27,7 +28,7 @@ import {
 const healthCheckInterval = 200
 
 describe("scenario 3: idle backends killed", () => {
-  const poolOptions = (url: string, name: string) => ({
+  const poolOptions = (url: string, name: string): PgPool.PgPoolOptions => ({
     url: Redacted.make(url),
     applicationName: name,
     pool: {
@@ -253,7 +254,7 @@ describe("scenario 10: a server at max_connections", () => {
         // postgres is a superuser: without reserved slots, it is refused at max_connections like anyone
         const cluster = yield* PgCluster.make({ maxConnections: 4, settings: { superuser_reserved_connections: 0 } })
         const name = applicationName("full")
-        const options = {
+        const options: PgPool.PgPoolOptions = {
           url: Redacted.make(cluster.url),
           applicationName: name,
           pool: {
