@@ -17,6 +17,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -33,6 +34,8 @@ type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: n
 
 /** Bound on the best-effort cancel of an interrupted statement. */
 const cancelTimeout = "2 seconds"
+/** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
+const cancelWait = "50 millis"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
@@ -111,9 +114,17 @@ class GuardedConnection<N> implements SqlConnection.Connection {
         cause instanceof QueryTimeoutError ? cause : new Error("a statement was interrupted while running")
       )
       this.owner.invalidate(conn)
-      return this.owner.connector.cancel(conn.native).pipe(
-        Effect.timeout(cancelTimeout),
-        Effect.catchAllCause(() => Effect.void)
+      // Interruptible, or the bound would not hold (this runs as a finalizer); in a fiber of its own, waited
+      // for only briefly: a server that stopped answering must not hold the caller past queryTimeout or its own
+      // Effect.timeout (a blackholed network held both for the whole cancel, 2 s and more).
+      return Effect.flatMap(
+        this.owner.connector.cancel(conn.native).pipe(
+          Effect.interruptible,
+          Effect.timeout(cancelTimeout),
+          Effect.catchAllCause(() => Effect.void),
+          Effect.forkDaemon
+        ),
+        (cancel) => Effect.interruptible(Fiber.await(cancel)).pipe(Effect.timeout(cancelWait), Effect.ignore)
       )
     }
     if (Cause.isDie(exit.cause) || cause instanceof ConnectionLostError) {
