@@ -11,7 +11,10 @@ import type * as Effect from "effect/Effect"
 import * as internal from "./internal/overhead.js"
 
 /**
- * What is measured: `"dbpool.use"` is `pool.use(() => Effect.void)`,
+ * What is measured: `"dbpool.use"` is `pool.use(() => Effect.void)`;
+ * `"dbpool.use.observed"` is the same while one fiber drains `pool.events`
+ * and another `pool.changes` for the whole round (the bar's "stats and
+ * events on");
  * `"dbpool.get"` is `Effect.scoped(pool.get)`, `"effect.Pool"` and
  * `"effect.PoolTTL"` are `Effect.scoped(pool.get)` on `Pool.make` and
  * `Pool.makeWithTTL`, `"effect.Semaphore"` is `semaphore.withPermits(1)`,
@@ -26,6 +29,7 @@ import * as internal from "./internal/overhead.js"
  */
 export type ContenderId =
   | "dbpool.use"
+  | "dbpool.use.observed"
   | "dbpool.get"
   | "effect.Pool"
   | "effect.PoolTTL"

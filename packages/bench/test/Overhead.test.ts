@@ -66,6 +66,7 @@ describe("Overhead", () => {
       const table = Report.throughputTable(report)
       expect(table.split("\n")).toHaveLength(2 + cases.length)
       expect(table).toContain("dbpool use / effect Pool TTL")
+      expect(table).toContain("dbpool use, observed / effect Pool TTL")
       expect(Report.fairnessTable(report)).toContain("Acquire wait at 2/8")
     }))
 })

@@ -8,11 +8,13 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Pool from "effect/Pool"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Overhead from "../Overhead.js"
 import * as Peers from "./peers.js"
 
 export const contenders: ReadonlyArray<Overhead.ContenderId> = [
   "dbpool.use",
+  "dbpool.use.observed",
   "dbpool.get",
   "effect.Pool",
   "effect.PoolTTL",
@@ -26,6 +28,7 @@ export const contenders: ReadonlyArray<Overhead.ContenderId> = [
 
 export const labels: Record<Overhead.ContenderId, string> = {
   "dbpool.use": "dbpool use",
+  "dbpool.use.observed": "dbpool use, observed",
   "dbpool.get": "dbpool scoped(get)",
   "effect.Pool": "effect Pool",
   "effect.PoolTTL": "effect Pool TTL",
@@ -86,6 +89,7 @@ const makeSubject = (
     Effect.scoped(Effect.forEach(range, () => get, { concurrency: "unbounded", discard: true }))
   switch (id) {
     case "dbpool.use":
+    case "dbpool.use.observed":
     case "dbpool.get":
       return Effect.gen(function*() {
         const pool = yield* ResourcePool.make({
@@ -93,6 +97,14 @@ const makeSubject = (
           release: close,
           config: { name: `bench-${size}`, minConnections: size, maxConnections: size }
         })
+        if (id === "dbpool.use.observed") {
+          // The bar's "stats and events on": someone listens to both for the whole round, so every
+          // acquire and release publishes its events (with no subscriber the pool skips them).
+          yield* Effect.forkScoped(Stream.runDrain(pool.events))
+          yield* Effect.forkScoped(Stream.runDrain(pool.changes))
+          // Let both subscribe before the pool is filled and the round starts.
+          yield* Effect.repeatN(Effect.yieldNow(), 3)
+        }
         yield* fill(pool.get)
         const leftover = Effect.map(
           pool.stats,
@@ -103,7 +115,7 @@ const makeSubject = (
               : `${id}: active ${s.activeConnections}, idle ${s.idleConnections}, waiting ${s.waitingRequests}, ` +
                 `total ${s.totalConnections}, failed ${s.failedRequests} (expected idle = total = ${size})`
         )
-        return id === "dbpool.use"
+        return id !== "dbpool.get"
           ? { _tag: "effect", plain: pool.use(() => Effect.void), timed: pool.use(() => now), leftover }
           : {
             _tag: "effect",
