@@ -9,6 +9,7 @@ import { Pool } from "@dbpool/sql"
 import type { PgCluster } from "@dbpool/testing"
 import { expect } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Schedule, Scope } from "effect"
+import * as Fs from "node:fs"
 import type Pg from "pg"
 
 /** ε of RELIABILITY.md: the tolerance on every time bound, in milliseconds. */
@@ -158,4 +159,29 @@ export const closeAndCheck = (
     expect(stats.pendingConnections).toBe(0)
     // A backend leaves pg_stat_activity a moment after its client's Terminate.
     yield* eventually("the server to count none of our connections", count, (n) => n === 0, 2000)
+  })
+
+/**
+ * The cluster's backend processes serving a TCP client, whatever their stage: read from the postmaster's
+ * children and their process titles (`postgres: <user> <db> 127.0.0.1(<port>) <state>`). On PostgreSQL 15,
+ * `pg_stat_activity` shows no backend before its authentication is over, so a login cut short by a timeout
+ * is visible only here.
+ */
+export const clientProcesses = (cluster: PgCluster.PgCluster) =>
+  Effect.map(cluster.pid, (postmaster) => {
+    if (postmaster === undefined) return 0
+    let n = 0
+    for (const entry of Fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        // the parent pid is the 4th field, after the command name in parentheses (which may hold spaces)
+        const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+        if (ppid !== postmaster) continue
+        if (/127\.0\.0\.1\(\d+\)/.test(Fs.readFileSync(`/proc/${entry}/cmdline`, "utf8"))) n++
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return n
   })

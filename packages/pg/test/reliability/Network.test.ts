@@ -1,0 +1,305 @@
+/**
+ * Scenarios 5, 6 and 9 of RELIABILITY.md on PostgreSQL: network faults made by a FaultProxy in front of a
+ * disposable cluster. A blackhole during connect, a blackhole on an established connection (queryTimeout,
+ * and a caller giving up with Effect.timeout), and a slow network (250 ms a chunk) against connectTimeout.
+ */
+import type { ConnectError, PoolTimeoutError } from "@dbpool/core/PoolError"
+import type { PoolEvent } from "@dbpool/core/PoolEvent"
+import type { PgPool } from "@dbpool/pg"
+import { FaultProxy, PgCluster } from "@dbpool/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Redacted, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import {
+  allBackends,
+  applicationName,
+  clientProcesses,
+  closeAndCheck,
+  epsilon,
+  eventually,
+  failureOf,
+  makePool,
+  now,
+  serverCount,
+  timed,
+  watchUnhandled
+} from "./utils.js"
+
+/** The URL of the proxy, for the cluster's database. */
+const proxyUrl = (proxy: FaultProxy.FaultProxy, user = "postgres", password?: string) =>
+  Redacted.make(
+    `postgres://${user}${password === undefined ? "" : `:${password}`}@127.0.0.1:${proxy.port}/test`
+  )
+
+describe("scenario 5: a blackhole during connect", () => {
+  it.scopedLive(
+    "connectTimeout first: ConnectError timeout at connectTimeout ± ε, no socket left, works when healed",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* PgCluster.make()
+        const proxy = yield* FaultProxy.make({ target: cluster, mode: "blackhole" })
+        const name = applicationName("blackhole-connect")
+        const testPool = yield* makePool({
+          url: proxyUrl(proxy),
+          applicationName: name,
+          pool: {
+            minConnections: 0,
+            maxConnections: 2,
+            connectTimeout: "500 millis",
+            acquireTimeout: "2 seconds",
+            maxRetries: 0
+          }
+        })
+        const { elapsed, exit } = yield* timed(testPool.pool.withConnection(() => Effect.void))
+        const error = failureOf(exit) as ConnectError
+        console.log(`scenario 5: ${error._tag} (${error.reason}) after ${Math.round(elapsed)} ms`)
+        expect(error).toMatchObject({ _tag: "ConnectError", reason: "timeout", attempts: 1 })
+        expect(elapsed).toBeGreaterThanOrEqual(500 - epsilon)
+        expect(elapsed).toBeLessThanOrEqual(500 + epsilon)
+        expect(yield* proxy.accepted).toBe(1)
+        // the interrupted connect closed its socket
+        yield* eventually("no socket open at the proxy", proxy.liveSockets, (n) => n === 0, epsilon)
+
+        yield* proxy.setMode("pass")
+        expect(yield* testPool.pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        expect(yield* serverCount(cluster, name)).toBe(1)
+        expect(yield* proxy.liveSockets).toBe(1)
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        expect(yield* proxy.liveSockets).toBe(0)
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+
+  it.scopedLive(
+    "acquireTimeout first: PoolTimeoutError at acquireTimeout ± ε; the connect ends at connectTimeout",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* PgCluster.make()
+        const proxy = yield* FaultProxy.make({ target: cluster, mode: "blackhole" })
+        const name = applicationName("blackhole-acquire")
+        const testPool = yield* makePool({
+          url: proxyUrl(proxy),
+          applicationName: name,
+          pool: {
+            minConnections: 0,
+            maxConnections: 2,
+            connectTimeout: "1 second",
+            acquireTimeout: "600 millis",
+            maxRetries: 0
+          }
+        })
+        const { elapsed, exit } = yield* timed(testPool.pool.withConnection(() => Effect.void))
+        const error = failureOf(exit) as PoolTimeoutError
+        expect(error._tag).toBe("PoolTimeoutError")
+        expect(elapsed).toBeGreaterThanOrEqual(600 - epsilon)
+        expect(elapsed).toBeLessThanOrEqual(600 + epsilon)
+        // The caller's timeout does not abort the connect (pgx #1259): it runs to connectTimeout, then its
+        // socket is closed.
+        expect(yield* proxy.liveSockets).toBe(1)
+        yield* eventually("no socket open at the proxy", proxy.liveSockets, (n) => n === 0, 400 + epsilon)
+        const stats = yield* testPool.pool.stats
+        expect(stats.totalConnections + stats.pendingConnections).toBe(0)
+
+        yield* proxy.setMode("pass")
+        expect(yield* testPool.pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        expect(yield* proxy.liveSockets).toBe(0)
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+})
+
+describe("scenario 6: a blackhole on an established connection", () => {
+  const options = (proxy: FaultProxy.FaultProxy, name: string, queryTimeout?: string): PgPool.PgPoolOptions => ({
+    url: proxyUrl(proxy),
+    applicationName: name,
+    ...(queryTimeout === undefined ? {} : { queryTimeout }),
+    pool: {
+      minConnections: 1,
+      maxConnections: 3,
+      acquireTimeout: "1 second",
+      connectTimeout: "500 millis",
+      retryInterval: "50 millis"
+    }
+  })
+
+  it.scopedLive(
+    "with queryTimeout: the statement fails on time with QueryTimeoutError, its connection is closed",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* PgCluster.make()
+        const proxy = yield* FaultProxy.make({ target: cluster })
+        const name = applicationName("blackhole-query")
+        const testPool = yield* makePool(options(proxy, name, "300 millis"))
+        const { pool } = testPool
+        expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        const [before] = yield* pool.metrics
+
+        yield* proxy.setMode("blackhole")
+        const { elapsed, exit } = yield* timed(pool.sql`SELECT 1`)
+        const error = failureOf(exit)
+        console.log(`scenario 6: ${error._tag}/${(error.cause as any)?._tag} after ${Math.round(elapsed)} ms`)
+        expect(error._tag).toBe("SqlError")
+        expect(error.cause).toMatchObject({ _tag: "QueryTimeoutError", system: "postgresql" })
+        expect(elapsed).toBeGreaterThanOrEqual(300 - epsilon)
+        expect(elapsed).toBeLessThanOrEqual(300 + epsilon)
+        // that connection is closed (its socket too), never lent again
+        const stats = yield* eventually("the connection closed", pool.stats, (s) => s.connectionsClosed.broken === 1)
+        expect((yield* pool.metrics).map((c) => c.id)).not.toContain(before!.id)
+        expect(stats.connectionsClosed.unhealthy).toBe(0)
+
+        // the pool stays usable: once the network is back, a new connection serves
+        yield* proxy.setMode("pass")
+        const [{ id }] = yield* pool.withConnection((conn) =>
+          Effect.map(conn.sql<{ one: number }>`SELECT 1 AS one`, () => [{ id: conn.id }] as const)
+        )
+        expect(id).not.toBe(before!.id)
+        yield* eventually(
+          "the server to count as many connections as the pool holds",
+          Effect.zip(pool.stats, serverCount(cluster, name)),
+          ([s, count]) => s.totalConnections === count && s.closingConnections === 0
+        )
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        yield* eventually("no socket open at the proxy", proxy.liveSockets, (n) => n === 0, 1000)
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+
+  it.scopedLive(
+    "a caller that gives up (Effect.timeout) invalidates its connection; the pool stays usable",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* PgCluster.make()
+        const proxy = yield* FaultProxy.make({ target: cluster })
+        const name = applicationName("blackhole-timeout")
+        const testPool = yield* makePool(options(proxy, name))
+        const { pool } = testPool
+        expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        const [before] = yield* pool.metrics
+
+        yield* proxy.setMode("blackhole")
+        const { elapsed, exit } = yield* timed(Effect.timeout(pool.sql`SELECT 1`, "300 millis"))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(false)
+        expect(failureOf(exit)._tag).toBe("TimeoutException")
+        console.log(`scenario 6: Effect.timeout returned after ${Math.round(elapsed)} ms`)
+        expect(elapsed).toBeGreaterThanOrEqual(300 - epsilon)
+        expect(elapsed).toBeLessThanOrEqual(300 + epsilon)
+        const stats = yield* eventually("the connection closed", pool.stats, (s) => s.connectionsClosed.broken === 1)
+        expect(stats.activeConnections).toBe(0)
+        expect((yield* pool.metrics).map((c) => c.id)).not.toContain(before!.id)
+
+        yield* proxy.setMode("pass")
+        expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+        yield* eventually(
+          "the server to count as many connections as the pool holds",
+          Effect.zip(pool.stats, serverCount(cluster, name)),
+          ([s, count]) => s.totalConnections === count && s.closingConnections === 0
+        )
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        yield* eventually("no socket open at the proxy", proxy.liveSockets, (n) => n === 0, 1000)
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
+})
+
+describe("scenario 9: a slow connect (250 ms a chunk) against connectTimeout 800 ms", () => {
+  const role = "dbpool_scram"
+  const password = "scram-Pa55"
+
+  /**
+   * A cluster where `role` logs in with SCRAM (three round trips: 1.5 s at 250 ms a chunk), as a real server
+   * with a password would; `postgres` keeps trust (one round trip: 0.5 s).
+   */
+  const scramCluster = Effect.gen(function*() {
+    const cluster = yield* PgCluster.make({ start: false })
+    const hba = Path.join(cluster.dataDir, "pg_hba.conf")
+    // pg_hba.conf: the first matching line wins
+    Fs.writeFileSync(hba, `host all ${role} 127.0.0.1/32 scram-sha-256\n${Fs.readFileSync(hba, "utf8")}`)
+    yield* cluster.start
+    yield* cluster.sql(`SET password_encryption = 'scram-sha-256'; CREATE ROLE ${role} LOGIN PASSWORD '${password}'`)
+    return cluster
+  })
+
+  it.scopedLive(
+    "each attempt fails near 800 ms; nothing is left on the server or at the proxy",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const cluster = yield* scramCluster
+        const proxy = yield* FaultProxy.make({ target: cluster, latency: "250 millis" })
+        const name = applicationName("slow-connect")
+
+        // trust: one round trip, 500 ms, within connectTimeout
+        const trusted = yield* makePool({
+          url: proxyUrl(proxy),
+          applicationName: `${name}-trust`,
+          pool: { minConnections: 0, maxConnections: 1, connectTimeout: "800 millis", maxRetries: 0 }
+        })
+        const quick = yield* timed(trusted.pool.withConnection(() => Effect.void))
+        expect(Exit.isSuccess(quick.exit)).toBe(true)
+        expect(quick.elapsed).toBeGreaterThanOrEqual(500)
+        expect(quick.elapsed).toBeLessThan(800)
+        yield* trusted.close
+
+        // SCRAM: three round trips, never within 800 ms; two attempts back to back
+        const testPool = yield* makePool({
+          url: proxyUrl(proxy, role, password),
+          applicationName: name,
+          pool: {
+            minConnections: 0,
+            maxConnections: 2,
+            connectTimeout: "800 millis",
+            acquireTimeout: "3 seconds",
+            maxRetries: 1,
+            retryInterval: 0
+          }
+        })
+        const failed: Array<number> = []
+        yield* testPool.pool.events.pipe(
+          Stream.runForEach((event: PoolEvent) =>
+            Effect.sync(() => event._tag === "ConnectFailed" && event.cause === "timeout" && failed.push(now()))
+          ),
+          Effect.forkScoped
+        )
+        yield* Effect.sleep("20 millis")
+        const started = now()
+        const { elapsed, exit } = yield* timed(testPool.pool.withConnection(() => Effect.void))
+        const error = failureOf(exit) as ConnectError
+        console.log(
+          `scenario 9: attempts failed at ${failed.map((t) => Math.round(t - started)).join(", ")} ms; ` +
+            `${error._tag} after ${Math.round(elapsed)} ms`
+        )
+        expect(error).toMatchObject({ _tag: "ConnectError", reason: "timeout", attempts: 2 })
+        expect(error.message).toContain("timed out")
+        expect(failed.length).toBe(2)
+        expect(failed[0]! - started).toBeGreaterThanOrEqual(800 - epsilon)
+        expect(failed[0]! - started).toBeLessThanOrEqual(800 + epsilon)
+        expect(failed[1]! - failed[0]!).toBeGreaterThanOrEqual(800 - epsilon)
+        expect(failed[1]! - failed[0]!).toBeLessThanOrEqual(800 + epsilon)
+        const ended = now()
+
+        // Still logging in when cut: seen by the server's process list, not yet by pg_stat_activity.
+        const lingering = yield* clientProcesses(cluster)
+        // three seconds later: no backend of ours, logged in or still logging in, and no socket at the proxy
+        yield* eventually("no backend process on the server", clientProcesses(cluster), (n) => n === 0, 3000)
+        expect(yield* allBackends(cluster)).toBe(0)
+        yield* eventually("no socket open at the proxy", proxy.liveSockets, (n) => n === 0, 3000 - (now() - ended))
+        console.log(
+          `scenario 9: ${lingering} backend(s) still logging in at the failure; server and proxy clear ` +
+            `${Math.round(now() - ended)} ms after it`
+        )
+        yield* closeAndCheck(testPool, clientProcesses(cluster))
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 20_000 }
+  )
+})
