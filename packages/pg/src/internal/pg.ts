@@ -126,6 +126,38 @@ const target = (options: PgPool.PgPoolOptions) => {
 const fail = (cause: unknown) =>
   new SqlError({ cause, message: `Failed to execute statement: ${cause instanceof Error ? cause.message : cause}` })
 
+/**
+ * Calls `f` once node-postgres has read the ReadyForQuery that follows a server's error. node-postgres
+ * reports the error as soon as the ErrorResponse arrives, before the ReadyForQuery that carries the new
+ * transaction status (`E` after `BEGIN; SELECT 1/0`), so a connection given back at once looked idle and
+ * the next borrower's statements failed with 25P02 (reliability scenario 11).
+ */
+const afterReadyForQuery = (client: Pg.Client, error: Error, f: () => void): void => {
+  const internals = client as unknown as {
+    readyForQuery?: boolean
+    _queryable?: boolean
+    connection?: {
+      stream?: { destroyed?: boolean }
+      on?: (event: string, listener: () => void) => unknown
+      off?: (event: string, listener: () => void) => unknown
+    }
+  }
+  const connection = internals.connection
+  if (
+    !(error instanceof Pg.DatabaseError) || internals.readyForQuery !== false || internals._queryable === false ||
+    connection?.stream?.destroyed !== false || typeof connection.on !== "function" ||
+    typeof connection.off !== "function"
+  ) return f()
+  // A FATAL error is followed by the end of the connection instead.
+  const done = () => {
+    connection.off!("readyForQuery", done)
+    connection.off!("end", done)
+    f()
+  }
+  connection.on("readyForQuery", done)
+  connection.on("end", done)
+}
+
 class PgConnection implements SqlConnection.Connection {
   constructor(readonly client: Pg.Client) {}
 
@@ -136,7 +168,7 @@ class PgConnection implements SqlConnection.Connection {
   ) {
     return Effect.async<A, SqlError>((resume) => {
       this.client.query(config as any, params as Array<unknown>, (error: Error | null, result: Pg.QueryResult) => {
-        if (error) resume(Effect.fail(fail(error)))
+        if (error) afterReadyForQuery(this.client, error, () => resume(Effect.fail(fail(error))))
         else resume(Effect.succeed(map(result)))
       })
     })
