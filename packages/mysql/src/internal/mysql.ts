@@ -19,6 +19,7 @@ import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import Mysql from "mysql2"
@@ -222,13 +223,59 @@ class MysqlConnection implements SqlConnection.Connection {
   }
 }
 
-const endConnection = (conn: Mysql.Connection): Effect.Effect<void> =>
+/** mysql2's internals that tell whether a connection can still take a QUIT, and its socket. */
+interface Internals {
+  readonly _command?: unknown
+  readonly _fatalError?: unknown
+  readonly _protocolError?: unknown
+  readonly stream?: {
+    readonly destroyed?: boolean
+    readonly closed?: boolean
+    destroy?: () => void
+    once?: (event: "close", listener: () => void) => void
+    off?: (event: "close", listener: () => void) => void
+  }
+}
+
+/**
+ * Destroys the socket itself: mysql2's `destroy()` only half-closes it (FIN), which leaves it open as long as a
+ * peer that stopped answering (a dead network) never closes its side. A statement still waiting on the
+ * connection is failed by mysql2 (connection lost), so its caller never hangs.
+ */
+const destroySocket = (conn: Mysql.Connection): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const stream = (conn as unknown as Internals).stream
+    if (stream?.destroyed !== true) stream?.destroy?.()
+  })
+
+/** Until the socket has closed (the server answers a QUIT by closing it). */
+const socketClosed = (conn: Mysql.Connection): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    conn.end(() => resume(Effect.void))
-  }).pipe(
-    Effect.timeoutOption("2 seconds"),
-    Effect.zipRight(Effect.sync(() => conn.destroy()))
-  )
+    const stream = (conn as unknown as Internals).stream
+    if (stream === undefined || stream.closed === true || stream.once === undefined) return resume(Effect.void)
+    const done = () => resume(Effect.void)
+    stream.once("close", done)
+    return Effect.sync(() => stream.off?.("close", done))
+  })
+
+/**
+ * Closes a connection: a QUIT when it is idle and sound, waiting (at most 2 seconds) for the server to close
+ * the socket; at once, by destroying the socket, when a statement is still running on it (a QUIT would wait
+ * behind the statement) or it already failed, and also when the QUIT gets no answer in time or the close
+ * is interrupted (the pool bounds it), so that no socket outlives its connection.
+ */
+const endConnection = (conn: Mysql.Connection): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const internals = conn as unknown as Internals
+    if (internals._command || internals._fatalError || internals._protocolError) return destroySocket(conn)
+    return Effect.async<void>((resume) => {
+      conn.end(() => resume(Effect.void))
+    }).pipe(
+      Effect.zipRight(socketClosed(conn)),
+      Effect.timeoutOption("2 seconds"),
+      Effect.ensuring(destroySocket(conn))
+    )
+  })
 
 export const connector = (
   options: MysqlPool.MysqlPoolOptions
@@ -262,23 +309,30 @@ const make = (
           resume(Effect.succeed(conn))
         }
       })
+      // Interrupted (connectTimeout, shutdown): the socket goes at once, also when the server stopped answering.
       return Effect.sync(() => {
         settled = true
         conn.destroy()
-      })
+      }).pipe(Effect.zipRight(destroySocket(conn)))
     })
 
   const cancel = (conn: Mysql.Connection): Effect.Effect<void> => {
     const threadId = conn.threadId
     if (threadId === null || threadId === undefined) return Effect.void
-    // KILL QUERY from a short connection of our own (the busy one cannot take a statement).
-    return Effect.acquireUseRelease(
-      Effect.orElseSucceed(open(() => {}), () => undefined),
-      (killer) =>
-        killer === undefined ? Effect.void : Effect.async<void>((resume) => {
-          killer.query(`KILL QUERY ${Number(threadId)}`, () => resume(Effect.void))
-        }),
-      (killer) => killer === undefined ? Effect.void : endConnection(killer)
+    // KILL QUERY from a short connection of our own (the busy one cannot take a statement). Connecting and
+    // killing stay interruptible, so that the pool's bound on the cancel holds against a server that does not
+    // answer; once open, the short connection is closed whatever happens.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        Effect.option(restore(open(() => {}))),
+        Option.match({
+          onNone: () => Effect.void,
+          onSome: (killer) =>
+            restore(Effect.async<void>((resume) => {
+              killer.query(`KILL QUERY ${Number(threadId)}`, () => resume(Effect.void))
+            })).pipe(Effect.ensuring(endConnection(killer)))
+        })
+      )
     )
   }
 
