@@ -332,8 +332,19 @@ export const make = <N, E>(
 
     const pool = yield* CorePool.make<Conn<N>, E, never>({
       acquire: open,
+      // A connection closed under a statement still running (cut at shutdown) has it cancelled first: closing
+      // the socket alone leaves the backend running it to the end, holding its locks after the pool is gone.
       release: (conn) =>
-        connector.close(conn.native),
+        conn.running > 0 ?
+          connector.cancel(conn.native).pipe(
+            Effect.interruptible,
+            Effect.timeout(cancelTimeout),
+            Effect.catchAllCause(() =>
+              Effect.void
+            ),
+            Effect.zipRight(connector.close(conn.native))
+          ) :
+          connector.close(conn.native),
       validate: (conn) => conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
       retryable: connector.retryable,
       config
