@@ -260,10 +260,24 @@ export const cancelRequest = (client: Pg.Client): Effect.Effect<boolean> =>
     return Effect.sync(() => socket.destroy())
   }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: () => false, onSuccess: (sent) => sent }))
 
+/**
+ * Ends the session politely (Terminate, then the socket's end), waiting at most 2 seconds; the socket is
+ * destroyed afterwards in every case. node-postgres' `end()` waits for the server to close its side: a
+ * peer gone silent (a partition) never does, and the socket stayed open after the bound, or after the
+ * pool's own bound on a close (`connectTimeout`) interrupted it, while the pool counted the connection
+ * closed (reliability scenario 6). After a clean end, destroying it does nothing.
+ */
 const endClient = (client: Pg.Client): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     client.end().then(() => resume(Effect.void), () => resume(Effect.void))
-  }).pipe(Effect.timeoutOption("2 seconds"), Effect.asVoid)
+  }).pipe(
+    Effect.timeoutOption("2 seconds"),
+    Effect.ensuring(Effect.sync(() => {
+      const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream
+      stream?.destroy?.()
+    })),
+    Effect.asVoid
+  )
 
 const schemes = new Set(["postgres:", "postgresql:", "socket:"])
 

@@ -8,8 +8,9 @@ import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import type { PgPool } from "@dbpool/pg"
 import { FaultProxy, PgCluster } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Redacted, Stream } from "effect"
+import { Cause, type Duration, Effect, Exit, Redacted, Stream } from "effect"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import {
   allBackends,
@@ -115,7 +116,11 @@ describe("scenario 5: a blackhole during connect", () => {
 })
 
 describe("scenario 6: a blackhole on an established connection", () => {
-  const options = (proxy: FaultProxy.FaultProxy, name: string, queryTimeout?: string): PgPool.PgPoolOptions => ({
+  const options = (
+    proxy: FaultProxy.FaultProxy,
+    name: string,
+    queryTimeout?: Duration.DurationInput
+  ): PgPool.PgPoolOptions => ({
     url: proxyUrl(proxy),
     applicationName: name,
     ...(queryTimeout === undefined ? {} : { queryTimeout }),
@@ -209,6 +214,96 @@ describe("scenario 6: a blackhole on an established connection", () => {
       }),
     { timeout: 15_000 }
   )
+})
+
+/**
+ * A "server" that logs anyone in (AuthenticationOk, ReadyForQuery) and then goes silent, like a peer behind
+ * a network partition: it never answers, never closes, and keeps its side open when the client closes
+ * its own (the FaultProxy's blackhole acknowledges a close at once, a partition does not). `closed` has the
+ * time its side saw the client's socket gone for good.
+ */
+const silentServer = Effect.acquireRelease(
+  Effect.async<{ readonly port: number; readonly closed: Array<number>; readonly close: () => Promise<void> }>(
+    (resume) => {
+      const closed: Array<number> = []
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer({ allowHalfOpen: true }, (socket) => {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => {
+          sockets.delete(socket)
+          closed.push(now())
+        })
+        // After the client's FIN the peer keeps talking: a client socket still open takes it in silently,
+        // a destroyed one answers with a reset, and the server side closes.
+        socket.on("end", () => {
+          const timer = setInterval(() => socket.destroyed ? clearInterval(timer) : socket.write("N"), 20)
+          socket.on("close", () => clearInterval(timer))
+        })
+        socket.once("data", () => {
+          const ok = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]) // 'R' AuthenticationOk
+          const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]) // 'Z' ReadyForQuery, idle
+          socket.write(Buffer.concat([ok, ready]))
+        })
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({
+          port: (server.address() as Net.AddressInfo).port,
+          closed,
+          close: () =>
+            new Promise<void>((done) => {
+              for (const socket of sockets) socket.destroy()
+              server.close(() => done())
+            })
+        })))
+    }
+  ),
+  (silent) => Effect.promise(silent.close)
+)
+
+describe("scenario 6: closing a connection whose peer went silent", () => {
+  for (
+    const [label, connectTimeout, bound] of [["the driver's 2 s bound", "10 seconds", 2000], [
+      "connectTimeout (500 ms)",
+      "500 millis",
+      500
+    ]] as const
+  ) {
+    it.scopedLive(
+      `the socket is destroyed at ${label}, not left open with the pool counting it closed`,
+      () =>
+        Effect.gen(function*() {
+          const silent = yield* silentServer
+          const testPool = yield* makePool({
+            host: "127.0.0.1",
+            port: silent.port,
+            username: "postgres",
+            database: "test",
+            pool: { minConnections: 1, maxConnections: 1, connectTimeout }
+          })
+          expect((yield* testPool.pool.stats).totalConnections).toBe(1)
+          const started = now()
+          const stats = yield* testPool.close
+          const closedIn = now() - started
+          expect(stats.totalConnections).toBe(0)
+          // the pool waited for the close up to its bound, and the socket is gone with it
+          expect(closedIn).toBeGreaterThanOrEqual(bound - epsilon)
+          expect(closedIn).toBeLessThanOrEqual(bound + epsilon)
+          yield* eventually(
+            "the server to see the socket closed",
+            Effect.sync(() => silent.closed.length),
+            (n) => n === 1,
+            epsilon
+          )
+          console.log(
+            `scenario 6: a silent peer's socket closed ${
+              Math.round(silent.closed[0]! - started)
+            } ms after the pool began closing`
+          )
+        }),
+      { timeout: 10_000 }
+    )
+  }
 })
 
 describe("scenario 9: a slow connect (250 ms a chunk) against connectTimeout 800 ms", () => {
