@@ -213,6 +213,9 @@ const makeRuntime = <N>(connector: Connector<N, any>, invalidate: (conn: Conn<N>
 
 const toSqlError = (error: PoolError<unknown>): SqlError => new SqlError({ message: error.message, cause: error })
 
+/** Where a transaction's failed COMMIT is kept for its caller (one box per outermost transaction). */
+const commitFailure = FiberRef.unsafeMake<{ error: SqlError | undefined } | undefined>(undefined)
+
 /** Builds a SqlClient like @effect/sql's `SqlClient.make`, with the transaction tag of our choice. */
 const makeClient = (options: {
   readonly connector: Connector<any, any>
@@ -236,7 +239,19 @@ const makeClient = (options: {
     Effect.serviceOption(transactionTag),
     (option) => option._tag === "Some" ? Effect.succeed(option.value[0]) : options.acquirer
   )
-  const withTransaction = SqlClient.makeWithTransaction({
+  // @effect/sql's makeWithTransaction turns a failed COMMIT or ROLLBACK into a defect. A COMMIT can fail for
+  // ordinary reasons (the connection lost just then, a deferred constraint, a serialization failure): its error
+  // is kept aside and becomes the transaction's failure. A ROLLBACK on a lost connection has nothing to undo
+  // (the server rolls back as the session ends), so that failure is dropped; the connection is closed anyway.
+  const commitFailed = (error: SqlError) =>
+    Effect.flatMap(FiberRef.get(commitFailure), (box) => {
+      if (box === undefined) return Effect.fail(error)
+      box.error = error
+      return Effect.void
+    })
+  const lost = (error: SqlError) =>
+    error.cause instanceof ConnectionLostError || error.cause instanceof QueryTimeoutError
+  const transaction = SqlClient.makeWithTransaction({
     transactionTag,
     spanAttributes: connector.spanAttributes,
     acquireConnection: Effect.flatMap(
@@ -245,10 +260,23 @@ const makeClient = (options: {
     ),
     begin: (conn) => conn.executeUnprepared(begin, [], undefined),
     savepoint: (conn, id) => conn.executeUnprepared(savepoint(`effect_sql_${id}`), [], undefined),
-    commit: (conn) => conn.executeUnprepared(commit, [], undefined),
-    rollback: (conn) => conn.executeUnprepared(rollback, [], undefined),
-    rollbackSavepoint: (conn, id) => conn.executeUnprepared(rollbackSavepoint(`effect_sql_${id}`), [], undefined)
+    commit: (conn) => Effect.catchAll(conn.executeUnprepared(commit, [], undefined), commitFailed),
+    rollback: (conn) => Effect.catchIf(conn.executeUnprepared(rollback, [], undefined), lost, () => Effect.void),
+    rollbackSavepoint: (conn, id) =>
+      Effect.catchIf(
+        conn.executeUnprepared(rollbackSavepoint(`effect_sql_${id}`), [], undefined),
+        lost,
+        () => Effect.void
+      )
   })
+  const withTransaction = <R, E, A>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+    Effect.suspend(() => {
+      const box: { error: SqlError | undefined } = { error: undefined }
+      return Effect.flatMap(
+        Effect.locally(transaction(effect), commitFailure, box),
+        (a) => box.error === undefined ? Effect.succeed(a) : Effect.fail(box.error)
+      )
+    })
   const run: PooledStatement.Executor["run"] = options.bound ?
     options.borrow :
     (f) =>
