@@ -55,9 +55,10 @@ export interface MysqlPoolOptions {
 
 /**
  * The connector, for `Pool.layer` or an extra pool's tag (a replica), once
- * the options are checked: an invalid `queryTimeout` fails with
- * `PoolConfigError`. Its `connect` fails with a typed `ConnectFailure` (see
- * `layer`).
+ * the options are checked: an invalid `queryTimeout`, a `url` that is not a
+ * readable `mysql://` or `mariadb://` URL (never shown: it may hold the
+ * password), or a `port` outside 1-65535 fails with `PoolConfigError` naming
+ * the field. Its `connect` fails with a typed `ConnectFailure` (see `layer`).
  *
  * @example
  * ```ts
@@ -121,7 +122,8 @@ export const layer: (
 
 /**
  * The same layer, its options read from Effect `Config` (the same checks
- * apply: an invalid `queryTimeout` fails with `PoolConfigError`).
+ * apply: an invalid `queryTimeout`, `url` or `port` fails with
+ * `PoolConfigError`).
  *
  * @example
  * ```ts

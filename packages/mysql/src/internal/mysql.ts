@@ -4,7 +4,8 @@
  * @effect/sql-mysql2's compiler, cancellation with `KILL QUERY` from a short
  * connection of its own.
  */
-import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import type { ConnectError } from "@dbpool/core/PoolError"
+import { PoolConfigError } from "@dbpool/core/PoolError"
 import * as ConnectionError from "@dbpool/sql/ConnectionError"
 import { type Connector, decodeQueryTimeout, serverAddress } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
@@ -277,16 +278,77 @@ const endConnection = (conn: Mysql.Connection): Effect.Effect<void> =>
     )
   })
 
+/** mysql2's own reading of the options (URL included), as its connections do it. */
+const ConnectionConfig = (Mysql as unknown as {
+  readonly ConnectionConfig: { new(options: Mysql.ConnectionOptions): { readonly port: unknown } }
+}).ConnectionConfig
+
+const schemes = new Set(["mysql:", "mariadb:"])
+
+const isPort = (port: unknown): boolean =>
+  typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535
+
+/**
+ * The options mysql2 would reject when opening a connection, rejected here instead, before any connection: a
+ * URL it cannot read, a bad port (mysql2 threw from inside the connect, a defect, and Node's error held the
+ * whole URL, password included). A URL is never shown: it may hold the password.
+ */
+const checkedConfig = (options: MysqlPool.MysqlPoolOptions): Effect.Effect<Mysql.ConnectionOptions, PoolConfigError> =>
+  Effect.suspend(() => {
+    if (options.url !== undefined) {
+      const invalid = (reason: string) =>
+        Effect.fail(new PoolConfigError({ field: "url", value: "<redacted>", reason }))
+      const text = Redacted.value(options.url)
+      const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(text)?.[1]?.toLowerCase()
+      if (scheme === undefined) {
+        return invalid("is not a connection URL (expected mysql://user:password@host:port/database)")
+      }
+      if (!schemes.has(scheme)) return invalid(`has the scheme "${scheme}//" (expected mysql:// or mariadb://)`)
+      let port: string
+      try {
+        const url = new URL(text)
+        // mysql2 decodes these, and throws on a bad escape.
+        for (const part of [url.username, url.password, url.pathname]) decodeURIComponent(part)
+        port = url.port
+      } catch {
+        return invalid(
+          "is not a valid connection URL (check the host, the port and the escaping of special characters)"
+        )
+      }
+      if (port !== "" && !isPort(Number(port))) return invalid(`has the port ${port} (expected 1 to 65535)`)
+    }
+    for (const port of [options.port, options.connectionOptions?.port]) {
+      if (port !== undefined && !isPort(port)) {
+        return Effect.fail(
+          new PoolConfigError({ field: "port", value: port, reason: "must be a whole number from 1 to 65535" })
+        )
+      }
+    }
+    const config = connectionOptions(options)
+    try {
+      // A copy: mysql2 writes the URL's parts into the object it is given.
+      new ConnectionConfig({ ...config })
+    } catch (error) {
+      const reason = `is not accepted by mysql2: ${error instanceof Error ? error.message : String(error)}`
+      return Effect.fail(new PoolConfigError({ field: "connectionOptions", value: "<redacted>", reason }))
+    }
+    return Effect.succeed(config)
+  })
+
 export const connector = (
   options: MysqlPool.MysqlPoolOptions
 ): Effect.Effect<Connector<Mysql.Connection, ConnectionError.ConnectFailure>, PoolConfigError> =>
-  Effect.map(decodeQueryTimeout(options.queryTimeout), (queryTimeout) => make(options, queryTimeout))
+  Effect.zipWith(
+    checkedConfig(options),
+    decodeQueryTimeout(options.queryTimeout),
+    (config, queryTimeout) => make(options, config, queryTimeout)
+  )
 
 const make = (
   options: MysqlPool.MysqlPoolOptions,
+  config: Mysql.ConnectionOptions,
   queryTimeout: Duration.Duration | undefined
 ): Connector<Mysql.Connection, ConnectionError.ConnectFailure> => {
-  const config = connectionOptions(options)
   const { database, host, port } = target(options)
   const compiler = makeCompiler(options.transformQueryNames)
   const transformRows = options.transformResultNames === undefined
