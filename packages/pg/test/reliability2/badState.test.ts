@@ -19,6 +19,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Fiber, Stream } from "effect"
 import { eventually, makePool, serverCounter, unhandledErrors } from "./utils.js"
 
+const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown =>
+  Exit.isFailure(exit)
+    ? Cause.failureOption(exit.cause).pipe((o) => o._tag === "Some" ? o.value : undefined)
+    : undefined
+
 interface Probe {
   readonly pid: number
   readonly fresh: boolean
@@ -197,6 +202,46 @@ describe("scenario 11: released in a bad state", () => {
         const afterInterrupt = yield* probe
         expect(afterInterrupt).toMatchObject(clean)
         expect(afterInterrupt.pid).not.toBe(before.pid)
+        yield* onlyOneBackend
+        yield* close
+        yield* unhandled.assertNone
+      }),
+    20_000
+  )
+
+  it.scopedLive(
+    "a COMMIT that fails (a deferred constraint, the connection lost) fails the transaction with a typed error, never a defect",
+    () =>
+      Effect.gen(function*() {
+        const { clean, close, counter, name, onlyOneBackend, pool, probe, unhandled } = yield* setup("bad-commit")
+        const first = yield* probe
+
+        // The unique violation is found at COMMIT: PostgreSQL ends the transaction, the connection is fine.
+        const deferred = yield* Effect.exit(pool.withTransaction((conn) =>
+          Effect.gen(function*() {
+            yield* conn.sql`CREATE TEMP TABLE r2_deferred (id int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP`
+            yield* conn.sql`INSERT INTO r2_deferred VALUES (1), (1)`
+          })
+        ))
+        expect(Exit.isFailure(deferred) && Cause.isDie(deferred.cause)).toBe(false)
+        expect(failureOf(deferred)).toMatchObject({ _tag: "SqlError", cause: { code: "23505" } })
+        expect(yield* probe).toEqual({ ...clean, pid: first.pid })
+
+        // The session is terminated between the last statement and the COMMIT.
+        const lost = yield* Effect.exit(pool.withTransaction((conn) =>
+          Effect.gen(function*() {
+            yield* conn.sql`SELECT 1`
+            yield* counter.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
+              name
+            ])
+            yield* Effect.sleep("100 millis") // the driver hears of it before the COMMIT is sent
+          })
+        ))
+        expect(Exit.isFailure(lost) && Cause.isDie(lost.cause)).toBe(false)
+        expect(failureOf(lost)).toMatchObject({ _tag: "SqlError", cause: { _tag: "ConnectionLostError" } })
+        const after = yield* probe
+        expect(after).toMatchObject(clean)
+        expect(after.pid).not.toBe(first.pid)
         yield* onlyOneBackend
         yield* close
         yield* unhandled.assertNone
