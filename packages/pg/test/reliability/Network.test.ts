@@ -223,7 +223,13 @@ describe("scenario 6: a blackhole on an established connection", () => {
  * time its side saw the client's socket gone for good.
  */
 const silentServer = Effect.acquireRelease(
-  Effect.async<{ readonly port: number; readonly closed: Array<number>; readonly close: () => Promise<void> }>(
+  Effect.async<{
+    readonly port: number
+    readonly closed: Array<number>
+    /** Sockets the server still has open, cancel requests included. */
+    readonly open: () => number
+    readonly close: () => Promise<void>
+  }>(
     (resume) => {
       const closed: Array<number> = []
       const sockets = new Set<Net.Socket>()
@@ -240,16 +246,20 @@ const silentServer = Effect.acquireRelease(
           const timer = setInterval(() => socket.destroyed ? clearInterval(timer) : socket.write("N"), 20)
           socket.on("close", () => clearInterval(timer))
         })
-        socket.once("data", () => {
+        socket.once("data", (first) => {
+          // a CancelRequest (length 16, code 80877102) is swallowed too: no answer, no close
+          if (first.length >= 8 && first.readInt32BE(4) === 80877102) return
           const ok = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0]) // 'R' AuthenticationOk
+          const key = Buffer.from([0x4b, 0, 0, 0, 12, 0, 0, 0x30, 0x39, 0, 0, 0, 42]) // 'K' BackendKeyData
           const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]) // 'Z' ReadyForQuery, idle
-          socket.write(Buffer.concat([ok, ready]))
+          socket.write(Buffer.concat([ok, key, ready]))
         })
       })
       server.listen(0, "127.0.0.1", () =>
         resume(Effect.succeed({
           port: (server.address() as Net.AddressInfo).port,
           closed,
+          open: () => sockets.size,
           close: () =>
             new Promise<void>((done) => {
               for (const socket of sockets) socket.destroy()
@@ -304,6 +314,54 @@ describe("scenario 6: closing a connection whose peer went silent", () => {
       { timeout: 10_000 }
     )
   }
+})
+
+describe("scenario 6: a statement to a peer gone silent, cancel request included", () => {
+  it.scopedLive(
+    "with queryTimeout: fails at queryTimeout ± ε though the cancel cannot get through",
+    () =>
+      Effect.gen(function*() {
+        const silent = yield* silentServer
+        const testPool = yield* makePool({
+          host: "127.0.0.1",
+          port: silent.port,
+          username: "postgres",
+          database: "test",
+          queryTimeout: "300 millis",
+          pool: { minConnections: 1, maxConnections: 2, connectTimeout: "500 millis" }
+        })
+        const { elapsed, exit } = yield* timed(testPool.pool.sql`SELECT 1`)
+        const error = failureOf(exit)
+        console.log(
+          `scenario 6: silent peer: ${error._tag}/${(error.cause as any)?._tag} after ${Math.round(elapsed)} ms`
+        )
+        expect(error.cause).toMatchObject({ _tag: "QueryTimeoutError" })
+        expect(elapsed).toBeLessThanOrEqual(300 + epsilon)
+        expect((yield* testPool.close).totalConnections).toBe(0)
+        // The cancel goes on in the background (a CancelRequest, 1 s, then pg_cancel_backend on a connection
+        // of its own, up to the pool's 2 s bound): then every socket is closed.
+        yield* eventually("no socket open at the server", Effect.sync(silent.open), (n) => n === 0, 3000)
+      }),
+    { timeout: 10_000 }
+  )
+
+  it.scopedLive("a caller that gives up (Effect.timeout) gets control back on time", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const testPool = yield* makePool({
+        host: "127.0.0.1",
+        port: silent.port,
+        username: "postgres",
+        database: "test",
+        pool: { minConnections: 1, maxConnections: 2, connectTimeout: "500 millis" }
+      })
+      const { elapsed, exit } = yield* timed(Effect.timeout(testPool.pool.sql`SELECT 1`, "300 millis"))
+      expect(failureOf(exit)._tag).toBe("TimeoutException")
+      console.log(`scenario 6: silent peer: Effect.timeout returned after ${Math.round(elapsed)} ms`)
+      expect(elapsed).toBeLessThanOrEqual(300 + epsilon)
+      // (the cancel left running in the background is the same as above; the server's close cuts it)
+      expect((yield* testPool.close).totalConnections).toBe(0)
+    }), { timeout: 10_000 })
 })
 
 describe("scenario 9: a slow connect (250 ms a chunk) against connectTimeout 800 ms", () => {
