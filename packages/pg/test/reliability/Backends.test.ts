@@ -304,4 +304,79 @@ describe("scenario 10: a server at max_connections", () => {
       }),
     { timeout: 15_000 }
   )
+  it.scopedLive(
+    "a pool with connections when the server fills up: they keep serving; beyond one waiter per connection out, callers fail at once (documented); all served again once slots free up",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        // 5 slots: the pool's 2, 3 blockers; once they leave, the pool's 4 and one for counting
+        const cluster = yield* PgCluster.make({ maxConnections: 5, settings: { superuser_reserved_connections: 0 } })
+        const name = applicationName("full-busy")
+        const testPool = yield* makePool({
+          url: Redacted.make(cluster.url),
+          applicationName: name,
+          pool: {
+            minConnections: 2,
+            maxConnections: 4,
+            acquireTimeout: "2 seconds",
+            retryInterval: "50 millis",
+            circuitBreakerProbeInterval: "100 millis"
+          }
+        })
+        const { pool } = testPool
+        yield* eventually("2 connections on the server", serverCount(cluster, name), (n) => n === 2)
+        const blockers = yield* holdSlots(cluster.port, 3)
+        const size = yield* sampleSize(pool)
+
+        // 6 fibers on a pool of 2 that cannot grow: each statement holds its connection 10 ms
+        const calls: Array<{ readonly asked: number; readonly ended: number; readonly error?: any }> = []
+        const busy = (until: number) =>
+          Effect.gen(function*() {
+            while (now() < until) {
+              const asked = now()
+              const exit = yield* Effect.exit(pool.withConnection((conn) => conn.sql`SELECT pg_sleep(0.01)`))
+              if (Exit.isSuccess(exit)) calls.push({ asked, ended: now() })
+              else {
+                calls.push({ asked, ended: now(), error: failureOf(exit) })
+                yield* Effect.sleep("10 millis")
+              }
+            }
+          })
+        const start = now()
+        yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => busy(start + 800), { concurrency: "unbounded" })
+        const full = calls.splice(0)
+        const failed = full.filter((c) => c.error !== undefined)
+        console.log(
+          `scenario 10: server full, pool of 2 open: ${full.length - failed.length} served, ${failed.length} failed`
+        )
+        expect(full.length - failed.length).toBeGreaterThan(20)
+        // every failure typed with the server's refusal; once the circuit is open they come at once
+        for (const { error } of failed) {
+          expect(error).toMatchObject({ _tag: "ConnectError" })
+          expect(error.cause).toMatchObject({ _tag: "TooManyConnectionsError", code: "53300" })
+        }
+        const fast = failed.filter((c) => c.error.circuitOpen === true)
+        expect(fast.length).toBeGreaterThan(0)
+        expect(Math.max(...fast.map((c) => c.ended - c.asked))).toBeLessThan(epsilon)
+        expect((yield* pool.stats).totalConnections).toBe(2)
+
+        // slots free up: a probe connects, the pool grows, nobody fails
+        yield* Effect.promise(() => Promise.all(blockers.map((c) => c.end())))
+        yield* eventually("the circuit to close", pool.stats, (s) => s.circuitState === "closed", 1000)
+        const again = now()
+        yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => busy(again + 300), { concurrency: "unbounded" })
+        expect(calls.filter((c) => c.error !== undefined)).toEqual([])
+        yield* size.stop
+        expect(size.violations()).toEqual([])
+        expect((yield* pool.stats).totalConnections).toBe(4)
+        yield* eventually(
+          "the server to count as many connections as the pool holds",
+          Effect.zip(pool.stats, serverCount(cluster, name)),
+          ([s, count]) => s.totalConnections === count
+        )
+        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        expect(unhandled.errors).toEqual([])
+      }),
+    { timeout: 15_000 }
+  )
 })
