@@ -19,11 +19,11 @@ interface Iteration {
 const acquireTimeout = 1000
 
 describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () => {
-  it.live(
-    "1. restart while 50 fibers loop on SELECT 1: typed errors only between the stop and back + acquireTimeout, " +
-      "no acquire past acquireTimeout + ε, size ≤ max, every fiber succeeds within 2 s of the server's return, " +
-      "server count = pool size afterwards",
-    () =>
+  it.live.each(["fast", "immediate"] as const)(
+    "1. restart (%s stop) while 50 fibers loop on SELECT 1: typed errors only between the stop and back + " +
+      "acquireTimeout, no acquire past acquireTimeout + ε, size ≤ max, every fiber succeeds within 2 s of the " +
+      "server's return, server count = pool size afterwards",
+    (mode) =>
       Effect.gen(function*() {
         const unhandled = yield* trackUnhandled
         const server = yield* MariaServer.make()
@@ -55,7 +55,7 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
 
         yield* Effect.sleep("500 millis")
         const stopAt = Date.now()
-        yield* server.stop("fast")
+        yield* server.stop(mode)
         yield* Effect.sleep("500 millis")
         yield* server.start
         const backAt = Date.now()
@@ -93,7 +93,9 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
         expect(settled.value[0]).toBe(settled.value[1].totalConnections)
         expect(unhandled).toEqual([])
         console.log(
-          `scenario 1: ${iterations.length} iterations, ${failures.length} failed (${[...tags].join(", ")}), ` +
+          `scenario 1 (${mode}): ${iterations.length} iterations, ${failures.length} failed (${
+            [...tags].join(", ")
+          }), ` +
             `slowest acquire ${slowest} ms, max size ${test.samples.maxSize}, ${test.samples.count} samples`
         )
         yield* finish(test, count)
