@@ -10,7 +10,7 @@
 import type { PgPool } from "@dbpool/pg"
 import { PgBouncer, PgCluster } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Schedule } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import Pg from "pg"
 import { appName, epsilon, eventually, expectWithinMax, makePool, sampleSize, since, unhandledErrors } from "./utils.js"
 
@@ -288,6 +288,12 @@ describe("PgBouncer in transaction mode", () => {
         ], { concurrency: 2 })
         expect(leaked[1]).toEqual([{ statement_timeout: "1234ms" }])
         yield* Effect.ignore(pool.sql`RESET statement_timeout`)
+
+        // A stream reads through a cursor (an unnamed portal, no Sync until it ends): PgBouncer keeps the
+        // server connection for it until then.
+        const streamed = yield* Stream.runCollect(pool.sql<{ n: number }>`SELECT generate_series(1, 1000) AS n`.stream)
+        expect(Chunk.size(streamed)).toBe(1000)
+        expect(Chunk.unsafeLast(streamed)).toEqual({ n: 1000 })
 
         // A named prepared statement lives on one server connection; used again by the same client, it is not
         // found on another one.
