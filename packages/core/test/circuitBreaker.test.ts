@@ -178,7 +178,7 @@ describe("circuit breaker", () => {
     }))
 
   it.effect(
-    "while open, callers wait only for connections lent out, one each, oldest first; the others fail at once, newest first",
+    "while open, callers wait for the connections lent out, served in arrival order as they come back; with none out, every waiter fails at once",
     () =>
       Effect.gen(function*() {
         const fake = yield* Fake.make
@@ -192,34 +192,42 @@ describe("circuit breaker", () => {
         const a = yield* hold(pool)
         const b = yield* hold(pool)
         yield* Ref.set(fake.createMode, down)
+        const served: Array<number> = []
+        const caller = (i: number) =>
+          Effect.fork(pool.use((lease) => Effect.sync(() => served.push(i)).pipe(Effect.as(lease.id))))
         // Four callers queue, in this order; creations are requested for two (the room left under max 4).
         const callers: Array<Fiber.RuntimeFiber<string, unknown>> = []
-        for (let i = 0; i < 4; i++) {
-          callers.push(yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.id))))
-        }
+        for (let i = 0; i < 4; i++) callers.push(yield* caller(i))
         yield* Fake.settle
-        // The first failed attempt opens the circuit: two connections are out, so the two oldest callers wait.
+        // The first failed attempt opens the circuit; two connections are out, so every caller keeps waiting.
         expect(yield* circuitOf(pool)).toBe("open")
-        expect(callers.map((f) => f.unsafePoll() === null)).toEqual([true, true, false, false])
-        for (const f of callers.slice(2)) {
-          expect(asConnectError(yield* Effect.flip(Fiber.join(f))).circuitOpen).toBe(true)
-        }
-        expect((yield* pool.stats).waitingRequests).toBe(2)
-        // A newcomer would be a third waiter for two connections: it fails at once.
-        asConnectError(yield* failsAtOnce(pool.use(() => Effect.void)))
-        // B comes back broken: one connection out, so the newest waiter fails, at once, while B is being closed.
+        expect(callers.map((f) => f.unsafePoll() === null)).toEqual([true, true, true, true])
+        expect((yield* pool.stats).waitingRequests).toBe(4)
+        // B comes back broken and is closed: A is still out, so the callers still wait.
         yield* pool.invalidate(b.lease)
         yield* b.giveBack
         yield* Fake.settle
         expect((yield* pool.stats).closingConnections).toBe(1)
-        expect(callers[1]!.unsafePoll() !== null).toBe(true)
-        expect(asConnectError(yield* Effect.flip(Fiber.join(callers[1]!))).circuitOpen).toBe(true)
-        // The oldest gets A when it comes back.
-        expect(callers[0]!.unsafePoll()).toBeNull()
+        expect(callers.map((f) => f.unsafePoll() === null)).toEqual([true, true, true, true])
+        // A comes back: it serves the four, one after the other, in arrival order.
         yield* a.giveBack
-        expect(yield* Fiber.join(callers[0]!)).toBe(a.lease.id)
+        for (const f of callers) expect(yield* Fiber.join(f)).toBe(a.lease.id)
+        expect(served).toEqual([0, 1, 2, 3])
+        // A lent out again with two callers behind it; it comes back broken: nothing is out any more, and
+        // nothing will be opened while the circuit is open, so both fail at once, while A is still closing.
+        const again = yield* hold(pool)
+        expect(again.lease.id).toBe(a.lease.id)
+        const late = [yield* caller(4), yield* caller(5)]
+        yield* Fake.settle
+        expect(late.map((f) => f.unsafePoll() === null)).toEqual([true, true])
+        yield* pool.invalidate(again.lease)
+        yield* again.giveBack
+        yield* Fake.settle
+        for (const f of late) expect(asConnectError(yield* Effect.flip(Fiber.join(f))).circuitOpen).toBe(true)
+        // A newcomer finds nothing idle and nothing out: it fails at once.
+        asConnectError(yield* failsAtOnce(pool.use(() => Effect.void)))
         const stats = yield* pool.stats
-        expect([stats.successfulRequests, stats.failedRequests, stats.waitingRequests]).toEqual([3, 4, 0])
+        expect([stats.successfulRequests, stats.failedRequests, stats.waitingRequests]).toEqual([7, 3, 0])
         const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
         yield* Fake.advance("2 seconds")
         yield* Fiber.join(closing)

@@ -335,16 +335,15 @@ export class PoolState<A, E> {
 
   /**
    * While the circuit is open nothing new is opened, so only a connection
-   * coming back can serve a waiter. The pool keeps at most one waiter per
-   * connection lent out or being checked (the next one to come back serves
-   * it), oldest first, and fails the others at once, newest first: a caller
-   * never waits for a connection that nothing will bring. A caller that
-   * finds no idle connection thus waits only if more connections are out
-   * than callers already wait.
+   * coming back can serve a waiter. While any is lent out or being checked,
+   * waiters stay and are served in arrival order as connections come back
+   * (or time out at `acquireTimeout`), as in a pool at its maximum; with none
+   * out, nothing would ever serve them, so every waiter fails at once, and so
+   * does a caller that finds no idle connection.
    */
   private shedWaiters(): void {
-    const comingBack = this.active + this.validating
-    while (this.waiters.length > comingBack) this.fail(this.waiters.tail!, this.circuitError!)
+    if (this.active + this.validating > 0) return
+    while (this.waiters.length > 0) this.fail(this.waiters.tail!, this.circuitError!)
   }
 
   /**
