@@ -47,6 +47,13 @@ export interface ResourcePool<in out A, in out E = never> extends Pipeable {
   readonly use: <B, E2, R>(f: (lease: Lease<A>) => Effect.Effect<B, E2, R>) => Effect.Effect<B, PoolError<E> | E2, R>
   /** Marks a leased resource as bad: it is closed when released and never lent again. */
   readonly invalidate: (lease: Lease<A>) => Effect.Effect<void>
+  /**
+   * Closes an idle resource known to be gone (the server ended its session,
+   * the driver said so), now rather than at the next health check or borrow;
+   * the minimum is refilled as after any close. A resource lent out or being
+   * checked is left alone: invalidate its lease instead.
+   */
+  readonly discard: (resource: A) => Effect.Effect<void>
   /** An exact snapshot of the statistics, now. */
   readonly stats: Effect.Effect<PoolStats>
   /** The statistics as they change, sampled every `statsInterval` (the current value first, then each published change; it ends when the pool closes). */

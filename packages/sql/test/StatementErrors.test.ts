@@ -53,6 +53,23 @@ describe("statement errors", () => {
     }).pipe(Effect.provide(Pool.layer(driver.connector, config)))
   })
 
+  it.effect("an idle connection the driver reports gone is closed at once and replaced, not left for a check", () => {
+    const driver = makeFakeDriver()
+    return Effect.gen(function*() {
+      yield* eventually(() => driver.all.length === 1)
+      driver.onBroken.get(driver.all[0]!)!(new Error("terminating connection due to administrator command"))
+      let stats = yield* Pool.stats
+      for (let i = 0; i < 1000 && stats.connectionsCreated < 2; i++) {
+        yield* Effect.yieldNow()
+        stats = yield* Pool.stats
+      }
+      expect([stats.connectionsClosed.broken, stats.totalConnections, stats.connectionsCreated]).toEqual([1, 1, 2])
+      expect(driver.all.map((n) => n.open)).toEqual([false, true])
+      const sql = yield* SqlClient.SqlClient
+      expect(yield* sql`SELECT 1`).toEqual([{ conn: 2, sql: "SELECT 1" }])
+    }).pipe(Effect.provide(Pool.layer(driver.connector, config)))
+  })
+
   it.effect("queryTimeout: a statement still running at the timeout fails then, is cancelled, and its connection closed", () => {
     const driver = makeFakeDriver()
     const connector = { ...driver.connector, queryTimeout: Duration.seconds(5) }

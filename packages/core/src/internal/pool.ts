@@ -750,6 +750,10 @@ export const make = <A, E = never, R = never>(
         Effect.sync(() => {
           if (lease instanceof LeaseImpl) lease.invalid = true
         }),
+      discard: (resource) =>
+        Effect.sync(() => {
+          state.discard(resource)
+        }),
       stats: Effect.sync(() => state.snapshot()),
       // The current statistics first, then each published change, until the pool closes.
       changes: Stream.unwrap(Effect.as(publishStats, statsRef.changes)).pipe(

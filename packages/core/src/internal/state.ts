@@ -381,6 +381,23 @@ export class PoolState<A, E> {
     if (this.circuitOpen && !this.closed) this.shedWaiters()
   }
 
+  /**
+   * The resource's owner learned it is gone (the server ended an idle
+   * session): an idle connection is closed now, as broken, rather than at the
+   * next health check or borrow. True if it was idle; a connection lent out or
+   * being checked is left to its lease or its check.
+   */
+  discard(resource: A): boolean {
+    if (this.closed) return false
+    for (const conn of this.open) {
+      if (conn.resource !== resource) continue
+      if (conn.state !== "idle") return false
+      this.close(conn, "broken")
+      return true
+    }
+    return false
+  }
+
   closeDone(conn: Conn<A>, reason: CloseReason, now: number): void {
     if (!this.open.delete(conn)) return
     this.closing--

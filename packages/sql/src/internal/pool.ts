@@ -328,7 +328,12 @@ export const make = <N, E>(
 
     const open = Effect.suspend(() => {
       const conn = new Conn<N>()
-      return Effect.map(connector.connect({ onBroken: (cause) => conn.markBroken(cause) }), (native) => {
+      const onBroken = (cause: unknown) => {
+        conn.markBroken(cause)
+        // Idle in the pool: closed and replaced now, not at the next health check or borrow.
+        if (conn.lease === undefined && holder.core !== undefined) Effect.runSync(holder.core.discard(conn))
+      }
+      return Effect.map(connector.connect({ onBroken }), (native) => {
         conn.native = native
         conn.connection = new GuardedConnection(conn, connector.connection(native), runtime)
         const bound = Effect.succeed(conn.connection)
