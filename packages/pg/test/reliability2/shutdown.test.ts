@@ -94,7 +94,9 @@ describe("scenario 14: shutdown while busy", () => {
         )
         expect(waitersDone).toBeLessThan(epsilon)
         expect(closeMillis).toBeGreaterThanOrEqual(shutdownTimeout - 5)
-        expect(closeMillis).toBeLessThanOrEqual(shutdownTimeout + epsilon)
+        // After the grace period, each cut connection has its statement cancelled, then is closed: two local
+        // round trips (about 40-110 ms measured here), bounded by 2 s each; 500 ms leaves room for a loaded CI.
+        expect(closeMillis).toBeLessThanOrEqual(shutdownTimeout + 500)
 
         // Holders that finished within the grace period got their rows.
         for (let i = 0; i < 4; i++) {
