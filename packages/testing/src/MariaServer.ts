@@ -13,10 +13,10 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as DisposableServer from "./DisposableServer.js"
 import * as internal from "./internal/mariaServer.js"
 
 /**
@@ -38,29 +38,22 @@ export const TypeId: unique symbol = internal.TypeId
  * @since 0.1.0
  * @category models
  */
-export type StopMode = "fast" | "immediate"
+export type StopMode = DisposableServer.StopMode
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** `max_connections`. Default: MariaDB's (151). */
+export interface Options extends DisposableServer.Options {
+  /** `max_connections`. Default: MariaDB's (151); MariaDB raises anything below 10 to 10. */
   readonly maxConnections?: number | undefined
   /** More server options, passed as `--name=value` (booleans as ON/OFF). */
   readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined
-  /** Whether `make` starts the server. Default: true. */
-  readonly start?: boolean | undefined
-  /** How long a start may take before the server is killed and `start` fails. Default: 30 seconds. */
-  readonly startTimeout?: Duration.DurationInput | undefined
-  /** How long a stop may take before the server is killed (SIGKILL). Default: 10 seconds. */
-  readonly stopTimeout?: Duration.DurationInput | undefined
-  /** The bound of each admin query (`sql`, counts, kills). Default: 10 seconds. */
-  readonly queryTimeout?: Duration.DurationInput | undefined
 }
 
 /**
- * A running (or stopped) disposable server. Its port and directory stay the same across restarts.
+ * A running (or stopped) disposable server: database `test`, user `root` with no password,
+ * `mysql://root@127.0.0.1:<port>/test`.
  *
  * @example
  * ```ts
@@ -78,34 +71,8 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface MariaServer {
+export interface MariaServer extends DisposableServer.DatabaseServer<MariaServerError> {
   readonly [TypeId]: TypeId
-  /** Always `"127.0.0.1"`. */
-  readonly host: string
-  readonly port: number
-  /** Always `"test"`. */
-  readonly database: string
-  /** Always `"root"`, with no password. */
-  readonly user: string
-  /** `mysql://root@127.0.0.1:<port>/test` */
-  readonly url: string
-  readonly dataDir: string
-  /** The server's output, for a failing test to show. */
-  readonly logFile: string
-  /** Starts the server and waits until it accepts connections; does nothing if it runs. */
-  readonly start: Effect.Effect<void, MariaServerError>
-  /** Stops the server (default `"fast"`) and waits for it to exit; does nothing if it is stopped. */
-  readonly stop: (mode?: StopMode) => Effect.Effect<void>
-  /** `stop(mode)` then `start`, under one lock. */
-  readonly restart: (mode?: StopMode) => Effect.Effect<void, MariaServerError>
-  readonly isRunning: Effect.Effect<boolean>
-  /** The server's pid while it runs. */
-  readonly pid: Effect.Effect<number | undefined>
-  /** Runs one statement on a short admin connection (as root, in database `test`). */
-  readonly sql: (
-    text: string,
-    params?: ReadonlyArray<unknown>
-  ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, MariaServerError>
   /** Kills (`KILL CONNECTION`) every connection of this user; returns how many. */
   readonly killConnections: (user: string) => Effect.Effect<number, MariaServerError>
   /** Connections of this user in the processlist (the admin connection is never counted). */

@@ -9,10 +9,10 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as DisposableServer from "./DisposableServer.js"
 import * as internal from "./internal/pgBouncer.js"
 import { PgCluster } from "./PgCluster.js"
 
@@ -35,13 +35,13 @@ export const TypeId: unique symbol = internal.TypeId
  * @since 0.1.0
  * @category models
  */
-export type StopMode = "fast" | "immediate"
+export type StopMode = DisposableServer.StopMode
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends DisposableServer.Options {
   /** The PostgreSQL server; every database name is forwarded to it. */
   readonly target: { readonly host: string; readonly port: number }
   /** Default: `"transaction"`. */
@@ -57,18 +57,11 @@ export interface Options {
    * one way that matters to fault tests: `server_login_retry = 1` (not 15 s).
    */
   readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined
-  /** Whether `make` starts it. Default: true. */
-  readonly start?: boolean | undefined
-  /** Default: 30 seconds. */
-  readonly startTimeout?: Duration.DurationInput | undefined
-  /** How long a stop may take before it is killed (SIGKILL). Default: 10 seconds. */
-  readonly stopTimeout?: Duration.DurationInput | undefined
-  /** The bound of each admin console command. Default: 10 seconds. */
-  readonly queryTimeout?: Duration.DurationInput | undefined
 }
 
 /**
- * A running (or stopped) PgBouncer. Its port and directory stay the same across restarts.
+ * A running (or stopped) PgBouncer: `postgres://postgres@127.0.0.1:<port>/test`, its ini, auth file and
+ * log in `dir`.
  *
  * @example
  * ```ts
@@ -87,25 +80,11 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface PgBouncer {
+export interface PgBouncer extends DisposableServer.DisposableServer<PgBouncerError> {
   readonly [TypeId]: TypeId
-  /** Always `"127.0.0.1"`. */
-  readonly host: string
-  readonly port: number
   readonly target: { readonly host: string; readonly port: number }
-  /** `postgres://postgres@127.0.0.1:<port>/test` */
-  readonly url: string
   /** Its directory (ini, auth file, log). */
   readonly dir: string
-  readonly logFile: string
-  /** Starts it and waits until it listens; does nothing if it runs. */
-  readonly start: Effect.Effect<void, PgBouncerError>
-  /** Stops it (default `"fast"`) and waits for it to exit; does nothing if it is stopped. */
-  readonly stop: (mode?: StopMode) => Effect.Effect<void>
-  /** `stop(mode)` then `start`, under one lock. */
-  readonly restart: (mode?: StopMode) => Effect.Effect<void, PgBouncerError>
-  readonly isRunning: Effect.Effect<boolean>
-  readonly pid: Effect.Effect<number | undefined>
   /** Runs a command on the admin console (database `pgbouncer`): `SHOW POOLS`, `SHOW SERVERS`, `RECONNECT`... */
   readonly admin: (command: string) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, PgBouncerError>
 }

@@ -12,10 +12,10 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as DisposableServer from "./DisposableServer.js"
 import * as internal from "./internal/pgCluster.js"
 
 /**
@@ -37,31 +37,25 @@ export const TypeId: unique symbol = internal.TypeId
  * @since 0.1.0
  * @category models
  */
-export type StopMode = "fast" | "immediate"
+export type StopMode = DisposableServer.StopMode
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends DisposableServer.Options {
   /** `max_connections`. Default: the template's (100). */
   readonly maxConnections?: number | undefined
   /** More server settings, passed as `-c name=value` (booleans as on/off). */
   readonly settings?: Readonly<Record<string, string | number | boolean>> | undefined
   /** The database of `url` and `sql`; created at the first start unless it is `test` or `postgres`. Default: `test`. */
   readonly database?: string | undefined
-  /** Whether `make` starts the server. Default: true. */
-  readonly start?: boolean | undefined
-  /** How long a start may take before the server is killed and `start` fails. Default: 30 seconds. */
-  readonly startTimeout?: Duration.DurationInput | undefined
-  /** How long a stop may take before the server is killed (SIGKILL). Default: 10 seconds. */
-  readonly stopTimeout?: Duration.DurationInput | undefined
-  /** The bound of each admin query (`sql`, counts, terminations). Default: 10 seconds. */
-  readonly queryTimeout?: Duration.DurationInput | undefined
 }
 
 /**
- * A running (or stopped) disposable cluster. Its port and directory stay the same across restarts.
+ * A running (or stopped) disposable cluster: user `postgres` (a superuser) with no password,
+ * `postgres://postgres@127.0.0.1:<port>/<database>`; `sql` runs with the application_name
+ * `dbpool-testing-admin`.
  *
  * @example
  * ```ts
@@ -80,33 +74,8 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface PgCluster {
+export interface PgCluster extends DisposableServer.DatabaseServer<PgClusterError> {
   readonly [TypeId]: TypeId
-  /** Always `"127.0.0.1"`. */
-  readonly host: string
-  readonly port: number
-  readonly database: string
-  /** Always `"postgres"` (a superuser), with no password. */
-  readonly user: string
-  /** `postgres://postgres@127.0.0.1:<port>/<database>` */
-  readonly url: string
-  readonly dataDir: string
-  /** The server's output, for a failing test to show. */
-  readonly logFile: string
-  /** Starts the server and waits until it accepts connections; does nothing if it runs. */
-  readonly start: Effect.Effect<void, PgClusterError>
-  /** Stops the server (default `"fast"`) and waits for it to exit; does nothing if it is stopped. */
-  readonly stop: (mode?: StopMode) => Effect.Effect<void>
-  /** `stop(mode)` then `start`, under one lock. */
-  readonly restart: (mode?: StopMode) => Effect.Effect<void, PgClusterError>
-  readonly isRunning: Effect.Effect<boolean>
-  /** The postmaster's pid while it runs. */
-  readonly pid: Effect.Effect<number | undefined>
-  /** Runs one statement on a short admin connection (application_name `dbpool-testing-admin`). */
-  readonly sql: (
-    text: string,
-    params?: ReadonlyArray<unknown>
-  ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, PgClusterError>
   /** Terminates the backends with this application_name (`pg_terminate_backend`); returns how many. */
   readonly terminateBackends: (applicationName: string) => Effect.Effect<number, PgClusterError>
   /** Backends with this application_name in `pg_stat_activity` (the admin connection is never counted). */

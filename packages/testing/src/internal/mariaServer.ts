@@ -38,10 +38,6 @@ const installBinary = Effect.suspend(() =>
   ])
 )
 
-// One mariadb-install-db per test process (about 0.5 s here); each server copies it (cp -a: under 0.1 s).
-const templateLock = Effect.unsafeMakeSemaphore(1)
-let template: string | undefined
-
 const buildTemplate = (owner: Process.UserIds) =>
   Effect.gen(function*() {
     const install = yield* installBinary
@@ -76,19 +72,13 @@ const buildTemplate = (owner: Process.UserIds) =>
     return data
   })
 
-const templateData = (owner: Process.UserIds) =>
-  templateLock.withPermits(1)(Effect.suspend(() => {
-    if (template !== undefined) return Effect.succeed(template)
-    return Effect.tap(buildTemplate(owner), (data) => {
-      template = data
-    })
-  }))
+// One mariadb-install-db per test process (about 0.5 s here); each server copies it (cp -a: under 0.1 s).
+const templateData = Server.once(Effect.flatMap(Process.userIds("mysql"), buildTemplate))
 
 const settingValue = (value: string | number | boolean) =>
   typeof value === "boolean" ? (value ? "ON" : "OFF") : String(value)
 
-const fail = (what: string) => (cause: { readonly message: string }) =>
-  new MariaServerError({ message: `${what}: ${cause.message}`, cause })
+const fail = Server.failWith(MariaServerError)
 
 /** @internal */
 export const make = (
@@ -97,7 +87,7 @@ export const make = (
   Effect.gen(function*() {
     const owner = yield* Process.userIds("mysql")
     const binary = yield* serverBinary
-    const template = yield* templateData(owner)
+    const template = yield* templateData
     const port = yield* sparePort
     const dir = yield* Process.ownedDir("dbpool-maria-", owner, "SIGKILL")
     const data = Path.join(dir.path, "data")
@@ -133,11 +123,10 @@ export const make = (
       // a test that stops the server at once would wait for the stop timeout.
       ready: (daemon) => Process.logged(daemon, "ready for connections"),
       signals: { fast: "SIGTERM", immediate: "SIGKILL" },
-      startTimeout: options.startTimeout ?? "30 seconds",
-      stopTimeout: options.stopTimeout ?? "10 seconds"
+      options
     })
 
-    const queryTimeout = options.queryTimeout ?? "10 seconds"
+    const queryTimeout = Server.queryTimeout(options)
     const admin: Admin.MysqlTarget = { host, port, user: "root", database: templateDatabase }
 
     const maria: MariaServer.MariaServer = {
@@ -149,11 +138,7 @@ export const make = (
       url: `mysql://root@${host}:${port}/${templateDatabase}`,
       dataDir: data,
       logFile,
-      start: server.start.pipe(Effect.mapError(fail(`cannot start ${name}`))),
-      stop: (mode = "fast") => server.stop(mode),
-      restart: (mode = "fast") => server.restart(mode).pipe(Effect.mapError(fail(`cannot restart ${name}`))),
-      isRunning: server.isRunning,
-      pid: server.pid,
+      ...Server.lifecycle(server, name, fail),
       sql: (text, params) =>
         Admin.withMysql(admin, queryTimeout, (query) => query(text, params)).pipe(
           Effect.mapError(fail(`query on ${name} failed`))

@@ -26,8 +26,7 @@ const quote = (user: string) => `"${user.replace(/"/g, "\"\"")}"`
 const settingValue = (value: string | number | boolean) =>
   typeof value === "boolean" ? (value ? "1" : "0") : String(value)
 
-const fail = (what: string) => (cause: { readonly message: string }) =>
-  new PgBouncerError({ message: `${what}: ${cause.message}`, cause })
+const fail = Server.failWith(PgBouncerError)
 
 /** @internal */
 export const make = (options: PgBouncer.Options): Effect.Effect<PgBouncer.PgBouncer, PgBouncerError, Scope.Scope> =>
@@ -98,11 +97,10 @@ export const make = (options: PgBouncer.Options): Effect.Effect<PgBouncer.PgBoun
       // SIGTERM is PgBouncer 1.18's immediate shutdown (it closes client connections); newer versions wait
       // for the clients, bounded by stopTimeout.
       signals: { fast: "SIGTERM", immediate: "SIGKILL" },
-      startTimeout: options.startTimeout ?? "30 seconds",
-      stopTimeout: options.stopTimeout ?? "10 seconds"
+      options
     })
 
-    const queryTimeout = options.queryTimeout ?? "10 seconds"
+    const queryTimeout = Server.queryTimeout(options)
     const bouncer: PgBouncer.PgBouncer = {
       [TypeId]: TypeId,
       host,
@@ -111,11 +109,7 @@ export const make = (options: PgBouncer.Options): Effect.Effect<PgBouncer.PgBoun
       url: `postgres://postgres@${host}:${port}/test`,
       dir: dir.path,
       logFile,
-      start: server.start.pipe(Effect.mapError(fail(`cannot start ${name}`))),
-      stop: (mode = "fast") => server.stop(mode),
-      restart: (mode = "fast") => server.restart(mode).pipe(Effect.mapError(fail(`cannot restart ${name}`))),
-      isRunning: server.isRunning,
-      pid: server.pid,
+      ...Server.lifecycle(server, name, fail),
       admin: (command) =>
         Admin.withPg({ host, port, user: "postgres", database: "pgbouncer" }, queryTimeout, (query) => query(command))
           .pipe(Effect.mapError(fail(`admin command on ${name} failed`)))

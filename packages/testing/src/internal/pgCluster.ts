@@ -47,10 +47,6 @@ const binDir: Effect.Effect<string, Process.ProcessError> = Effect.suspend(() =>
     : Effect.succeed(found)
 })
 
-// One initdb per test process (about 0.5 s here); each cluster copies it (cp -a: under 0.1 s).
-const templateLock = Effect.unsafeMakeSemaphore(1)
-let template: string | undefined
-
 const buildTemplate = (bin: string, owner: Process.UserIds) =>
   Effect.gen(function*() {
     const dir = yield* Process.processDir("dbpool-pgtemplate-", owner)
@@ -75,13 +71,10 @@ const buildTemplate = (bin: string, owner: Process.UserIds) =>
     return data
   })
 
-const templateData = (bin: string, owner: Process.UserIds) =>
-  templateLock.withPermits(1)(Effect.suspend(() => {
-    if (template !== undefined) return Effect.succeed(template)
-    return Effect.tap(buildTemplate(bin, owner), (data) => {
-      template = data
-    })
-  }))
+// One initdb per test process (about 0.5 s here); each cluster copies it (cp -a: under 0.1 s).
+const templateData = Server.once(
+  Effect.flatMap(Effect.zip(binDir, Process.userIds("postgres")), ([bin, owner]) => buildTemplate(bin, owner))
+)
 
 const settingValue = (value: string | number | boolean) =>
   typeof value === "boolean" ? (value ? "on" : "off") : String(value)
@@ -97,8 +90,7 @@ const isReady = (data: string, pid: number): Effect.Effect<boolean> =>
     }
   })
 
-const fail = (what: string) => (cause: { readonly message: string }) =>
-  new PgClusterError({ message: `${what}: ${cause.message}`, cause })
+const fail = Server.failWith(PgClusterError)
 
 /** @internal */
 export const make = (
@@ -107,7 +99,7 @@ export const make = (
   Effect.gen(function*() {
     const owner = yield* Process.userIds("postgres")
     const bin = yield* binDir
-    const template = yield* templateData(bin, owner)
+    const template = yield* templateData
     const port = yield* sparePort
     const dir = yield* Process.ownedDir("dbpool-pg-", owner, "SIGQUIT")
     const data = Path.join(dir.path, "data")
@@ -145,11 +137,10 @@ export const make = (
       }),
       ready: (daemon) => isReady(data, daemon.pid),
       signals: { fast: "SIGINT", immediate: "SIGQUIT" },
-      startTimeout: options.startTimeout ?? "30 seconds",
-      stopTimeout: options.stopTimeout ?? "10 seconds"
+      options
     })
 
-    const queryTimeout = options.queryTimeout ?? "10 seconds"
+    const queryTimeout = Server.queryTimeout(options)
     const admin = (db: string): Admin.PgTarget => ({ host, port, user: "postgres", database: db })
 
     // Another database than the template's is created at the first start.
@@ -164,7 +155,6 @@ export const make = (
         created = true
       }))
     })
-    const start = server.start.pipe(Effect.zipRight(ensureDatabase), Effect.mapError(fail(`cannot start ${name}`)))
 
     const cluster: PgCluster.PgCluster = {
       [TypeId]: TypeId,
@@ -175,12 +165,7 @@ export const make = (
       url: `postgres://postgres@${host}:${port}/${database}`,
       dataDir: data,
       logFile,
-      start,
-      stop: (mode = "fast") => server.stop(mode),
-      restart: (mode = "fast") =>
-        server.restart(mode).pipe(Effect.zipRight(ensureDatabase), Effect.mapError(fail(`cannot restart ${name}`))),
-      isRunning: server.isRunning,
-      pid: server.pid,
+      ...Server.lifecycle(server, name, fail, ensureDatabase),
       sql: (text, params) =>
         Admin.withPg(admin(database), queryTimeout, (query) => query(text, params)).pipe(
           Effect.mapError(fail(`query on ${name} failed`))
