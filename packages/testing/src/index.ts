@@ -1,6 +1,11 @@
 /**
  * @since 0.1.0
  */
+export * as DisposableServer from "./DisposableServer.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as FaultProxy from "./FaultProxy.js"
 
 /**
@@ -17,6 +22,11 @@ export * as PgBouncer from "./PgBouncer.js"
  * @since 0.1.0
  */
 export * as PgCluster from "./PgCluster.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Reliability from "./Reliability.js"
 
 /**
  * @since 0.1.0
