@@ -22,6 +22,7 @@ import * as path from "node:path"
 import * as Pg from "pg"
 import type * as SelectOne from "../SelectOne.js"
 import { median, quantile } from "./overhead.js"
+import { applicationName, servers } from "./servers.js"
 
 export const contenders: ReadonlyArray<SelectOne.ContenderId> = ["dbpool", "raw", "effect.sql"]
 
@@ -38,13 +39,7 @@ export const fullCases: ReadonlyArray<SelectOne.Case> = [
 
 export const quickCases: ReadonlyArray<SelectOne.Case> = [{ size: 10, workers: 50 }]
 
-export const servers = {
-  pg: { host: "127.0.0.1", port: 5432, user: "postgres", database: "test" },
-  mysql: { host: "127.0.0.1", port: 3306, user: "root", database: "test" }
-} as const
-
-/** Every PostgreSQL connection of the benchmark says so in `pg_stat_activity`. */
-export const applicationName = "dbpool-bench"
+export { applicationName, servers }
 
 /**
  * One contender, connected, for one round: an Effect for the Effect clients,
