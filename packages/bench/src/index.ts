@@ -1,12 +1,22 @@
 /**
  * @since 0.1.0
  */
+export * as Memory from "./Memory.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Overhead from "./Overhead.js"
 
 /**
  * @since 0.1.0
  */
 export * as Report from "./Report.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Scale from "./Scale.js"
 
 /**
  * @since 0.1.0

@@ -1,21 +1,28 @@
 /**
- * `npm run bench [-- flags]`: runs the overhead benchmark, then the `SELECT 1`
- * benchmark, prints the tables, and (for a full, unfiltered run, or with
- * `--write`) writes docs/benchmarks.md and docs/benchmarks.json.
+ * `npm run bench [-- flags]`: runs the overhead benchmark, the `SELECT 1`
+ * benchmark, the memory benchmark and the scale benchmark, prints the tables
+ * and the total time, and (for a full, unfiltered run, or with `--write`)
+ * writes docs/benchmarks.md and docs/benchmarks.json.
  *
  * Flags: `--quick` (under a minute), `--duration=MS`, `--rounds=N`,
  * `--warmup=MS`,
  * `--global-warmup=MS`, `--sample-every=N`, `--cases=10/100,100/1000`,
  * `--only=dbpool.use,effect.Pool` (all of these for the overhead benchmark),
  * `--sql-duration=MS`, `--sql-rounds=N`, `--sql-cases=10/50,50/200`,
- * `--skip=overhead,sql,pg,mysql` (any of them), `--write`, `--no-write`.
+ * `--memory-repetitions=N` (processes per figure; default `--rounds`, else 3),
+ * `--memory-count=N` (connections, default 100),
+ * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
+ * `--skip=overhead,sql,pg,mysql,memory,scale` (any of them; pg and mysql also
+ * leave those databases out of the memory benchmark), `--write`, `--no-write`.
  */
 import * as Effect from "effect/Effect"
 import { writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
+import * as Memory from "./Memory.js"
 import * as Overhead from "./Overhead.js"
 import * as Report from "./Report.js"
+import * as Scale from "./Scale.js"
 import * as SelectOne from "./SelectOne.js"
 
 const args = process.argv.slice(2)
@@ -46,6 +53,10 @@ const known = [
   "sql-duration",
   "sql-rounds",
   "sql-cases",
+  "memory-repetitions",
+  "memory-count",
+  "scale-duration",
+  "scale-rounds",
   "skip"
 ]
 for (const a of args) {
@@ -74,14 +85,16 @@ const sqlCases = value("sql-cases")?.split(",").map((s): SelectOne.Case => {
   return { size: size!, workers: workers! }
 })
 const skip = value("skip")?.split(",") ?? []
+const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale"]
 for (const s of skip) {
-  if (!["overhead", "sql", "pg", "mysql"].includes(s)) throw new Error(`--skip: overhead, sql, pg or mysql, got ${s}`)
+  if (!parts.includes(s)) throw new Error(`--skip: ${parts.join(", ")}; got ${s}`)
 }
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
   sqlCases === undefined && skip.length === 0 &&
   value("duration") === undefined && value("rounds") === undefined)
 
+const runStarted = Date.now()
 const command = ["npm run bench", ...(args.length > 0 ? ["--", ...args] : [])].join(" ")
 const loadBefore = os.loadavg()
 const machineNow = (): Report.Machine => ({
@@ -147,6 +160,40 @@ if (sql !== undefined) {
   )
 }
 
+const memory = skip.includes("memory") ? undefined : await Effect.runPromise(Memory.run({
+  quick,
+  repetitions: num("memory-repetitions") ?? num("rounds"),
+  count: num("memory-count"),
+  comparisons: Memory.comparisons.filter((c) => !skip.includes(c)),
+  log: (line) => console.log(line)
+}))
+
+if (memory !== undefined) {
+  console.log(
+    [
+      "",
+      "Memory: heap per idle pooled connection beyond the driver's own, after GC:",
+      Memory.table(memory),
+      `${memory.repetitions} process(es) per figure, ${Math.round(memory.totalSeconds)} s in all`,
+      ""
+    ].join("\n")
+  )
+}
+
+const scale = skip.includes("scale") ? undefined : await Effect.runPromise(Scale.run({
+  quick,
+  durationMs: num("scale-duration") ?? num("duration"),
+  rounds: num("scale-rounds") ?? num("rounds"),
+  log: (line) => console.log(line)
+}))
+
+if (scale !== undefined) {
+  console.log(["", "Scale:", Scale.tables(scale), "", `${Math.round(scale.totalSeconds)} s in all`, ""].join("\n"))
+}
+
+const totalSeconds = (Date.now() - runStarted) / 1000
+console.log(`${command}: ${Math.round(totalSeconds)} s in total${quick ? " (quick mode: must stay under 60 s)" : ""}`)
+
 if (write) {
   const docs = (file: string) => fileURLToPath(new URL(`../../../docs/${file}`, import.meta.url))
   const done = { ...machineNow(), date: machine.date }
@@ -163,10 +210,20 @@ if (write) {
     ""
   ]
   const overheadSection = overhead === undefined ? ["# Benchmarks", ""] : [Report.markdown(overhead, done, command)]
-  writeFileSync(docs("benchmarks.md"), [...overheadSection, ...sqlSection].join("\n"))
+  const memorySection = memory === undefined ? [] : [Memory.markdown(memory)]
+  const scaleSection = scale === undefined ? [] : [Scale.markdown(scale)]
+  writeFileSync(
+    docs("benchmarks.md"),
+    [...overheadSection, ...sqlSection, ...memorySection, ...scaleSection].join("\n")
+  )
   writeFileSync(
     docs("benchmarks.json"),
-    JSON.stringify({ command, machine: done, ...overhead, selectOne: sql }, null, 2) + "\n"
+    JSON.stringify(
+      { command, machine: done, runSeconds: totalSeconds, ...overhead, selectOne: sql, memory, scale },
+      null,
+      2
+    ) +
+      "\n"
   )
   console.log(`wrote ${docs("benchmarks.md")} and ${docs("benchmarks.json")}`)
 }

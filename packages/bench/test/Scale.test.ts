@@ -1,0 +1,112 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Scale from "../src/Scale.js"
+
+const round: Scale.Round = {
+  ops: 1,
+  elapsedMs: 1,
+  opsPerSec: 1,
+  cpuUsPerOp: 1,
+  opsPerFiber: { min: 1, p50: 1, max: 1 }
+}
+
+const waiters = (cpuRatios: ReadonlyArray<number>): ReadonlyArray<Scale.WaitersRow> =>
+  cpuRatios.map((cpuRatio, i) => ({
+    size: 10,
+    fibers: [10, 100, 1_000, 10_000][i]!,
+    opsPerSec: 100_000 / cpuRatio,
+    cpuUsPerOp: 5 * cpuRatio,
+    opsRatio: 1 / cpuRatio,
+    cpuRatio,
+    opsPerFiber: { min: 1, p50: 1, max: 1 },
+    waiting: 0,
+    rounds: [round]
+  }))
+
+const report = (rows: ReadonlyArray<Scale.WaitersRow>, changesRatio: number): Scale.Report => ({
+  quick: false,
+  durationMs: 1000,
+  subscriberDurationMs: 3000,
+  rounds: 5,
+  startedAt: "2026-01-01T00:00:00.000Z",
+  totalSeconds: 1,
+  waiters: rows,
+  health: undefined,
+  subscribers: (["none", "changes"] as const).map((variant) => ({
+    variant,
+    size: 10,
+    fibers: 100,
+    subscribers: variant === "none" ? 0 : 100,
+    opsPerSec: variant === "none" ? 100_000 : 100_000 * changesRatio,
+    cpuUsPerOp: variant === "none" ? 10 : 10 / changesRatio,
+    opsRatio: variant === "none" ? 1 : changesRatio,
+    cpuRatio: variant === "none" ? 1 : 1 / changesRatio,
+    deliveriesPerSec: variant === "none" ? 0 : 300,
+    rounds: [round]
+  }))
+})
+
+describe("Scale", () => {
+  // Real time is the point: fibers loop under the live clock, and the health checks sleep for real.
+  it.live(
+    "runs the three parts: a fair FIFO queue at every fiber count, linear rounds, subscribers served",
+    () =>
+      Effect.gen(function*() {
+        const lines: Array<string> = []
+        const r = yield* Scale.run({
+          durationMs: 60,
+          rounds: 1,
+          waiterFibers: [10, 100],
+          healthSizes: [5, 20],
+          log: (line) => lines.push(line)
+        })
+        expect(r.waiters.map((w) => w.fibers)).toEqual([10, 100])
+        const [w10, w100] = r.waiters
+        expect(w100!.opsRatio).toBe(1)
+        expect(w100!.cpuRatio).toBe(1)
+        expect(w10!.waiting).toBe(0)
+        // 100 fibers on 10 connections: all but those holding one (or between two operations) wait in the pool.
+        expect(w100!.waiting).toBeGreaterThanOrEqual(80)
+        expect(w100!.waiting).toBeLessThanOrEqual(90)
+        for (const w of r.waiters) {
+          expect(w.opsPerSec).toBeGreaterThan(0)
+          expect(w.cpuUsPerOp).toBeGreaterThan(0)
+          // First in, first out: every fiber goes round the queue at the same pace, one more at the window's edges.
+          expect(w.opsPerFiber.min).toBeGreaterThanOrEqual(1)
+          expect(w.opsPerFiber.max - w.opsPerFiber.min).toBeLessThanOrEqual(2)
+        }
+        const health = r.health!
+        expect(health.rounds.map((x) => x.size)).toEqual([5, 20])
+        // Checks run one after the other, each sleeping 1 ms.
+        for (const x of health.rounds) expect(x.roundMs).toBeGreaterThanOrEqual(x.size * health.validateMs)
+        expect(health.rounds[0]!.perConnectionRatio).toBe(1)
+        expect(health.latency.map((x) => x.size)).toEqual([5, 20])
+        for (const x of health.latency) expect(x.idle.checksPerSec).toBe(0)
+        // 20 connections, 10 fibers: the rounds find idle connections to check.
+        expect(health.latency[1]!.checking.checksPerSec).toBeGreaterThan(0)
+        expect(r.subscribers.map((s) => s.variant)).toEqual(["none", "changes", "changes.fast", "events"])
+        expect(r.subscribers[0]!.opsRatio).toBe(1)
+        expect(r.subscribers[0]!.deliveriesPerSec).toBe(0)
+        // Every operation publishes its events to each of the 100 subscribers.
+        expect(r.subscribers[3]!.deliveriesPerSec).toBeGreaterThan(0)
+        expect(lines).toHaveLength(2 + 4 + 4)
+        expect(Scale.tables(r)).toContain("| 10 | 100 |")
+      }),
+    30_000
+  )
+
+  it("judges the bar: acquire cost within ±20 % of the 100-fiber row, changes subscribers within 5 %", () => {
+    expect(Scale.verdicts(report(waiters([0.9, 1, 1.1, 1.19]), 0.96))).toEqual([
+      "Acquire cost from 10 to 10,000 fibers: CPU per operation within 19 % of the 100-fiber row, throughput " +
+      "within 16 %: bar (±20 %) met by CPU time, met by throughput.",
+      "100 subscribers to `changes`: throughput −4.0 %, CPU per operation +4.2 %: bar (≤ 5 %) met by throughput, " +
+      "met by CPU time."
+    ])
+    expect(Scale.verdicts(report(waiters([0.9, 1, 2.1, 4.6]), 0.5))).toEqual([
+      "Acquire cost from 10 to 10,000 fibers: CPU per operation within 360 % of the 100-fiber row, throughput " +
+      "within 78 %: bar (±20 %) not met by CPU time, not met by throughput.",
+      "100 subscribers to `changes`: throughput −50.0 %, CPU per operation +100.0 %: bar (≤ 5 %) not met by " +
+      "throughput, not met by CPU time."
+    ])
+  })
+})
