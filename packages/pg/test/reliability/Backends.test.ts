@@ -5,56 +5,45 @@
  */
 import type { ConnectError } from "@dbpool/core/PoolError"
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
-import type { PgPool } from "@dbpool/pg"
 import type { ConnectionError } from "@dbpool/sql"
-import { PgCluster } from "@dbpool/testing"
+import { PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Redacted, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
 import Pg from "pg"
-import {
-  applicationName,
-  closeAndCheck,
-  epsilon,
-  eventually,
-  failureOf,
-  makePool,
-  now,
-  sampleSize,
-  serverCount,
-  timed,
-  watchUnhandled
-} from "./utils.js"
+import { closeAndCheck, clusterPool, now, serverMatchesPool } from "./utils.js"
+
+const { epsilon, eventually, failureOf, sampleSize, timed, watchUnhandled } = Reliability
 
 const healthCheckInterval = 200
 
 describe("scenario 3: idle backends killed", () => {
-  const poolOptions = (url: string, name: string): PgPool.PgPoolOptions => ({
-    url: Redacted.make(url),
-    applicationName: name,
-    pool: {
-      minConnections: 5,
-      maxConnections: 10,
-      healthCheckInterval: `${healthCheckInterval} millis`,
-      // validate on every borrow from the idle set
-      validateAfterIdle: 0,
-      acquireTimeout: "1 second",
-      retryInterval: "50 millis"
-    }
-  })
+  /** A cluster of the test's own and a pool of 5 connections on it, once the server counts them. */
+  const idlePool = (label: string) =>
+    Effect.gen(function*() {
+      const cluster = yield* PgCluster.make()
+      const testPool = yield* clusterPool(cluster, label, {
+        minConnections: 5,
+        maxConnections: 10,
+        healthCheckInterval: `${healthCheckInterval} millis`,
+        // validate on every borrow from the idle set
+        validateAfterIdle: 0,
+        acquireTimeout: "1 second",
+        retryInterval: "50 millis"
+      })
+      yield* eventually("5 connections on the server", testPool.count, (n) => n === 5)
+      return { cluster, testPool }
+    })
 
   it.scopedLive(
     "with nobody borrowing: no crash, no unhandled error, back to min within one health-check period",
     () =>
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
-        const cluster = yield* PgCluster.make()
-        const name = applicationName("idle-killed")
-        const testPool = yield* makePool(poolOptions(cluster.url, name))
-        const { pool } = testPool
-        yield* eventually("5 connections on the server", serverCount(cluster, name), (n) => n === 5)
+        const { cluster, testPool } = yield* idlePool("idle-killed")
+        const { count, name, pool } = testPool
         const before = yield* pool.stats
         const dead = new Set((yield* pool.metrics).map((c) => c.id))
-        const size = yield* sampleSize(pool)
+        const size = yield* sampleSize(pool.stats)
         // the pool's account of what happened, timed, and shown if a bound is missed
         const events: Array<{ readonly at: number; readonly event: PoolEvent }> = []
         yield* pool.events.pipe(
@@ -67,9 +56,9 @@ describe("scenario 3: idle backends killed", () => {
         const killed = now()
         const [after] = yield* eventually(
           "5 new connections, and only those on the server",
-          Effect.zip(pool.stats, serverCount(cluster, name)),
-          ([stats, count]) =>
-            stats.connectionsCreated === before.connectionsCreated + 5 && stats.totalConnections === 5 && count === 5,
+          Effect.zip(pool.stats, count),
+          ([stats, n]) =>
+            stats.connectionsCreated === before.connectionsCreated + 5 && stats.totalConnections === 5 && n === 5,
           3000
         )
         yield* size.stop
@@ -97,10 +86,10 @@ describe("scenario 3: idle backends killed", () => {
         const closed = after.connectionsClosed
         expect(closed.unhealthy + closed.broken).toBe(5)
         expect(after.failedRequests).toBe(0)
-        expect(size.violations()).toEqual([])
+        expect(size.violations).toEqual([])
         expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
-        yield* closeAndCheck(testPool, serverCount(cluster, name))
-        expect(unhandled.errors).toEqual([])
+        yield* closeAndCheck(testPool, count)
+        expect(unhandled).toEqual([])
       }),
     { timeout: 15_000 }
   )
@@ -108,11 +97,8 @@ describe("scenario 3: idle backends killed", () => {
   it.scopedLive("with validate-on-borrow, callers right after the kill see no error", () =>
     Effect.gen(function*() {
       const unhandled = yield* watchUnhandled
-      const cluster = yield* PgCluster.make()
-      const name = applicationName("idle-killed-busy")
-      const testPool = yield* makePool(poolOptions(cluster.url, name))
-      const { pool } = testPool
-      yield* eventually("5 connections on the server", serverCount(cluster, name), (n) => n === 5)
+      const { cluster, testPool } = yield* idlePool("idle-killed-busy")
+      const { count, name, pool } = testPool
 
       for (let round = 0; round < 3; round++) {
         // 5, then as many as the bursts below opened (up to 10)
@@ -128,13 +114,13 @@ describe("scenario 3: idle backends killed", () => {
           { concurrency: "unbounded" }
         )
         expect(results.flat().filter(Exit.isFailure)).toEqual([])
-        yield* eventually("our connections back on the server", serverCount(cluster, name), (n) => n >= 5)
+        yield* eventually("our connections back on the server", count, (n) => n >= 5)
       }
       const stats = yield* pool.stats
       expect(stats.failedRequests).toBe(0)
       expect(stats.totalConnections).toBeLessThanOrEqual(10)
-      yield* closeAndCheck(testPool, serverCount(cluster, name))
-      expect(unhandled.errors).toEqual([])
+      yield* closeAndCheck(testPool, count)
+      expect(unhandled).toEqual([])
     }), { timeout: 15_000 })
 })
 
@@ -145,14 +131,14 @@ describe("scenario 4: a backend killed mid-query", () => {
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
         const cluster = yield* PgCluster.make()
-        const name = applicationName("mid-query")
-        const testPool = yield* makePool({
-          url: Redacted.make(cluster.url),
-          applicationName: name,
-          pool: { minConnections: 3, maxConnections: 5, acquireTimeout: "1 second", retryInterval: "50 millis" }
+        const testPool = yield* clusterPool(cluster, "mid-query", {
+          minConnections: 3,
+          maxConnections: 5,
+          acquireTimeout: "1 second",
+          retryInterval: "50 millis"
         })
-        const { pool } = testPool
-        yield* eventually("3 connections on the server", serverCount(cluster, name), (n) => n === 3)
+        const { count, pool } = testPool
+        yield* eventually("3 connections on the server", count, (n) => n === 3)
 
         // 4 fibers loop on their own statements and note which backend and which connection served them
         const seen: Array<{ readonly at: number; readonly pid: number; readonly id: string }> = []
@@ -211,13 +197,9 @@ describe("scenario 4: a backend killed mid-query", () => {
         const stats = yield* pool.stats
         expect(stats.connectionsClosed.broken).toBe(1)
         expect(stats.connectionsClosed.unhealthy).toBe(0)
-        yield* eventually(
-          "the server to count as many connections as the pool holds",
-          Effect.zip(pool.stats, serverCount(cluster, name)),
-          ([s, count]) => s.totalConnections === count && s.pendingConnections === 0 && s.closingConnections === 0
-        )
-        yield* closeAndCheck(testPool, serverCount(cluster, name))
-        expect(unhandled.errors).toEqual([])
+        yield* serverMatchesPool(testPool, count, (s) => s.pendingConnections === 0 && s.closingConnections === 0)
+        yield* closeAndCheck(testPool, count)
+        expect(unhandled).toEqual([])
       }),
     { timeout: 15_000 }
   )
@@ -253,22 +235,17 @@ describe("scenario 10: a server at max_connections", () => {
         const unhandled = yield* watchUnhandled
         // postgres is a superuser: without reserved slots, it is refused at max_connections like anyone
         const cluster = yield* PgCluster.make({ maxConnections: 4, settings: { superuser_reserved_connections: 0 } })
-        const name = applicationName("full")
-        const options: PgPool.PgPoolOptions = {
-          url: Redacted.make(cluster.url),
-          applicationName: name,
-          pool: {
-            minConnections: 0,
-            maxConnections: 2,
-            acquireTimeout: "2 seconds",
-            retryInterval: "50 millis",
-            maxRetries: 3
-          }
-        }
+        const config = {
+          minConnections: 0,
+          maxConnections: 2,
+          acquireTimeout: "2 seconds",
+          retryInterval: "50 millis",
+          maxRetries: 3
+        } as const
         const blockers = yield* holdSlots(cluster.port, 4)
 
         // full: the documented behaviour is to retry (a slot may free up), then fail with the typed cause
-        const full = yield* makePool(options)
+        const full = yield* clusterPool(cluster, "full", config)
         const refused = yield* timed(full.pool.withConnection(() => Effect.void))
         const error = failureOf(refused.exit) as ConnectError<ConnectionError.ConnectFailure>
         expect(error).toMatchObject({ _tag: "ConnectError", attempts: 4, reason: "failed" })
@@ -281,7 +258,7 @@ describe("scenario 10: a server at max_connections", () => {
         expect((yield* full.close).totalConnections).toBe(0)
 
         // success once connections free up: one blocker leaves 200 ms after the caller asked
-        const freed = yield* makePool(options)
+        const freed = yield* clusterPool(cluster, "full", config)
         const asked = now()
         yield* Effect.fork(
           Effect.zipRight(Effect.sleep("200 millis"), Effect.promise(() => blockers[0]!.end()))
@@ -298,9 +275,9 @@ describe("scenario 10: a server at max_connections", () => {
 
         // the other slots free: counting needs one
         yield* Effect.promise(() => Promise.all(blockers.slice(1).map((c) => c.end())))
-        expect(yield* serverCount(cluster, name)).toBe(1)
-        yield* closeAndCheck(freed, serverCount(cluster, name))
-        expect(unhandled.errors).toEqual([])
+        expect(yield* freed.count).toBe(1)
+        yield* closeAndCheck(freed, freed.count)
+        expect(unhandled).toEqual([])
       }),
     { timeout: 15_000 }
   )
@@ -311,22 +288,17 @@ describe("scenario 10: a server at max_connections", () => {
         const unhandled = yield* watchUnhandled
         // 5 slots: the pool's 2, 3 blockers; once they leave, the pool's 4 and one for counting
         const cluster = yield* PgCluster.make({ maxConnections: 5, settings: { superuser_reserved_connections: 0 } })
-        const name = applicationName("full-busy")
-        const testPool = yield* makePool({
-          url: Redacted.make(cluster.url),
-          applicationName: name,
-          pool: {
-            minConnections: 2,
-            maxConnections: 4,
-            acquireTimeout: "2 seconds",
-            retryInterval: "50 millis",
-            circuitBreakerProbeInterval: "100 millis"
-          }
+        const testPool = yield* clusterPool(cluster, "full-busy", {
+          minConnections: 2,
+          maxConnections: 4,
+          acquireTimeout: "2 seconds",
+          retryInterval: "50 millis",
+          circuitBreakerProbeInterval: "100 millis"
         })
-        const { pool } = testPool
-        yield* eventually("2 connections on the server", serverCount(cluster, name), (n) => n === 2)
+        const { count, pool } = testPool
+        yield* eventually("2 connections on the server", count, (n) => n === 2)
         const blockers = yield* holdSlots(cluster.port, 3)
-        const size = yield* sampleSize(pool)
+        const size = yield* sampleSize(pool.stats)
 
         // 6 fibers on a pool of 2 that cannot grow: each statement holds its connection 10 ms
         const calls: Array<{ readonly asked: number; readonly ended: number; readonly error?: any }> = []
@@ -367,15 +339,11 @@ describe("scenario 10: a server at max_connections", () => {
         yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => busy(again + 300), { concurrency: "unbounded" })
         expect(calls.filter((c) => c.error !== undefined)).toEqual([])
         yield* size.stop
-        expect(size.violations()).toEqual([])
+        expect(size.violations).toEqual([])
         expect((yield* pool.stats).totalConnections).toBe(4)
-        yield* eventually(
-          "the server to count as many connections as the pool holds",
-          Effect.zip(pool.stats, serverCount(cluster, name)),
-          ([s, count]) => s.totalConnections === count
-        )
-        yield* closeAndCheck(testPool, serverCount(cluster, name))
-        expect(unhandled.errors).toEqual([])
+        yield* serverMatchesPool(testPool, count)
+        yield* closeAndCheck(testPool, count)
+        expect(unhandled).toEqual([])
       }),
     { timeout: 15_000 }
   )

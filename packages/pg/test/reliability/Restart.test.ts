@@ -7,22 +7,12 @@ import type { ConnectError, PoolTimeoutError } from "@dbpool/core/PoolError"
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import { PgPool } from "@dbpool/pg"
 import type { ConnectionError } from "@dbpool/sql"
-import { PgCluster } from "@dbpool/testing"
+import { PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
-import {
-  applicationName,
-  closeAndCheck,
-  epsilon,
-  eventually,
-  failureOf,
-  makePool,
-  now,
-  sampleSize,
-  serverCount,
-  timed,
-  watchUnhandled
-} from "./utils.js"
+import { applicationName, closeAndCheck, clusterPool, now, serverCount, serverMatchesPool } from "./utils.js"
+
+const { epsilon, eventually, failureOf, sampleSize, timed, watchUnhandled } = Reliability
 
 interface Call {
   readonly fiber: number
@@ -45,24 +35,19 @@ describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => 
         Effect.gen(function*() {
           const unhandled = yield* watchUnhandled
           const cluster = yield* PgCluster.make()
-          const name = applicationName(`restart-${mode}`)
           const max = 10
-          const testPool = yield* makePool({
-            url: Redacted.make(cluster.url),
-            applicationName: name,
-            pool: {
-              minConnections: 2,
-              maxConnections: max,
-              acquireTimeout,
-              connectTimeout: "500 millis",
-              retryInterval: "50 millis",
-              circuitBreakerProbeInterval: "100 millis",
-              healthCheckInterval: "200 millis",
-              shutdownTimeout: "1 second"
-            }
+          const testPool = yield* clusterPool(cluster, `restart-${mode}`, {
+            minConnections: 2,
+            maxConnections: max,
+            acquireTimeout,
+            connectTimeout: "500 millis",
+            retryInterval: "50 millis",
+            circuitBreakerProbeInterval: "100 millis",
+            healthCheckInterval: "200 millis",
+            shutdownTimeout: "1 second"
           })
-          const { pool } = testPool
-          const size = yield* sampleSize(pool)
+          const { count, pool } = testPool
+          const size = yield* sampleSize(pool.stats)
 
           const calls: Array<Call> = []
           let running = true
@@ -133,7 +118,7 @@ describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => 
           expect(Math.max(...acquisitions)).toBeLessThanOrEqual(acquireTimeout + epsilon)
           // size ≤ max at every sample (opening ones included)
           expect(size.samples.length).toBeGreaterThan(200)
-          expect(size.violations()).toEqual([])
+          expect(size.violations).toEqual([])
           // every fiber succeeds within 2 s after the server is back, and keeps succeeding
           for (let fiber = 0; fiber < 50; fiber++) {
             const first = calls.find((c) => c.fiber === fiber && c.outcome === "ok" && c.asked >= back)
@@ -141,16 +126,12 @@ describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => 
           }
           expect(calls.filter((c) => c.asked > back + 2000 && c.outcome !== "ok")).toEqual([])
           // server count = pool size afterwards
-          const settled = yield* eventually(
-            "the server to count as many connections as the pool holds",
-            Effect.zip(pool.stats, serverCount(cluster, name)),
-            ([stats, count]) => stats.totalConnections === count && stats.pendingConnections === 0
-          )
-          expect(settled[0].totalConnections).toBeGreaterThanOrEqual(2)
-          expect(settled[0].totalConnections).toBeLessThanOrEqual(max)
+          const [settled] = yield* serverMatchesPool(testPool, count, (s) => s.pendingConnections === 0)
+          expect(settled.totalConnections).toBeGreaterThanOrEqual(2)
+          expect(settled.totalConnections).toBeLessThanOrEqual(max)
 
-          yield* closeAndCheck(testPool, serverCount(cluster, name))
-          expect(unhandled.errors).toEqual([])
+          yield* closeAndCheck(testPool, count)
+          expect(unhandled).toEqual([])
         }),
       { timeout: 20_000 }
     )
@@ -164,20 +145,15 @@ describe("scenario 2: the server is down when the pool starts", () => {
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
         const cluster = yield* PgCluster.make({ start: false })
-        const name = applicationName("down-at-start")
-        const testPool = yield* makePool({
-          url: Redacted.make(cluster.url),
-          applicationName: name,
-          pool: {
-            minConnections: 0,
-            maxConnections: 5,
-            acquireTimeout: "2 seconds",
-            retryInterval: "50 millis",
-            maxRetries: 10,
-            // Attempts at about 0, 50, 150, 350, 750 ms: at most 4 fail before the server is back. The breaker
-            // (tested below) would fail this caller at once if the server took longer than that.
-            circuitBreakerThreshold: 8
-          }
+        const testPool = yield* clusterPool(cluster, "down-at-start", {
+          minConnections: 0,
+          maxConnections: 5,
+          acquireTimeout: "2 seconds",
+          retryInterval: "50 millis",
+          maxRetries: 10,
+          // Attempts at about 0, 50, 150, 350, 750 ms: at most 4 fail before the server is back. The breaker
+          // (tested below) would fail this caller at once if the server took longer than that.
+          circuitBreakerThreshold: 8
         })
         const started = now()
         const starter = yield* Effect.fork(Effect.zipRight(Effect.sleep("300 millis"), cluster.start))
@@ -191,8 +167,8 @@ describe("scenario 2: the server is down when the pool starts", () => {
         const stats = yield* testPool.pool.stats
         expect(stats.connectFailures).toBeGreaterThanOrEqual(1)
         expect(stats.circuitState).toBe("closed")
-        yield* closeAndCheck(testPool, serverCount(cluster, name))
-        expect(unhandled.errors).toEqual([])
+        yield* closeAndCheck(testPool, testPool.count)
+        expect(unhandled).toEqual([])
       }),
     { timeout: 15_000 }
   )
@@ -229,18 +205,13 @@ describe("scenario 2: the server is down when the pool starts", () => {
     () =>
       Effect.gen(function*() {
         const cluster = yield* PgCluster.make({ start: false })
-        const name = applicationName("down-for-good")
-        const testPool = yield* makePool({
-          url: Redacted.make(cluster.url),
-          applicationName: name,
-          pool: {
-            minConnections: 0,
-            maxConnections: 5,
-            acquireTimeout,
-            retryInterval: "50 millis",
-            maxRetries: 100,
-            circuitBreakerThreshold: Number.POSITIVE_INFINITY
-          }
+        const testPool = yield* clusterPool(cluster, "down-for-good", {
+          minConnections: 0,
+          maxConnections: 5,
+          acquireTimeout,
+          retryInterval: "50 millis",
+          maxRetries: 100,
+          circuitBreakerThreshold: Number.POSITIVE_INFINITY
         })
         const failed: Array<PoolEvent> = []
         yield* testPool.pool.events.pipe(
@@ -263,8 +234,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
         expect(error.message).toContain(`last connection error: Cannot connect`)
         expect(error.message).toContain("ECONNREFUSED")
         // closed while the server is still down; started again only to count
-        const count = Effect.zipRight(Effect.orDie(cluster.start), serverCount(cluster, name))
-        yield* closeAndCheck(testPool, count)
+        yield* closeAndCheck(testPool, Effect.zipRight(Effect.orDie(cluster.start), testPool.count))
       }),
     { timeout: 15_000 }
   )
@@ -274,19 +244,14 @@ describe("scenario 2: the server is down when the pool starts", () => {
     () =>
       Effect.gen(function*() {
         const cluster = yield* PgCluster.make({ start: false })
-        const name = applicationName("breaker")
-        const testPool = yield* makePool({
-          url: Redacted.make(cluster.url),
-          applicationName: name,
-          pool: {
-            minConnections: 0,
-            maxConnections: 5,
-            acquireTimeout,
-            retryInterval: "50 millis",
-            maxRetries: 10,
-            circuitBreakerThreshold: 5,
-            circuitBreakerProbeInterval: "100 millis"
-          }
+        const testPool = yield* clusterPool(cluster, "breaker", {
+          minConnections: 0,
+          maxConnections: 5,
+          acquireTimeout,
+          retryInterval: "50 millis",
+          maxRetries: 10,
+          circuitBreakerThreshold: 5,
+          circuitBreakerProbeInterval: "100 millis"
         })
         const { pool } = testPool
         // The first caller's creation fails its 5th attempt (about 750 ms): the breaker opens and the creation
@@ -316,7 +281,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
         yield* eventually("the circuit to close", pool.stats, (s) => s.circuitState === "closed", 2000)
         expect(now() - back).toBeLessThan(100 + 2 * epsilon)
         expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
-        yield* closeAndCheck(testPool, serverCount(cluster, name))
+        yield* closeAndCheck(testPool, testPool.count)
       }),
     { timeout: 15_000 }
   )

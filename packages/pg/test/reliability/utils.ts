@@ -1,19 +1,17 @@
 /**
- * What the PostgreSQL reliability scenarios (RELIABILITY.md) share: a pool of the test's own in a scope
- * it can close, its size sampled every 10 ms, the process' unhandled errors, typed failures, and the
- * end of every test (pool total 0 after close, server count 0).
+ * What the PostgreSQL reliability scenarios (RELIABILITY.md) share beyond @dbpool/testing's Reliability
+ * helpers: a pool of the test's own in a scope it can close, its cluster's count of it, and the end of
+ * every test (pool total 0 after close, server count 0).
  */
+import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
-import type { PgCluster } from "@dbpool/testing"
+import { type PgCluster, Reliability } from "@dbpool/testing"
 import { expect } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Schedule, Scope } from "effect"
+import { Effect, Redacted } from "effect"
 import * as Fs from "node:fs"
 import type Pg from "pg"
-
-/** ε of RELIABILITY.md: the tolerance on every time bound, in milliseconds. */
-export const epsilon = 100
 
 export const now = (): number => performance.now()
 
@@ -33,103 +31,44 @@ export interface TestPool {
  * test leaves nothing open).
  */
 export const makePool = (options: PgPool.PgPoolOptions) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    const connector = yield* PgPool.connector(options)
-    const pool = yield* Scope.extend(Pool.make(connector, options.pool), scope)
-    const result: TestPool = { pool, close: Effect.zipRight(Scope.close(scope, Exit.void), pool.stats) }
-    return result
-  })
+  Effect.map(
+    Reliability.ownScope(Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, options.pool))),
+    ({ close, value: pool }): TestPool => ({ pool, close: Effect.zipRight(close, pool.stats) })
+  )
 
-/** Runs `effect` every 10 ms until its value satisfies `f` and returns it; dies after `timeout` ms with the last value. */
-export const eventually = <A, E, R>(
-  what: string,
-  effect: Effect.Effect<A, E, R>,
-  f: (a: A) => boolean,
-  timeout = 3000
-): Effect.Effect<A, E, R> =>
-  Effect.gen(function*() {
-    const deadline = now() + timeout
-    let value = yield* effect
-    while (!f(value)) {
-      if (now() > deadline) {
-        return yield* Effect.die(new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(value)})`))
-      }
-      yield* Effect.sleep("10 millis")
-      value = yield* effect
-    }
-    return value
-  })
-
-/** How long an effect took (ms), with its exit. */
-export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = now()
-    const exit = yield* Effect.exit(effect)
-    return { exit, elapsed: now() - start }
-  })
-
-/** The typed failure of an exit; a success, a defect or an interruption fails the test, showing the cause. */
-export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) return expect.fail(`expected a failure, got a success: ${JSON.stringify(exit.value)}`)
-  expect(Cause.isDie(exit.cause), Cause.pretty(exit.cause)).toBe(false)
-  expect(Cause.isInterruptedOnly(exit.cause), Cause.pretty(exit.cause)).toBe(false)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) return expect.fail(Cause.pretty(exit.cause))
-  return failure.value
+export interface ClusterPool extends TestPool {
+  readonly name: string
+  /** The cluster's count of this pool's connections. */
+  readonly count: Effect.Effect<number>
 }
 
-export interface SizeSample extends PoolStats {
-  readonly at: number
-}
-
-/**
- * The pool's statistics every 10 ms, from now until `stop` (or the scope's end). `violations` lists the
- * samples where the pool held or was opening more than `maxConnections`.
- */
-export const sampleSize = (pool: Pool.Pool<Pg.Client>) =>
+/** A pool on the cluster's URL under an application_name of its own (from `label`), with the cluster's count of it. */
+export const clusterPool = (
+  cluster: PgCluster.PgCluster,
+  label: string,
+  pool: PoolConfig.Input,
+  options: Omit<PgPool.PgPoolOptions, "pool" | "applicationName"> = { url: Redacted.make(cluster.url) }
+) =>
   Effect.gen(function*() {
-    const samples: Array<SizeSample> = []
-    const fiber = yield* pool.stats.pipe(
-      Effect.tap((stats) => {
-        samples.push({ ...stats, at: now() })
-      }),
-      Effect.repeat(Schedule.spaced("10 millis")),
-      Effect.forkScoped
-    )
-    return {
-      samples,
-      stop: Fiber.interrupt(fiber),
-      violations: () =>
-        samples.filter((s) =>
-          s.totalConnections > s.maxConnections || s.totalConnections + s.pendingConnections > s.maxConnections
-        )
-    }
+    const name = applicationName(label)
+    const testPool = yield* makePool({ ...options, applicationName: name, pool })
+    return { ...testPool, name, count: serverCount(cluster, name) } satisfies ClusterPool
   })
 
 /**
- * Every `uncaughtException` and `unhandledRejection` of the process while the scope is open (an idle
- * client's error without a listener would crash the process: node-postgres #2386).
+ * Waits until the server counts as many of our connections as the pool holds, and `settled` holds for
+ * the pool's statistics; returns both.
  */
-export const watchUnhandled = Effect.acquireRelease(
-  Effect.sync(() => {
-    const errors: Array<unknown> = []
-    const record = (error: unknown) => {
-      errors.push(error)
-    }
-    process.on("uncaughtException", record)
-    process.on("unhandledRejection", record)
-    return {
-      errors,
-      remove: () => {
-        process.off("uncaughtException", record)
-        process.off("unhandledRejection", record)
-      }
-    }
-  }),
-  ({ remove }) => Effect.sync(remove)
-)
+export const serverMatchesPool = (
+  testPool: TestPool,
+  count: Effect.Effect<number>,
+  settled: (stats: PoolStats) => boolean = () => true
+) =>
+  Reliability.eventually(
+    "the server to count as many connections as the pool holds",
+    Effect.zip(testPool.pool.stats, count),
+    ([stats, n]) => stats.totalConnections === n && settled(stats)
+  )
 
 /** Our connections on the cluster, as the server counts them. */
 export const serverCount = (cluster: PgCluster.PgCluster, name: string) => Effect.orDie(cluster.countConnections(name))
@@ -148,17 +87,12 @@ export const allBackends = (cluster: PgCluster.PgCluster) =>
     (rows) => rows[0]!.n as number
   )
 
-/** The end of every scenario: the pool closed has no connection, and the server none of ours. */
-export const closeAndCheck = (
-  testPool: TestPool,
-  count: Effect.Effect<number>
-) =>
+/** The end of every scenario: the pool closed has no connection, and the server none of ours (within 2 s). */
+export const closeAndCheck = (testPool: TestPool, count: Effect.Effect<number>) =>
   Effect.gen(function*() {
-    const stats = yield* testPool.close
-    expect(stats.totalConnections).toBe(0)
-    expect(stats.pendingConnections).toBe(0)
     // A backend leaves pg_stat_activity a moment after its client's Terminate.
-    yield* eventually("the server to count none of our connections", count, (n) => n === 0, 2000)
+    const stats = yield* Reliability.closeAndCount(testPool.close, count, 2000)
+    expect(stats.pendingConnections).toBe(0)
   })
 
 /**
