@@ -11,10 +11,12 @@
  */
 import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import { MysqlPool } from "@dbpool/mysql"
-import { ServerCount } from "@dbpool/testing"
+import { Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { describeDb, expectTyped, trackUnhandled } from "./utils.js"
+import { describeDb, mainUser } from "./utils.js"
+
+const { taggedFailure, watchUnhandled } = Reliability
 
 const password = "Sup3r-secret_pw"
 const url = `mysql://root:${password}@127.0.0.1:3306/test`
@@ -25,8 +27,8 @@ const failure = (options: MysqlPool.MysqlPoolOptions) =>
     const started = Date.now()
     const exit = yield* Effect.exit(Effect.scoped(Layer.build(MysqlPool.layer(options))))
     const elapsed = Date.now() - started
-    const error = expectTyped(exit) as { readonly _tag: string; readonly message: string }
-    for (const text of [error.message, String(error), JSON.stringify(error)]) expect(text).not.toContain(password)
+    const error = taggedFailure(exit) as { readonly _tag: string; readonly message: string }
+    for (const text of Reliability.renderings(error)) expect(text).not.toContain(password)
     expect(elapsed).toBeLessThan(1000)
     return error
   })
@@ -37,7 +39,7 @@ describeDb("MariaDB: bad input (scenario 16)", () => {
       "PoolConfigError naming the field, before any connection",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const cases: Array<readonly [PoolConfig.Input, string, string]> = [
           [{ maxConnections: 0 }, "maxConnections", "must be at least 1"],
           [{ maxConnections: -1 }, "maxConnections", "must be at least 1"],
@@ -65,7 +67,7 @@ describeDb("MariaDB: bad input (scenario 16)", () => {
       "and never a defect (mysql2 threw from inside the connect)",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const urls: Array<readonly [string, string]> = [
           ["not a url", "is not a connection URL"],
           [`mysql//root:${password}@127.0.0.1:3306/test`, "is not a connection URL"],
@@ -106,9 +108,9 @@ describeDb("MariaDB: bad input (scenario 16)", () => {
       "attempt, well before the retries (about 35 s) or acquireTimeout (30 s) would end",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         // A user that exists (with no password): an unknown one gets 1045 or 1698 from MariaDB, by chance.
-        const user = yield* ServerCount.mariadbUser()
+        const { user } = yield* mainUser
         const error = yield* failure({ url: Redacted.make(`mysql://${user}:${password}@127.0.0.1/test`) })
         expect(error).toMatchObject({
           _tag: "ConnectError",

@@ -4,34 +4,22 @@
  * killed in the middle of a query. Kills on the main server touch only a user of the test's own; the
  * `wait_timeout` test runs a disposable server.
  */
-import { MariaServer, ServerCount } from "@dbpool/testing"
+import { MariaServer, Reliability, ServerCount } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import {
-  adminQuery,
-  describeDb,
-  epsilon,
-  expectTyped,
-  finish,
-  kind,
-  makePool,
-  serverUser,
-  trackUnhandled,
-  until
-} from "./utils.js"
+import { adminQuery, describeDb, finish, kind, mainUser, makePool, serverUser, target } from "./utils.js"
 
-const main = (username: string) => ({ host: "127.0.0.1", port: 3306, database: "test", username })
+const { epsilon, taggedFailure, until, watchUnhandled } = Reliability
 
 describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
   it.live(
     "3. idle connections killed: no crash, no unhandled error, size back to min within one health-check period",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const user = yield* ServerCount.mariadbUser()
-        const count = ServerCount.mariadb(user)
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
         const healthCheckInterval = 200
-        const test = yield* makePool(main(user), { minConnections: 3, maxConnections: 5, healthCheckInterval })
+        const test = yield* makePool(target(3306, user), { minConnections: 3, maxConnections: 5, healthCheckInterval })
         expect(yield* count).toBe(3)
         const before = yield* test.pool.metrics
 
@@ -59,11 +47,10 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
     "3. idle connections killed, validate on borrow: 20 callers right after the kill see no error",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const user = yield* ServerCount.mariadbUser()
-        const count = ServerCount.mariadb(user)
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
         // No health check round during the test: only the check on borrow finds the dead connections.
-        const test = yield* makePool(main(user), {
+        const test = yield* makePool(target(3306, user), {
           minConnections: 3,
           maxConnections: 5,
           healthCheckInterval: "1 minute",
@@ -90,14 +77,14 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
       "sees an error, and the dead connections leave the pool within one health-check period",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const server = yield* MariaServer.make({ settings: { wait_timeout: 1 } })
         const user = yield* serverUser(server)
         const count = server.countConnections(user)
         // Health checks (pings) more often than wait_timeout would keep the connections alive.
         const healthCheckInterval = 1500
         const test = yield* makePool(
-          { host: "127.0.0.1", port: server.port, database: "test", username: user },
+          target(server.port, user),
           { minConnections: 2, maxConnections: 4, healthCheckInterval }
         )
         expect(yield* count).toBe(2)
@@ -133,10 +120,9 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
       "connection is closed and never lent again, the other fibers see nothing",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const user = yield* ServerCount.mariadbUser()
-        const count = ServerCount.mariadb(user)
-        const test = yield* makePool(main(user), { minConnections: 3, maxConnections: 3 })
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
+        const test = yield* makePool(target(3306, user), { minConnections: 3, maxConnections: 3 })
         const { pool } = test
 
         let victim: { id: string; threadId: number } | undefined
@@ -167,7 +153,7 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
         yield* adminQuery(`KILL CONNECTION ${victim!.threadId}`)
         const exit = yield* Fiber.join(sleeper)
         const failedAfter = Date.now() - killedAt
-        const error = expectTyped(exit)
+        const error = taggedFailure(exit)
         expect(error._tag).toBe("SqlError")
         expect(error.cause).toMatchObject({ _tag: "ConnectionLostError", system: "mysql" })
         expect(failedAfter).toBeLessThanOrEqual(epsilon)

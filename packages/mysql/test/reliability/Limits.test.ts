@@ -4,11 +4,13 @@
  * connections of another user (root keeps MariaDB's one extra slot for SUPER, used by the test's admin
  * queries).
  */
-import { MariaServer } from "@dbpool/testing"
+import { MariaServer, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import MysqlPromise from "mysql2/promise"
-import { describeDb, epsilon, expectTyped, finish, makePool, serverUser, trackUnhandled } from "./utils.js"
+import { describeDb, finish, makePool, serverUser, target } from "./utils.js"
+
+const { epsilon, taggedFailure, watchUnhandled } = Reliability
 
 const maxConnections = 10
 
@@ -32,7 +34,7 @@ const fullServer = Effect.gen(function*() {
     server,
     free,
     count: server.countConnections(user),
-    options: { host: "127.0.0.1", port: server.port, database: "test", username: user }
+    options: target(server.port, user)
   }
 })
 
@@ -44,7 +46,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
       "the retry schedule allows (documented: retried, a slot may free up)",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const { count, options } = yield* fullServer
         const test = yield* makePool(options, {
           minConnections: 0,
@@ -54,7 +56,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
           circuitBreakerThreshold: Infinity
         })
         const started = Date.now()
-        const error = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+        const error = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
         expect(Date.now() - started).toBeLessThan(3000)
         expect(error).toMatchObject({ _tag: "ConnectError", reason: "failed", attempts: 3, cause: tooMany })
         expect((error as unknown as Error).message).toContain("Too many connections")
@@ -69,7 +71,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
     "10. a caller waiting on a full server gets a connection once connections free up (300 ms later)",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const { count, free, options } = yield* fullServer
         const test = yield* makePool(options, { minConnections: 0, maxConnections: 2, acquireTimeout: 2000 })
         const started = Date.now()
@@ -90,7 +92,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
       "TooManyConnectionsError, and the first probe after connections free up brings the pool back",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const { count, free, options } = yield* fullServer
         const test = yield* makePool(options, {
           minConnections: 0,
@@ -99,11 +101,11 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
           circuitBreakerThreshold: 3,
           circuitBreakerProbeInterval: "100 millis"
         })
-        const first = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+        const first = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
         expect(first).toMatchObject({ _tag: "ConnectError", cause: tooMany })
         expect((yield* test.pool.stats).circuitState).toBe("open")
         let started = Date.now()
-        const next = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+        const next = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
         expect(Date.now() - started).toBeLessThan(50)
         expect(next).toMatchObject({ _tag: "ConnectError", circuitOpen: true, cause: tooMany })
 

@@ -3,22 +3,53 @@
  * server, through a FaultProxy (blackhole during connect, blackhole on an established connection, slow
  * connect). The pool logs in as a user of the test's own, so the server's count is of its connections.
  */
-import { FaultProxy, ServerCount } from "@dbpool/testing"
+import { FaultProxy, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { type Duration, Effect, Fiber } from "effect"
-import { describeDb, epsilon, expectTyped, finish, makePool, trackUnhandled, until } from "./utils.js"
+import { describeDb, finish, mainUser, makePool, target, type TestPool } from "./utils.js"
+
+const { epsilon, taggedFailure, until, watchUnhandled } = Reliability
 
 /** A proxy in front of the main server, a user of our own, and the pool's options through the proxy. */
 const setup = (options: { readonly latency?: Duration.DurationInput } = {}) =>
   Effect.gen(function*() {
-    const user = yield* ServerCount.mariadbUser()
+    const { count, user } = yield* mainUser
     const proxy = yield* FaultProxy.make({ target: { host: "127.0.0.1", port: 3306 }, ...options })
-    return {
-      user,
-      proxy,
-      count: ServerCount.mariadb(user),
-      options: { host: "127.0.0.1", port: proxy.port, database: "test", username: user }
-    }
+    return { user, proxy, count, options: target(proxy.port, user) }
+  })
+
+/** Scenario 5: a pool through a blackholed proxy, with no connection yet, and one acquisition, timed. */
+const blackholed = (timeouts: { readonly connectTimeout: number; readonly acquireTimeout: number }) =>
+  Effect.gen(function*() {
+    const { count, options, proxy } = yield* setup()
+    yield* proxy.setMode("blackhole")
+    const test = yield* makePool(options, { minConnections: 0, maxConnections: 2, ...timeouts, maxRetries: 0 })
+    const started = Date.now()
+    const error = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+    return { count, proxy, test, started, error, elapsed: Date.now() - started }
+  })
+
+/** Scenario 6: a pool through a proxy with a connection that served (`used`); then the blackhole. */
+const established = (queryTimeout?: number) =>
+  Effect.gen(function*() {
+    const { count, options, proxy } = yield* setup()
+    const test = yield* makePool(
+      queryTimeout === undefined ? options : { ...options, queryTimeout },
+      { minConnections: 1, maxConnections: 2 }
+    )
+    let used = ""
+    yield* test.pool.withConnection((conn) => Effect.as(conn.sql`SELECT 1`, used = conn.id))
+    yield* proxy.setMode("blackhole")
+    return { count, proxy, test, used }
+  })
+
+/** Scenario 6, healed: the next borrower gets a new connection, not the one that hung. */
+const healed = (proxy: FaultProxy.FaultProxy, test: TestPool, used: string) =>
+  Effect.gen(function*() {
+    yield* proxy.setMode("pass")
+    let next = ""
+    yield* test.pool.withConnection((conn) => Effect.as(conn.sql`SELECT 1`, next = conn.id))
+    expect(next).not.toBe(used)
   })
 
 describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
@@ -27,19 +58,8 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
       "is left open at the proxy, and the pool works again once healed",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const { count, options, proxy } = yield* setup()
-        yield* proxy.setMode("blackhole")
-        const test = yield* makePool(options, {
-          minConnections: 0,
-          maxConnections: 2,
-          connectTimeout: 500,
-          acquireTimeout: 1500,
-          maxRetries: 0
-        })
-        const started = Date.now()
-        const error = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
-        const elapsed = Date.now() - started
+        const unhandled = yield* watchUnhandled
+        const { count, elapsed, error, proxy, test } = yield* blackholed({ connectTimeout: 500, acquireTimeout: 1500 })
         expect(error).toMatchObject({ _tag: "ConnectError", reason: "timeout", attempts: 1 })
         expect(elapsed).toBeGreaterThanOrEqual(500)
         expect(elapsed).toBeLessThanOrEqual(500 + epsilon)
@@ -62,19 +82,11 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
       "the attempt ends at connectTimeout and leaves no socket open",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const { count, options, proxy } = yield* setup()
-        yield* proxy.setMode("blackhole")
-        const test = yield* makePool(options, {
-          minConnections: 0,
-          maxConnections: 2,
+        const unhandled = yield* watchUnhandled
+        const { count, elapsed, error, proxy, started, test } = yield* blackholed({
           connectTimeout: 800,
-          acquireTimeout: 400,
-          maxRetries: 0
+          acquireTimeout: 400
         })
-        const started = Date.now()
-        const error = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
-        const elapsed = Date.now() - started
         expect(error).toMatchObject({ _tag: "PoolTimeoutError" })
         expect(elapsed).toBeGreaterThanOrEqual(400)
         expect(elapsed).toBeLessThanOrEqual(400 + epsilon)
@@ -97,15 +109,11 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
       "QueryTimeoutError, the connection is closed at once, and the pool works again once healed",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const { count, options, proxy } = yield* setup()
-        const test = yield* makePool({ ...options, queryTimeout: 500 }, { minConnections: 1, maxConnections: 2 })
-        let used = ""
-        yield* test.pool.withConnection((conn) => Effect.as(conn.sql`SELECT 1`, used = conn.id))
-        yield* proxy.setMode("blackhole")
+        const unhandled = yield* watchUnhandled
+        const { count, proxy, test, used } = yield* established(500)
         const started = Date.now()
         let timedOut = ""
-        const error = expectTyped(
+        const error = taggedFailure(
           yield* Effect.exit(test.pool.withConnection((conn) => {
             timedOut = conn.id
             return conn.sql`SELECT 1 AS one`
@@ -132,10 +140,7 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
           `scenario 6: closed ${gone.elapsed} ms after the failure, no socket left after ${sockets.elapsed} ms more`
         )
 
-        yield* proxy.setMode("pass")
-        let next = ""
-        yield* test.pool.withConnection((conn) => Effect.as(conn.sql`SELECT 1`, next = conn.id))
-        expect(next).not.toBe(used)
+        yield* healed(proxy, test, used)
         expect(unhandled).toEqual([])
         yield* finish(test, count)
       }).pipe(Effect.scoped),
@@ -147,19 +152,15 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
       "invalidates its connection, and the pool stays usable",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const { count, options, proxy } = yield* setup()
-        const test = yield* makePool(options, { minConnections: 1, maxConnections: 2 })
-        let used = ""
-        yield* test.pool.withConnection((conn) => Effect.as(conn.sql`SELECT 1`, used = conn.id))
-        yield* proxy.setMode("blackhole")
+        const unhandled = yield* watchUnhandled
+        const { count, proxy, test, used } = yield* established()
         const started = Date.now()
         const exit = yield* test.pool.withConnection((conn) => conn.sql`SELECT 1 AS one`).pipe(
           Effect.timeout("300 millis"),
           Effect.exit
         )
         expect(Date.now() - started).toBeLessThanOrEqual(300 + epsilon)
-        expect(expectTyped(exit)._tag).toBe("TimeoutException")
+        expect(taggedFailure(exit)._tag).toBe("TimeoutException")
         const gone = yield* until(
           test.pool.stats,
           (s) => s.connectionsClosed.broken === 1 && s.totalConnections === 0,
@@ -168,10 +169,7 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
         console.log(`scenario 6: the abandoned connection was closed ${gone.elapsed} ms after the timeout`)
         expect(gone.value).toMatchObject({ totalConnections: 0, connectionsClosed: { broken: 1 } })
 
-        yield* proxy.setMode("pass")
-        let next = ""
-        yield* test.pool.withConnection((conn) => Effect.as(conn.sql`SELECT 1`, next = conn.id))
-        expect(next).not.toBe(used)
+        yield* healed(proxy, test, used)
         expect(unhandled).toEqual([])
         yield* finish(test, count)
         expect((yield* until(proxy.liveSockets, (n) => n === 0)).value).toBe(0)
@@ -184,7 +182,7 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
       "logged it in), and the server counts none of them three seconds later",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         // 300 ms rather than RELIABILITY.md's 250: a MariaDB handshake is three chunks (greeting, login, OK), so at
         // 250 ms it ends at about 750 ms (765 measured here), under the 800 ms connectTimeout, and connects.
         const { count, options, proxy } = yield* setup({ latency: "300 millis" })
@@ -215,7 +213,7 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
         )
         console.log(`scenario 9: the attempts failed after ${attempts.map((a) => a.elapsed).join(", ")} ms`)
         for (const { elapsed, exit } of attempts) {
-          expect(expectTyped(exit)).toMatchObject({ _tag: "ConnectError", reason: "timeout", attempts: 1 })
+          expect(taggedFailure(exit)).toMatchObject({ _tag: "ConnectError", reason: "timeout", attempts: 1 })
           expect(elapsed).toBeGreaterThanOrEqual(800)
           expect(elapsed).toBeLessThanOrEqual(800 + epsilon)
         }

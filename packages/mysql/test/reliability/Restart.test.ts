@@ -2,10 +2,12 @@
  * Scenarios 1 and 2 of RELIABILITY.md on MariaDB: a server restarted under load, and a server down when
  * the pool starts. Each runs a disposable MariaServer, never the machine's main server.
  */
-import { MariaServer, SparePort } from "@dbpool/testing"
+import { MariaServer, Reliability, SparePort } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { describeDb, epsilon, expectTyped, finish, kind, makePool, serverUser, trackUnhandled, until } from "./utils.js"
+import { describeDb, finish, kind, makePool, serverUser, target } from "./utils.js"
+
+const { epsilon, taggedFailure, until, watchUnhandled } = Reliability
 
 interface Iteration {
   readonly fiber: number
@@ -25,12 +27,12 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
       "server's return, server count = pool size afterwards",
     (mode) =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const server = yield* MariaServer.make()
         const user = yield* serverUser(server)
         const count = server.countConnections(user)
         const test = yield* makePool(
-          { host: "127.0.0.1", port: server.port, database: "test", username: user },
+          target(server.port, user),
           { minConnections: 2, maxConnections: 10, acquireTimeout }
         )
         const { pool } = test
@@ -66,7 +68,7 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
         const failures = iterations.filter((i) => Exit.isFailure(i.exit))
         const tags = new Set<string>()
         for (const failure of failures) {
-          const error = expectTyped(failure.exit)
+          const error = taggedFailure(failure.exit)
           tags.add(`${error._tag}(${kind(error.cause)})`)
           if (error._tag === "SqlError") expect(kind(error.cause)).toBe("ConnectionLostError")
           expect({ end: failure.end, after: failure.end >= stopAt }).toMatchObject({ after: true })
@@ -96,7 +98,7 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
           `scenario 1 (${mode}): ${iterations.length} iterations, ${failures.length} failed (${
             [...tags].join(", ")
           }), ` +
-            `slowest acquire ${slowest} ms, max size ${test.samples.maxSize}, ${test.samples.count} samples`
+            `slowest acquire ${slowest} ms, max size ${test.samples.maxSize}, ${test.samples.samples.length} samples`
         )
         yield* finish(test, count)
       }).pipe(Effect.scoped),
@@ -107,10 +109,10 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
     "2. down at start, back after 300 ms: the first acquire succeeds between 300 ms and acquireTimeout",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const server = yield* MariaServer.make({ start: false })
         const test = yield* makePool(
-          { host: "127.0.0.1", port: server.port, database: "test", username: "root" },
+          target(server.port, "root"),
           // Retries from 50 ms (doubling), and no circuit breaker: the caller waits for the creation's attempts.
           {
             minConnections: 0,
@@ -137,14 +139,14 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
     "2. down for good, circuit breaker off: the acquire fails at acquireTimeout ± ε with the last connect error",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const port = yield* SparePort.get
         const test = yield* makePool(
           { host: "127.0.0.1", port, database: "test", username: "root" },
           { minConnections: 0, maxConnections: 2, acquireTimeout, circuitBreakerThreshold: Infinity, maxRetries: 100 }
         )
         const started = Date.now()
-        const error = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+        const error = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
         const elapsed = Date.now() - started
         expect(elapsed).toBeGreaterThanOrEqual(acquireTimeout)
         expect(elapsed).toBeLessThanOrEqual(acquireTimeout + epsilon)
@@ -167,7 +169,7 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
       "the breaker opens, before acquireTimeout; the next ones at once, circuitOpen: true, with the same cause",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
+        const unhandled = yield* watchUnhandled
         const port = yield* SparePort.get
         const test = yield* makePool(
           { host: "127.0.0.1", port, database: "test", username: "root" },
@@ -175,14 +177,14 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
         )
         const cause = { _tag: "ServerUnreachableError", code: "ECONNREFUSED", host: "127.0.0.1", port }
         let started = Date.now()
-        const first = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+        const first = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
         // 5 attempts, 50 + 100 + 200 + 400 ms apart (± 20 % jitter): the breaker opens after about 750 ms.
         expect(Date.now() - started).toBeLessThan(2000)
         expect(first).toMatchObject({ _tag: "ConnectError", reason: "failed", cause })
         expect((yield* test.pool.stats).circuitState).toBe("open")
         for (let i = 0; i < 3; i++) {
           started = Date.now()
-          const next = expectTyped(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
+          const next = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
           expect(Date.now() - started).toBeLessThanOrEqual(epsilon)
           expect(next).toMatchObject({ _tag: "ConnectError", circuitOpen: true, cause })
         }

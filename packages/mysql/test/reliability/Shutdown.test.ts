@@ -3,10 +3,12 @@
  * callers wait (mysql2 #546 / #1698: ending the pool with queued work left promises unsettled). Main
  * server, a user of the test's own.
  */
-import { ServerCount } from "@dbpool/testing"
+import { Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
-import { describeDb, epsilon, expectTyped, finish, kind, makePool, trackUnhandled, until } from "./utils.js"
+import { describeDb, finish, kind, mainUser, makePool, target } from "./utils.js"
+
+const { epsilon, taggedFailure, until, watchUnhandled } = Reliability
 
 describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
   it.live(
@@ -15,14 +17,13 @@ describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
       "closing twice is harmless",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const user = yield* ServerCount.mariadbUser()
-        const count = ServerCount.mariadb(user)
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
         const shutdownTimeout = 600
         // The bound on the cancel of a statement cut under its user (@dbpool/sql).
         const cancelBound = 2000
         const test = yield* makePool(
-          { host: "127.0.0.1", port: 3306, database: "test", username: user },
+          target(3306, user),
           { minConnections: 10, maxConnections: 10, shutdownTimeout, acquireTimeout: "10 seconds" }
         )
         const { pool } = test
@@ -51,7 +52,7 @@ describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
 
         for (const waiter of waiters) {
           const { at, exit } = yield* Fiber.join(waiter)
-          expect(expectTyped(exit)._tag).toBe("PoolClosedError")
+          expect(taggedFailure(exit)._tag).toBe("PoolClosedError")
           expect(at - closing).toBeLessThanOrEqual(epsilon)
         }
         for (const holder of short) {
@@ -63,7 +64,7 @@ describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
         let cutAfter = 0
         for (const holder of long) {
           const { at, exit } = yield* Fiber.join(holder)
-          const error = expectTyped(exit)
+          const error = taggedFailure(exit)
           cut.add(`${error._tag}(${kind(error.cause)})`)
           // Cut at the end of the grace period: the statement is cancelled first (bounded by 2 s), then closed.
           expect(at - closing).toBeGreaterThanOrEqual(shutdownTimeout)

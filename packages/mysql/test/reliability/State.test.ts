@@ -4,10 +4,12 @@
  * next borrower gets a clean session. The pool has one connection, so the next borrower would get the
  * same one if it were kept. Main server, a user of the test's own.
  */
-import { ServerCount } from "@dbpool/testing"
+import { Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
-import { adminQuery, describeDb, finish, makePool, type TestPool, trackUnhandled, until } from "./utils.js"
+import { adminQuery, describeDb, finish, mainUser, makePool, target, type TestPool } from "./utils.js"
+
+const { until, watchUnhandled } = Reliability
 
 const table = `reliability_state_${process.pid}`
 
@@ -27,15 +29,14 @@ describeDb("MariaDB: a connection given back in a bad state (scenario 11)", () =
       "result: each connection is closed and the next borrower gets a clean session; a clean use keeps it",
     () =>
       Effect.gen(function*() {
-        const unhandled = yield* trackUnhandled
-        const user = yield* ServerCount.mariadbUser()
-        const count = ServerCount.mariadb(user)
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
         yield* Effect.acquireRelease(
           adminQuery(`CREATE TABLE test.${table} (id INT PRIMARY KEY) ENGINE=InnoDB`),
           () => Effect.orDie(adminQuery(`DROP TABLE IF EXISTS test.${table}`))
         )
         const test = yield* makePool(
-          { host: "127.0.0.1", port: 3306, database: "test", username: user },
+          target(3306, user),
           { minConnections: 1, maxConnections: 1 }
         )
         const { pool } = test

@@ -3,14 +3,14 @@
  * interrupt / give-up for a bounded time while a FaultProxy resets every connection at random moments,
  * under several seeds. Each seed is printed; `DBPOOL_SEED=<seed>` reruns that one alone.
  */
-import { FaultProxy, ServerCount } from "@dbpool/testing"
+import { FaultProxy, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber } from "effect"
-import { describeDb, finish, makePool, random, trackUnhandled, until } from "./utils.js"
+import { describeDb, finish, mainUser, makePool } from "./utils.js"
 
-const seeds = process.env.DBPOOL_SEED !== undefined
-  ? [Number(process.env.DBPOOL_SEED)]
-  : [1, 20_251_126, Date.now() % 1_000_000_000]
+const { until, watchUnhandled } = Reliability
+
+const seeds = Reliability.seeds([1, 20_251_126, Date.now() % 1_000_000_000])
 
 const maxConnections = 5
 const runFor = 2000
@@ -26,11 +26,9 @@ describeDb("MariaDB: randomized stress with connection resets (scenario 15)", ()
       () =>
         Effect.gen(function*() {
           console.log(`scenario 15: seed ${seed} (rerun with DBPOOL_SEED=${seed})`)
-          const next = random(seed)
-          const pick = (n: number) => Math.floor(next() * n)
-          const unhandled = yield* trackUnhandled
-          const user = yield* ServerCount.mariadbUser()
-          const count = ServerCount.mariadb(user)
+          const pick = Reliability.random(seed).below
+          const unhandled = yield* watchUnhandled
+          const { count, user } = yield* mainUser
           const proxy = yield* FaultProxy.make({ target: { host: "127.0.0.1", port: 3306 } })
           const test = yield* makePool(
             { host: "127.0.0.1", port: proxy.port, database: "test", username: user, queryTimeout: 1000 },
@@ -113,7 +111,7 @@ describeDb("MariaDB: randomized stress with connection resets (scenario 15)", ()
           console.log(
             `scenario 15, seed ${seed}: ${settled} operations, ${resets} resets, failures ${
               JSON.stringify(Object.fromEntries(tags))
-            }, max size ${test.samples.maxSize}, ${test.samples.count} samples`
+            }, max size ${test.samples.maxSize}, ${test.samples.samples.length} samples`
           )
           expect(problems).toEqual([])
           expect(settled).toBe(started)
