@@ -13,6 +13,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/reliability.js"
 
@@ -269,6 +270,25 @@ export interface Tagged {
  * @category getters
  */
 export const taggedFailure: (exit: Exit.Exit<unknown, unknown>) => Tagged = internal.taggedFailure
+
+/**
+ * Builds `layer` in a scope of its own, which must fail: returns its typed error and how long the build
+ * took (ms). A layer that builds, a defect or an interruption dies, showing what happened.
+ *
+ * @example
+ * ```ts
+ * import { Reliability } from "@dbpool/testing"
+ * import { Effect, Layer } from "effect"
+ *
+ * const refused = Reliability.layerError(Layer.fail("no server")) // { error: "no server", elapsed: 0.1 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const layerError: <E>(
+  layer: Layer.Layer<never, E>
+) => Effect.Effect<{ readonly error: E; readonly elapsed: number }> = internal.layerError
 
 /**
  * How an error shows: its message, `String(error)` and its JSON; a test checks a password is in none.

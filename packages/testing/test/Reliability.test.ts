@@ -1,6 +1,6 @@
 import { Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, FiberId, Ref, Scope } from "effect"
+import { Cause, Effect, Exit, FiberId, Layer, Ref, Scope } from "effect"
 
 const stats = (total: number, pending = 0, active = 0, idle = total - active) => ({
   maxConnections: 2,
@@ -94,6 +94,17 @@ describe("Reliability", () => {
     expect(Reliability.failureOf(both)).toEqual({ _tag: "A" })
     expect(thrown(() => Reliability.taggedFailure(both))).toContain("interruption")
   })
+
+  it.effect("layerError returns a layer's typed error; a layer that builds, or dies, fails the test", () =>
+    Effect.gen(function*() {
+      const { elapsed, error } = yield* Reliability.layerError(Layer.fail("refused"))
+      expect(error).toBe("refused")
+      expect(elapsed).toBeGreaterThanOrEqual(0)
+      const built = yield* Effect.exit(Reliability.layerError(Layer.empty))
+      expect(Exit.isFailure(built) && Cause.pretty(built.cause)).toContain("expected the layer to fail, it was built")
+      const died = yield* Effect.exit(Reliability.layerError(Layer.die("boom")))
+      expect(Exit.isFailure(died) && Cause.pretty(died.cause)).toContain("got a defect")
+    }))
 
   it("renderings are the message, the string and the JSON of an error", () => {
     const error = Object.assign(new Error("no access for bob"), { user: "bob" })

@@ -2,6 +2,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -136,6 +137,15 @@ export const taggedFailure = (exit: Exit.Exit<unknown, unknown>): Reliability.Ta
   if (typeof error?._tag !== "string") throw new Error(`expected a tagged error, got ${show(error)}`)
   return error as Reliability.Tagged
 }
+
+/** @internal */
+export const layerError = <E>(
+  layer: Layer.Layer<never, E>
+): Effect.Effect<{ readonly error: E; readonly elapsed: number }> =>
+  Effect.map(timed(Effect.scoped(Layer.build(layer))), ({ elapsed, exit }) => {
+    if (Exit.isSuccess(exit)) throw new Error("expected the layer to fail, it was built")
+    return { error: failureOf(exit), elapsed }
+  })
 
 /** @internal */
 export const renderings = (error: unknown): ReadonlyArray<string> => [
