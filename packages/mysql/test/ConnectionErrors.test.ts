@@ -1,10 +1,10 @@
 import type { ConnectError } from "@dbpool/core/PoolError"
 import { MysqlPool } from "@dbpool/mysql"
 import { ConnectionError } from "@dbpool/sql"
+import { Reliability, SparePort } from "@dbpool/testing"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, Layer, Redacted } from "effect"
 import Mysql from "mysql2/promise"
-import * as net from "node:net"
 
 const root = { host: "127.0.0.1", port: 3306, user: "root", database: "test" } as const
 const password = "s3cret-Pa55word"
@@ -13,16 +13,13 @@ const secured = `dbpool_pw_${process.pid}`
 const limited = `dbpool_lim_${process.pid}`
 const base = { host: "127.0.0.1", port: 3306, database: "test" } as const
 
-// Outside CI a missing server skips these tests, saying how to start it; in CI they must run.
-const available = await Mysql.createConnection(root).then((c) => c.end()).then(() => true, () => false)
-if (!available && !process.env.CI) {
-  console.warn("MariaDB is not running on 127.0.0.1:3306: skipping the @dbpool/mysql connection error tests")
-}
-const describeDb = available || process.env.CI ? describe : describe.skip
+// Outside CI a missing server skips these tests, saying so; in CI they must run.
+const run = await Effect.runPromise(Reliability.mainServer("mariadb", "the @dbpool/mysql connection error tests"))
+const describeDb = run ? describe : describe.skip
 
 let admin: Mysql.Connection
 beforeAll(async () => {
-  if (!available) return
+  if (!run) return
   admin = await Mysql.createConnection(root)
   await admin.query(`DROP USER IF EXISTS '${secured}'@'127.0.0.1', '${limited}'@'127.0.0.1'`)
   await admin.query(`CREATE USER '${secured}'@'127.0.0.1' IDENTIFIED BY 'the-right-one'`)
@@ -30,16 +27,16 @@ beforeAll(async () => {
   await admin.query(`GRANT ALL ON test.* TO '${secured}'@'127.0.0.1', '${limited}'@'127.0.0.1'`)
 })
 afterAll(async () => {
-  if (!available) return
+  if (!run) return
   await admin.query(`DROP USER IF EXISTS '${secured}'@'127.0.0.1', '${limited}'@'127.0.0.1'`)
   await admin.end()
 })
 
 type Options = Parameters<typeof MysqlPool.layer>[0]
 
-/** Builds the layer, expecting it to fail; its pool opens one connection at start. */
-const buildError = (options: Options) =>
-  Layer.build(MysqlPool.layer({
+/** The layer's failure and the build's time; its pool opens one connection at start. */
+const built = (options: Options) =>
+  Reliability.layerError(MysqlPool.layer({
     ...options,
     pool: {
       minConnections: 1,
@@ -50,28 +47,14 @@ const buildError = (options: Options) =>
       acquireTimeout: "10 seconds",
       ...options.pool
     }
-  })).pipe(Effect.scoped, Effect.flip)
+  }))
 
 /** The layer's ConnectError, checked for the password in every rendering of it. */
 const connectError = (options: Options) =>
-  Effect.gen(function*() {
-    const started = Date.now()
-    const error = yield* buildError(options)
+  Effect.map(built(options), ({ elapsed, error }) => {
     expect(error._tag).toBe("ConnectError")
-    for (const text of [error.message, String(error), JSON.stringify(error)]) {
-      expect(text).not.toContain(password)
-    }
-    return { error: error as ConnectError<ConnectionError.ConnectFailure>, elapsed: Date.now() - started }
-  })
-
-/** A port nothing listens on: one the system just gave us and took back. */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
+    for (const text of Reliability.renderings(error)) expect(text).not.toContain(password)
+    return { error: error as ConnectError<ConnectionError.ConnectFailure>, elapsed }
   })
 
 describeDb("MysqlPool connection errors are typed, carry the server's errno, and hold no password", () => {
@@ -159,7 +142,7 @@ describeDb("MysqlPool connection errors are typed, carry the server's errno, and
     "nothing listening: ServerUnreachableError ECONNREFUSED with host and port, retried",
     () =>
       Effect.gen(function*() {
-        const port = yield* Effect.promise(closedPort)
+        const port = yield* SparePort.get
         const { error } = yield* connectError({
           ...base,
           port,
@@ -210,7 +193,7 @@ describe("MysqlPool options are checked before connecting", () => {
   it.effect("a queryTimeout that is not a positive, finite duration fails with PoolConfigError naming it", () =>
     Effect.gen(function*() {
       for (const queryTimeout of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "-5 seconds", "soon"]) {
-        const error = yield* buildError({ ...base, port: 1, queryTimeout: queryTimeout as Duration.DurationInput })
+        const { error } = yield* built({ ...base, port: 1, queryTimeout: queryTimeout as Duration.DurationInput })
         expect(error).toMatchObject({ _tag: "PoolConfigError", field: "queryTimeout" })
       }
     }))

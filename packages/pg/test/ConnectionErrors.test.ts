@@ -1,6 +1,7 @@
 import type { ConnectError } from "@dbpool/core/PoolError"
 import { PgPool } from "@dbpool/pg"
 import { ConnectionError } from "@dbpool/sql"
+import { Reliability, SparePort } from "@dbpool/testing"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, Fiber, Layer, Redacted } from "effect"
 import * as net from "node:net"
@@ -11,19 +12,13 @@ const base = { host: "127.0.0.1", port: 5432, database: "test", username: "postg
 const password = "s3cret-Pa55word"
 const role = `dbpool_limited_${process.pid}`
 
-// Outside CI a missing server skips these tests, saying how to start it; in CI they must run.
-const available = await new Promise<boolean>((resolve) => {
-  const client = new Pg.Client({ ...base, user: "postgres" })
-  client.connect().then(() => client.end()).then(() => resolve(true), () => resolve(false))
-})
-if (!available && !process.env.CI) {
-  console.warn("PostgreSQL is not running on 127.0.0.1:5432: skipping the @dbpool/pg connection error tests")
-}
-const describeDb = available || process.env.CI ? describe : describe.skip
+// Outside CI a missing server skips these tests, saying so; in CI they must run.
+const run = await Effect.runPromise(Reliability.mainServer("postgresql", "the @dbpool/pg connection error tests"))
+const describeDb = run ? describe : describe.skip
 
 let admin: Pg.Client
 beforeAll(async () => {
-  if (!available) return
+  if (!run) return
   admin = new Pg.Client({ ...base, user: "postgres", application_name: `dbpool-test-errors-${process.pid}` })
   await admin.connect()
   await admin.query(`DROP ROLE IF EXISTS ${role}`)
@@ -31,7 +26,7 @@ beforeAll(async () => {
   await admin.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 1`)
 })
 afterAll(async () => {
-  if (!available) return
+  if (!run) return
   await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [role])
   await admin.query(`DROP ROLE IF EXISTS ${role}`)
   await admin.end()
@@ -39,9 +34,9 @@ afterAll(async () => {
 
 type Options = Parameters<typeof PgPool.layer>[0]
 
-/** Builds the layer, expecting it to fail; its pool opens one connection at start. */
-const buildError = (options: Options) =>
-  Layer.build(PgPool.layer({
+/** The layer's failure and the build's time; its pool opens one connection at start. */
+const built = (options: Options) =>
+  Reliability.layerError(PgPool.layer({
     ...options,
     pool: {
       minConnections: 1,
@@ -52,28 +47,14 @@ const buildError = (options: Options) =>
       acquireTimeout: "10 seconds",
       ...options.pool
     }
-  })).pipe(Effect.scoped, Effect.flip)
+  }))
 
 /** The layer's ConnectError, checked for the password in every rendering of it. */
 const connectError = (options: Options) =>
-  Effect.gen(function*() {
-    const started = Date.now()
-    const error = yield* buildError(options)
+  Effect.map(built(options), ({ elapsed, error }) => {
     expect(error._tag).toBe("ConnectError")
-    for (const text of [error.message, String(error), JSON.stringify(error)]) {
-      expect(text).not.toContain(password)
-    }
-    return { error: error as ConnectError<ConnectionError.ConnectFailure>, elapsed: Date.now() - started }
-  })
-
-/** A port nothing listens on: one the system just gave us and took back. */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
+    for (const text of Reliability.renderings(error)) expect(text).not.toContain(password)
+    return { error: error as ConnectError<ConnectionError.ConnectFailure>, elapsed }
   })
 
 /** A server that accepts and closes at once, before any handshake. */
@@ -193,7 +174,7 @@ describeDb("PgPool connection errors are typed, carry the server's code, and hol
     "nothing listening: ServerUnreachableError ECONNREFUSED with host and port, retried",
     () =>
       Effect.gen(function*() {
-        const port = yield* Effect.promise(closedPort)
+        const port = yield* SparePort.get
         const { error } = yield* connectError({
           ...base,
           port,
@@ -257,7 +238,7 @@ describeDb("PgPool connection errors are typed, carry the server's code, and hol
 
 describe("PgPool options are checked before connecting", () => {
   const field = (options: Options) =>
-    Effect.map(buildError(options), (error) => ({ tag: error._tag, field: "field" in error ? error.field : undefined }))
+    Effect.map(built(options), ({ error }) => ({ tag: error._tag, field: "field" in error ? error.field : undefined }))
 
   it.effect("a queryTimeout that is not a positive, finite duration fails with PoolConfigError naming it", () =>
     Effect.gen(function*() {
@@ -305,11 +286,9 @@ describe("PgPool options are checked before connecting", () => {
           `mysql://postgres:${password}@127.0.0.1/test`
         ]
       ) {
-        const error = yield* buildError({ url: Redacted.make(url) })
+        const { error } = yield* built({ url: Redacted.make(url) })
         expect(error).toMatchObject({ _tag: "PoolConfigError", field: "url" })
-        for (const text of [error.message, String(error), JSON.stringify(error)]) {
-          expect(text).not.toContain(password)
-        }
+        for (const text of Reliability.renderings(error)) expect(text).not.toContain(password)
       }
     }))
 })

@@ -14,7 +14,7 @@ import { PgPool } from "@dbpool/pg"
 import type { ConnectionError } from "@dbpool/sql"
 import { PgCluster, Reliability, SparePort } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Layer, Redacted } from "effect"
+import { type Duration, Effect, Redacted } from "effect"
 import { startFakeAuthServer } from "../utils/FakeAuthServer.js"
 import { applicationName, closeAndCheck, makePool } from "./utils.js"
 
@@ -32,9 +32,7 @@ const expectNoPassword = (error: unknown) => {
 
 /** Builds the driver's layer (which checks everything, then opens minConnections) and returns its error. */
 const layerError = (options: Options) =>
-  Effect.gen(function*() {
-    const { elapsed, exit } = yield* timed(Layer.build(PgPool.layer(options)).pipe(Effect.scoped))
-    const error = failureOf(exit)
+  Effect.map(Reliability.layerError(PgPool.layer(options)), ({ elapsed, error }) => {
     expectNoPassword(error)
     expect(elapsed).toBeLessThan(1000)
     return error
