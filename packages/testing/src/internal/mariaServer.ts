@@ -78,7 +78,7 @@ const templateData = Server.once(Effect.flatMap(Process.userIds("mysql"), buildT
 const settingValue = (value: string | number | boolean) =>
   typeof value === "boolean" ? (value ? "ON" : "OFF") : String(value)
 
-const fail = Server.failWith(MariaServerError)
+const fail = Server.failWith(() => MariaServerError)
 
 /** @internal */
 export const make = (

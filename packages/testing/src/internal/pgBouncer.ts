@@ -26,7 +26,7 @@ const quote = (user: string) => `"${user.replace(/"/g, "\"\"")}"`
 const settingValue = (value: string | number | boolean) =>
   typeof value === "boolean" ? (value ? "1" : "0") : String(value)
 
-const fail = Server.failWith(PgBouncerError)
+const fail = Server.failWith(() => PgBouncerError)
 
 /** @internal */
 export const make = (options: PgBouncer.Options): Effect.Effect<PgBouncer.PgBouncer, PgBouncerError, Scope.Scope> =>

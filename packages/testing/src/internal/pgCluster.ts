@@ -90,7 +90,7 @@ const isReady = (data: string, pid: number): Effect.Effect<boolean> =>
     }
   })
 
-const fail = Server.failWith(PgClusterError)
+const fail = Server.failWith(() => PgClusterError)
 
 /** @internal */
 export const make = (

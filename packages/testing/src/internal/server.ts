@@ -80,12 +80,16 @@ export const controller = (spec: Spec): Effect.Effect<Controller, never, Scope.S
     }
   })
 
-/** Makes a server's own error from what went wrong: `cannot start X: <the cause's message>`. */
+/**
+ * Makes a server's own error from what went wrong: `cannot start X: <the cause's message>`. The error's
+ * class is read when an error is made, not before: it lives in the public module, which imports this
+ * module's caller, so it is not defined yet while they load.
+ */
 export const failWith = <E>(
-  ServerError: new(args: { readonly message: string; readonly cause?: unknown }) => E
+  ServerError: () => new(args: { readonly message: string; readonly cause?: unknown }) => E
 ) =>
 (what: string) =>
-(cause: { readonly message: string }): E => new ServerError({ message: `${what}: ${cause.message}`, cause })
+(cause: { readonly message: string }): E => new (ServerError())({ message: `${what}: ${cause.message}`, cause })
 
 /**
  * The public lifecycle of a server over its controller, failing with the server's own error. `afterStart`
