@@ -1,23 +1,15 @@
-import { MariaServer } from "@dbpool/testing"
+import { MariaServer, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Layer, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { alive, mysqlClient, mysqlQuery, mysqlRun } from "./utils/Clients.js"
-import { eventually } from "./utils/Wait.js"
-
-const timed = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const a = yield* effect
-    console.log(`${label}: ${Math.round(performance.now() - start)} ms`)
-    return a
-  })
+import { expectClosedAndDeleted, logTime } from "./utils/Wait.js"
 
 describe("MariaServer", () => {
   it.scopedLive("starts, answers, stops, refuses connections, starts again", () =>
     Effect.gen(function*() {
-      const server = yield* timed(
+      const server = yield* logTime(
         "MariaServer.make, the first of this process (mariadb-install-db into the template included)",
         MariaServer.make({ maxConnections: 20 })
       )
@@ -31,13 +23,13 @@ describe("MariaServer", () => {
       ])
       const pid = (yield* server.pid)!
 
-      yield* timed("MariaServer.stop (fast)", server.stop())
+      yield* logTime("MariaServer.stop (fast)", server.stop())
       expect(yield* server.isRunning).toBe(false)
       expect(alive(pid)).toBe(false)
       const refused = yield* Effect.flip(mysqlQuery({ port: server.port }, "SELECT 1"))
       expect((refused as NodeJS.ErrnoException).code).toBe("ECONNREFUSED")
 
-      yield* timed("MariaServer.start (same datadir and port)", server.start)
+      yield* logTime("MariaServer.start (same datadir and port)", server.start)
       expect(yield* mysqlQuery({ port: server.port }, "SELECT 2 AS two")).toEqual([{ two: 2 }])
     }))
 
@@ -47,7 +39,7 @@ describe("MariaServer", () => {
       yield* server.sql("CREATE TABLE kept (n int) ENGINE=InnoDB")
       yield* server.sql("INSERT INTO kept VALUES (1)")
       const conn = yield* mysqlClient({ port: server.port })
-      yield* timed("MariaServer.restart (immediate)", server.restart("immediate"))
+      yield* logTime("MariaServer.restart (immediate)", server.restart("immediate"))
       const cut = yield* Effect.flip(mysqlRun(conn, "SELECT 1"))
       expect(cut).toBeInstanceOf(Error)
       expect(yield* server.sql("SELECT n FROM kept")).toEqual([{ n: 1 }])
@@ -63,7 +55,7 @@ describe("MariaServer", () => {
       expect(yield* server.countConnections("app")).toBe(3)
       expect(yield* server.countConnections("root")).toBe(1) // the admin connection is not counted
       expect(yield* server.killConnections("app")).toBe(3)
-      yield* eventually("the killed threads to go", server.countConnections("app"), (n) => n === 0)
+      yield* Reliability.eventually("the killed threads to go", server.countConnections("app"), (n) => n === 0)
       expect(yield* server.countConnections("root")).toBe(1)
       const killed = yield* Effect.flip(mysqlRun(conns[0]!, "SELECT 1"))
       expect(killed).toBeInstanceOf(Error)
@@ -72,15 +64,13 @@ describe("MariaServer", () => {
   it.scopedLive("a layer; closing the scope stops the server and deletes its directory", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const server = yield* timed(
+      const server = yield* logTime(
         "MariaServer.make (template copy)",
         Layer.build(MariaServer.layer()).pipe(Effect.map(Context.get(MariaServer.MariaServer)), Scope.extend(scope))
       )
       const pid = (yield* server.pid)!
       const dir = Path.dirname(server.dataDir)
       expect(Fs.existsSync(Path.join(dir, "data", "mysql"))).toBe(true)
-      yield* timed("MariaServer scope close", Scope.close(scope, Exit.void))
-      expect(alive(pid)).toBe(false)
-      expect(Fs.existsSync(dir)).toBe(false)
+      yield* expectClosedAndDeleted("MariaServer", scope, pid, dir)
     }))
 })

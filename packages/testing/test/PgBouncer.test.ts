@@ -1,23 +1,15 @@
-import { PgBouncer, PgCluster } from "@dbpool/testing"
+import { PgBouncer, PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Fs from "node:fs"
 import { alive, pgClient, pgQuery } from "./utils/Clients.js"
-import { eventually } from "./utils/Wait.js"
-
-const timed = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const a = yield* effect
-    console.log(`${label}: ${Math.round(performance.now() - start)} ms`)
-    return a
-  })
+import { logTime } from "./utils/Wait.js"
 
 describe("PgBouncer", () => {
   it.scopedLive("answers in transaction mode in front of a cluster; stops, refuses, starts, restarts", () =>
     Effect.gen(function*() {
       const cluster = yield* PgCluster.make()
-      const bouncer = yield* timed(
+      const bouncer = yield* logTime(
         "PgBouncer.make",
         PgBouncer.make({ target: { host: cluster.host, port: cluster.port }, defaultPoolSize: 2 })
       )
@@ -31,15 +23,15 @@ describe("PgBouncer", () => {
 
       const open = yield* pgClient({ port: bouncer.port })
       const pid = (yield* bouncer.pid)!
-      yield* timed("PgBouncer.stop (fast)", bouncer.stop())
+      yield* logTime("PgBouncer.stop (fast)", bouncer.stop())
       expect(alive(pid)).toBe(false)
       expect(yield* Effect.flip(Effect.tryPromise(() => open.query("SELECT 1")))).toBeInstanceOf(Error)
       const refused = yield* Effect.flip(pgQuery({ port: bouncer.port }, "SELECT 1"))
       expect((refused as NodeJS.ErrnoException).code).toBe("ECONNREFUSED")
 
-      yield* timed("PgBouncer.start", bouncer.start)
+      yield* logTime("PgBouncer.start", bouncer.start)
       expect(yield* pgQuery({ port: bouncer.port }, "SELECT 1 AS one")).toEqual([{ one: 1 }])
-      yield* timed("PgBouncer.restart (immediate)", bouncer.restart("immediate"))
+      yield* logTime("PgBouncer.restart (immediate)", bouncer.restart("immediate"))
       expect(yield* pgQuery({ port: bouncer.port }, "SELECT 2 AS two")).toEqual([{ two: 2 }])
     }))
 
@@ -59,7 +51,7 @@ describe("PgBouncer", () => {
       expect(queued.message).toMatch(/timeout/i)
       yield* cluster.start
       const start = performance.now()
-      const rows = yield* eventually(
+      const rows = yield* Reliability.eventually(
         "a query through PgBouncer to succeed",
         Effect.either(pgQuery({ port: bouncer.port, queryTimeout: 1000 }, "SELECT 3 AS three")),
         (r) => r._tag === "Right",

@@ -1,23 +1,15 @@
-import { FaultProxy, PgCluster } from "@dbpool/testing"
+import { FaultProxy, PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { alive, pgClient, pgQuery } from "./utils/Clients.js"
-import { eventually, until } from "./utils/Wait.js"
-
-const timed = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const a = yield* effect
-    console.log(`${label}: ${Math.round(performance.now() - start)} ms`)
-    return a
-  })
+import { expectClosedAndDeleted, logTime, until } from "./utils/Wait.js"
 
 describe("PgCluster", () => {
   it.scopedLive("starts, answers, stops, refuses connections, starts again", () =>
     Effect.gen(function*() {
-      const cluster = yield* timed(
+      const cluster = yield* logTime(
         "PgCluster.make, the first of this process (initdb into the template included)",
         PgCluster.make({ maxConnections: 20 })
       )
@@ -28,7 +20,7 @@ describe("PgCluster", () => {
       const pid = (yield* cluster.pid)!
       expect(alive(pid)).toBe(true)
 
-      yield* timed("PgCluster.stop (fast)", cluster.stop())
+      yield* logTime("PgCluster.stop (fast)", cluster.stop())
       expect(yield* cluster.isRunning).toBe(false)
       expect(yield* cluster.pid).toBe(undefined)
       expect(alive(pid)).toBe(false)
@@ -36,7 +28,7 @@ describe("PgCluster", () => {
       expect((refused as NodeJS.ErrnoException).code).toBe("ECONNREFUSED")
       yield* cluster.stop() // stopping a stopped cluster does nothing
 
-      yield* timed("PgCluster.start (same directory and port)", cluster.start)
+      yield* logTime("PgCluster.start (same directory and port)", cluster.start)
       expect(yield* pgQuery({ port: cluster.port }, "SELECT 2 AS two")).toEqual([{ two: 2 }])
       yield* cluster.start // starting a running cluster does nothing
       expect(yield* cluster.pid).not.toBe(pid)
@@ -48,7 +40,7 @@ describe("PgCluster", () => {
       yield* cluster.sql("CREATE TABLE kept (n int)")
       yield* cluster.sql("INSERT INTO kept VALUES (1)")
       const client = yield* pgClient({ port: cluster.port })
-      yield* timed("PgCluster.restart (immediate)", cluster.restart("immediate"))
+      yield* logTime("PgCluster.restart (immediate)", cluster.restart("immediate"))
       const cut = yield* Effect.flip(Effect.tryPromise(() => client.query("SELECT 1")))
       expect(cut).toBeInstanceOf(Error)
       expect(yield* cluster.sql("SELECT n FROM kept")).toEqual([{ n: 1 }])
@@ -63,7 +55,7 @@ describe("PgCluster", () => {
       expect(yield* cluster.countConnections("app-b")).toBe(1)
       expect(yield* cluster.countConnections("dbpool-testing-admin")).toBe(0)
       expect(yield* cluster.terminateBackends("app-a")).toBe(3)
-      yield* eventually("the backends to exit", cluster.countConnections("app-a"), (n) => n === 0)
+      yield* Reliability.eventually("the backends to exit", cluster.countConnections("app-a"), (n) => n === 0)
       expect(yield* cluster.countConnections("app-b")).toBe(1)
       const terminated = yield* Effect.flip(Effect.tryPromise(() => a[0]!.query("SELECT 1")))
       expect(terminated).toBeInstanceOf(Error)
@@ -71,7 +63,7 @@ describe("PgCluster", () => {
 
   it.scopedLive("a layer, a database of its own, and several clusters at once", () =>
     Effect.gen(function*() {
-      const [db, other] = yield* timed(
+      const [db, other] = yield* logTime(
         "two more PgCluster.make at once (template copies)",
         Effect.all([
           Effect.flatMap(PgCluster.PgCluster, (c) => c.sql("SELECT current_database() AS db")).pipe(
@@ -87,13 +79,11 @@ describe("PgCluster", () => {
   it.scopedLive("closing the scope stops the server and deletes its directory", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const cluster = yield* timed("PgCluster.make (template copy)", PgCluster.make().pipe(Scope.extend(scope)))
+      const cluster = yield* logTime("PgCluster.make (template copy)", PgCluster.make().pipe(Scope.extend(scope)))
       const pid = (yield* cluster.pid)!
       const dir = Path.dirname(cluster.dataDir)
       expect(Fs.existsSync(Path.join(dir, "data", "PG_VERSION"))).toBe(true)
-      yield* timed("PgCluster scope close", Scope.close(scope, Exit.void))
-      expect(alive(pid)).toBe(false)
-      expect(Fs.existsSync(dir)).toBe(false)
+      yield* expectClosedAndDeleted("PgCluster", scope, pid, dir)
     }))
 
   it.scopedLive("behind a FaultProxy: a blackholed connect times out, leaves no socket, and works once healed", () =>

@@ -1,8 +1,9 @@
-import { ServerCount, SparePort } from "@dbpool/testing"
+import { Reliability, ServerCount, SparePort } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mysqlClient, mysqlQuery, pgClient } from "./utils/Clients.js"
-import { eventually } from "./utils/Wait.js"
+
+const { eventually } = Reliability
 
 // The machine's main servers: outside CI a missing one skips its tests, saying so; in CI they must run.
 const pgUp = await Effect.runPromise(SparePort.isListening(5432))

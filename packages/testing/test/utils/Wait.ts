@@ -1,4 +1,7 @@
-import { Effect } from "effect"
+import { expect } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import * as Fs from "node:fs"
+import { alive } from "./Clients.js"
 
 /** Polls `f` every 5 ms until it is true, or fails the test after `timeout` ms. */
 export const until = (what: string, f: () => boolean, timeout = 2000): Effect.Effect<void> =>
@@ -10,22 +13,19 @@ export const until = (what: string, f: () => boolean, timeout = 2000): Effect.Ef
     }
   })
 
-/** Runs `effect` every 10 ms until its value satisfies `f`, and returns that value; dies after `timeout` ms. */
-export const eventually = <A, E, R>(
-  what: string,
-  effect: Effect.Effect<A, E, R>,
-  f: (a: A) => boolean,
-  timeout = 3000
-): Effect.Effect<A, E, R> =>
+/** Runs `effect` and prints how long it took (the README's timings are read from these lines). */
+export const logTime = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
-    const deadline = Date.now() + timeout
-    let value = yield* effect
-    while (!f(value)) {
-      if (Date.now() > deadline) {
-        return yield* Effect.die(new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(value)})`))
-      }
-      yield* Effect.sleep("10 millis")
-      value = yield* effect
-    }
-    return value
+    const start = performance.now()
+    const a = yield* effect
+    console.log(`${label}: ${Math.round(performance.now() - start)} ms`)
+    return a
+  })
+
+/** Closes the scope a server was made in: its process `pid` is gone, and so is its directory `dir`. */
+export const expectClosedAndDeleted = (label: string, scope: Scope.CloseableScope, pid: number, dir: string) =>
+  Effect.gen(function*() {
+    yield* logTime(`${label} scope close`, Scope.close(scope, Exit.void))
+    expect(alive(pid)).toBe(false)
+    expect(Fs.existsSync(dir)).toBe(false)
   })
