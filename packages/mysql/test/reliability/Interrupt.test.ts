@@ -1,0 +1,250 @@
+/**
+ * Scenario 8 of RELIABILITY.md on MariaDB, interrupted during connect (node-postgres #3543, pgx #1259): a
+ * FaultProxy with per-chunk latency in front of the main server makes each connect slow (the handshake is
+ * three chunks: greeting, login, OK). A caller interrupted while its connection is being opened returns at
+ * once; the connect in flight is not aborted, and the late connection ends idle, counted once (by the pool,
+ * the proxy and the server). Then a storm: 1,000 acquisitions with random 0-2 ms timeouts against a slow
+ * server never push the server's count of the pool's connections past the maximum (the driver's short
+ * KILL QUERY connections aside: see the storm). The pool logs in as a user of the test's own, so the server
+ * counts its connections by user.
+ */
+import { FaultProxy, Reliability } from "@dbpool/testing"
+import { expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Schedule } from "effect"
+import MysqlPromise from "mysql2/promise"
+import { describeDb, finish, mainUser, makePool, root, target } from "./utils.js"
+
+const { epsilon, eventually, watchUnhandled } = Reliability
+
+/** How long one plain mysql2 connect (as `user`) through the proxy takes. */
+const timeConnect = (port: number, user: string) =>
+  Effect.promise(async () => {
+    const start = performance.now()
+    const conn = await MysqlPromise.createConnection({ host: "127.0.0.1", port, user, database: "test" })
+    const took = performance.now() - start
+    await conn.end()
+    return took
+  })
+
+/** One sample of the server's sessions of a user: their ids, and the statement each runs (null when idle). */
+type Sessions = ReadonlyArray<{ readonly id: number; readonly info: string | null }>
+
+/**
+ * The server's sessions of `user`, from one admin connection kept open for the test: the storm reads them
+ * every 2 ms, and ServerCount.mariadb opens a connection per count. Its own session is not `user`'s.
+ */
+const sessionsOf = (user: string) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.promise(() => MysqlPromise.createConnection(root)),
+      (conn) => Effect.promise(() => conn.end().catch(() => conn.destroy()))
+    ),
+    (conn) =>
+      Effect.promise(() =>
+        conn.query("SELECT ID AS id, INFO AS info FROM information_schema.PROCESSLIST WHERE USER = ?", [user])
+          .then(([rows]) =>
+            (rows as Array<{ id: unknown; info: unknown }>).map((row): Sessions[number] => ({
+              id: Number(row.id),
+              info: row.info === null ? null : String(row.info)
+            }))
+          )
+      )
+  )
+
+describeDb("MariaDB: interrupted during connect (scenario 8)", () => {
+  it.live(
+    "8. interrupted at 25 ms of a 100 ms connect: the interrupt returns at once; the late connection ends idle, " +
+      "counted once by the pool, the proxy and the server, and serves the next caller",
+    () =>
+      Effect.gen(function*() {
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
+        const proxy = yield* FaultProxy.make({ target: { host: "127.0.0.1", port: 3306 }, latency: 35 })
+        const connectTime = yield* timeConnect(proxy.port, user)
+        console.log(`scenario 8: one connect through the proxy (35 ms a chunk) takes ${connectTime.toFixed(0)} ms`)
+        expect(connectTime).toBeGreaterThanOrEqual(90)
+        yield* eventually("the timing connection gone", count, (n) => n === 0, 2000)
+        const acceptedBefore = yield* proxy.accepted
+        const test = yield* makePool(target(proxy.port, user), {
+          name: "my-interrupt-connect",
+          minConnections: 0,
+          maxConnections: 2,
+          connectTimeout: "2 seconds",
+          acquireTimeout: "2 seconds"
+        })
+        const { pool } = test
+
+        let ran = false
+        const caller = yield* Effect.fork(pool.withConnection(() => Effect.sync(() => (ran = true))))
+        yield* Effect.sleep("25 millis")
+        expect(yield* pool.stats).toMatchObject({ pendingConnections: 1, waitingRequests: 1, totalConnections: 0 })
+        const start = performance.now()
+        const exit = yield* Fiber.interrupt(caller)
+        const took = performance.now() - start
+        console.log(`scenario 8: the interrupt at 25 ms returned after ${took.toFixed(1)} ms`)
+        expect(took).toBeLessThan(epsilon)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(ran).toBe(false)
+        // The connect was not aborted: the connection arrives late and goes idle, nobody's.
+        expect((yield* pool.stats).pendingConnections).toBe(1)
+        yield* eventually("the late connection", pool.stats, (s) => s.connectionsCreated === 1, 2000)
+        yield* eventually("the late connection in the processlist", count, (n) => n === 1, 2000)
+        yield* Effect.sleep("200 millis")
+        expect(yield* pool.stats).toMatchObject({
+          totalConnections: 1,
+          idleConnections: 1,
+          activeConnections: 0,
+          pendingConnections: 0,
+          waitingRequests: 0,
+          cancelledRequests: 1,
+          connectionsCreated: 1,
+          connectFailures: 0
+        })
+        expect(yield* count).toBe(1)
+        expect((yield* proxy.accepted) - acceptedBefore).toBe(1)
+        expect(yield* proxy.liveSockets).toBe(1)
+
+        // It serves the next caller, without a new connect.
+        expect(yield* pool.withConnection((conn) => conn.sql<{ one: number }>`SELECT 1 AS one`)).toEqual([{ one: 1 }])
+        expect((yield* pool.stats).connectionsCreated).toBe(1)
+        expect((yield* proxy.accepted) - acceptedBefore).toBe(1)
+        expect(unhandled).toEqual([])
+        yield* finish(test, count)
+        yield* eventually("no socket left at the proxy", proxy.liveSockets, (n) => n === 0, 2000)
+      }).pipe(Effect.scoped),
+    { timeout: 15_000 }
+  )
+
+  // The slow server of the storm is slow on the server side (onConnect sleeps 50 ms in a session the server
+  // already counts), not behind the FaultProxy: the proxy forwards a client's close to the server only after
+  // its latency, so the server would go on counting, for that latency, connections the pool has rightly closed.
+  //
+  // What the server counts: the sessions of the pool's connections (every one runs onConnect, which notes its
+  // thread id), and nothing else but the short connections the driver opens to send `KILL QUERY` for a
+  // statement cut under its caller (docs/mysql.md, "Cancelling a running query"). Those are not the pool's
+  // connections and do not count against max, as PostgreSQL's CancelRequest does not count in its
+  // pg_stat_activity; the test tells them apart, checks they are only that, and prints the total with them.
+  it.live(
+    "8. storm: 1,000 acquisitions with random 0-2 ms timeouts against a slow server: the server never counts " +
+      "more than max sessions of the pool's connections",
+    () =>
+      Effect.gen(function*() {
+        const seed = Reliability.seeds([1])[0]!
+        console.log(`scenario 8 storm: seed ${seed} (rerun with DBPOOL_SEED=${seed})`)
+        const rng = Reliability.random(seed)
+        const unhandled = yield* watchUnhandled
+        const { count, user } = yield* mainUser
+        const sessions = yield* sessionsOf(user)
+        const max = 5
+        const poolSessions = new Set<number>()
+        const test = yield* makePool({
+          ...target(3306, user),
+          onConnect: (conn) =>
+            Effect.async<void, unknown>((resume) => {
+              poolSessions.add(conn.threadId!)
+              conn.query("DO SLEEP(0.05)", (e) => resume(e ? Effect.fail(e) : Effect.void))
+            })
+        }, {
+          name: "my-interrupt-storm",
+          minConnections: 0,
+          maxConnections: max,
+          connectTimeout: "2 seconds",
+          acquireTimeout: "2 seconds"
+        })
+        const { pool } = test
+        // Read every 2 ms; classified at the end, once every session of the pool has noted its id.
+        const samples: Array<Sessions> = []
+        const sampler = yield* Effect.forkScoped(Effect.repeat(
+          Effect.map(sessions, (rows) => samples.push(rows)),
+          Schedule.spaced("2 millis")
+        ))
+
+        const start = performance.now()
+        const settle: Array<number> = []
+        const fibers: Array<Fiber.RuntimeFiber<Exit.Exit<unknown, unknown>>> = []
+        for (let i = 0; i < 1000; i++) {
+          const timeout = rng.int(0, 2)
+          fibers.push(
+            yield* Effect.fork(Effect.suspend(() => {
+              const asked = performance.now()
+              return pool.withConnection((conn) => conn.sql`SELECT 1`).pipe(
+                Effect.timeout(timeout),
+                Effect.exit,
+                Effect.tap(() => Effect.sync(() => settle.push(performance.now() - asked)))
+              )
+            }))
+          )
+          // Arrivals spread over about a second, so that some find a connection and are cut mid-query.
+          if (i % 3 === 2) yield* Effect.sleep("1 millis")
+        }
+        // Every acquisition settles, within a bound.
+        const exits = yield* Effect.forEach(fibers, Fiber.join).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("an acquisition did not settle") })
+        )
+        yield* Fiber.interrupt(sampler)
+        settle.sort((a, b) => a - b)
+        const ok = exits.filter(Exit.isSuccess).length
+        const timedOut = exits.filter((e) =>
+          Exit.isFailure(e) && !Cause.isDie(e.cause) &&
+          Cause.failureOption(e.cause).pipe((o) =>
+            o._tag === "Some" && (o.value as { readonly _tag?: string })._tag === "TimeoutException"
+          )
+        ).length
+        const stats = yield* pool.stats
+
+        let poolMax = 0
+        let totalMax = 0
+        const cancels = new Set<number>()
+        const strangers: Array<string> = []
+        for (const rows of samples) {
+          let ours = 0
+          for (const { id, info } of rows) {
+            if (poolSessions.has(id)) {
+              ours++
+              continue
+            }
+            cancels.add(id)
+            // Between its login and its QUIT a cancel's session runs one statement: KILL QUERY of a pool session.
+            const killed = info === null ? undefined : /^KILL QUERY (\d+)$/.exec(info)
+            if (killed === null || (killed !== undefined && !poolSessions.has(Number(killed[1])))) {
+              strangers.push(`session ${id} running ${info}`)
+            }
+          }
+          poolMax = Math.max(poolMax, ours)
+          totalMax = Math.max(totalMax, rows.length)
+        }
+        console.log(
+          `scenario 8 storm: ${exits.length} settled in ${(performance.now() - start).toFixed(0)} ms (${ok} ran, ` +
+            `${timedOut} timed out; settle p50 ${settle[500]!.toFixed(1)} ms, max ${settle[999]!.toFixed(1)} ms); ` +
+            `connections created ${stats.connectionsCreated}, closed ${JSON.stringify(stats.connectionsClosed)}; ` +
+            `server count of the pool's sessions max ${poolMax} over ${samples.length} samples; with the ` +
+            `${cancels.size} KILL QUERY sessions max ${totalMax}`
+        )
+        expect(exits.length).toBe(1000)
+        // Only two outcomes: the statement ran, or the caller's own timeout; never a defect or a pool error.
+        expect(ok + timedOut).toBe(1000)
+        expect(settle[999]!).toBeLessThan(2000 + epsilon)
+        expect(stats.cancelledRequests).toBeGreaterThan(0)
+        expect(samples.length).toBeGreaterThan(50)
+        expect(poolMax).toBeLessThanOrEqual(max)
+        // The other sessions are the cancels only: no more than the statements cut (each closes its connection).
+        expect(strangers).toEqual([])
+        expect(cancels.size).toBeLessThanOrEqual(stats.connectionsClosed.broken)
+
+        // The pool still works, and the server agrees with it.
+        expect(yield* pool.withConnection((conn) => conn.sql<{ one: number }>`SELECT 1 AS one`)).toEqual([{ one: 1 }])
+        const [settled] = yield* eventually(
+          "the pool and the server to agree",
+          Effect.zip(pool.stats, count),
+          ([s, n]) => s.pendingConnections === 0 && s.closingConnections === 0 && s.totalConnections === n,
+          3000
+        )
+        expect(settled.totalConnections).toBeLessThanOrEqual(max)
+        // Every session the pool opened went through onConnect, once (none is opened after this point).
+        expect(poolSessions.size).toBe(settled.connectionsCreated)
+        expect(unhandled).toEqual([])
+        yield* finish(test, count)
+      }).pipe(Effect.scoped),
+    { timeout: 20_000 }
+  )
+})
