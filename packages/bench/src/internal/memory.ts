@@ -37,20 +37,28 @@ export const labels: Record<Memory.ComparisonId, { readonly baseline: string; re
 const childPath = fileURLToPath(new URL("./memoryChild.ts", import.meta.url))
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 
-/** Runs one child; fails with its last line of stderr (or the timeout) when it does not print a result. */
-const child = (scenario: Memory.ScenarioId, count: number, pauseMs: number): Effect.Effect<ChildResult, string> =>
-  Effect.async<ChildResult, string>((resume) => {
+/**
+ * Runs one child for one or more scenarios (one after the other in it);
+ * fails with its last line of stderr (or the timeout) unless it prints a
+ * result for each.
+ */
+const child = (
+  scenarios: ReadonlyArray<Memory.ScenarioId>,
+  count: number,
+  pauseMs: number
+): Effect.Effect<ReadonlyArray<ChildResult>, string> =>
+  Effect.async<ReadonlyArray<ChildResult>, string>((resume) => {
     const proc = execFile(
       process.execPath,
-      ["--expose-gc", "--import", tsxLoader, childPath, scenario, String(count), String(pauseMs)],
-      { timeout: 90_000, maxBuffer: 1 << 20 },
+      ["--expose-gc", "--import", tsxLoader, childPath, scenarios.join(","), String(count), String(pauseMs)],
+      { timeout: 90_000 * scenarios.length, maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
-        const line = stdout.trim().split("\n").pop() ?? ""
-        if (error === null && line.startsWith("{")) {
-          resume(Effect.succeed(JSON.parse(line) as ChildResult))
+        const lines = stdout.split("\n").filter((l) => l.startsWith("{"))
+        if (error === null && lines.length === scenarios.length) {
+          resume(Effect.succeed(lines.map((l) => JSON.parse(l) as ChildResult)))
         } else {
           const why = stderr.trim().split("\n").pop() || error?.message || "no result printed"
-          resume(Effect.fail(`${scenario} × ${count}: ${why.slice(0, 200)}`))
+          resume(Effect.fail(`${scenarios.join(" then ")} × ${count}: ${why.slice(0, 200)}`))
         }
       }
     )
@@ -190,16 +198,20 @@ export const run = (options: Memory.Options): Effect.Effect<Memory.Report> =>
      * disturb each other's figures, and most of a process's time is spent waiting); within a lane, one
      * process at a time, the baseline then the pool, so that a server never holds both sets of connections.
      */
+    const pair = (id: Memory.ComparisonId) => [scenarios[id].baseline, scenarios[id].pool]
     const lane = (id: Memory.ComparisonId, count: number) =>
       Effect.forEach(
         [count, ...(small > 0 && small < count ? [small] : [])].flatMap((n) =>
-          [scenarios[id].baseline, scenarios[id].pool].map((scenario) => [scenario, n] as const)
+          // Quick mode: both scenarios in one process, to start half as many (each loads for seconds).
+          (quick ? [pair(id)] : pair(id).map((s) => [s])).map((group) => [group, n] as const)
         ),
-        ([scenario, n]) =>
-          Effect.map(Effect.either(child(scenario, n, pauseMs)), (result) => {
+        ([group, n]) =>
+          Effect.map(Effect.either(child(group, n, pauseMs)), (result) => {
             if (result._tag === "Right") {
-              const key = `${scenario}/${n}`
-              samples.set(key, [...(samples.get(key) ?? []), sampleOf(result.right)])
+              for (const r of result.right) {
+                const key = `${r.scenario}/${n}`
+                samples.set(key, [...(samples.get(key) ?? []), sampleOf(r)])
+              }
             } else {
               failures.set(id, [...(failures.get(id) ?? []), result.left])
               log(`memory: ${result.left}`)
@@ -308,7 +320,10 @@ export const markdown = (report: Memory.Report): string => {
       ? ""
       : ` Measured at ${small} connections too, it splits into what each connection adds (the slope from ` +
         `${small} to N) and what the pool costs whatever its size.`),
-    `Median of ${report.repetitions} process${report.repetitions === 1 ? "" : "es"} per figure.`,
+    `Median of ${report.repetitions} process${report.repetitions === 1 ? "" : "es"} per figure` +
+    (report.quick
+      ? " (quick mode: the raw and pooled figures of a comparison in one process, one after the other)."
+      : "."),
     "",
     table(report),
     ""

@@ -1,6 +1,8 @@
 /**
  * One memory measurement, in a process of its own, started by `Memory.run` as
- * `node --expose-gc --import tsx memoryChild.ts SCENARIO COUNT`. It loads what
+ * `node --expose-gc --import tsx memoryChild.ts SCENARIO COUNT [PAUSE_MS]`
+ * (or `SCENARIO,SCENARIO`: one after the other, as the quick mode does to
+ * start fewer processes). It loads what
  * the scenario needs, warms up (COUNT connections opened and closed, so that
  * what a process makes once — lazily loaded modules, the code V8 compiles for
  * hot functions — is in the baseline, not in the figure), measures the heap
@@ -18,7 +20,7 @@ import type * as Scope from "effect/Scope"
 import type * as Memory from "../Memory.js"
 import { applicationName, servers } from "./servers.js"
 
-/** What the child prints, one JSON line on stdout. */
+/** What the child prints, one JSON line on stdout per scenario. */
 export interface ChildResult {
   readonly scenario: Memory.ScenarioId
   readonly count: number
@@ -212,16 +214,10 @@ const sqlPool = async <N, E>(connector: Effect.Effect<Connector<N, E>, unknown>)
   }
 }
 
-const main = async () => {
-  const [scenario, countText, pauseText] = process.argv.slice(2)
-  const count = Number(countText)
-  pauseMs = Number(pauseText ?? pauseMs)
-  if (!(scenario! in subjects) || !Number.isInteger(count) || count < 1 || !(pauseMs >= 0)) {
-    throw new Error(`usage: memoryChild.ts ${Object.keys(subjects).join("|")} COUNT [PAUSE_MS]`)
-  }
-  // Node loads `performance` lazily, some 50 KB of heap at its first use: that must happen before the baseline.
+/** Measures one scenario: loads it, warms up, baseline, opens `count`, measures, closes. */
+const measure = async (scenario: Memory.ScenarioId, count: number): Promise<ChildResult> => {
   const marks = [performance.now()]
-  const subject = await subjects[scenario as Memory.ScenarioId]()
+  const subject = await subjects[scenario]()
   marks.push(performance.now())
   // Warm-up: the same `count` connections opened and closed, so that what a process makes once (lazily
   // loaded modules, the code V8 compiles for the functions that turn hot) is in the baseline: measured
@@ -234,17 +230,33 @@ const main = async () => {
   marks.push(performance.now())
   const after = await stable()
   marks.push(performance.now())
-  const result: ChildResult = {
-    scenario: scenario as Memory.ScenarioId,
+  // `held` is used after the measurement, so nothing of it could be collected before.
+  await subject.close(held)
+  return {
+    scenario,
     count,
     before,
     after,
     openMs: marks[4]! - marks[3]!,
     phasesMs: marks.slice(1).map((t, i) => Math.round(t - marks[i]!))
   }
-  // `held` is used after the measurement, so nothing of it could be collected before.
-  await subject.close(held)
-  process.stdout.write(JSON.stringify(result) + "\n")
+}
+
+const main = async () => {
+  const [list, countText, pauseText] = process.argv.slice(2)
+  const scenarios = (list ?? "").split(",")
+  const count = Number(countText)
+  pauseMs = Number(pauseText ?? pauseMs)
+  if (!scenarios.every((s) => s in subjects) || !Number.isInteger(count) || count < 1 || !(pauseMs >= 0)) {
+    throw new Error(`usage: memoryChild.ts SCENARIO[,SCENARIO] COUNT [PAUSE_MS]; scenarios: ${Object.keys(subjects)}`)
+  }
+  // Node loads `performance` lazily, some 50 KB of heap at its first use: that must happen before the baseline.
+  performance.now()
+  // Several scenarios (the quick mode) run one after the other, each with its own warm-up and baseline,
+  // the previous one closed: what it leaves behind is in the next one's baseline.
+  for (const scenario of scenarios) {
+    process.stdout.write(JSON.stringify(await measure(scenario as Memory.ScenarioId, count)) + "\n")
+  }
 }
 
 main().then(
