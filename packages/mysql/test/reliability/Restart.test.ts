@@ -20,6 +20,19 @@ interface Iteration {
 
 const acquireTimeout = 1000
 
+/** A pool on a port nothing listens on, retrying from 50 ms (doubling) up to 100 times, and no connection at start. */
+const nothingListening = (config: { readonly acquireTimeout: number; readonly circuitBreakerThreshold: number }) =>
+  Effect.gen(function*() {
+    const port = yield* SparePort.get
+    const test = yield* makePool(target(port, "root"), {
+      minConnections: 0,
+      maxConnections: 2,
+      maxRetries: 100,
+      ...config
+    })
+    return { port, test }
+  })
+
 describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () => {
   it.live.each(["fast", "immediate"] as const)(
     "1. restart (%s stop) while 50 fibers loop on SELECT 1: typed errors only between the stop and back + " +
@@ -140,11 +153,7 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
     () =>
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
-        const port = yield* SparePort.get
-        const test = yield* makePool(
-          { host: "127.0.0.1", port, database: "test", username: "root" },
-          { minConnections: 0, maxConnections: 2, acquireTimeout, circuitBreakerThreshold: Infinity, maxRetries: 100 }
-        )
+        const { port, test } = yield* nothingListening({ acquireTimeout, circuitBreakerThreshold: Infinity })
         const started = Date.now()
         const error = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
         const elapsed = Date.now() - started
@@ -170,11 +179,7 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
     () =>
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
-        const port = yield* SparePort.get
-        const test = yield* makePool(
-          { host: "127.0.0.1", port, database: "test", username: "root" },
-          { minConnections: 0, maxConnections: 2, acquireTimeout: 2000, circuitBreakerThreshold: 5, maxRetries: 100 }
-        )
+        const { port, test } = yield* nothingListening({ acquireTimeout: 2000, circuitBreakerThreshold: 5 })
         const cause = { _tag: "ServerUnreachableError", code: "ECONNREFUSED", host: "127.0.0.1", port }
         let started = Date.now()
         const first = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))

@@ -6,7 +6,7 @@
 import { FaultProxy, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber } from "effect"
-import { describeDb, finish, mainUser, makePool } from "./utils.js"
+import { describeDb, finish, mainUser, makePool, target } from "./utils.js"
 
 const { until, watchUnhandled } = Reliability
 
@@ -31,7 +31,7 @@ describeDb("MariaDB: randomized stress with connection resets (scenario 15)", ()
           const { count, user } = yield* mainUser
           const proxy = yield* FaultProxy.make({ target: { host: "127.0.0.1", port: 3306 } })
           const test = yield* makePool(
-            { host: "127.0.0.1", port: proxy.port, database: "test", username: user, queryTimeout: 1000 },
+            { ...target(proxy.port, user), queryTimeout: 1000 },
             { minConnections: 1, maxConnections, acquireTimeout: 1000, connectTimeout: 1000 }
           )
           const { pool } = test
