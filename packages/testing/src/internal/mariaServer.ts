@@ -5,7 +5,6 @@ import * as Path from "node:path"
 import type * as MariaServer from "../MariaServer.js"
 import { MariaServerError } from "../MariaServer.js"
 import * as Admin from "./admin.js"
-import { sparePort } from "./port.js"
 import * as Process from "./process.js"
 import * as Server from "./server.js"
 
@@ -87,12 +86,13 @@ export const make = (
   Effect.gen(function*() {
     const owner = yield* Process.userIds("mysql")
     const binary = yield* serverBinary
-    const template = yield* templateData
-    const port = yield* sparePort
-    const dir = yield* Process.ownedDir("dbpool-maria-", owner, "SIGKILL")
-    const data = Path.join(dir.path, "data")
-    const logFile = Path.join(dir.path, "mariadbd.log")
-    yield* Process.run({ command: "cp", args: ["-a", template, data], timeout: "60 seconds" })
+    const { data, dir, logFile, port } = yield* Server.copyTemplate({
+      template: yield* templateData,
+      prefix: "dbpool-maria-",
+      owner,
+      crashSignal: "SIGKILL",
+      logName: "mariadbd.log"
+    })
 
     const host = "127.0.0.1"
     const name = `MariaDB on ${host}:${port}`

@@ -5,7 +5,6 @@ import * as Path from "node:path"
 import type * as PgCluster from "../PgCluster.js"
 import { PgClusterError } from "../PgCluster.js"
 import * as Admin from "./admin.js"
-import { sparePort } from "./port.js"
 import * as Process from "./process.js"
 import * as Server from "./server.js"
 
@@ -99,12 +98,13 @@ export const make = (
   Effect.gen(function*() {
     const owner = yield* Process.userIds("postgres")
     const bin = yield* binDir
-    const template = yield* templateData
-    const port = yield* sparePort
-    const dir = yield* Process.ownedDir("dbpool-pg-", owner, "SIGQUIT")
-    const data = Path.join(dir.path, "data")
-    const logFile = Path.join(dir.path, "postgres.log")
-    yield* Process.run({ command: "cp", args: ["-a", template, data], timeout: "60 seconds" })
+    const { data, dir, logFile, port } = yield* Server.copyTemplate({
+      template: yield* templateData,
+      prefix: "dbpool-pg-",
+      owner,
+      crashSignal: "SIGQUIT",
+      logName: "postgres.log"
+    })
 
     const database = options.database ?? templateDatabase
     const host = "127.0.0.1"

@@ -6,7 +6,9 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Path from "node:path"
 import type * as DisposableServer from "../DisposableServer.js"
+import { sparePort } from "./port.js"
 import * as Process from "./process.js"
 
 /** How to stop: `fast` is the server's clean shutdown that ends client sessions, `immediate` a crash. */
@@ -108,6 +110,26 @@ export const lifecycle = <E>(
   isRunning: server.isRunning,
   pid: server.pid
 })
+
+/**
+ * A new database server's place: a spare port, and a fresh directory of its own (owned by `owner`, deleted
+ * with the scope or by the watchdog, which sends `crashSignal`) holding a copy of the template as `data`
+ * (`cp -a`: under 0.1 s) and the log file `logName`.
+ */
+export const copyTemplate = (options: {
+  readonly template: string
+  readonly prefix: string
+  readonly owner: Process.UserIds
+  readonly crashSignal: NodeJS.Signals
+  readonly logName: string
+}) =>
+  Effect.gen(function*() {
+    const port = yield* sparePort
+    const dir = yield* Process.ownedDir(options.prefix, options.owner, options.crashSignal)
+    const data = Path.join(dir.path, "data")
+    yield* Process.run({ command: "cp", args: ["-a", options.template, data], timeout: "60 seconds" })
+    return { port, dir, data, logFile: Path.join(dir.path, options.logName) }
+  })
 
 /**
  * An effect that runs `build` once per test process, under a lock, and gives its result to every later
