@@ -121,7 +121,7 @@ export interface Report {
 }
 
 /**
- * How to run. `quick` means 0.1 s rounds, 3 rounds, 10/10, 10/100 and
+ * How to run. `quick` means 0.1 s rounds, 2 rounds, 10/10, 10/100 and
  * 100/1000; otherwise 1 s rounds, 5 rounds, the cases of `fullCases`.
  *
  * @since 0.1.0

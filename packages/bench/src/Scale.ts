@@ -160,9 +160,8 @@ export interface Report {
 }
 
 /**
- * How to run. `quick`: rounds of 0.2 s, 2 of them (1 for the health-check
- * and subscriber parts), up to 1,000 fibers and pools of 100 for the health
- * checks; otherwise 1 s (3 s for the subscribers), 5 rounds (3 round
+ * How to run. `quick`: one round of 0.2 s of each, up to 1,000 fibers and
+ * pools of 100 for the health checks; otherwise 1 s (3 s for the subscribers), 5 rounds (3 round
  * durations). `durationMs` sets every round's length. `parts` picks which of
  * the three to run.
  *

@@ -29,7 +29,7 @@ const scenario = (id: Memory.ScenarioId, count: number, heapBytes: number): Memo
 describe("Memory", () => {
   // Real processes and real servers: each figure is a `node --expose-gc` child connecting to PostgreSQL and MariaDB.
   it.live(
-    "measures every comparison in processes of its own, the pool above its baseline, and closes every connection",
+    "measures every comparison in a child process, the pool above its baseline, and closes every connection",
     () =>
       Effect.gen(function*() {
         const lines: Array<string> = []

@@ -345,7 +345,8 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
   Effect.gen(function*() {
     const quick = options.quick ?? false
     const durationMs = options.durationMs ?? (quick ? 100 : 1000)
-    const rounds = options.rounds ?? (quick ? 3 : 5)
+    // Quick mode: 2 rounds, so that the whole quick run (memory and scale included) stays under a minute.
+    const rounds = options.rounds ?? (quick ? 2 : 5)
     const sampleEvery = options.sampleEvery ?? 4
     if (sampleEvery < 1 || (sampleEvery & (sampleEvery - 1)) !== 0) {
       return yield* Effect.dieMessage(`sampleEvery must be a power of two, got ${sampleEvery}`)

@@ -450,9 +450,8 @@ export const run = (options: Scale.Options): Effect.Effect<Scale.Report, unknown
   Effect.gen(function*() {
     const quick = options.quick ?? false
     const durationMs = options.durationMs ?? (quick ? 200 : 1000)
-    const rounds = options.rounds ?? (quick ? 2 : 5)
-    // Quick mode runs one round of the health and subscriber parts (it is a check that the code runs).
-    const fewRounds = options.rounds ?? (quick ? 1 : 5)
+    // Quick mode runs one round of each (after a discarded one for the acquire cost): a check that the code runs.
+    const rounds = options.rounds ?? (quick ? 1 : 5)
     const log = options.log ?? (() => {})
     const startedAt = Date.now()
     const parts = options.parts ?? ["waiters", "health", "subscribers"]
@@ -471,13 +470,13 @@ export const run = (options: Scale.Options): Effect.Effect<Scale.Report, unknown
       ? yield* runHealth(
         options.healthSizes ?? (quick ? quickHealthSizes : healthSizes),
         quick ? 1 : 3,
-        fewRounds,
+        rounds,
         durationMs
       )
       : undefined
     if (health !== undefined) { for (const l of healthLines(health)) log(l) }
     const subscribers = parts.includes("subscribers")
-      ? yield* runSubscribers(10, 100, 100, subscriberVariants, fewRounds, subscriberDurationMs)
+      ? yield* runSubscribers(10, 100, 100, subscriberVariants, rounds, subscriberDurationMs)
       : []
     for (const s of subscribers) log(subscriberLine(s))
     return {
@@ -668,7 +667,7 @@ export const tables = (report: Scale.Report): string => {
     )
   }
   if (report.quick) {
-    parts.push("Quick mode: short rounds, one of each for the health checks and subscribers; the verdicts say little.")
+    parts.push("Quick mode: one short round of each; the verdicts say little.")
   }
   parts.push(...verdicts(report).map((v) => `- ${v}`))
   return parts.join("\n")
@@ -680,12 +679,12 @@ export const markdown = (report: Scale.Report): string =>
     "",
     "dbpool's `ResourcePool` over dummy resources (no I/O), under the real clock. In each round nothing counts",
     "until every fiber has finished one operation and a quarter of a round has passed; then the operations",
-    `of the next ${report.durationMs} ms (${report.subscriberDurationMs} ms for the subscribers) count, and the process's CPU time (\`process.cpuUsage\`, user + system)`,
-    "over the same window gives CPU µs per operation, which a shared machine disturbs less than ops/s. Rounds",
-    "end on a deadline read with `Date.now()` in the fibers' loops, not on a timer. Rows run interleaved,",
-    `round by round; figures are medians of ${report.rounds} rounds (` +
-    (report.quick ? "1 for the health-check latency and the subscribers; " : "") +
-    `health-check round durations: of ${report.quick ? 1 : 3}).`,
+    `of the next ${report.durationMs} ms (${report.subscriberDurationMs} ms for the subscribers) count, and the`,
+    "process's CPU time (`process.cpuUsage`, user + system) over the same window gives CPU µs per operation,",
+    "which a shared machine disturbs less than ops/s. Rounds end on a deadline read with `Date.now()` in the",
+    "fibers' loops, not on a timer. Rows run interleaved, round by round, after a discarded warm-up round;",
+    `figures are medians of ${report.rounds} round${report.rounds === 1 ? "" : "s"} (health-check round ` +
+    `durations: of ${report.quick ? 1 : 3}).`,
     "",
     tables(report),
     ""
