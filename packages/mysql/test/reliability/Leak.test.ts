@@ -19,7 +19,7 @@ interface Captured {
   readonly at: number
 }
 
-const threshold = 200
+const threshold = 250
 const name = "my-leak"
 
 describeDb("MariaDB: leak detection (scenario 13)", () => {
@@ -54,9 +54,10 @@ describeDb("MariaDB: leak detection (scenario 13)", () => {
         )
         yield* Effect.sleep("20 millis") // the events stream is running
 
-        // Given back in time: nothing reported.
-        yield* pool.withConnection((conn) => Effect.zipRight(conn.sql`SELECT 1`, Effect.sleep(threshold / 2)))
-        expect(logs).toEqual([])
+        // Given back in time: nothing reported (held a tenth of the threshold, so that a loaded machine's stall
+        // does not make it a leak: one of 100 ms did, on 2 busy cores).
+        yield* pool.withConnection((conn) => Effect.zipRight(conn.sql`SELECT 1`, Effect.sleep(threshold / 10)))
+        expect(logs.map((l) => l.message)).toEqual([])
 
         // Held three times the threshold, inside a span of the caller's.
         // The lease's own time is between the call and the callback's start (a borrow may be validated first).
