@@ -4,9 +4,8 @@
  * three chunks: greeting, login, OK). A caller interrupted while its connection is being opened returns at
  * once; the connect in flight is not aborted, and the late connection ends idle, counted once (by the pool,
  * the proxy and the server). Then a storm: 1,000 acquisitions with random 0-2 ms timeouts against a slow
- * server never push the server's count of the pool's connections past the maximum (the driver's short
- * KILL QUERY connections aside: see the storm). The pool logs in as a user of the test's own, so the server
- * counts its connections by user.
+ * server never push the server's count of our connections past the maximum. The pool logs in as a user of the
+ * test's own, so the server counts its connections by user.
  */
 import { FaultProxy, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
@@ -122,14 +121,11 @@ describeDb("MariaDB: interrupted during connect (scenario 8)", () => {
   // already counts), not behind the FaultProxy: the proxy forwards a client's close to the server only after
   // its latency, so the server would go on counting, for that latency, connections the pool has rightly closed.
   //
-  // What the server counts: the sessions of the pool's connections (every one runs onConnect, which notes its
-  // thread id), and nothing else but the short connections the driver opens to send `KILL QUERY` for a
-  // statement cut under its caller (docs/mysql.md, "Cancelling a running query"). Those are not the pool's
-  // connections and do not count against max, as PostgreSQL's CancelRequest does not count in its
-  // pg_stat_activity; the test tells them apart, checks they are only that, and prints the total with them.
+  // The callers' timeouts cut acquisitions (waiting, connecting, a borrow's check), as the scenario says, and not
+  // statements: a statement cut on MariaDB costs a KILL QUERY connection of the driver's own and its
+  // connection's close, which the server may count a little past the pool's (see the report of scenario 8).
   it.live(
-    "8. storm: 1,000 acquisitions with random 0-2 ms timeouts against a slow server: the server never counts " +
-      "more than max sessions of the pool's connections",
+    "8. storm: 1,000 acquisitions with random 0-2 ms timeouts against a slow server never exceed max on the server",
     () =>
       Effect.gen(function*() {
         const seed = Reliability.seeds([1])[0]!
@@ -152,10 +148,11 @@ describeDb("MariaDB: interrupted during connect (scenario 8)", () => {
           minConnections: 0,
           maxConnections: max,
           connectTimeout: "2 seconds",
-          acquireTimeout: "2 seconds"
+          acquireTimeout: "2 seconds",
+          // Connections retired all along, so that the callers keep meeting slow connects, not only at the start.
+          maxLifetime: "150 millis"
         })
         const { pool } = test
-        // Read every 2 ms; classified at the end, once every session of the pool has noted its id.
         const samples: Array<Sessions> = []
         const sampler = yield* Effect.forkScoped(Effect.repeat(
           Effect.map(sessions, (rows) => samples.push(rows)),
@@ -170,14 +167,14 @@ describeDb("MariaDB: interrupted during connect (scenario 8)", () => {
           fibers.push(
             yield* Effect.fork(Effect.suspend(() => {
               const asked = performance.now()
-              return pool.withConnection((conn) => conn.sql`SELECT 1`).pipe(
+              return pool.withConnection((conn) => Effect.succeed(conn.id)).pipe(
                 Effect.timeout(timeout),
                 Effect.exit,
                 Effect.tap(() => Effect.sync(() => settle.push(performance.now() - asked)))
               )
             }))
           )
-          // Arrivals spread over about a second, so that some find a connection and are cut mid-query.
+          // Arrivals spread over about a second, so that callers come while connections open, idle and lent.
           if (i % 3 === 2) yield* Effect.sleep("1 millis")
         }
         // Every acquisition settles, within a bound.
@@ -194,45 +191,25 @@ describeDb("MariaDB: interrupted during connect (scenario 8)", () => {
           )
         ).length
         const stats = yield* pool.stats
-
-        let poolMax = 0
-        let totalMax = 0
-        const cancels = new Set<number>()
-        const strangers: Array<string> = []
-        for (const rows of samples) {
-          let ours = 0
-          for (const { id, info } of rows) {
-            if (poolSessions.has(id)) {
-              ours++
-              continue
-            }
-            cancels.add(id)
-            // Between its login and its QUIT a cancel's session runs one statement: KILL QUERY of a pool session.
-            const killed = info === null ? undefined : /^KILL QUERY (\d+)$/.exec(info)
-            if (killed === null || (killed !== undefined && !poolSessions.has(Number(killed[1])))) {
-              strangers.push(`session ${id} running ${info}`)
-            }
-          }
-          poolMax = Math.max(poolMax, ours)
-          totalMax = Math.max(totalMax, rows.length)
-        }
+        const serverMax = Math.max(...samples.map((rows) => rows.length))
+        // Classified once every session of the pool has noted its id: the server counts nothing else of ours.
+        const strangers = samples.flatMap((rows) => rows.filter(({ id }) => !poolSessions.has(id)))
         console.log(
-          `scenario 8 storm: ${exits.length} settled in ${(performance.now() - start).toFixed(0)} ms (${ok} ran, ` +
-            `${timedOut} timed out; settle p50 ${settle[500]!.toFixed(1)} ms, max ${settle[999]!.toFixed(1)} ms); ` +
-            `connections created ${stats.connectionsCreated}, closed ${JSON.stringify(stats.connectionsClosed)}; ` +
-            `server count of the pool's sessions max ${poolMax} over ${samples.length} samples; with the ` +
-            `${cancels.size} KILL QUERY sessions max ${totalMax}`
+          `scenario 8 storm: ${exits.length} settled in ${(performance.now() - start).toFixed(0)} ms (${ok} got a ` +
+            `connection, ${timedOut} timed out; settle p50 ${settle[500]!.toFixed(1)} ms, max ` +
+            `${settle[999]!.toFixed(1)} ms); connections created ${stats.connectionsCreated}, closed ` +
+            `${JSON.stringify(stats.connectionsClosed)}; server count max ${serverMax} over ${samples.length} samples`
         )
         expect(exits.length).toBe(1000)
-        // Only two outcomes: the statement ran, or the caller's own timeout; never a defect or a pool error.
+        // Only two outcomes: a connection, or the caller's own timeout; never a defect or a pool error.
         expect(ok + timedOut).toBe(1000)
+        expect(ok).toBeGreaterThan(0)
+        expect(timedOut).toBeGreaterThan(0)
         expect(settle[999]!).toBeLessThan(2000 + epsilon)
         expect(stats.cancelledRequests).toBeGreaterThan(0)
         expect(samples.length).toBeGreaterThan(50)
-        expect(poolMax).toBeLessThanOrEqual(max)
-        // The other sessions are the cancels only: no more than the statements cut (each closes its connection).
+        expect(serverMax).toBeLessThanOrEqual(max)
         expect(strangers).toEqual([])
-        expect(cancels.size).toBeLessThanOrEqual(stats.connectionsClosed.broken)
 
         // The pool still works, and the server agrees with it.
         expect(yield* pool.withConnection((conn) => conn.sql<{ one: number }>`SELECT 1 AS one`)).toEqual([{ one: 1 }])
