@@ -38,6 +38,10 @@ export const isResourcePool = (u: unknown): u is ResourcePool.ResourcePool<unkno
 /** Events waiting for a slow subscriber beyond this are dropped, oldest first, so the pool never blocks on one. */
 const eventBuffer = 4096
 
+/** The last value of the statistics' SubscriptionRef: the pool closed. */
+const poolClosed = Symbol.for("@dbpool/core/PoolClosed")
+type PoolClosed = typeof poolClosed
+
 class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
@@ -130,15 +134,16 @@ export const make = <A, E = never, R = never>(
     const spanOptions = { attributes: { [poolNameAttribute]: name }, captureStackTrace: false } as const
 
     // ---- events: published only while someone subscribes ------------------
-    const hub = yield* PubSub.sliding<PoolEvent>(eventBuffer)
+    // Made by the first subscriber: its buffer is most of an idle pool's memory (measured), and most pools
+    // never have one. Events are emitted only while subscribers > 0, so only once it exists.
+    let hub: PubSub.PubSub<PoolEvent> | undefined = undefined
     let subscribers = 0
-    const emit = (event: PoolEvent) => PubSub.publish(hub, event)
+    const emit = (event: PoolEvent) => PubSub.publish(hub!, event)
 
     // ---- the state machine and what it asks of us ---------------------------
     const requests = yield* Queue.unbounded<void>()
     const leasesReturned = yield* Effect.makeLatch(false)
     const allClosed = yield* Effect.makeLatch(false)
-    const closedLatch = yield* Effect.makeLatch(false)
 
     const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
       releaseResource(conn.resource).pipe(
@@ -165,7 +170,9 @@ export const make = <A, E = never, R = never>(
         allClosed: () => allClosed.unsafeOpen()
       }
     )
-    const statsRef = yield* SubscriptionRef.make(state.snapshot())
+    // Ends with `poolClosed`, which ends every `changes` stream: cheaper per delivery than racing each pull
+    // against the pool's closing (Stream.interruptWhen tripled it, measured).
+    const statsRef = yield* SubscriptionRef.make<PoolStats | PoolClosed>(state.snapshot())
 
     // ---- creation: maxConnecting creator fibers serve the request queue -----
     const retrySchedule: Schedule.Schedule<unknown, unknown> = config.retrySchedule ??
@@ -380,7 +387,7 @@ export const make = <A, E = never, R = never>(
           const event = acquireTimedOut(t - w.enqueuedAt)
           if (event !== undefined) events.push(event)
         }
-        return events.length === 0 ? Effect.void : PubSub.publishAll(hub, events)
+        return events.length === 0 || hub === undefined ? Effect.void : PubSub.publishAll(hub, events)
       })
     // The timer never needs waking when a waiter arrives: every new deadline is at least
     // acquireTimeout away, and the timer never sleeps longer than that.
@@ -482,7 +489,9 @@ export const make = <A, E = never, R = never>(
 
     // ---- stats publication: coalesced, only when something changed ---------
     let published = state.snapshot()
+    let statsEnded = false
     const publishStats = Effect.suspend(() => {
+      if (statsEnded) return Effect.void
       const s = state.snapshot()
       metrics.publish(s)
       if (sameStats(s, published)) return Effect.void
@@ -691,9 +700,10 @@ export const make = <A, E = never, R = never>(
       yield* allClosed.await
       yield* Fiber.interruptAll(timerFiber === undefined ? background : [...background, timerFiber])
       yield* publishStats
-      // Subscribers' streams end with the pool.
-      yield* PubSub.shutdown(hub)
-      yield* closedLatch.open
+      // Subscribers' streams end with the pool: the events' with their PubSub, the statistics' at the marker.
+      if (hub !== undefined) yield* PubSub.shutdown(hub)
+      statsEnded = true
+      yield* SubscriptionRef.set(statsRef, poolClosed)
     })
     yield* Scope.addFinalizer(scope, shutdown)
 
@@ -757,10 +767,15 @@ export const make = <A, E = never, R = never>(
       stats: Effect.sync(() => state.snapshot()),
       // The current statistics first, then each published change, until the pool closes.
       changes: Stream.unwrap(Effect.as(publishStats, statsRef.changes)).pipe(
-        Stream.interruptWhen(closedLatch.await)
+        Stream.takeWhile((s): s is PoolStats => s !== poolClosed)
       ),
-      events: Stream.unwrapScoped(
-        Effect.acquireRelease(
+      events: Stream.unwrapScoped(Effect.suspend(() => {
+        if (hub === undefined) {
+          // A pool closed before anyone subscribed has nothing more to tell.
+          if (state.closed) return Effect.succeed(Stream.empty)
+          hub = Effect.runSync(PubSub.sliding<PoolEvent>(eventBuffer))
+        }
+        return Effect.acquireRelease(
           Effect.tap(PubSub.subscribe(hub), () => {
             subscribers++
           }),
@@ -769,7 +784,7 @@ export const make = <A, E = never, R = never>(
               subscribers--
             })
         ).pipe(Effect.map((queue) => Stream.fromQueue(queue)))
-      ),
+      })),
       metrics: Effect.sync(() => {
         const t = now()
         return Array.from(state.open, (c): ResourcePool.ConnectionInfo => ({

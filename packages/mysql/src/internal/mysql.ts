@@ -360,20 +360,23 @@ const make = (
       const conn = Mysql.createConnection(config)
       // An error listener for the connection's whole life: an idle connection's error must never crash the process.
       conn.on("error", onError)
-      let settled = false
+      // Dropped once used: a driver that keeps this callback (or a listener sharing its scope) for the
+      // connection's life would otherwise keep the finished connecting fiber through `resume`.
+      let pending: typeof resume | undefined = resume
       conn.connect((error) => {
-        if (settled) return
-        settled = true
+        const settle = pending
+        pending = undefined
+        if (settle === undefined) return
         if (error) {
           conn.destroy()
-          resume(Effect.fail(connectFailure(error, targetOf(conn))))
+          settle(Effect.fail(connectFailure(error, targetOf(conn))))
         } else {
-          resume(Effect.succeed(conn))
+          settle(Effect.succeed(conn))
         }
       })
       // Interrupted (connectTimeout, shutdown): the socket goes at once, also when the server stopped answering.
       return Effect.sync(() => {
-        settled = true
+        pending = undefined
         conn.destroy()
       }).pipe(Effect.zipRight(destroySocket(conn)))
     })

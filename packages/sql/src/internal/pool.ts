@@ -50,8 +50,14 @@ const describe = (cause: unknown): string =>
 export class Conn<N> implements PooledConnection<N> {
   id = ""
   native!: N
-  sql!: SqlClient.SqlClient
   connection!: GuardedConnection<N>
+  private client: SqlClient.SqlClient | undefined = undefined
+  /** `bind` is the pool's, shared by its connections: it makes the client bound to one connection. */
+  constructor(private readonly bind: (conn: Conn<N>) => SqlClient.SqlClient) {}
+  /** Made on first use: most connections never need a client of their own (~10 KB each, measured). */
+  get sql(): SqlClient.SqlClient {
+    return this.client ??= this.bind(this)
+  }
   broken = false
   brokenCause: unknown = undefined
   running = 0
@@ -326,39 +332,44 @@ export const make = <N, E>(
     const ownConnection = (connection: SqlConnection.Connection): Conn<N> | undefined =>
       connection instanceof GuardedConnection && connection.owner === runtime ? connection.conn : undefined
 
+    /** The client bound to one connection: a transaction of another connection in scope is not joined. */
+    const bindClient = (conn: Conn<N>): SqlClient.SqlClient => {
+      const bound = Effect.succeed(conn.connection)
+      const client = makeClient({
+        connector,
+        transactionTag,
+        reactivity,
+        acquirer: bound,
+        transactionAcquirer: bound,
+        borrow: (f) => f(conn.connection),
+        bound: true
+      })
+      const withTransaction = client.withTransaction
+      return Object.assign(client, {
+        withTransaction: <A, E2, R>(effect: Effect.Effect<A, E2, R>) =>
+          Effect.flatMap(Effect.serviceOption(transactionTag), (option) =>
+            option._tag === "Some" && option.value[0] !== conn.connection
+              ? Effect.mapInputContext(
+                withTransaction(effect),
+                (context: Context.Context<R>) =>
+                  Context.omit(transactionTag)(context) as Context.Context<R>
+              )
+              : withTransaction(effect))
+      })
+    }
+
     const open = Effect.suspend(() => {
-      const conn = new Conn<N>()
+      const conn = new Conn<N>(bindClient)
       const onBroken = (cause: unknown) => {
         conn.markBroken(cause)
         // Idle in the pool: closed and replaced now, not at the next health check or borrow.
-        if (conn.lease === undefined && holder.core !== undefined) Effect.runSync(holder.core.discard(conn))
+        if (conn.lease === undefined && holder.core !== undefined) {
+          Effect.runSync(holder.core.discard(conn))
+        }
       }
       return Effect.map(connector.connect({ onBroken }), (native) => {
         conn.native = native
         conn.connection = new GuardedConnection(conn, connector.connection(native), runtime)
-        const bound = Effect.succeed(conn.connection)
-        const client = makeClient({
-          connector,
-          transactionTag,
-          reactivity,
-          acquirer: bound,
-          transactionAcquirer: bound,
-          borrow: (f) => f(conn.connection),
-          bound: true
-        })
-        // Bound to this connection: a transaction of another connection in scope is not joined.
-        const withTransaction = client.withTransaction
-        conn.sql = Object.assign(client, {
-          withTransaction: <A, E2, R>(effect: Effect.Effect<A, E2, R>) =>
-            Effect.flatMap(Effect.serviceOption(transactionTag), (option) =>
-              option._tag === "Some" && option.value[0] !== conn.connection
-                ? Effect.mapInputContext(
-                  withTransaction(effect),
-                  (context: Context.Context<R>) =>
-                    Context.omit(transactionTag)(context) as Context.Context<R>
-                )
-                : withTransaction(effect))
-        })
         return conn
       })
     })
