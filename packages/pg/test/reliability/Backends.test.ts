@@ -52,8 +52,10 @@ describe("scenario 3: idle backends killed", () => {
         )
         yield* Effect.sleep("20 millis")
 
-        expect(yield* Effect.orDie(cluster.terminateBackends(name))).toBe(5)
+        // Timed from the moment the kill is asked: the pool hears of the ends (and replaces the connections)
+        // while pg_terminate_backend's own answer is still on its way.
         const killed = now()
+        expect(yield* Effect.orDie(cluster.terminateBackends(name))).toBe(5)
         const [after] = yield* eventually(
           "5 new connections, and only those on the server",
           Effect.zip(pool.stats, count),
@@ -77,9 +79,9 @@ describe("scenario 3: idle backends killed", () => {
           `scenario 3: dead connections closed ${Math.round(detected)} ms after the kill, ` +
             `5 new ones ${Math.round(refilled)} ms after (connects of ${connectTimes.join(", ")} ms)`
         )
-        // The health check finds them within one period (+ ε: a round in progress when the kill came may
-        // have checked some just before), and the refill starts at once: it takes what the connects take,
-        // two waves of maxConnecting (4) for 5 connections.
+        // The clients report their backends' end and the pool closes them at once (ResourcePool.discard); at the
+        // latest a health check would find them within one period (+ ε). The refill starts at once: it takes what
+        // the connects take, two waves of maxConnecting (4) for 5 connections.
         expect(detected, timeline).toBeLessThanOrEqual(healthCheckInterval + epsilon)
         expect(refilled, timeline).toBeLessThanOrEqual(detected + connectTimes[0]! + connectTimes[1]! + epsilon)
         // found by the health checks (or, for those whose end the client reported first, as broken)
