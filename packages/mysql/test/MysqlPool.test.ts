@@ -1,5 +1,6 @@
 import { MysqlPool } from "@dbpool/mysql"
 import { Pool } from "@dbpool/sql"
+import { Reliability } from "@dbpool/testing"
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
@@ -11,24 +12,18 @@ const user = "dbpool_test_mysql"
 const base = { host: "127.0.0.1", port: 3306, database: "test", username: user } as const
 
 // Outside CI a missing server skips these tests, saying how to start it; in CI they must run.
-const available = await Mysql.createConnection(root).then((c) => c.end()).then(() => true, () => false)
-if (!available && !process.env.CI) {
-  console.warn(
-    "MariaDB is not running on 127.0.0.1:3306: skipping @dbpool/mysql tests. Start it with " +
-      "`start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql`"
-  )
-}
-const describeDb = available || process.env.CI ? describe : describe.skip
+const run = await Effect.runPromise(Reliability.mainServer("mariadb", "the @dbpool/mysql tests"))
+const describeDb = run ? describe : describe.skip
 
 let admin: Mysql.Connection
 beforeAll(async () => {
-  if (!available) return
+  if (!run) return
   admin = await Mysql.createConnection(root)
   await admin.query(`CREATE USER IF NOT EXISTS '${user}'@'127.0.0.1'`)
   await admin.query(`GRANT ALL ON test.* TO '${user}'@'127.0.0.1'`)
 })
 afterAll(async () => {
-  if (available) await admin.end()
+  if (run) await admin.end()
 })
 
 const adminQuery = <A = any>(sql: string, params: Array<unknown> = []) =>

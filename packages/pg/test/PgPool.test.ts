@@ -1,5 +1,6 @@
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
+import { Reliability } from "@dbpool/testing"
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Config, ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
@@ -11,26 +12,17 @@ const appName = `dbpool-test-pg-${process.pid}`
 const base = { host: "127.0.0.1", port: 5432, database: "test", username: "postgres" } as const
 
 // Outside CI a missing server skips these tests, saying how to start it; in CI they must run.
-const available = await new Promise<boolean>((resolve) => {
-  const client = new Pg.Client({ ...base, user: "postgres" })
-  client.connect().then(() => client.end()).then(() => resolve(true), () => resolve(false))
-})
-if (!available && !process.env.CI) {
-  console.warn(
-    "PostgreSQL is not running on 127.0.0.1:5432: skipping @dbpool/pg tests. Start it with " +
-      "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
-  )
-}
-const describeDb = available || process.env.CI ? describe : describe.skip
+const run = await Effect.runPromise(Reliability.mainServer("postgresql", "the @dbpool/pg tests"))
+const describeDb = run ? describe : describe.skip
 
 let admin: Pg.Client
 beforeAll(async () => {
-  if (!available) return
+  if (!run) return
   admin = new Pg.Client({ ...base, user: "postgres", application_name: `${appName}-admin` })
   await admin.connect()
 })
 afterAll(async () => {
-  if (available) await admin.end()
+  if (run) await admin.end()
 })
 
 const adminQuery = <A = any>(text: string, params: Array<unknown> = []) =>

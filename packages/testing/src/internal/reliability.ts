@@ -221,12 +221,19 @@ const probes = {
 
 const ports = { postgresql: 5432, mariadb: 3306 }
 const names = { postgresql: "PostgreSQL", mariadb: "MariaDB" }
+const startCommands = {
+  postgresql: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+  mariadb: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql"
+}
 
 /** @internal */
 export const mainServer = (system: Reliability.System, suite: string): Effect.Effect<boolean> =>
   Effect.map(Effect.isSuccess(probes[system]), (available) => {
     if (available) return true
     if (process.env.CI) return true
-    console.warn(`${names[system]} is not running on 127.0.0.1:${ports[system]}: skipping ${suite}`)
+    console.warn(
+      `${names[system]} is not running on 127.0.0.1:${ports[system]}: skipping ${suite}. ` +
+        `Start it with \`${startCommands[system]}\``
+    )
     return false
   })
