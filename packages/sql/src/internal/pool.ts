@@ -431,15 +431,22 @@ export const make = <N, E>(
     const use = <B, E2, R>(
       f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>
     ): Effect.Effect<B, E2 | PoolError<E>, R> => {
-      const attempt = (left: number): Effect.Effect<B, E2 | PoolError<E> | Broken, R> =>
+      // `left` is read from the config only once a broken connection turns up: `pool.config` makes a copy of the
+      // configuration, which every statement would otherwise pay for.
+      const attempt = (left: number | undefined): Effect.Effect<B, E2 | PoolError<E> | Broken, R> =>
         pool.use<B, E2 | Broken, R>((lease) => {
           const conn = lend(lease)
-          if (conn.broken && left > 0) return Effect.zipRight(giveBack(conn), Effect.fail(broken))
+          if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
+            return Effect.zipRight(giveBack(conn), Effect.fail(broken))
+          }
           return Effect.ensuring(f(lease), giveBack(conn))
         }).pipe(
-          Effect.catchIf((e): e is Broken => e === broken, () => attempt(left - 1))
+          Effect.catchIf(
+            (e): e is Broken => e === broken,
+            () => attempt((left ?? pool.config.maxConnections) - 1)
+          )
         ) as Effect.Effect<B, E2 | PoolError<E> | Broken, R>
-      return attempt(pool.config.maxConnections) as Effect.Effect<B, E2 | PoolError<E>, R>
+      return attempt(undefined) as Effect.Effect<B, E2 | PoolError<E>, R>
     }
 
     const acquirer: SqlConnection.Connection.Acquirer = Effect.map(
