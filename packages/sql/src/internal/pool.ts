@@ -43,9 +43,6 @@ const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
 // follow fails, so skipping it cannot hide the loss.
 const rollbackPattern = /^\s*ROLLBACK\b/i
 
-const describe = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
-
 /** One native connection and what the pool knows about it. */
 export class Conn<N> implements PooledConnection<N> {
   id = ""
@@ -213,7 +210,7 @@ const makeRuntime = <N>(connector: Connector<N, any>, invalidate: (conn: Conn<N>
     const cause = known instanceof ConnectionLostError || known instanceof QueryTimeoutError
       ? known
       : ConnectionError.lost(connector.system, known)
-    return new SqlError({ message: `Connection ${conn.id} is unusable: ${describe(cause)}`, cause })
+    return new SqlError({ message: `Connection ${conn.id} is unusable: ${cause.message}`, cause })
   }
 })
 
