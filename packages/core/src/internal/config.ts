@@ -3,198 +3,146 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as PoolConfig from "../PoolConfig.js"
-import { PoolConfigError } from "../PoolError.js"
-
-export const defaults = {
-  name: "default",
-  minConnections: 5,
-  maxConnections: 50,
-  maxIdleTime: "5 minutes",
-  maxLifetime: "30 minutes",
-  healthCheckInterval: "30 seconds",
-  validationTimeout: "5 seconds",
-  validateAfterIdle: "500 millis",
-  connectTimeout: "10 seconds",
-  acquireTimeout: "30 seconds",
-  retryInterval: "5 seconds",
-  maxRetries: 3,
-  maxWaiting: Number.POSITIVE_INFINITY,
-  maxConnecting: 4,
-  statsInterval: "1 second",
-  shutdownTimeout: "30 seconds",
-  circuitBreakerThreshold: 5,
-  circuitBreakerProbeInterval: "1 second"
-} as const
+import type { PoolConfigError } from "../PoolError.js"
+import * as Setting from "./setting.js"
 
 /** Share of `maxLifetime` taken as the default jitter, as HikariCP does. */
 const defaultJitterShare = 0.025
 
-const knownFields: ReadonlySet<string> = new Set([
-  "name",
-  "minConnections",
-  "maxConnections",
-  "maxIdleTime",
-  "maxLifetime",
-  "lifetimeJitter",
-  "healthCheckInterval",
-  "healthCheckSchedule",
-  "validationTimeout",
-  "validateAfterIdle",
-  "connectTimeout",
-  "acquireTimeout",
-  "retryInterval",
-  "maxRetries",
-  "retrySchedule",
-  "maxWaiting",
-  "maxConnecting",
-  "statsInterval",
-  "shutdownTimeout",
-  "leakDetectionThreshold",
-  "circuitBreakerThreshold",
-  "circuitBreakerProbeInterval",
-  "circuitBreakerSchedule"
-])
-
-class Invalid {
-  constructor(readonly error: PoolConfigError) {}
+/**
+ * Every setting of the pool, described once: its kind, bounds, default and doc line. The types `Input` and
+ * `PoolConfig`, the `defaults`, the unknown-field check, the validation and the reading from Effect Config
+ * (key: the field in CONSTANT_CASE) are all derived from this table, and the doc comments reach the users
+ * through the derived types. To add a setting, add an entry here (and its row in docs/core.md, which a test
+ * checks). Fields are checked in this order; `defaultFrom` and `relation` may read only earlier fields.
+ */
+export const fields = {
+  /** Name used in errors, stats, metrics and spans. Default `"default"`. */
+  name: Setting.text({ default: "default" }),
+  /** Never more connections open at once, creations in flight included. Default 50. */
+  maxConnections: Setting.count({ default: 50, min: 1 }),
+  /** Connections kept open at all times, refilled after any close. Default 5, or `maxConnections` if smaller. */
+  minConnections: Setting.count({
+    default: 5,
+    min: 0,
+    defaultFrom: (earlier: { readonly maxConnections: number }, fixed) => Math.min(fixed, earlier.maxConnections),
+    relation: (min, { maxConnections }) =>
+      min > maxConnections ? `must not exceed maxConnections (${maxConnections})` : undefined
+  }),
+  /** An idle connection above the minimum is closed after this. Default 5 minutes. */
+  maxIdleTime: Setting.duration({ default: "5 minutes", bound: "positive" }),
+  /** Any connection is retired after this (minus a random jitter). Default 30 minutes. */
+  maxLifetime: Setting.duration({ default: "30 minutes", bound: "positive" }),
+  /** Up to this much is taken off each connection's lifetime at random. Default 2.5% of `maxLifetime`. */
+  lifetimeJitter: Setting.duration({
+    default: undefined,
+    bound: "non-negative",
+    finite: true,
+    defaultFrom: ({ maxLifetime }: { readonly maxLifetime: Duration.Duration }) =>
+      Duration.isFinite(maxLifetime) ? Duration.millis(Duration.toMillis(maxLifetime) * defaultJitterShare) : 0,
+    relation: (jitter, { maxLifetime }) =>
+      Duration.isFinite(maxLifetime) && Duration.greaterThanOrEqualTo(jitter, maxLifetime)
+        ? `must be less than maxLifetime (${Duration.format(maxLifetime)})`
+        : undefined
+  }),
+  /** How often idle connections are validated. Default 30 seconds. */
+  healthCheckInterval: Setting.duration({ default: "30 seconds", bound: "positive" }),
+  /** Overrides `healthCheckInterval`: a round of health checks runs at each recurrence. */
+  healthCheckSchedule: Setting.schedule(),
+  /** Bound on one validation; a check that takes longer fails. Default 5 seconds. */
+  validationTimeout: Setting.duration({ default: "5 seconds", bound: "positive" }),
+  /** A connection idle for longer than this is validated before it is lent. Default 500 millis. */
+  validateAfterIdle: Setting.duration({ default: "500 millis", bound: "non-negative" }),
+  /** Bound on one connection attempt. Default 10 seconds. */
+  connectTimeout: Setting.duration({ default: "10 seconds", bound: "positive" }),
+  /** Bound on a caller's wait for a connection. Default 30 seconds. */
+  acquireTimeout: Setting.duration({ default: "30 seconds", bound: "positive" }),
+  /** Base delay between connection attempts (exponential, jittered). Default 5 seconds. */
+  retryInterval: Setting.duration({ default: "5 seconds", bound: "non-negative" }),
+  /** Attempts after the first before a creation fails. Default 3. */
+  maxRetries: Setting.count({ default: 3, min: 0 }),
+  /** Overrides `retryInterval` and `maxRetries`: delays between connection attempts. */
+  retrySchedule: Setting.schedule(),
+  /** Callers allowed to wait at once; beyond it, acquisition fails at once. Default unlimited (`Infinity`). */
+  maxWaiting: Setting.count({ default: Number.POSITIVE_INFINITY, min: 0, infinite: true }),
+  /** Connections being opened at once, at most (no login storm). Default 4. */
+  maxConnecting: Setting.count({ default: 4, min: 1 }),
+  /** How often `changes` publishes a new snapshot (when something changed). Default 1 second. */
+  statsInterval: Setting.duration({ default: "1 second", bound: "positive" }),
+  /** On close, how long leases in use are waited for before their connections are cut. Default 30 seconds. */
+  shutdownTimeout: Setting.duration({ default: "30 seconds", bound: "non-negative" }),
+  /**
+   * A lease held longer than this is reported once as a possible leak (a warning with where it was
+   * acquired, the `dbpool.connection.leaks` metric, a `LeakDetected` event), and its return is logged.
+   * Default: off. Capturing where each lease was acquired costs a stack trace per acquisition while on.
+   */
+  leakDetectionThreshold: Setting.optionalDuration({ bound: "positive" }),
+  /**
+   * After this many consecutive failed connection attempts (retries included; any successful connect
+   * resets the count) the circuit breaker opens: an acquisition that would need a new connection fails at
+   * once with the last `ConnectError` instead of waiting for `acquireTimeout`. Default 5; `Infinity`
+   * turns the breaker off.
+   */
+  circuitBreakerThreshold: Setting.count({ default: 5, min: 1, infinite: true }),
+  /** While the circuit is open, one connection attempt (a probe, never retried) is made this often. Default 1 second. */
+  circuitBreakerProbeInterval: Setting.duration({ default: "1 second", bound: "positive" }),
+  /**
+   * Overrides `circuitBreakerProbeInterval`: a probe at each recurrence, from the moment the circuit opens.
+   * If the schedule ends, the circuit closes without a probe and callers' connections are attempted again.
+   */
+  circuitBreakerSchedule: Setting.schedule()
 }
 
-const invalid = (field: string, value: unknown, reason: string): never => {
-  throw new Invalid(new PoolConfigError({ field, value, reason }))
+type Fields = typeof fields
+
+/** What a user writes: every field optional. */
+export type Input = { readonly [K in keyof Fields]?: Setting.InputOf<Fields[K]> | undefined }
+
+/** The checked configuration: every field resolved. */
+export type Resolved = { readonly [K in keyof Fields]: Setting.OutputOf<Fields[K]> }
+
+/** The documented defaults: the fields with a fixed default. */
+export type Defaults = {
+  readonly [K in keyof Fields as Setting.DefaultOf<Fields[K]> extends undefined ? never : K]: Setting.InputOf<
+    Fields[K]
+  >
 }
 
-const integer = (
-  field: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  allowInfinity = false
-): number => {
-  if (value === undefined) return fallback
-  if (typeof value !== "number") return invalid(field, value, "must be a number")
-  if (Number.isNaN(value)) return invalid(field, value, "must be a number, not NaN")
-  if (value === Number.POSITIVE_INFINITY && allowInfinity) return value
-  if (!Number.isInteger(value)) return invalid(field, value, "must be a whole number")
-  if (value < min) return invalid(field, value, `must be at least ${min}`)
-  return value
-}
+/** Every setting, as the checked configuration can serve what its `defaultFrom` and `relation` read. */
+type Table = { readonly [K in keyof Fields]: Setting.Setting<any, any, any, Resolved> }
 
-type Bound = "positive" | "non-negative"
+// `satisfies` makes tsc reject a `defaultFrom` or `relation` that reads a field the table lacks.
+const entries = Object.entries(fields satisfies Table) as ReadonlyArray<readonly [keyof Fields, Setting.Any]>
 
-const duration = (field: string, value: unknown, fallback: Duration.DurationInput | undefined, bound: Bound) => {
-  const input = value === undefined ? fallback : value
-  if (input === undefined) return undefined
-  if (typeof input === "number") {
-    if (Number.isNaN(input)) return invalid(field, input, "must be a duration, not NaN")
-    if (input < 0) return invalid(field, input, "must not be negative")
-  } else if (typeof input === "bigint") {
-    if (input < 0n) return invalid(field, input, "must not be negative")
-  } else if (typeof input === "string") {
-    if (/^\s*-/.test(input)) return invalid(field, input, "must not be negative")
-    if (/^\s*infinity\s*$/i.test(input)) return Duration.infinity
-    const trimmed = input.trim()
-    if (trimmed !== input) return duration(field, trimmed, fallback, bound)
-  } else if (Array.isArray(input)) {
-    if (input.some((n) => typeof n !== "number" || Number.isNaN(n) || n < 0)) {
-      return invalid(field, input, "must be a non-negative [seconds, nanos] pair")
-    }
-  }
-  const decoded = Duration.decodeUnknown(input)
-  if (Option.isNone(decoded)) {
-    return invalid(field, input, "is not a duration (try \"10 seconds\", \"500 millis\" or a number of milliseconds)")
-  }
-  if (bound === "positive" && Duration.lessThanOrEqualTo(decoded.value, Duration.zero)) {
-    return invalid(field, input, "must be greater than zero")
-  }
-  return decoded.value
-}
+export const defaults: Defaults = Object.freeze(
+  Object.fromEntries(entries.filter(([, setting]) => setting.default !== undefined).map(([f, s]) => [f, s.default]))
+) as Defaults
 
-const required = (field: string, value: unknown, fallback: Duration.DurationInput, bound: Bound): Duration.Duration =>
-  duration(field, value, fallback, bound)!
-
-const schedule = (field: string, value: unknown): Schedule.Schedule<unknown, unknown> | undefined => {
+/** Checks one field, given or default, against its kind and the earlier fields. */
+const resolve = (field: string, setting: Setting.Any, given: unknown, earlier: Record<string, unknown>): unknown => {
+  const value = given !== undefined
+    ? given
+    : setting.defaultFrom !== undefined
+    ? setting.defaultFrom(earlier, setting.default)
+    : setting.default
   if (value === undefined) return undefined
-  if (!Schedule.isSchedule(value)) return invalid(field, value, "must be a Schedule")
-  return value as Schedule.Schedule<unknown, unknown>
+  const checked = setting.check(field, value)
+  const broken = setting.relation?.(checked, earlier)
+  if (broken !== undefined) Setting.invalid(field, given ?? checked, broken)
+  return checked
 }
 
-/** Checks every field, in the order of the documentation, and fills in the defaults. */
+/** Rejects unknown fields, then checks every field in the order of the table and fills in the defaults. */
 export const validate = (input: PoolConfig.Input = {}): PoolConfig.PoolConfig => {
-  if (typeof input !== "object" || input === null) invalid("config", input, "must be an object")
-  for (const key of Object.keys(input)) {
-    if (!knownFields.has(key)) invalid(key, (input as Record<string, unknown>)[key], "is not a known setting")
+  if (typeof input !== "object" || input === null) Setting.invalid("config", input, "must be an object")
+  const given = input as Record<string, unknown>
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(fields, key)) Setting.invalid(key, given[key], "is not a known setting")
   }
-  const name = input.name ?? defaults.name
-  if (typeof name !== "string" || name.length === 0) invalid("name", name, "must be a non-empty string")
-  const maxConnections = integer("maxConnections", input.maxConnections, defaults.maxConnections, 1)
-  const minConnections = integer(
-    "minConnections",
-    input.minConnections,
-    Math.min(defaults.minConnections, maxConnections),
-    0
-  )
-  if (minConnections > maxConnections) {
-    invalid("minConnections", minConnections, `must not exceed maxConnections (${maxConnections})`)
-  }
-  const maxIdleTime = required("maxIdleTime", input.maxIdleTime, defaults.maxIdleTime, "positive")
-  const maxLifetime = required("maxLifetime", input.maxLifetime, defaults.maxLifetime, "positive")
-  const defaultJitter = Duration.isFinite(maxLifetime)
-    ? Duration.millis(Duration.toMillis(maxLifetime) * defaultJitterShare)
-    : Duration.zero
-  const lifetimeJitter = required("lifetimeJitter", input.lifetimeJitter, defaultJitter, "non-negative")
-  if (!Duration.isFinite(lifetimeJitter)) invalid("lifetimeJitter", input.lifetimeJitter, "must be finite")
-  if (Duration.isFinite(maxLifetime) && Duration.greaterThanOrEqualTo(lifetimeJitter, maxLifetime)) {
-    invalid("lifetimeJitter", input.lifetimeJitter, `must be less than maxLifetime (${Duration.format(maxLifetime)})`)
-  }
-  return {
-    name,
-    minConnections,
-    maxConnections,
-    maxIdleTime,
-    maxLifetime,
-    lifetimeJitter,
-    healthCheckInterval: required(
-      "healthCheckInterval",
-      input.healthCheckInterval,
-      defaults.healthCheckInterval,
-      "positive"
-    ),
-    healthCheckSchedule: schedule("healthCheckSchedule", input.healthCheckSchedule),
-    validationTimeout: required("validationTimeout", input.validationTimeout, defaults.validationTimeout, "positive"),
-    validateAfterIdle: required(
-      "validateAfterIdle",
-      input.validateAfterIdle,
-      defaults.validateAfterIdle,
-      "non-negative"
-    ),
-    connectTimeout: required("connectTimeout", input.connectTimeout, defaults.connectTimeout, "positive"),
-    acquireTimeout: required("acquireTimeout", input.acquireTimeout, defaults.acquireTimeout, "positive"),
-    retryInterval: required("retryInterval", input.retryInterval, defaults.retryInterval, "non-negative"),
-    maxRetries: integer("maxRetries", input.maxRetries, defaults.maxRetries, 0),
-    retrySchedule: schedule("retrySchedule", input.retrySchedule),
-    maxWaiting: integer("maxWaiting", input.maxWaiting, defaults.maxWaiting, 0, true),
-    maxConnecting: integer("maxConnecting", input.maxConnecting, defaults.maxConnecting, 1),
-    statsInterval: required("statsInterval", input.statsInterval, defaults.statsInterval, "positive"),
-    shutdownTimeout: required("shutdownTimeout", input.shutdownTimeout, defaults.shutdownTimeout, "non-negative"),
-    leakDetectionThreshold: duration("leakDetectionThreshold", input.leakDetectionThreshold, undefined, "positive"),
-    circuitBreakerThreshold: integer(
-      "circuitBreakerThreshold",
-      input.circuitBreakerThreshold,
-      defaults.circuitBreakerThreshold,
-      1,
-      true
-    ),
-    circuitBreakerProbeInterval: required(
-      "circuitBreakerProbeInterval",
-      input.circuitBreakerProbeInterval,
-      defaults.circuitBreakerProbeInterval,
-      "positive"
-    ),
-    circuitBreakerSchedule: schedule("circuitBreakerSchedule", input.circuitBreakerSchedule)
-  }
+  const checked: Record<string, unknown> = {}
+  for (const [field, setting] of entries) checked[field] = resolve(field, setting, given[field], checked)
+  return checked as unknown as PoolConfig.PoolConfig
 }
 
 export const make = (input?: PoolConfig.Input): Effect.Effect<PoolConfig.PoolConfig, PoolConfigError> =>
@@ -202,45 +150,20 @@ export const make = (input?: PoolConfig.Input): Effect.Effect<PoolConfig.PoolCon
     try {
       return Effect.succeed(validate(input))
     } catch (e) {
-      if (e instanceof Invalid) return Effect.fail(e.error)
+      if (e instanceof Setting.Invalid) return Effect.fail(e.error)
       throw e
     }
   })
 
-const optionalDuration = (key: string) =>
-  Config.string(key).pipe(
-    Config.map((s): Duration.DurationInput =>
-      /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) : (s as Duration.DurationInput)
-    ),
-    Config.option,
-    Config.map(Option.getOrUndefined)
-  )
-
-const optionalNumber = (key: string) => Config.number(key).pipe(Config.option, Config.map(Option.getOrUndefined))
+/** The Effect Config key of a field: `maxIdleTime` is read as `MAX_IDLE_TIME`. */
+export const configKey = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
 
 export const config = (prefix?: string): Config.Config<PoolConfig.Input> => {
-  const all = Config.all({
-    name: Config.string("NAME").pipe(Config.option, Config.map(Option.getOrUndefined)),
-    minConnections: optionalNumber("MIN_CONNECTIONS"),
-    maxConnections: optionalNumber("MAX_CONNECTIONS"),
-    maxIdleTime: optionalDuration("MAX_IDLE_TIME"),
-    maxLifetime: optionalDuration("MAX_LIFETIME"),
-    lifetimeJitter: optionalDuration("LIFETIME_JITTER"),
-    healthCheckInterval: optionalDuration("HEALTH_CHECK_INTERVAL"),
-    validationTimeout: optionalDuration("VALIDATION_TIMEOUT"),
-    validateAfterIdle: optionalDuration("VALIDATE_AFTER_IDLE"),
-    connectTimeout: optionalDuration("CONNECT_TIMEOUT"),
-    acquireTimeout: optionalDuration("ACQUIRE_TIMEOUT"),
-    retryInterval: optionalDuration("RETRY_INTERVAL"),
-    maxRetries: optionalNumber("MAX_RETRIES"),
-    maxWaiting: optionalNumber("MAX_WAITING"),
-    maxConnecting: optionalNumber("MAX_CONNECTING"),
-    statsInterval: optionalDuration("STATS_INTERVAL"),
-    shutdownTimeout: optionalDuration("SHUTDOWN_TIMEOUT"),
-    leakDetectionThreshold: optionalDuration("LEAK_DETECTION_THRESHOLD"),
-    circuitBreakerThreshold: optionalNumber("CIRCUIT_BREAKER_THRESHOLD"),
-    circuitBreakerProbeInterval: optionalDuration("CIRCUIT_BREAKER_PROBE_INTERVAL")
-  })
+  const readers: Record<string, Config.Config<unknown>> = {}
+  for (const [field, setting] of entries) {
+    if (setting.read !== undefined) readers[field] = setting.read(configKey(field))
+  }
+  const all = Config.all(readers)
   const read = prefix === undefined ? all : Config.nested(all, prefix)
   // Absent keys stay absent, so that the defaults apply and unknown-key checks stay quiet.
   return Config.map(read, (values) => {
