@@ -1,8 +1,10 @@
 import { ResourcePool } from "@dbpool/core"
 import { PoolConfig } from "@dbpool/core"
-import type { PoolError } from "@dbpool/core"
+import { PoolError } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Ref } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Ref, Schedule } from "effect"
+import { readFileSync } from "node:fs"
+import { configKey, fields } from "../src/internal/config.js"
 import * as Fake from "./utils/FakeResource.js"
 
 /** Makes a pool with the given raw input and returns its PoolConfigError, checking nothing was opened. */
@@ -216,5 +218,187 @@ describe("PoolConfig", () => {
         expect(error._tag).toBe("ConfigError")
         expect(String(error)).toContain("MAX_CONNECTIONS")
       }))
+  })
+})
+
+/** The settings in the order of the table, which is the order they are checked in. */
+const names = Object.keys(fields) as ReadonlyArray<keyof typeof fields>
+
+/** The rows of the first markdown table after `heading` in docs/core.md, as cells without backticks. */
+const docsTable = (heading: string): ReadonlyArray<ReadonlyArray<string>> => {
+  const doc = readFileSync(new URL("../../../docs/core.md", import.meta.url), "utf8")
+  const lines = doc.slice(doc.indexOf(heading)).split("\n")
+  const first = lines.findIndex((line) => line.startsWith("| "))
+  const end = lines.findIndex((line, i) => i > first && !line.startsWith("|"))
+  return lines.slice(first + 2, end).map((line) =>
+    line.slice(1, -1).split(" | ").map((cell) => cell.trim().replaceAll("`", ""))
+  )
+}
+
+describe("PoolConfig: the table of settings", () => {
+  it.effect("every setting resolves with no input: its default, or off (undefined) for the four optional ones", () =>
+    Effect.gen(function*() {
+      const config = yield* PoolConfig.make({})
+      const millis = (d: unknown) => Duration.isDuration(d) ? Duration.toMillis(d) : d
+      expect(Object.fromEntries(Object.entries(config).map(([k, v]) => [k, millis(v)]))).toEqual({
+        name: "default",
+        maxConnections: 50,
+        minConnections: 5,
+        maxIdleTime: 300_000,
+        maxLifetime: 1_800_000,
+        lifetimeJitter: 45_000,
+        healthCheckInterval: 30_000,
+        healthCheckSchedule: undefined,
+        validationTimeout: 5000,
+        validateAfterIdle: 500,
+        connectTimeout: 10_000,
+        acquireTimeout: 30_000,
+        retryInterval: 5000,
+        maxRetries: 3,
+        retrySchedule: undefined,
+        maxWaiting: Number.POSITIVE_INFINITY,
+        maxConnecting: 4,
+        statsInterval: 1000,
+        shutdownTimeout: 30_000,
+        leakDetectionThreshold: undefined,
+        circuitBreakerThreshold: 5,
+        circuitBreakerProbeInterval: 1000,
+        circuitBreakerSchedule: undefined
+      })
+      expect(Object.keys(config)).toEqual(names)
+      for (const name of names) {
+        const setting = fields[name]
+        // A setting that is not optional must have a default, fixed or computed from earlier fields.
+        expect({ name, has: setting.optional || setting.default !== undefined || setting.defaultFrom !== undefined })
+          .toEqual({ name, has: true })
+        expect({ name, off: config[name] === undefined }).toEqual({ name, off: setting.optional })
+      }
+    }))
+
+  it("PoolConfig.defaults holds exactly the fixed defaults of the table, frozen", () => {
+    const fixed = Object.fromEntries(
+      names.filter((name) => fields[name].default !== undefined).map((name) => [name, fields[name].default])
+    )
+    expect(PoolConfig.defaults).toEqual(fixed)
+    expect(Object.keys(fixed)).toEqual(
+      names.filter((name) =>
+        !["lifetimeJitter", "healthCheckSchedule", "retrySchedule", "leakDetectionThreshold", "circuitBreakerSchedule"]
+          .includes(name)
+      )
+    )
+    expect(PoolConfig.defaults.maxConnections).toBe(50)
+    expect(PoolConfig.defaults.acquireTimeout).toBe("30 seconds")
+    expect(Object.isFrozen(PoolConfig.defaults)).toBe(true)
+  })
+
+  it.effect.each(names)(
+    "%s rejects a value of the wrong type with a PoolConfigError naming it",
+    (name) =>
+      Effect.gen(function*() {
+        const wrong = { not: "a setting value" }
+        const error = yield* expectRejected({ [name]: wrong }, name)
+        expect(error).toBeInstanceOf(PoolError.PoolConfigError)
+        expect(error.value).toBe(wrong)
+        expect(error.message).toMatch(new RegExp(`^Invalid pool configuration: ${name} (must|is not) `))
+      })
+  )
+
+  it.effect.each(
+    [
+      [{ maxConnections: 5, acquireTimout: "1 second" }, "acquireTimout"],
+      [{ constructor: 1 }, "constructor"],
+      [{ toString: "x" }, "toString"],
+      [{ minconnections: 1 }, "minconnections"]
+    ] as const
+  )("an unknown field %j is named, even one every object inherits", ([input, field]) =>
+    Effect.gen(function*() {
+      const error = yield* expectRejected(input, field)
+      expect(error).toBeInstanceOf(PoolError.PoolConfigError)
+      expect(error.reason).toBe("is not a known setting")
+    }))
+
+  it.effect.each(
+    [
+      ["maxRetries", "must be at least 0", { maxRetries: -1 }],
+      ["maxConnecting", "must be at least 1", { maxConnecting: 0 }],
+      ["minConnections", "must be at least 0", { minConnections: -2 }],
+      ["maxConnections", "must be a whole number", { maxConnections: Number.POSITIVE_INFINITY }],
+      ["maxWaiting", "must be a whole number", { maxWaiting: 1.5 }],
+      ["maxRetries", "must be a number", { maxRetries: "3" }],
+      ["minConnections", "must not exceed maxConnections (5)", { minConnections: 6, maxConnections: 5 }],
+      ["name", "must be a non-empty string", { name: "" }],
+      ["validationTimeout", "must be greater than zero", { validationTimeout: "0 seconds" }],
+      ["leakDetectionThreshold", "must be greater than zero", { leakDetectionThreshold: 0 }],
+      ["connectTimeout", "must be a duration, not NaN", { connectTimeout: Number.NaN }],
+      ["shutdownTimeout", "must not be negative", { shutdownTimeout: -1n }],
+      ["statsInterval", "must be a non-negative [seconds, nanos] pair", { statsInterval: [-1, 0] }],
+      ["lifetimeJitter", "must be finite", { lifetimeJitter: "infinity" }],
+      ["lifetimeJitter", "must be less than maxLifetime (1m)", { maxLifetime: "1 minute", lifetimeJitter: 60_000 }],
+      ["healthCheckSchedule", "must be a Schedule", { healthCheckSchedule: "1 second" }],
+      ["retrySchedule", "must be a Schedule", { retrySchedule: 3 }]
+    ] as const
+  )("a PoolConfigError naming %s: %s", ([field, reason, input]) =>
+    Effect.gen(function*() {
+      const error = yield* expectRejected(input, field)
+      expect(error.reason).toBe(reason)
+    }))
+
+  it.effect("the first invalid field in the order of the table is named", () =>
+    Effect.gen(function*() {
+      const error = yield* expectRejected({ acquireTimeout: -1, maxConnections: 0, name: 7 }, "name")
+      expect(error.message).toBe("Invalid pool configuration: name must be a non-empty string (got 7)")
+      const next = yield* expectRejected({ acquireTimeout: -1, minConnections: 9, maxConnections: 2 }, "minConnections")
+      expect(next.message).toBe("Invalid pool configuration: minConnections must not exceed maxConnections (2) (got 9)")
+    }))
+
+  it.effect("the lower bounds themselves are accepted", () =>
+    Effect.gen(function*() {
+      const config = yield* PoolConfig.make({
+        minConnections: 0,
+        maxConnections: 1,
+        maxRetries: 0,
+        maxWaiting: 0,
+        validateAfterIdle: 0,
+        retryInterval: "0 millis",
+        shutdownTimeout: Duration.zero,
+        lifetimeJitter: 0,
+        circuitBreakerThreshold: 1,
+        retrySchedule: Schedule.recurs(1)
+      })
+      expect([config.minConnections, config.maxConnections, config.maxRetries, config.maxWaiting]).toEqual([0, 1, 0, 0])
+      expect([config.validateAfterIdle, config.retryInterval, config.shutdownTimeout, config.lifetimeJitter].map(
+        Duration.toMillis
+      )).toEqual([0, 0, 0, 0])
+      expect(Schedule.isSchedule(config.retrySchedule)).toBe(true)
+    }))
+
+  it.effect("every setting but the schedules is read from Effect Config under its CONSTANT_CASE key", () =>
+    Effect.gen(function*() {
+      const defaults = yield* PoolConfig.make({})
+      const text = (value: unknown) => Duration.isDuration(value) ? String(Duration.toMillis(value)) : String(value)
+      const readable = names.filter((name) => fields[name].read !== undefined && defaults[name] !== undefined)
+      const entries = readable.map((name) => [`POOL.${configKey(name)}`, text(defaults[name])] as const)
+      const input = yield* PoolConfig.config("POOL").pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))
+      )
+      expect(Object.keys(input)).toEqual(readable)
+      expect(yield* PoolConfig.make(input)).toEqual(defaults)
+      expect(names.filter((name) => fields[name].read === undefined)).toEqual([
+        "healthCheckSchedule",
+        "retrySchedule",
+        "circuitBreakerSchedule"
+      ])
+    }))
+
+  it("docs/core.md lists every setting, in the order of the table, with its default and its Config key", () => {
+    const rows = docsTable("## Configuration")
+    expect(rows.map((row) => row[0])).toEqual(names)
+    for (const [name, fixed] of rows.map((row) => [row[0] as keyof typeof fields, row[1]!] as const)) {
+      const setting = fields[name]
+      const expected = setting.default !== undefined ? String(setting.default) : setting.optional ? /^(none|off)$/ : ""
+      expect({ name, fixed }).toEqual({ name, fixed: expect.stringMatching(expected) })
+    }
+    const keys = docsTable("### From the environment").map((row) => [row[0], row[1]])
+    expect(keys).toEqual(names.filter((name) => fields[name].read !== undefined).map((name) => [name, configKey(name)]))
   })
 })

@@ -140,7 +140,9 @@ export const schedule = (): Setting<
   default: undefined,
   optional: true,
   check: (field, value) =>
-    Schedule.isSchedule(value) ? value as Schedule.Schedule<unknown, unknown> : invalid(field, value, "must be a Schedule"),
+    Schedule.isSchedule(value)
+      ? value as Schedule.Schedule<unknown, unknown>
+      : invalid(field, value, "must be a Schedule"),
   defaultFrom: undefined,
   relation: undefined,
   read: undefined
@@ -150,7 +152,9 @@ export const schedule = (): Setting<
 const readDuration = (key: string): Config.Config<Duration.DurationInput | undefined> =>
   optional(
     Config.string(key).pipe(
-      Config.map((s): Duration.DurationInput => /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) : (s as Duration.DurationInput))
+      Config.map((s): Duration.DurationInput =>
+        /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) : (s as Duration.DurationInput)
+      )
     )
   )
 
