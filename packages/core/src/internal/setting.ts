@@ -63,12 +63,9 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   config.pipe(Config.option, Config.map(Option.getOrUndefined))
 
 /** A non-empty string. */
-export const text = <D extends string, E = unknown>(options: Options<string, string, D, E>): Setting<
-  string,
-  string,
-  D,
-  E
-> => ({
+export const text = <D extends string, E = unknown>(
+  options: Options<string, string, D, E>
+): Setting<string, string, D, E> => ({
   default: options.default,
   optional: false,
   check: (field, value) =>
@@ -130,19 +127,14 @@ export const optionalDuration = (
   read: readDuration
 })
 
+type AnySchedule = Schedule.Schedule<unknown, unknown>
+
 /** A Schedule that overrides other settings when given. Text cannot express one, so Config never reads it. */
-export const schedule = (): Setting<
-  Schedule.Schedule<unknown, unknown>,
-  Schedule.Schedule<unknown, unknown> | undefined,
-  undefined,
-  unknown
-> => ({
+export const schedule = (): Setting<AnySchedule, AnySchedule | undefined, undefined, unknown> => ({
   default: undefined,
   optional: true,
   check: (field, value) =>
-    Schedule.isSchedule(value)
-      ? value as Schedule.Schedule<unknown, unknown>
-      : invalid(field, value, "must be a Schedule"),
+    Schedule.isSchedule(value) ? value as AnySchedule : invalid(field, value, "must be a Schedule"),
   defaultFrom: undefined,
   relation: undefined,
   read: undefined
