@@ -58,7 +58,12 @@ const tempDir = () => {
   if (!reuse) return fs.mkdtempSync(path.join(os.tmpdir(), "dbpool-pack-"))
   const dir = path.join(os.tmpdir(), "dbpool-pack-reuse")
   fs.mkdirSync(dir, { recursive: true })
+  // Keep the registry packages (better-sqlite3 compiles for a minute or two), never our own: the
+  // tarballs, their installed copies and the lockfiles that pin their old checksums go.
   for (const f of fs.readdirSync(dir)) if (f.endsWith(".tgz")) fs.rmSync(path.join(dir, f))
+  for (const f of ["node_modules/@dbpool", "node_modules/.package-lock.json", "package-lock.json"]) {
+    fs.rmSync(path.join(dir, f), { recursive: true, force: true })
+  }
   return dir
 }
 
