@@ -59,7 +59,7 @@ const manifest = (source, modules) => {
   out.types = "./cjs/index.d.ts"
   out.exports = { "./package.json": "./package.json" }
   for (const m of modules) out.exports[m === "index" ? "." : `./${m}`] = entry(m)
-  out.files = ["esm", "cjs", "dts", "src", ...modules.filter((m) => m !== "index")]
+  out.files = ["esm", "cjs", "dts", "src", ...modules.filter((m) => m !== "index"), "CHANGELOG.md"]
   return out
 }
 
@@ -83,7 +83,7 @@ const retargetSourceMaps = (pkgDir, dist) => {
         changed = true
         return path.relative(base, path.join(dist, "src", path.relative(srcDir, abs))).split(path.sep).join("/")
       })
-      if (changed) writeJson(file, map)
+      if (changed) fs.writeFileSync(file, JSON.stringify(map))
     }
   }
 }

@@ -31,8 +31,9 @@ const step = (label, fn) => {
   timings.push([label, Date.now() - t])
   return result
 }
+let dir
 const fail = (message) => {
-  console.error(`test:pack: FAILED: ${message}`)
+  console.error(`test:pack: FAILED: ${message}${dir ? ` (the folder is kept: ${dir})` : ""}`)
   process.exit(1)
 }
 const run = (command, args, options = {}) => {
@@ -67,7 +68,7 @@ const tempDir = () => {
   return dir
 }
 
-const dir = tempDir()
+dir = tempDir()
 if (path.relative(root, dir).split(path.sep)[0] !== "..") fail(`${dir} is inside the repository`)
 console.log(`test:pack: working in ${dir}${reuse ? " (DBPOOL_PACK_REUSE=1)" : ""}`)
 
