@@ -135,7 +135,7 @@ if (pgUp) appEnv.DBPOOL_PACK_PG_URL = pgUrl
 else delete appEnv.DBPOOL_PACK_PG_URL
 
 step("node app.mjs", () => run("node", ["app.mjs"], { cwd: dir, env: appEnv }))
-step("node app.cjs", () => run("node", ["app.cjs"], { cwd: dir }))
+step("node app.cjs", () => run("node", ["app.cjs"], { cwd: dir, env: appEnv }))
 step(
   "tsc --noEmit",
   () => run(path.join(dir, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", "tsconfig.json"], { cwd: dir })

@@ -1,5 +1,6 @@
 // Run by scripts/test-pack.mjs where the tarballs are installed: each package through require(), the
-// CommonJS build, used for something that runs without a database server.
+// CommonJS build, used for something: the drivers open a pool and run a query (SQLite on
+// DBPOOL_PACK_SQLITE_FILE, PostgreSQL on DBPOOL_PACK_PG_URL when set), the others run without a server.
 const assert = require("node:assert/strict")
 const { Effect, Redacted } = require("effect")
 const { PoolConfig, ResourcePool } = require("@dbpool/core")
@@ -7,6 +8,10 @@ const { Pool } = require("@dbpool/sql")
 const { PgPool } = require("@dbpool/pg")
 const { MysqlPool } = require("@dbpool/mysql")
 const { SqlitePool } = require("@dbpool/sqlite")
+
+// A query through the pool's own connection: the driver's CommonJS code, default imports included.
+const selectOne = (layer) =>
+  Effect.runPromise(Pool.withConnection((conn) => conn.sql`SELECT 1 AS one`).pipe(Effect.provide(layer)))
 
 const checks = {
   "@dbpool/core": () => {
@@ -20,19 +25,30 @@ const checks = {
     assert.equal(PoolConfig.defaults.minConnections >= 0, true)
   },
   "@dbpool/sql": () => assert.equal(typeof Pool.withConnection, "function"),
-  // Invalid options fail before any connection is tried: the check runs without a server.
-  "@dbpool/pg": () => {
+  "@dbpool/pg": async () => {
+    // Invalid options fail before any connection is tried.
     const error = Effect.runSync(Effect.flip(PgPool.connector({ url: Redacted.make("postgres://h/db"), queryTimeout: -1 })))
     assert.equal(error._tag, "PoolConfigError")
+    const url = process.env.DBPOOL_PACK_PG_URL
+    if (url !== undefined) assert.deepEqual(await selectOne(PgPool.layer({ url: Redacted.make(url) })), [{ one: 1 }])
   },
   "@dbpool/mysql": () => assert.equal(MysqlPool.isConnectionError(new Error("no")), false),
-  "@dbpool/sqlite": () => {
+  "@dbpool/sqlite": async () => {
     const error = Effect.runSync(Effect.flip(SqlitePool.connector({ filename: ":memory:", pool: { maxConnections: 2 } })))
     assert.equal(error._tag, "PoolConfigError")
+    const filename = process.env.DBPOOL_PACK_SQLITE_FILE
+    assert.ok(filename, "DBPOOL_PACK_SQLITE_FILE is not set")
+    assert.deepEqual(await selectOne(SqlitePool.layer({ filename })), [{ one: 1 }])
   }
 }
 
-for (const [name, check] of Object.entries(checks)) {
-  check()
-  console.log(`require("${name}"): ok`)
+const main = async () => {
+  for (const [name, check] of Object.entries(checks)) {
+    await check()
+    console.log(`require("${name}"): ok`)
+  }
 }
+main().catch((error) => {
+  console.error("app.cjs failed:", error)
+  process.exit(1)
+})
