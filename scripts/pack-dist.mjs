@@ -88,6 +88,19 @@ const retargetSourceMaps = (pkgDir, dist) => {
   }
 }
 
+// tsc -b is incremental and never deletes: the output of a source file that was removed or renamed
+// would be packed with the rest.
+const removeStaleOutputs = (pkgDir, dist) => {
+  for (const sub of ["esm", "cjs", "dts"]) {
+    for (const file of walk(path.join(dist, sub))) {
+      const rel = path.relative(path.join(dist, sub), file)
+      if (rel === "package.json") continue
+      const source = rel.replace(/(\.d)?\.(js|ts)(\.map)?$/, ".ts")
+      if (!fs.existsSync(path.join(pkgDir, "src", source))) fs.rmSync(file)
+    }
+  }
+}
+
 const copyIfExists = (from, to) => {
   if (fs.existsSync(from)) fs.copyFileSync(from, to)
 }
@@ -103,6 +116,7 @@ export const assemble = (name) => {
   const source = readJson(path.join(pkgDir, "package.json"))
   const modules = modulesOf(pkgDir)
 
+  removeStaleOutputs(pkgDir, dist)
   fs.rmSync(path.join(dist, "src"), { recursive: true, force: true })
   fs.cpSync(path.join(pkgDir, "src"), path.join(dist, "src"), { recursive: true })
   retargetSourceMaps(pkgDir, dist)

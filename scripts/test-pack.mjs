@@ -127,7 +127,11 @@ step("one copy of effect", () => {
 
 const pgUp = await reachable("127.0.0.1", 5432)
 if (!pgUp && ci) fail(`PostgreSQL is not reachable on 127.0.0.1:5432 (CI=true: the PostgreSQL part may not be skipped)`)
-if (!pgUp) console.log("test:pack: PostgreSQL is down on 127.0.0.1:5432: the PostgreSQL part of app.mjs is skipped")
+if (!pgUp) {
+  console.log(
+    "test:pack: PostgreSQL is down on 127.0.0.1:5432: the PostgreSQL queries of app.mjs and app.cjs are skipped"
+  )
+}
 const sqliteFile = path.join(dir, "app.db")
 for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) fs.rmSync(f, { force: true })
 const appEnv = { ...process.env, DBPOOL_PACK_SQLITE_FILE: sqliteFile }
