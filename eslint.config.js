@@ -4,7 +4,17 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/build/**", "**/dist/**", "**/*.d.ts", "**/.bench-tmp/**"] },
+  {
+    ignores: [
+      "**/node_modules/**",
+      "**/build/**",
+      "**/dist/**",
+      "**/*.d.ts",
+      "**/.bench-tmp/**",
+      "docs/api/**",
+      ".examples-tmp/**"
+    ]
+  },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts", "**/*.js", "**/*.mjs"],
@@ -29,5 +39,10 @@ export default tseslint.config(
       "require-yield": "off",
       "prefer-rest-params": "off"
     }
+  },
+  {
+    // CommonJS on purpose: the packaging test's require() consumer.
+    files: ["**/*.cjs"],
+    rules: { "@typescript-eslint/no-require-imports": "off" }
   }
 )

@@ -1,0 +1,58 @@
+// Run by scripts/test-pack.mjs in a project outside the repository where the packed tarballs are
+// installed: plain Node, ES modules, no TypeScript loader. Opens a SQLite pool on a file and a
+// PostgreSQL pool, runs a query on each, prints what came back, and exits non-zero on any failure.
+// DBPOOL_PACK_SQLITE_FILE: the database file; DBPOOL_PACK_PG_URL: the server, or unset to skip PostgreSQL.
+import { PgPool } from "@dbpool/pg"
+import { Pool } from "@dbpool/sql"
+import { SqlitePool } from "@dbpool/sqlite"
+import { SqlClient } from "@effect/sql"
+import { Effect, Redacted } from "effect"
+
+const sqliteFile = process.env.DBPOOL_PACK_SQLITE_FILE
+const pgUrl = process.env.DBPOOL_PACK_PG_URL
+
+const onSqlite = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE IF NOT EXISTS greetings (id INTEGER PRIMARY KEY, text TEXT NOT NULL)`
+  yield* sql`DELETE FROM greetings`
+  yield* Pool.withTransaction((conn) => conn.sql`INSERT INTO greetings (text) VALUES (${"hello"}), (${"world"})`)
+  const rows = yield* sql`SELECT text FROM greetings ORDER BY id`
+  const stats = yield* Pool.stats
+  return { rows, totalConnections: stats.totalConnections }
+}).pipe(Effect.provide(SqlitePool.layer({ filename: sqliteFile, pool: { minConnections: 1, maxConnections: 2 } })))
+
+const onPg = (url) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql`SELECT 1 + 1 AS two, current_database() AS database`
+    return { rows }
+  }).pipe(Effect.provide(PgPool.layer({ url: Redacted.make(url), pool: { minConnections: 1, maxConnections: 2 } })))
+
+const program = Effect.gen(function*() {
+  const sqlite = yield* onSqlite
+  console.log(`sqlite: ${JSON.stringify(sqlite)}`)
+  if (JSON.stringify(sqlite.rows) !== JSON.stringify([{ text: "hello" }, { text: "world" }])) {
+    return yield* Effect.dieMessage(`sqlite: unexpected rows ${JSON.stringify(sqlite.rows)}`)
+  }
+  if (pgUrl === undefined) {
+    console.log("postgresql: skipped (DBPOOL_PACK_PG_URL unset)")
+    return
+  }
+  const pg = yield* onPg(pgUrl)
+  console.log(`postgresql: ${JSON.stringify(pg)}`)
+  if (JSON.stringify(pg.rows) !== JSON.stringify([{ two: 2, database: "test" }])) {
+    return yield* Effect.dieMessage(`postgresql: unexpected rows ${JSON.stringify(pg.rows)}`)
+  }
+})
+
+if (sqliteFile === undefined) {
+  console.error("app.mjs: DBPOOL_PACK_SQLITE_FILE is not set")
+  process.exit(2)
+}
+Effect.runPromiseExit(program).then((exit) => {
+  if (exit._tag === "Failure") {
+    console.error("app.mjs failed:", exit.cause)
+    process.exit(1)
+  }
+  console.log("app.mjs: ok")
+})
