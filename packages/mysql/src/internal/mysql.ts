@@ -8,7 +8,8 @@ import type { ConnectError } from "@dbpool/core/PoolError"
 import { PoolConfigError } from "@dbpool/core/PoolError"
 import * as ConnectionError from "@dbpool/sql/ConnectionError"
 import { type Connector, decodeQueryTimeout, serverAddress } from "@dbpool/sql/Connector"
-import * as Pool from "@dbpool/sql/Pool"
+import type * as Pool from "@dbpool/sql/Pool"
+import type * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
@@ -25,6 +26,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import Mysql from "mysql2"
 import type * as MysqlPool from "../MysqlPool.js"
+import * as MysqlClientImpl from "./mysqlClient.js"
 
 const connectionCodes = new Set([
   "PROTOCOL_CONNECTION_LOST",
@@ -445,12 +447,14 @@ const make = (
 
 export const layer = (
   options: MysqlPool.MysqlPoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
-  Pool.layer(connector(options), options.pool)
+): Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure>
+> => MysqlClientImpl.layer(connector(options), options, checkedConfig(options))
 
 export const layerConfig = (
   config: Config.Config.Wrap<MysqlPool.MysqlPoolOptions>
 ): Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
   PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
