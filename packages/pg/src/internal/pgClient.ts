@@ -2,6 +2,7 @@
  * @effect/sql-pg's `PgClient` answered over a dbpool pool: statements borrow the pool's connections,
  * `listen` has one connection of its own outside the pool, `config` is what the pool connects with.
  */
+import type { Connector } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { makeCompiler, PgClient, TypeId } from "@effect/sql-pg/PgClient"
@@ -39,7 +40,9 @@ const urlOf = (p: Parameters, port: number | undefined): string => {
     : encodeURIComponent(p.user) + (p.password ? `:${encodeURIComponent(p.password)}` : "") + "@"
   const database = encodeURIComponent(p.database ?? "")
   if (p.host !== undefined && p.host.startsWith("/")) {
-    return `postgres://${auth}/${database}?host=${encodeURIComponent(p.host)}${port === undefined ? "" : `&port=${port}`}`
+    return `postgres://${auth}/${database}?host=${encodeURIComponent(p.host)}${
+      port === undefined ? "" : `&port=${port}`
+    }`
   }
   return `postgres://${auth}${p.host ?? "localhost"}${port === undefined ? "" : `:${port}`}/${database}`
 }
@@ -103,8 +106,7 @@ export const make = (
     const scope = yield* Effect.scope
     const listen = yield* makeListen(listenConfig(options.parameters, options.types), scope)
     const client = Pool.makeClient(pool, options.clientOptions)
-    const notify = (channel: string, payload: string) =>
-      Effect.asVoid(client`SELECT pg_notify(${channel}, ${payload})`)
+    const notify = (channel: string, payload: string) => Effect.asVoid(client`SELECT pg_notify(${channel}, ${payload})`)
     return Object.assign(client, {
       [TypeId]: TypeId,
       config: options.config,
@@ -141,7 +143,7 @@ export const settle = (client: Pg.Client): Effect.Effect<boolean> => {
 
 /** The layer's services: the pool, its SqlClient, and a PgClient over it. */
 export const layer = <E>(
-  connector: Effect.Effect<import("@dbpool/sql/Connector").Connector<Pg.Client, any>, E>,
+  connector: Effect.Effect<Connector<Pg.Client, any>, E>,
   options: PgPool.PgPoolOptions,
   clientConfig: Effect.Effect<Pg.ClientConfig, E>
 ) =>
@@ -159,8 +161,12 @@ export const layer = <E>(
 export const layerFromPool = <E, R>(options: PgPool.PgPoolFromPoolOptions<E, R>) =>
   Layer.scopedContext(Effect.gen(function*() {
     const pool = yield* options.acquire
-    const parameters = yield* pool.withConnection((conn: { readonly native: unknown }) => Effect.sync(() => parametersOf(conn.native as Pg.Client)))
-      .pipe(Effect.mapError((cause) => new SqlError({ cause, message: `Failed to read the pool's settings: ${cause}` })))
+    const parameters = yield* pool.withConnection((conn: { readonly native: unknown }) =>
+      Effect.sync(() => parametersOf(conn.native as Pg.Client))
+    )
+      .pipe(
+        Effect.mapError((cause) => new SqlError({ cause, message: `Failed to read the pool's settings: ${cause}` }))
+      )
     const transforms = options.transformQueryNames !== undefined || options.transformResultNames !== undefined ||
       options.transformJson !== undefined
     const pg = yield* make(pool, {

@@ -19,8 +19,11 @@ const failure = (cause: unknown, what: string) =>
 
 const query = (client: Pg.Client, text: string): Effect.Effect<void, SqlError> =>
   Effect.async<void, SqlError>((resume) => {
-    client.query(text, (error: Error | null) =>
-      resume(error ? Effect.fail(failure(error, `Failed to run ${text.split(" ")[0]}`)) : Effect.void))
+    client.query(
+      text,
+      (error: Error | null) =>
+        resume(error ? Effect.fail(failure(error, `Failed to run ${text.split(" ")[0]}`)) : Effect.void)
+    )
   })
 
 const end = (client: Pg.Client): Effect.Effect<void> =>

@@ -36,6 +36,8 @@ type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: n
 const cancelTimeout = "2 seconds"
 /** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
 const cancelWait = "50 millis"
+/** How long an interrupted statement's caller waits for its answer once the server has answered the cancel. */
+const settleWait = "1 second"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
@@ -59,6 +61,8 @@ export class Conn<N> implements PooledConnection<N> {
   brokenCause: unknown = undefined
   running = 0
   inTransaction = false
+  /** Its last interrupted statement was cancelled and answered, the session idle: an interruption spared it. */
+  settled = false
   lease: ResourcePool.Lease<Conn<N>> | undefined = undefined
   markBroken(cause: unknown): void {
     if (this.broken) return
@@ -148,8 +152,10 @@ class GuardedConnection<N> implements SqlConnection.Connection {
    * An interrupted statement outside a transaction: the cancel and the driver's `settle` run side by side,
    * and the connection is kept only once BOTH have finished and the session is idle. Keeping it as soon as
    * the statement answered let a cancel still on its way hit the next statement on the kept connection
-   * (57014 on an innocent query, 65 of 460 in a loop). The caller waits for them as long as for a cancel
-   * (`cancelWait`); past it, the connection is closed as before and the work finishes in the background.
+   * (57014 on an innocent query, 65 of 460 in a loop). The caller waits for the cancel as long as before
+   * (`cancelWait`): a server that does not answer it (a partition) gets the connection closed as before.
+   * Once the server has answered the cancel, the statement's own answer is imminent and is waited for up
+   * to `settleWait`.
    */
   private settle(settle: (native: N) => Effect.Effect<boolean>): Effect.Effect<void> {
     const conn = this.conn
@@ -158,19 +164,28 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       conn.markBroken(new Error("a statement was interrupted while running and its connection did not settle"))
       this.owner.invalidate(conn)
     })
+    const background = <A>(effect: Effect.Effect<A>) =>
+      effect.pipe(Effect.interruptible, Effect.timeout(cancelTimeout), Effect.option, Effect.forkDaemon)
     return Effect.flatMap(
-      Effect.all([this.owner.connector.cancel(native), settle(native)], { concurrency: 2 }).pipe(
-        Effect.interruptible,
-        Effect.timeout(cancelTimeout),
-        Effect.map(([, idle]) => idle),
-        Effect.catchAllCause(() => Effect.succeed(false)),
-        Effect.forkDaemon
-      ),
-      (work) =>
-        Effect.interruptible(Fiber.join(work)).pipe(
+      Effect.zip(background(this.owner.connector.cancel(native)), background(settle(native))),
+      ([cancel, idle]) =>
+        Effect.interruptible(Fiber.join(cancel)).pipe(
           Effect.timeout(cancelWait),
+          Effect.flatMap(Option.match({
+            // Past cancelWait, or the cancel itself gave up: the server's state is unknown.
+            onNone: () => Effect.succeed(false),
+            onSome: () =>
+              Effect.interruptible(Fiber.join(idle)).pipe(
+                Effect.timeout(settleWait),
+                Effect.map((o): boolean => Option.getOrElse(o, () => false))
+              )
+          })),
           Effect.catchAllCause(() => Effect.succeed(false)),
-          Effect.flatMap((idle) => idle && !conn.broken ? Effect.void : drop)
+          Effect.flatMap((ok: boolean) => {
+            if (!ok || conn.broken) return drop
+            conn.settled = true
+            return Effect.void
+          })
         )
     )
   }
@@ -444,6 +459,8 @@ export const make = <N, E>(
           ) :
           connector.close(conn.native),
       validate: (conn) => conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
+      // An interrupted borrower is judged by giveBack: a connection whose statement settled is kept.
+      isBroken: Cause.isDie,
       retryable: connector.retryable,
       config
     })
@@ -453,16 +470,21 @@ export const make = <N, E>(
       const conn = lease.resource
       conn.lease = lease
       conn.id = lease.id
+      conn.settled = false
       return conn
     }
     /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
-    const giveBack = (conn: Conn<N>): Effect.Effect<void> =>
+    const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const lease = conn.lease
         conn.lease = undefined
         if (lease === undefined) return Effect.void
         const inTransaction = conn.broken ? false : (connector.inTransaction?.(conn.native) ?? conn.inTransaction)
-        if (conn.broken || conn.running > 0 || inTransaction) return pool.invalidate(lease)
+        // An interrupted borrower may have left anything on the connection, unless the interruption hit a
+        // statement that then settled.
+        const interrupted = exit !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) &&
+          !conn.settled
+        if (conn.broken || conn.running > 0 || inTransaction || interrupted) return pool.invalidate(lease)
         return Effect.void
       })
 
@@ -475,7 +497,11 @@ export const make = <N, E>(
     const get: Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>, Scope.Scope> = Effect.tap(
       pool.get,
       // Scope.addFinalizer, not Effect.addFinalizer: no FiberRefs to capture and diff on every statement.
-      (lease) => Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, giveBack(lend(lease))))
+      (lease) =>
+        Effect.flatMap(Effect.scope, (scope) => {
+          const conn = lend(lease)
+          return Scope.addFinalizerExit(scope, (exit) => giveBack(conn, exit))
+        })
     )
 
     class Broken {
@@ -493,7 +519,7 @@ export const make = <N, E>(
           if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
             return Effect.zipRight(giveBack(conn), Effect.fail(broken))
           }
-          return Effect.ensuring(f(lease), giveBack(conn))
+          return Effect.onExit(f(lease), (exit) => giveBack(conn, exit))
         }).pipe(
           Effect.catchIf(
             (e): e is Broken => e === broken,
@@ -604,6 +630,10 @@ export const makeTag = <const Id extends string>(id: Id): Pool.PoolTag<Id> => {
               Scope.Scope
             >
         )
-      ).pipe(Layer.provide(Reactivity.layer)) as Layer.Layer<Pool.PoolTag.Identifier<Id>, PoolConfigError | ConnectError<E> | CE, Exclude<CR, Scope.Scope>>
+      ).pipe(Layer.provide(Reactivity.layer)) as Layer.Layer<
+        Pool.PoolTag.Identifier<Id>,
+        PoolConfigError | ConnectError<E> | CE,
+        Exclude<CR, Scope.Scope>
+      >
   }) as unknown as Pool.PoolTag<Id>
 }

@@ -45,10 +45,8 @@ export const make = (
     [TypeId]: TypeId,
     config,
     export: onConnection("Failed to export the database", (db) => db.serialize() as Uint8Array),
-    backup: (destination: string) =>
-      onConnection("Failed to back up the database", (db) => db.backup(destination)),
-    loadExtension: (path: string) =>
-      onConnection("Failed to load the extension", (db) => extensions.load(db, path))
+    backup: (destination: string) => onConnection("Failed to back up the database", (db) => db.backup(destination)),
+    loadExtension: (path: string) => onConnection("Failed to load the extension", (db) => extensions.load(db, path))
   }) as unknown as SqliteClientNs.SqliteClient
 }
 
