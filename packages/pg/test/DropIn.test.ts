@@ -196,11 +196,12 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
       { minConnections: 1, maxConnections: 1 }
     ))
 
-  it.live("a pooled statement cancelled by Effect.timeout: its connection goes back to the pool, no stray cancel", () =>
+  it.live("a pooled statement cancelled by Effect.timeout: no stray cancel, the connection kept once settled", () =>
     withLayer(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const pid = yield* backendPid(sql)
+        let pid = yield* backendPid(sql)
+        let changes = 0
         const errors: Array<unknown> = []
         for (let i = 0; i < 40; i++) {
           yield* Effect.timeout(sql`SELECT pg_sleep(5)`, "20 millis").pipe(Effect.option)
@@ -208,11 +209,18 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
           for (let j = 0; j < 3; j++) {
             const next = yield* Effect.either(backendPid(sql))
             if (next._tag === "Left") errors.push(next.left)
-            else expect(next.right).toBe(pid)
+            else if (next.right !== pid) {
+              changes++
+              pid = next.right
+            }
           }
         }
         expect(errors).toEqual([])
-        expect((yield* Pool.stats).connectionsCreated).toBe(1)
+        // Kept when the verdict came within the caller's 50 ms; otherwise closed (a loaded machine): the
+        // backend changed exactly as often as a connection was closed.
+        const stats = yield* Pool.stats
+        expect(stats.connectionsClosed.broken).toBe(changes)
+        expect(stats.connectionsCreated).toBe(changes + 1)
       }),
       { minConnections: 1, maxConnections: 1 }
     ))

@@ -36,8 +36,6 @@ type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: n
 const cancelTimeout = "2 seconds"
 /** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
 const cancelWait = "50 millis"
-/** How long an interrupted statement's caller waits for its answer once the server has answered the cancel. */
-const settleWait = "1 second"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
@@ -63,6 +61,8 @@ export class Conn<N> implements PooledConnection<N> {
   inTransaction = false
   /** Its last interrupted statement was cancelled and answered, the session idle: an interruption spared it. */
   settled = false
+  /** The verdict on an interrupted statement, while it is being reached (see `GuardedConnection.settle`). */
+  settling: Fiber.RuntimeFiber<void> | undefined = undefined
   lease: ResourcePool.Lease<Conn<N>> | undefined = undefined
   markBroken(cause: unknown): void {
     if (this.broken) return
@@ -82,6 +82,10 @@ class GuardedConnection<N> implements SqlConnection.Connection {
   private guard<A>(sql: string, run: () => Effect.Effect<A, SqlError>, empty: A): Effect.Effect<A, SqlError> {
     return Effect.suspend(() => {
       const conn = this.conn
+      // The last statement's cancel is still settling (a reserved connection, used again at once): wait for
+      // its verdict, bounded by the cancel's own bound.
+      const settling = conn.settling
+      if (settling !== undefined) return Effect.zipRight(Fiber.await(settling), this.guard(sql, run, empty))
       if (conn.broken) {
         // The server ended the session and rolled back with it: a ROLLBACK has nothing left to undo, but a
         // COMMIT must fail, or a transaction the server threw away would be reported as committed.
@@ -152,41 +156,37 @@ class GuardedConnection<N> implements SqlConnection.Connection {
    * An interrupted statement outside a transaction: the cancel and the driver's `settle` run side by side,
    * and the connection is kept only once BOTH have finished and the session is idle. Keeping it as soon as
    * the statement answered let a cancel still on its way hit the next statement on the kept connection
-   * (57014 on an innocent query, 65 of 460 in a loop). The caller waits for the cancel as long as before
-   * (`cancelWait`): a server that does not answer it (a partition) gets the connection closed as before.
-   * Once the server has answered the cancel, the statement's own answer is imminent and is waited for up
-   * to `settleWait`.
+   * (57014 on an innocent query, 65 of 460 in a loop). The verdict is reached in a fiber of its own, bounded
+   * by `cancelTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
+   * partition, must not hold it). Until the verdict, the connection is `settling`: its next statement waits
+   * for it, and given back to the pool it is closed.
    */
   private settle(settle: (native: N) => Effect.Effect<boolean>): Effect.Effect<void> {
     const conn = this.conn
     const native = conn.native
-    const drop = Effect.sync(() => {
-      conn.markBroken(new Error("a statement was interrupted while running and its connection did not settle"))
-      this.owner.invalidate(conn)
-    })
-    const background = <A>(effect: Effect.Effect<A>) =>
-      effect.pipe(Effect.interruptible, Effect.timeout(cancelTimeout), Effect.option, Effect.forkDaemon)
+    const verdict = (idle: boolean) =>
+      Effect.sync(() => {
+        conn.settling = undefined
+        if (idle && !conn.broken) {
+          conn.settled = true
+          return
+        }
+        conn.markBroken(new Error("a statement was interrupted while running and its connection did not settle"))
+        this.owner.invalidate(conn)
+      })
     return Effect.flatMap(
-      Effect.zip(background(this.owner.connector.cancel(native)), background(settle(native))),
-      ([cancel, idle]) =>
-        Effect.interruptible(Fiber.join(cancel)).pipe(
-          Effect.timeout(cancelWait),
-          Effect.flatMap(Option.match({
-            // Past cancelWait, or the cancel itself gave up: the server's state is unknown.
-            onNone: () => Effect.succeed(false),
-            onSome: () =>
-              Effect.interruptible(Fiber.join(idle)).pipe(
-                Effect.timeout(settleWait),
-                Effect.map((o): boolean => Option.getOrElse(o, () => false))
-              )
-          })),
-          Effect.catchAllCause(() => Effect.succeed(false)),
-          Effect.flatMap((ok: boolean) => {
-            if (!ok || conn.broken) return drop
-            conn.settled = true
-            return Effect.void
-          })
-        )
+      Effect.all([this.owner.connector.cancel(native), settle(native)], { concurrency: 2 }).pipe(
+        Effect.interruptible,
+        Effect.timeout(cancelTimeout),
+        Effect.map(([, idle]) => idle),
+        Effect.catchAllCause(() => Effect.succeed(false)),
+        Effect.flatMap(verdict),
+        Effect.forkDaemon
+      ),
+      (work) => {
+        conn.settling = work
+        return Effect.interruptible(Fiber.await(work)).pipe(Effect.timeout(cancelWait), Effect.ignore)
+      }
     )
   }
 
@@ -484,7 +484,9 @@ export const make = <N, E>(
         // statement that then settled.
         const interrupted = exit !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) &&
           !conn.settled
-        if (conn.broken || conn.running > 0 || inTransaction || interrupted) return pool.invalidate(lease)
+        if (conn.broken || conn.running > 0 || inTransaction || interrupted || conn.settling !== undefined) {
+          return pool.invalidate(lease)
+        }
         return Effect.void
       })
 
