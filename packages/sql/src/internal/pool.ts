@@ -474,16 +474,17 @@ export const make = <N, E>(
       return conn
     }
     /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
-    const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+    const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>, spareSettled = false): Effect.Effect<void> =>
       Effect.suspend(() => {
         const lease = conn.lease
         conn.lease = undefined
         if (lease === undefined) return Effect.void
         const inTransaction = conn.broken ? false : (connector.inTransaction?.(conn.native) ?? conn.inTransaction)
-        // An interrupted borrower may have left anything on the connection, unless the interruption hit a
-        // statement that then settled.
+        // An interrupted borrower may have left anything on the connection (a SET it meant to undo): closed.
+        // Only a borrow for one statement of the client, interrupted in that statement which then settled,
+        // has left nothing behind.
         const interrupted = exit !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) &&
-          !conn.settled
+          !(spareSettled && conn.settled)
         if (conn.broken || conn.running > 0 || inTransaction || interrupted || conn.settling !== undefined) {
           return pool.invalidate(lease)
         }
@@ -511,7 +512,8 @@ export const make = <N, E>(
     }
     const broken = new Broken()
     const use = <B, E2, R>(
-      f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>
+      f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>,
+      spareSettled = false
     ): Effect.Effect<B, E2 | PoolError<E>, R> => {
       // `left` is read from the config only once a broken connection turns up: `pool.config` makes a copy of the
       // configuration, which every statement would otherwise pay for.
@@ -521,7 +523,7 @@ export const make = <N, E>(
           if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
             return Effect.zipRight(giveBack(conn), Effect.fail(broken))
           }
-          return Effect.onExit(f(lease), (exit) => giveBack(conn, exit))
+          return Effect.onExit(f(lease), (exit) => giveBack(conn, exit, spareSettled))
         }).pipe(
           Effect.catchIf(
             (e): e is Broken => e === broken,
@@ -556,7 +558,7 @@ export const make = <N, E>(
       transactionAcquirer: acquirer,
       borrow: (f: (conn: SqlConnection.Connection) => Effect.Effect<any, SqlError>) =>
         Effect.mapError(
-          use((lease) => f(lease.resource.connection)),
+          use((lease) => f(lease.resource.connection), true),
           (error) => error instanceof SqlError ? error : toSqlError(error)
         ),
       bound: false
