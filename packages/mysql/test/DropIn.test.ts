@@ -95,15 +95,56 @@ describeDb("@dbpool/mysql as @effect/sql-mysql2", () => {
       expect(dump).toContain(`INSERT INTO \`${table}_migrations\``)
     })))
 
-  it.live("a statement interrupted by Effect.timeout is killed on the server; the next statements work", () =>
+  it.live("sql.reserve: a statement stopped by Effect.timeout (KILL QUERY) leaves the connection usable, same thread", () =>
     withLayer(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        for (let i = 0; i < 5; i++) {
-          const slept = yield* Effect.timeout(sql`SELECT SLEEP(5)`, "50 millis").pipe(Effect.option)
+        const conn = yield* sql.reserve
+        const idOf = Effect.map(
+          conn.execute("SELECT CONNECTION_ID() AS id", [], undefined),
+          (rows: any) => Number(rows[0].id)
+        )
+        const id = yield* idOf
+        const errors: Array<unknown> = []
+        for (let i = 0; i < 20; i++) {
+          const slept = yield* Effect.timeout(conn.execute("SELECT SLEEP(5)", [], undefined), "20 millis").pipe(
+            Effect.option
+          )
           expect(Option.isNone(slept)).toBe(true)
-          expect(yield* connectionId(sql)).toBeGreaterThan(0)
+          const again = yield* Effect.either(idOf)
+          if (again._tag === "Left") errors.push(again.left)
+          else expect(again.right).toBe(id)
         }
+        expect(errors).toEqual([])
+        expect((yield* Pool.stats).connectionsClosed.broken).toBe(0)
+      }),
+      { minConnections: 1, maxConnections: 1 }
+    ))
+
+  it.live("a pooled statement stopped by Effect.timeout: no stray kill, the connection kept once settled", () =>
+    withLayer(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        let id = yield* connectionId(sql)
+        let changes = 0
+        const errors: Array<unknown> = []
+        for (let i = 0; i < 20; i++) {
+          const slept = yield* Effect.timeout(sql`SELECT SLEEP(5)`, "20 millis").pipe(Effect.option)
+          expect(Option.isNone(slept)).toBe(true)
+          for (let j = 0; j < 3; j++) {
+            const next = yield* Effect.either(connectionId(sql))
+            if (next._tag === "Left") errors.push(next.left)
+            else if (next.right !== id) {
+              changes++
+              id = next.right
+            }
+          }
+        }
+        expect(errors).toEqual([])
+        // Kept when the verdict came within the caller's 50 ms; otherwise closed (a loaded machine).
+        const stats = yield* Pool.stats
+        expect(stats.connectionsClosed.broken).toBe(changes)
+        expect(stats.connectionsCreated).toBe(changes + 1)
       }),
       { minConnections: 1, maxConnections: 1 }
     ))

@@ -346,6 +346,30 @@ export const connector = (
     (config, queryTimeout) => make(options, config, queryTimeout)
   )
 
+/**
+ * Waits until mysql2 has nothing in flight on `conn` (the statement stopped by KILL QUERY answered, with
+ * ER_QUERY_INTERRUPTED or its result) and says whether the connection is still whole. Whether it is in a
+ * transaction the pool knows from the statements it ran (mysql2 does not say).
+ */
+const settle = (conn: Mysql.Connection): Effect.Effect<boolean> => {
+  const c = conn as unknown as {
+    _command?: unknown
+    _commands?: { readonly length: number }
+    _fatalError?: unknown
+    _closing?: boolean
+    stream?: { destroyed?: boolean }
+  }
+  const state = (): boolean | undefined => {
+    if (c._fatalError || c._closing === true || c.stream?.destroyed === true) return false
+    return c._command == null && (c._commands?.length ?? 0) === 0 ? true : undefined
+  }
+  const loop: Effect.Effect<boolean> = Effect.suspend(() => {
+    const s = state()
+    return s === undefined ? Effect.zipRight(Effect.sleep("1 millis"), loop) : Effect.succeed(s)
+  })
+  return loop
+}
+
 const make = (
   options: MysqlPool.MysqlPoolOptions,
   config: Mysql.ConnectionOptions,
@@ -429,6 +453,7 @@ const make = (
         conn.ping((error) => resume(error ? Effect.fail(error) : Effect.void))
       }),
     cancel,
+    settle,
     connection: (conn) => new MysqlConnection(conn, cancel(conn)),
     isConnectionError,
     retryable: ConnectionError.isRetryable,
