@@ -32,7 +32,10 @@ import type { PooledConnection } from "./PooledConnection.js"
  * for that statement only. A connection that failed at connection level,
  * was released with a statement still running (its fiber was interrupted:
  * the statement is cancelled on the server), or inside an open transaction is
- * closed and replaced, never lent again.
+ * closed and replaced, never lent again, except a connection whose
+ * interrupted statement the driver saw settle (the connector's `settle`: the
+ * cancel and the statement both answered, the session idle outside a
+ * transaction), which is kept.
  *
  * @since 0.1.0
  * @category models
