@@ -11,7 +11,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, Redacted, type Scope, Stream } from "effect"
+import { Chunk, Config, ConfigProvider, Effect, Fiber, Layer, Option, Redacted, type Scope, Stream } from "effect"
 import Pg from "pg"
 import { parse } from "pg-connection-string"
 
@@ -127,6 +127,29 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
         }).pipe(Effect.repeat({ until: () => heard.unsafePoll() !== null }))
         expect(Chunk.toReadonlyArray(yield* Fiber.join(heard))).toEqual(["x"])
       }).pipe(Effect.provide(PgPool.layer(o)))
+      yield* Reliability.eventually(
+        "no connection left",
+        Effect.orDie(ServerCount.postgres(name)),
+        (n) => n === 0,
+        5000
+      )
+    }))
+
+  it.live("PgPool.layerConfig provides PgClient too, its config read from Config", () =>
+    Effect.gen(function*() {
+      const name = `${appName}-config`
+      const pg = yield* PgClient.PgClient.pipe(
+        Effect.provide(PgPool.layerConfig({
+          url: Config.redacted("DATABASE_URL"),
+          applicationName: Config.succeed(name),
+          pool: Config.succeed({ minConnections: 0, maxConnections: 2 })
+        })),
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(new Map([["DATABASE_URL", `postgres://postgres@127.0.0.1:5432/${database}`]]))
+        )
+      )
+      expect(pg.config).toMatchObject({ host: "127.0.0.1", port: 5432, database, maxConnections: 2 })
+      expect(Redacted.value(pg.config.url!)).toBe(`postgres://postgres@127.0.0.1:5432/${database}`)
       yield* Reliability.eventually(
         "no connection left",
         Effect.orDie(ServerCount.postgres(name)),

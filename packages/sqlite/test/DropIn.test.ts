@@ -94,14 +94,15 @@ describe("@dbpool/sqlite as @effect/sql-sqlite-node", () => {
       expect("export" in pool.sql).toBe(false)
     })))
 
-  it.live("loadExtension: loaded on every connection of the pool, a bad path fails with SqlError", () =>
+  it.live("loadExtension: loaded on every connection of the pool, new ones included; a bad path fails with SqlError", () =>
     withLayer(
       Effect.gen(function*() {
         const sqlite = yield* SqliteClient.SqliteClient
         const error = yield* Effect.flip(sqlite.loadExtension(path.join(dir, "missing.so")))
         expect(error._tag).toBe("SqlError")
         yield* sqlite.loadExtension(extension())
-        // All three connections at once: each answers with the extension's function.
+        // All three connections at once (two open when it was loaded, one opened after): each answers with
+        // the extension's function.
         const answers = yield* Pool.withConnection((a) =>
           Pool.withConnection((b) =>
             Pool.withConnection((c) =>
@@ -111,7 +112,7 @@ describe("@dbpool/sqlite as @effect/sql-sqlite-node", () => {
         )
         expect(answers).toEqual([[{ n: 42 }], [{ n: 42 }], [{ n: 42 }]])
       }),
-      { minConnections: 3, maxConnections: 3 }
+      { minConnections: 2, maxConnections: 3 }
     ))
 
   it.live("SqliteMigrator with schemaDirectory writes the sqlite3 dump of the schema", () =>
