@@ -36,6 +36,8 @@ type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: n
 const cancelTimeout = "2 seconds"
 /** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
 const cancelWait = "50 millis"
+/** How long an interrupted statement is given to answer a cancel before the cancel is sent again. */
+const cancelRetry = "100 millis"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
@@ -174,11 +176,23 @@ class GuardedConnection<N> implements SqlConnection.Connection {
         conn.markBroken(new Error("a statement was interrupted while running and its connection did not settle"))
         this.owner.invalidate(conn)
       })
+    // A cancel that reaches the server before the statement starts running is ignored there, and the
+    // statement then runs to its end (pg_sleep(5) interrupted after 10 ms, 1 in 25): while the statement has
+    // not answered, the cancel is sent again, each time after the previous one finished.
+    const cancelUntilSettled = Effect.flatMap(Effect.fork(settle(native)), (idle) => {
+      const attempt: Effect.Effect<boolean> = Effect.zipRight(
+        this.owner.connector.cancel(native),
+        Effect.flatMap(
+          Effect.timeoutOption(Fiber.join(idle), cancelRetry),
+          Option.match({ onNone: () => attempt, onSome: Effect.succeed })
+        )
+      )
+      return Effect.ensuring(attempt, Fiber.interrupt(idle))
+    })
     return Effect.flatMap(
-      Effect.all([this.owner.connector.cancel(native), settle(native)], { concurrency: 2 }).pipe(
+      cancelUntilSettled.pipe(
         Effect.interruptible,
         Effect.timeout(cancelTimeout),
-        Effect.map(([, idle]) => idle),
         Effect.catchAllCause(() => Effect.succeed(false)),
         Effect.flatMap(verdict),
         Effect.forkDaemon
