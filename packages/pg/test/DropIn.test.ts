@@ -135,6 +135,26 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
       )
     }))
 
+  it.live("listen: when its connection is lost the streams fail with SqlError, and the next listen opens another", () =>
+    withLayer(Effect.gen(function*() {
+      const pg = yield* PgClient.PgClient
+      const first = yield* pg.listen("dropin_lost").pipe(Stream.runCollect, Effect.either, Effect.fork)
+      const listener = (yield* Reliability.eventually(
+        "the LISTEN to run",
+        pg<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND query LIKE 'LISTEN%'`,
+        (rows) => rows.length === 1
+      ))[0]!.pid
+      yield* pg`SELECT pg_terminate_backend(${listener})`
+      const lost = yield* Fiber.join(first)
+      expect(lost._tag === "Left" && lost.left._tag).toBe("SqlError")
+      const again = yield* pg.listen("dropin_lost").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      yield* Effect.gen(function*() {
+        yield* pg.notify("dropin_lost", "back")
+        yield* Effect.sleep("50 millis")
+      }).pipe(Effect.repeat({ until: () => again.unsafePoll() !== null }))
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(again))).toEqual(["back"])
+    })))
+
   it.live("PgPool.layerConfig provides PgClient too, its config read from Config", () =>
     Effect.gen(function*() {
       const name = `${appName}-config`
