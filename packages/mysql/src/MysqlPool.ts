@@ -9,6 +9,7 @@ import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
+import type * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -81,7 +82,11 @@ export const connector: (
 ) => Effect.Effect<Connector<Mysql.Connection, ConnectFailure>, PoolConfigError> = internal.connector
 
 /**
- * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of MySQL or
+ * A layer providing `Pool`, `SqlClient.SqlClient` and @effect/sql-mysql2's
+ * `MysqlClient.MysqlClient` (so `MysqlMigrator` and programs written for
+ * @effect/sql-mysql2 run unchanged; its `config` is what the pool connects
+ * with: the URL as given, host, port, user, password and database as mysql2
+ * resolves them), all over one pool of MySQL or
  * MariaDB connections. When connecting fails, the pool's `ConnectError` has
  * a typed `cause` whose `code` is the server's errno as a string (or the
  * socket's code); each keeps mysql2's error as its own `cause`, no password
@@ -118,7 +123,10 @@ export const connector: (
  */
 export const layer: (
   options: MysqlPoolOptions
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectFailure>> = internal.layer
+) => Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
+  PoolConfigError | ConnectError<ConnectFailure>
+> = internal.layer
 
 /**
  * The same layer, its options read from Effect `Config` (the same checks
@@ -139,7 +147,7 @@ export const layer: (
 export const layerConfig: (
   config: Config.Config.Wrap<MysqlPoolOptions>
 ) => Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
   PoolConfigError | ConnectError<ConnectFailure> | ConfigError.ConfigError
 > = internal.layerConfig
 

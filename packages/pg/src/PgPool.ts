@@ -10,7 +10,9 @@ import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -18,9 +20,11 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import type { ConnectionOptions } from "node:tls"
 import type Pg from "pg"
 import * as internal from "./internal/pg.js"
+import * as internalClient from "./internal/pgClient.js"
 
 /**
  * Where and how to connect: a `url`, or `host`, `port`, `database`,
@@ -88,8 +92,19 @@ export const connector: (
 ) => Effect.Effect<Connector<Pg.Client, ConnectFailure>, PoolConfigError> = internal.connector
 
 /**
- * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of
- * PostgreSQL connections. When connecting fails, the pool's `ConnectError`
+ * A layer providing `Pool`, `SqlClient.SqlClient` and @effect/sql-pg's
+ * `PgClient.PgClient` over a pool of PostgreSQL connections, so a program
+ * written for @effect/sql-pg (and `PgMigrator`, which asks for `PgClient`)
+ * runs on the pool unchanged. The `PgClient` answers over the pool's
+ * connections: its statements borrow them, its `config` is what the pool
+ * connects with (resolved from the URL and the fields), `json` and `notify`
+ * run through the pool, and `listen` opens one connection of its own outside
+ * the pool, on the first call, shared by every channel and closed with the
+ * layer. It also provides `Reactivity.layer` to the pool, so `sql.reactive`
+ * hears a program's `Reactivity.mutation` when the program provides
+ * `Reactivity.layer` in the same layer graph.
+ *
+ * When connecting fails, the pool's `ConnectError`
  * has a typed `cause` (each keeps node-postgres' error as its own `cause`,
  * no password anywhere):
  *
@@ -121,7 +136,10 @@ export const connector: (
  */
 export const layer: (
   options: PgPoolOptions
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectFailure>> = internal.layer
+) => Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | PgClient.PgClient,
+  PoolConfigError | ConnectError<ConnectFailure>
+> = internal.layer
 
 /**
  * The same layer, its options read from Effect `Config` (the same checks
@@ -144,9 +162,60 @@ export const layer: (
 export const layerConfig: (
   config: Config.Config.Wrap<PgPoolOptions>
 ) => Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | PgClient.PgClient,
   PoolConfigError | ConnectError<ConnectFailure> | ConfigError.ConfigError
 > = internal.layerConfig
+
+/**
+ * What `layerFromPool` needs: the pool (`Pool.Pool`, an extra pool's tag, or
+ * any effect giving a pool of node-postgres connections), and the client's
+ * own name transforms when they differ from the pool's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgPoolFromPoolOptions<E = never, R = never> {
+  readonly acquire: Effect.Effect<Pool.Pool<any>, E, R>
+  /** Reported in `config`; the pool's connections keep their own. */
+  readonly applicationName?: string | undefined
+  readonly spanAttributes?: Record<string, unknown> | undefined
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+  readonly transformJson?: boolean | undefined
+  /** Type parsers of the `listen` connection (the pool's connections keep their own). */
+  readonly types?: Pg.CustomTypesConfig | undefined
+}
+
+/**
+ * A layer providing `PgClient.PgClient` and `SqlClient.SqlClient` over a
+ * PostgreSQL pool built elsewhere, as `PgClient.layerFromPool` of
+ * @effect/sql-pg does over a `pg.Pool`. The client is a new object (the
+ * pool's own `sql` is untouched; two clients over one pool have their own
+ * `config` and transforms); its `config` is read from the settings of one of
+ * the pool's connections (borrowed once, when the layer is built); `listen`
+ * opens one connection of its own with those settings.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { Pool } from "@dbpool/sql"
+ * import { PgPool } from "@dbpool/pg"
+ *
+ * const Replica = Pool.makeTag("Replica")
+ * const ReplicaLive = Replica.layer(
+ *   PgPool.connector({ url: Redacted.make("postgres://postgres@replica:5432/app") })
+ * )
+ * // a PgClient (and SqlClient) answering on the replica's pool
+ * const ReplicaClient = PgPool.layerFromPool({ acquire: Replica }).pipe(Layer.provide(ReplicaLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromPool: <E = never, R = never>(
+  options: PgPoolFromPoolOptions<E, R>
+) => Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, E | SqlError, Exclude<R, Scope.Scope>> = internalClient
+  .layerFromPool as any
 
 /**
  * A JSON parameter (as `PgClient.json` of @effect/sql-pg).

@@ -73,6 +73,15 @@ export interface Connector<Native, E = unknown> {
   readonly validate: (native: Native) => Effect.Effect<void, unknown>
   /** Cancels the statement running on this connection, on the server, best effort. */
   readonly cancel: (native: Native) => Effect.Effect<void>
+  /**
+   * How a connection becomes reusable after its statement was interrupted:
+   * waits until the interrupted statement has answered (the driver has
+   * nothing in flight) and succeeds with whether the session is idle and
+   * outside a transaction. The pool runs it beside `cancel` and keeps the
+   * connection only when both have finished and this says `true`; without
+   * it, a connection whose statement was interrupted is always closed.
+   */
+  readonly settle?: ((native: Native) => Effect.Effect<boolean>) | undefined
   /** The @effect/sql connection that runs statements on this native connection. */
   readonly connection: (native: Native) => SqlConnection.Connection
   /** Whether an error of a statement (the `SqlError`'s cause) means the connection is unusable. */

@@ -14,6 +14,7 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import type * as ResourcePool from "@dbpool/core/ResourcePool"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -31,7 +32,10 @@ import type { PooledConnection } from "./PooledConnection.js"
  * for that statement only. A connection that failed at connection level,
  * was released with a statement still running (its fiber was interrupted:
  * the statement is cancelled on the server), or inside an open transaction is
- * closed and replaced, never lent again.
+ * closed and replaced, never lent again, except a connection whose
+ * interrupted statement the driver saw settle (the connector's `settle`: the
+ * cancel and the statement both answered, the session idle outside a
+ * transaction), which is kept.
  *
  * @since 0.1.0
  * @category models
@@ -211,8 +215,52 @@ export const make: <N, E>(
   internal.make(connector, config)
 
 /**
+ * What a further client over a pool's connections may set for itself: the
+ * statement compiler (with its name transforms) and the row transforms.
+ * Unset fields are the pool's own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions {
+  readonly compiler?: Statement.Compiler | undefined
+  readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+}
+
+/**
+ * A new `SqlClient` over the pool's connections (not a second set of
+ * connections): it borrows from the pool, joins the pool's transactions and
+ * shares its `Reactivity`, with its own compiler and row transforms when
+ * given. The pool's own `sql` is left as it is, so a driver can add members
+ * to the new client (its own client interface) without touching the pool's.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Statement } from "@effect/sql"
+ * import { Pool } from "@dbpool/sql"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* Pool.Pool
+ *   const snake = Pool.makeClient(pool, { compiler: Statement.makeCompilerSqlite((name) => name.toLowerCase()) })
+ *   return yield* snake`SELECT ${snake("Id")} FROM users`
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeClient: (pool: Pool<any>, options?: ClientOptions | undefined) => SqlClient.SqlClient = (
+  pool,
+  options
+) => internal.makePoolClient(pool, options ?? {})
+
+/**
  * A layer providing the default `Pool` and `SqlClient.SqlClient`, both over
- * one pool built from a connector (or an effect making one).
+ * one pool built from a connector (or an effect making one). The client's
+ * `reactive` queries hear the `Reactivity` service of the context: the layer
+ * provides `Reactivity.layer`, shared (as one layer value) with a program that
+ * provides it too for its own `Reactivity.mutation`.
  *
  * @example
  * ```ts

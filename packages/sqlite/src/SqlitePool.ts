@@ -11,6 +11,7 @@ import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
+import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type Database from "better-sqlite3"
 import type * as Config from "effect/Config"
@@ -77,7 +78,11 @@ export const connector: (
 ) => Effect.Effect<Connector<Database.Database, ConnectFailure>, PoolConfigError> = internal.connector
 
 /**
- * A layer providing `Pool` and `SqlClient.SqlClient` over a pool of
+ * A layer providing `Pool`, `SqlClient.SqlClient` and @effect/sql-sqlite-node's
+ * `SqliteClient.SqliteClient` (so `SqliteMigrator` and programs written for
+ * it run unchanged: `export` and `backup` borrow one of the pool's
+ * connections, `loadExtension` loads on one now and on every other before
+ * its next statement), all over one pool of
  * connections to one SQLite file. When opening fails, the pool's
  * `ConnectError` has a typed `cause` (better-sqlite3's error as its own
  * `cause`):
@@ -108,7 +113,10 @@ export const connector: (
  */
 export const layer: (
   options: SqlitePoolOptions
-) => Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectFailure>> = internal.layer
+) => Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  PoolConfigError | ConnectError<ConnectFailure>
+> = internal.layer
 
 /**
  * The same layer, its options read from Effect `Config`.
@@ -127,6 +135,6 @@ export const layer: (
 export const layerConfig: (
   config: Config.Config.Wrap<SqlitePoolOptions>
 ) => Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | SqliteClient.SqliteClient,
   PoolConfigError | ConnectError<ConnectFailure> | ConfigError.ConfigError
 > = internal.layerConfig

@@ -6,6 +6,7 @@ export * as DisposableServer from "./DisposableServer.js"
 /**
  * @since 0.1.0
  */
+export * as DropIn from "./DropIn.js"
 export * as FaultProxy from "./FaultProxy.js"
 
 /**

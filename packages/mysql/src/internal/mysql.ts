@@ -8,7 +8,8 @@ import type { ConnectError } from "@dbpool/core/PoolError"
 import { PoolConfigError } from "@dbpool/core/PoolError"
 import * as ConnectionError from "@dbpool/sql/ConnectionError"
 import { type Connector, decodeQueryTimeout, serverAddress } from "@dbpool/sql/Connector"
-import * as Pool from "@dbpool/sql/Pool"
+import type * as Pool from "@dbpool/sql/Pool"
+import type * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import { makeCompiler } from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
@@ -25,6 +26,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import Mysql from "mysql2"
 import type * as MysqlPool from "../MysqlPool.js"
+import * as MysqlClientImpl from "./mysqlClient.js"
 
 const connectionCodes = new Set([
   "PROTOCOL_CONNECTION_LOST",
@@ -344,6 +346,30 @@ export const connector = (
     (config, queryTimeout) => make(options, config, queryTimeout)
   )
 
+/**
+ * Waits until mysql2 has nothing in flight on `conn` (the statement stopped by KILL QUERY answered, with
+ * ER_QUERY_INTERRUPTED or its result) and says whether the connection is still whole. Whether it is in a
+ * transaction the pool knows from the statements it ran (mysql2 does not say).
+ */
+const settle = (conn: Mysql.Connection): Effect.Effect<boolean> => {
+  const c = conn as unknown as {
+    _command?: unknown
+    _commands?: { readonly length: number }
+    _fatalError?: unknown
+    _closing?: boolean
+    stream?: { destroyed?: boolean }
+  }
+  const state = (): boolean | undefined => {
+    if (c._fatalError || c._closing === true || c.stream?.destroyed === true) return false
+    return c._command == null && (c._commands?.length ?? 0) === 0 ? true : undefined
+  }
+  const loop: Effect.Effect<boolean> = Effect.suspend(() => {
+    const s = state()
+    return s === undefined ? Effect.zipRight(Effect.sleep("1 millis"), loop) : Effect.succeed(s)
+  })
+  return loop
+}
+
 const make = (
   options: MysqlPool.MysqlPoolOptions,
   config: Mysql.ConnectionOptions,
@@ -427,6 +453,7 @@ const make = (
         conn.ping((error) => resume(error ? Effect.fail(error) : Effect.void))
       }),
     cancel,
+    settle,
     connection: (conn) => new MysqlConnection(conn, cancel(conn)),
     isConnectionError,
     retryable: ConnectionError.isRetryable,
@@ -445,12 +472,14 @@ const make = (
 
 export const layer = (
   options: MysqlPool.MysqlPoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
-  Pool.layer(connector(options), options.pool)
+): Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure>
+> => MysqlClientImpl.layer(connector(options), options, checkedConfig(options))
 
 export const layerConfig = (
   config: Config.Config.Wrap<MysqlPool.MysqlPoolOptions>
 ): Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | MysqlClient.MysqlClient,
   PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

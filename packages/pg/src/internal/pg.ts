@@ -8,7 +8,8 @@ import type { ConnectError } from "@dbpool/core/PoolError"
 import { PoolConfigError } from "@dbpool/core/PoolError"
 import * as ConnectionError from "@dbpool/sql/ConnectionError"
 import { type Connector, decodeQueryTimeout, serverAddress } from "@dbpool/sql/Connector"
-import * as Pool from "@dbpool/sql/Pool"
+import type * as Pool from "@dbpool/sql/Pool"
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import { makeCompiler } from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
@@ -28,6 +29,7 @@ import Pg from "pg"
 import { parse as parseConnectionString } from "pg-connection-string"
 import Cursor from "pg-cursor"
 import type * as PgPool from "../PgPool.js"
+import * as PgClientImpl from "./pgClient.js"
 
 /** SQLSTATE classes and codes after which the session is gone or unusable. */
 const connectionCodes = /^(08|57P0[1-4]|53300|XX000$)/
@@ -419,6 +421,7 @@ const make = (
         client.query("SELECT 1", (error: Error | null) => resume(error ? Effect.fail(error) : Effect.void))
       }),
     cancel: (client) => Effect.flatMap(cancelRequest(client), (sent) => sent ? Effect.void : cancelWithQuery(client)),
+    settle: PgClientImpl.settle,
     connection: (client) => new PgConnection(client),
     isConnectionError,
     retryable: ConnectionError.isRetryable,
@@ -441,17 +444,16 @@ const make = (
 
 export const layer = (
   options: PgPool.PgPoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
-  Pool.layer(connector(options), options.pool)
+): Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | PgClient.PgClient,
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure>
+> => PgClientImpl.layer(connector(options), options, checkedConfig(options))
 
 export const layerConfig = (
   config: Config.Config.Wrap<PgPool.PgPoolOptions>
 ): Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | PgClient.PgClient,
   PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
-interface PgJson extends Statement.Custom<"PgJson", unknown> {}
-const PgJson = Statement.custom<PgJson>("PgJson")
-
-export const json = (value: unknown): Statement.Fragment => PgJson(value, undefined, undefined)
+export const json = PgClientImpl.json

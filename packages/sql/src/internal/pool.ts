@@ -36,6 +36,8 @@ type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: n
 const cancelTimeout = "2 seconds"
 /** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
 const cancelWait = "50 millis"
+/** How long an interrupted statement is given to answer a cancel before the cancel is sent again. */
+const cancelRetry = "100 millis"
 
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
@@ -59,6 +61,10 @@ export class Conn<N> implements PooledConnection<N> {
   brokenCause: unknown = undefined
   running = 0
   inTransaction = false
+  /** Its last interrupted statement was cancelled and answered, the session idle: an interruption spared it. */
+  settled = false
+  /** The verdict on an interrupted statement, while it is being reached (see `GuardedConnection.settle`). */
+  settling: Fiber.RuntimeFiber<void> | undefined = undefined
   lease: ResourcePool.Lease<Conn<N>> | undefined = undefined
   markBroken(cause: unknown): void {
     if (this.broken) return
@@ -78,6 +84,10 @@ class GuardedConnection<N> implements SqlConnection.Connection {
   private guard<A>(sql: string, run: () => Effect.Effect<A, SqlError>, empty: A): Effect.Effect<A, SqlError> {
     return Effect.suspend(() => {
       const conn = this.conn
+      // The last statement's cancel is still settling (a reserved connection, used again at once): wait for
+      // its verdict, bounded by the cancel's own bound.
+      const settling = conn.settling
+      if (settling !== undefined) return Effect.zipRight(Fiber.await(settling), this.guard(sql, run, empty))
       if (conn.broken) {
         // The server ended the session and rolled back with it: a ROLLBACK has nothing left to undo, but a
         // COMMIT must fail, or a transaction the server threw away would be reported as committed.
@@ -110,6 +120,13 @@ class GuardedConnection<N> implements SqlConnection.Connection {
     }
     const failure = Cause.failureOption(exit.cause)
     const cause = Option.isSome(failure) ? failure.value.cause : Cause.squash(exit.cause)
+    const settle = this.owner.connector.settle
+    if (
+      settle !== undefined && Option.isNone(failure) && Cause.isInterrupted(exit.cause) && !conn.inTransaction &&
+      this.owner.connector.inTransaction?.(conn.native) !== true
+    ) {
+      return this.settle(settle)
+    }
     if (Cause.isInterrupted(exit.cause) || cause instanceof QueryTimeoutError) {
       // Left with the statement still running (released, or past queryTimeout): stop it on the server,
       // never reuse the connection.
@@ -135,6 +152,56 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       this.owner.invalidate(conn)
     }
     return Effect.void
+  }
+
+  /**
+   * An interrupted statement outside a transaction: the cancel and the driver's `settle` run side by side,
+   * and the connection is kept only once BOTH have finished and the session is idle. Keeping it as soon as
+   * the statement answered let a cancel still on its way hit the next statement on the kept connection
+   * (57014 on an innocent query, 65 of 460 in a loop). The verdict is reached in a fiber of its own, bounded
+   * by `cancelTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
+   * partition, must not hold it). Until the verdict, the connection is `settling`: its next statement waits
+   * for it, and given back to the pool it is closed.
+   */
+  private settle(settle: (native: N) => Effect.Effect<boolean>): Effect.Effect<void> {
+    const conn = this.conn
+    const native = conn.native
+    const verdict = (idle: boolean) =>
+      Effect.sync(() => {
+        conn.settling = undefined
+        if (idle && !conn.broken) {
+          conn.settled = true
+          return
+        }
+        conn.markBroken(new Error("a statement was interrupted while running and its connection did not settle"))
+        this.owner.invalidate(conn)
+      })
+    // A cancel that reaches the server before the statement starts running is ignored there, and the
+    // statement then runs to its end (pg_sleep(5) interrupted after 10 ms, 1 in 25): while the statement has
+    // not answered, the cancel is sent again, each time after the previous one finished.
+    const cancelUntilSettled = Effect.flatMap(Effect.fork(settle(native)), (idle) => {
+      const attempt: Effect.Effect<boolean> = Effect.zipRight(
+        this.owner.connector.cancel(native),
+        Effect.flatMap(
+          Effect.timeoutOption(Fiber.join(idle), cancelRetry),
+          Option.match({ onNone: () => attempt, onSome: Effect.succeed })
+        )
+      )
+      return Effect.ensuring(attempt, Fiber.interrupt(idle))
+    })
+    return Effect.flatMap(
+      cancelUntilSettled.pipe(
+        Effect.interruptible,
+        Effect.timeout(cancelTimeout),
+        Effect.catchAllCause(() => Effect.succeed(false)),
+        Effect.flatMap(verdict),
+        Effect.forkDaemon
+      ),
+      (work) => {
+        conn.settling = work
+        return Effect.interruptible(Fiber.await(work)).pipe(Effect.timeout(cancelWait), Effect.ignore)
+      }
+    )
   }
 
   execute(
@@ -310,6 +377,20 @@ const makeClient = (options: {
   return build(connector.compiler, connector.transformRows)
 }
 
+/** What a client of its own over a pool's connections may change. */
+export interface ClientOptions {
+  readonly compiler?: Statement.Compiler | undefined
+  readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+}
+
+/** Where a pool keeps the maker of further clients over its connections. */
+export const clientBuilder: unique symbol = Symbol.for("@dbpool/sql/Pool/clientBuilder")
+
+export const makePoolClient = (pool: Pool.Pool<any>, options: ClientOptions): SqlClient.SqlClient =>
+  (pool as unknown as Record<typeof clientBuilder, (options: ClientOptions) => SqlClient.SqlClient>)[clientBuilder](
+    options
+  )
+
 /** The transaction tag of the default pool: @effect/sql's own, so everything built on @effect/sql joins in. */
 export const defaultTransactionTag: TxTag = SqlClient.TransactionConnection
 
@@ -319,7 +400,12 @@ export const make = <N, E>(
   transactionTag: TxTag = defaultTransactionTag
 ): Effect.Effect<Pool.Pool<N>, PoolConfigError | ConnectError<E>, Scope.Scope> =>
   Effect.gen(function*() {
-    const reactivity = yield* Reactivity.make
+    // The context's Reactivity when there is one (the layers provide it, shared with the program's
+    // `Reactivity.mutation`): a private one never hears the program's mutations.
+    const reactivity = yield* Effect.flatMap(
+      Effect.serviceOption(Reactivity.Reactivity),
+      Option.match({ onNone: () => Reactivity.make, onSome: Effect.succeed })
+    )
     const holder: { core?: ResourcePool.ResourcePool<Conn<N>, E> } = {}
     const runtime = makeRuntime<N>(connector, (conn) => {
       const lease = conn.lease
@@ -387,6 +473,8 @@ export const make = <N, E>(
           ) :
           connector.close(conn.native),
       validate: (conn) => conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
+      // An interrupted borrower is judged by giveBack: a connection whose statement settled is kept.
+      isBroken: Cause.isDie,
       retryable: connector.retryable,
       config
     })
@@ -396,16 +484,24 @@ export const make = <N, E>(
       const conn = lease.resource
       conn.lease = lease
       conn.id = lease.id
+      conn.settled = false
       return conn
     }
     /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
-    const giveBack = (conn: Conn<N>): Effect.Effect<void> =>
+    const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>, spareSettled = false): Effect.Effect<void> =>
       Effect.suspend(() => {
         const lease = conn.lease
         conn.lease = undefined
         if (lease === undefined) return Effect.void
         const inTransaction = conn.broken ? false : (connector.inTransaction?.(conn.native) ?? conn.inTransaction)
-        if (conn.broken || conn.running > 0 || inTransaction) return pool.invalidate(lease)
+        // An interrupted borrower may have left anything on the connection (a SET it meant to undo): closed.
+        // Only a borrow for one statement of the client, interrupted in that statement which then settled,
+        // has left nothing behind.
+        const interrupted = exit !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) &&
+          !(spareSettled && conn.settled)
+        if (conn.broken || conn.running > 0 || inTransaction || interrupted || conn.settling !== undefined) {
+          return pool.invalidate(lease)
+        }
         return Effect.void
       })
 
@@ -418,7 +514,11 @@ export const make = <N, E>(
     const get: Effect.Effect<ResourcePool.Lease<Conn<N>>, PoolError<E>, Scope.Scope> = Effect.tap(
       pool.get,
       // Scope.addFinalizer, not Effect.addFinalizer: no FiberRefs to capture and diff on every statement.
-      (lease) => Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, giveBack(lend(lease))))
+      (lease) =>
+        Effect.flatMap(Effect.scope, (scope) => {
+          const conn = lend(lease)
+          return Scope.addFinalizerExit(scope, (exit) => giveBack(conn, exit))
+        })
     )
 
     class Broken {
@@ -426,7 +526,8 @@ export const make = <N, E>(
     }
     const broken = new Broken()
     const use = <B, E2, R>(
-      f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>
+      f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>,
+      spareSettled = false
     ): Effect.Effect<B, E2 | PoolError<E>, R> => {
       // `left` is read from the config only once a broken connection turns up: `pool.config` makes a copy of the
       // configuration, which every statement would otherwise pay for.
@@ -436,7 +537,7 @@ export const make = <N, E>(
           if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
             return Effect.zipRight(giveBack(conn), Effect.fail(broken))
           }
-          return Effect.ensuring(f(lease), giveBack(conn))
+          return Effect.onExit(f(lease), (exit) => giveBack(conn, exit, spareSettled))
         }).pipe(
           Effect.catchIf(
             (e): e is Broken => e === broken,
@@ -450,19 +551,6 @@ export const make = <N, E>(
       Effect.mapError(get, toSqlError),
       (lease) => lease.resource.connection
     )
-    const sql = makeClient({
-      connector,
-      transactionTag,
-      reactivity,
-      acquirer,
-      transactionAcquirer: acquirer,
-      borrow: (f) =>
-        Effect.mapError(
-          use((lease) => f(lease.resource.connection)),
-          (error) => error instanceof SqlError ? error : toSqlError(error)
-        ),
-      bound: false
-    })
 
     const withConnection = <A, E2, R>(f: (conn: PooledConnection<N>) => Effect.Effect<A, E2, R>) =>
       use((lease) => f(lease.resource))
@@ -476,12 +564,38 @@ export const make = <N, E>(
         return withConnection((conn) => conn.sql.withTransaction(f(conn)))
       })
 
+    const clientOptions = {
+      connector,
+      transactionTag,
+      reactivity,
+      acquirer,
+      transactionAcquirer: acquirer,
+      borrow: (f: (conn: SqlConnection.Connection) => Effect.Effect<any, SqlError>) =>
+        Effect.mapError(
+          use((lease) => f(lease.resource.connection), true),
+          (error) => error instanceof SqlError ? error : toSqlError(error)
+        ),
+      bound: false
+    }
+    const sql = makeClient(clientOptions)
+    /** Another client over the same connections, with its own compiler and row transforms. */
+    const newClient = (options: ClientOptions): SqlClient.SqlClient =>
+      makeClient({
+        ...clientOptions,
+        connector: {
+          ...connector,
+          compiler: options.compiler ?? connector.compiler,
+          transformRows: "transformRows" in options ? options.transformRows : connector.transformRows
+        }
+      })
+
     const service: Pool.Pool<N> = Object.assign(Object.create(pool) as ResourcePool.ResourcePool<Conn<N>, E>, {
       get,
       use,
       sql,
       withConnection,
-      withTransaction
+      withTransaction,
+      [clientBuilder]: newClient
     }) as any
     return service
   })
@@ -502,7 +616,7 @@ export const layer = <N, E, CE = never, CR = never>(
       const service = yield* make(c, config)
       return Context.make(tag, service as unknown as Pool.Pool).pipe(Context.add(SqlClient.SqlClient, service.sql))
     })
-  )
+  ).pipe(Layer.provide(Reactivity.layer))
 
 export const makeTag = <const Id extends string>(id: Id): Pool.PoolTag<Id> => {
   const self = Context.GenericTag<Pool.PoolTag.Identifier<Id>, Pool.Pool>(`@dbpool/sql/Pool/${id}`)
@@ -534,6 +648,10 @@ export const makeTag = <const Id extends string>(id: Id): Pool.PoolTag<Id> => {
               Scope.Scope
             >
         )
-      ) as Layer.Layer<Pool.PoolTag.Identifier<Id>, PoolConfigError | ConnectError<E> | CE, Exclude<CR, Scope.Scope>>
+      ).pipe(Layer.provide(Reactivity.layer)) as Layer.Layer<
+        Pool.PoolTag.Identifier<Id>,
+        PoolConfigError | ConnectError<E> | CE,
+        Exclude<CR, Scope.Scope>
+      >
   }) as unknown as Pool.PoolTag<Id>
 }

@@ -10,7 +10,8 @@ import type { ConnectError } from "@dbpool/core/PoolError"
 import { PoolConfigError } from "@dbpool/core/PoolError"
 import * as ConnectionError from "@dbpool/sql/ConnectionError"
 import { type Connector, decodeQueryTimeout } from "@dbpool/sql/Connector"
-import * as Pool from "@dbpool/sql/Pool"
+import type * as Pool from "@dbpool/sql/Pool"
+import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
@@ -25,6 +26,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type * as SqlitePool from "../SqlitePool.js"
+import * as SqliteClientImpl from "./sqliteClient.js"
 
 const beginPattern = /^\s*BEGIN\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(TRANSACTION\s+)?TO\b)/i
@@ -57,6 +59,8 @@ export const isMemory = (filename: string): boolean =>
 
 class Native {
   holdsWriteLock = false
+  /** The extensions of `SqliteClient.loadExtension` this connection has loaded. */
+  readonly extensions = new Set<string>()
   readonly statements = new Map<string, Database.Statement>()
   constructor(readonly db: Database.Database) {}
   prepare(sql: string): Database.Statement {
@@ -69,6 +73,15 @@ class Native {
     return statement
   }
 }
+
+/** What the SqliteClient of a pool needs from its connector, beyond the `Connector` itself. */
+export interface Extensions {
+  /** Loads an extension on this connection now and on every connection of the pool before its next statement. */
+  readonly load: (db: Database.Database, path: string) => void
+}
+
+/** The connector's extension registry, for `SqliteClient.loadExtension`. */
+export const extensionsOf: WeakMap<object, Extensions> = new WeakMap()
 
 export const connector = (
   options: SqlitePool.SqlitePoolOptions
@@ -98,6 +111,17 @@ export const connector = (
     const fail = (cause: unknown, what: string) =>
       new SqlError({ cause, message: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
+    /** Extensions loaded through the client: every connection loads them before its next statement. */
+    const extensions: Array<string> = []
+    const loadExtensions = (native: Native) => {
+      for (const path of extensions) {
+        if (!native.extensions.has(path)) {
+          native.db.loadExtension(path)
+          native.extensions.add(path)
+        }
+      }
+    }
+
     /** Runs one statement; a write outside this connection's transaction waits for the write permit. */
     const run = <A>(
       native: Native,
@@ -107,6 +131,7 @@ export const connector = (
       Effect.suspend(() => {
         const exec = Effect.withFiberRuntime<A, SqlError>((fiber) => {
           try {
+            if (native.extensions.size < extensions.length) loadExtensions(native)
             const statement = native.prepare(sql)
             if (Context.get(fiber.currentContext, SqlClient.SafeIntegers)) statement.safeIntegers(true)
             return Effect.succeed(body(statement))
@@ -299,17 +324,27 @@ export const connector = (
       ],
       transactions: { begin: "BEGIN IMMEDIATE" }
     }
+    extensionsOf.set(self, {
+      load: (db, path) => {
+        const native = natives.get(db)!
+        native.db.loadExtension(path)
+        native.extensions.add(path)
+        if (!extensions.includes(path)) extensions.push(path)
+      }
+    })
     return self
   })
 
 export const layer = (
   options: SqlitePool.SqlitePoolOptions
-): Layer.Layer<Pool.Pool | SqlClient.SqlClient, PoolConfigError | ConnectError<ConnectionError.ConnectFailure>> =>
-  Pool.layer(connector(options), options.pool)
+): Layer.Layer<
+  Pool.Pool | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  PoolConfigError | ConnectError<ConnectionError.ConnectFailure>
+> => SqliteClientImpl.layer(connector(options), options)
 
 export const layerConfig = (
   config: Config.Config.Wrap<SqlitePool.SqlitePoolOptions>
 ): Layer.Layer<
-  Pool.Pool | SqlClient.SqlClient,
+  Pool.Pool | SqlClient.SqlClient | SqliteClient.SqliteClient,
   PoolConfigError | ConnectError<ConnectionError.ConnectFailure> | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
