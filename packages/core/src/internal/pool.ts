@@ -61,7 +61,14 @@ class LeaseImpl<A> implements ResourcePool.Lease<A> {
   }
 }
 
-type Attempt<E> = { readonly _tag: "Failed"; readonly error: E } | { readonly _tag: "Timeout" }
+/**
+ * How one connection attempt failed. "Interrupted": `acquire` ended with an interruption of its own
+ * (nobody interrupted it), a failed attempt like any other.
+ */
+type Attempt<E> =
+  | { readonly _tag: "Failed"; readonly error: E }
+  | { readonly _tag: "Timeout" }
+  | { readonly _tag: "Interrupted"; readonly cause: Cause.Cause<never> }
 
 type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
 
@@ -163,6 +170,7 @@ export const make = <A, E = never, R = never>(
       config.maxConnections,
       millis(config.maxIdleTime),
       config.circuitBreakerThreshold,
+      config.maxWaiting,
       {
         requestCreation: () => requests.unsafeOffer(undefined),
         close: (conn, reason) => runFork(closeConnection(conn, reason)),
@@ -192,7 +200,11 @@ export const make = <A, E = never, R = never>(
         pool: name,
         attempts,
         reason: failure._tag === "Timeout" ? "timeout" : "failed",
-        cause: failure._tag === "Failed" ? failure.error : undefined,
+        cause: failure._tag === "Failed"
+          ? failure.error
+          : failure._tag === "Interrupted"
+          ? Cause.squash(failure.cause) as E
+          : undefined,
         timeout: failure._tag === "Timeout" ? config.connectTimeout : undefined
       })
 
@@ -218,7 +230,13 @@ export const make = <A, E = never, R = never>(
         restore(
           Effect.timeoutTo(Fiber.await(fiber), {
             duration: config.connectTimeout,
-            onSuccess: (exit) => Effect.succeed(exit),
+            // An attempt that ended interrupted, though we did not interrupt it, interrupted itself.
+            onSuccess: (exit) =>
+              Effect.succeed(
+                Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+                  ? Exit.fail<Attempt<E>>({ _tag: "Interrupted", cause: exit.cause as Cause.Cause<never> })
+                  : exit
+              ),
             onTimeout: () => Effect.map(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? exit : timedOut)
           })
         ).pipe(
@@ -263,7 +281,11 @@ export const make = <A, E = never, R = never>(
           const error = connectError(failure, attempts)
           const opened = state.attemptFailed(error, now())
           if (subscribers > 0) {
-            const cause = failure._tag === "Timeout" ? "timeout" : failure.error
+            const cause = failure._tag === "Timeout"
+              ? "timeout"
+              : failure._tag === "Failed"
+              ? failure.error
+              : Cause.squash(failure.cause)
             yield* emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
           }
           if (opened) yield* circuitOpened(error)
@@ -457,11 +479,17 @@ export const make = <A, E = never, R = never>(
       validate === undefined ?
         Effect.succeed("healthy") :
         // Interruptible inside, whatever the caller's region, so that the timeout can stop a hung check.
-        Effect.interruptible(validate(resource)).pipe(
+        // The check's own outcome is taken as a value inside the timeout: a `validate` that ends with an
+        // interruption of its own is a failed check; only the caller's interruption makes "interrupted".
+        Effect.interruptible(Effect.exit(validate(resource))).pipe(
           Effect.timeoutFail({ duration: Math.max(0, limitMillis), onTimeout: () => "timeout" as const }),
           Effect.exit,
           Effect.map((exit): Verdict =>
-            Exit.isSuccess(exit) ? "healthy" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "unhealthy"
+            Exit.isSuccess(exit)
+              ? Exit.isSuccess(exit.value) ? "healthy" : "unhealthy"
+              : Cause.isInterruptedOnly(exit.cause)
+              ? "interrupted"
+              : "unhealthy"
           )
         )
 
@@ -526,34 +554,18 @@ export const make = <A, E = never, R = never>(
       )
     }
 
+    /** The caller's waiter is already queued (by `state.request`): here its fiber waits for the outcome. */
     const wait = (
       restore: Restore,
+      waiter: PoolWaiter<A, E>,
       start: number,
-      deadline: number,
-      retrying: boolean,
-      op: Acquisition<A, E> | undefined
+      op: Acquisition<A, E>
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
-      // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
-      if (state.waiters.length >= config.maxWaiting && state.open.size + state.pending >= state.max) {
-        state.failedRequests++
-        return Effect.fail(
-          new PoolExhaustedError({ pool: name, waiting: state.waiters.length, maxWaiting: config.maxWaiting })
-        )
-      }
-      const waiting = op === undefined
-        ? Effect.async<Conn<A>, PoolError<E>>((resume) => {
-          const waiter = new Waiter(start, deadline, resume)
-          state.enqueue(waiter, retrying)
-          if (retrying && deadline < timerWakeAt) restartTimer()
-          return Effect.sync(() => state.cancel(waiter, now()))
-        })
-        : Effect.async<Conn<A>, PoolError<E>>((resume) => {
-          // No canceler: the Acquisition's exit handler cancels this waiter if the caller is interrupted.
-          const waiter = new Waiter(start, deadline, resume)
-          op.waiter = waiter
-          state.enqueue(waiter, retrying)
-          if (retrying && deadline < timerWakeAt) restartTimer()
-        })
+      // No canceler: the Acquisition's exit handler cancels this waiter if the caller is interrupted.
+      const waiting = Effect.async<Conn<A>, PoolError<E>>((resume) => {
+        if (waiter.outcome !== undefined) resume(waiter.outcome)
+        else waiter.resume = resume
+      })
       const traced = Effect.withFiberRuntime<Conn<A>, PoolError<E>>((fiber) =>
         fiber.currentTracer === builtInTracer
           ? restore(waiting)
@@ -561,7 +573,7 @@ export const make = <A, E = never, R = never>(
       )
       return Effect.flatMap(traced, (conn) => {
         // Received: from here the lease, not the waiter, answers for the connection.
-        if (op !== undefined) op.waiter = undefined
+        op.waiter = undefined
         return leaseOf(conn, start, now())
       })
     }
@@ -572,7 +584,7 @@ export const make = <A, E = never, R = never>(
       conn: Conn<A>,
       start: number,
       deadline: number,
-      op: Acquisition<A, E> | undefined
+      op: Acquisition<A, E>
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       const checkStart = now()
       state.beginBorrowCheck(conn)
@@ -612,7 +624,7 @@ export const make = <A, E = never, R = never>(
       start: number,
       deadline: number,
       retrying: boolean,
-      op: Acquisition<A, E> | undefined
+      op: Acquisition<A, E>
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
       if (retrying) {
         // Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile.
@@ -628,9 +640,20 @@ export const make = <A, E = never, R = never>(
           return event === undefined ? Effect.fail(error) : Effect.zipRight(emit(event), Effect.fail(error))
         }
       }
-      const conn = state.takeIdle()
-      if (conn === undefined) return wait(restore, start, deadline, retrying, op)
       const t = now()
+      const decision = state.request(start, deadline, retrying, t)
+      if (decision === undefined) {
+        return Effect.fail(
+          new PoolExhaustedError({ pool: name, waiting: state.waiters.length, maxWaiting: config.maxWaiting })
+        )
+      }
+      if (decision instanceof Waiter) {
+        op.waiter = decision
+        // Only a waiter put back in arrival order (failed validation on borrow) can be due before the timer wakes.
+        if (retrying && deadline < timerWakeAt) restartTimer()
+        return wait(restore, decision, start, op)
+      }
+      const conn = decision
       if (
         validate !== undefined &&
         t - conn.idleSince >= validateAfterIdleMillis &&
@@ -641,7 +664,7 @@ export const make = <A, E = never, R = never>(
 
     const acquireLease = (
       restore: Restore,
-      op: Acquisition<A, E> | undefined
+      op: Acquisition<A, E>
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
       Effect.suspend(() => {
         state.totalRequests++
@@ -731,15 +754,21 @@ export const make = <A, E = never, R = never>(
       get config() {
         return currentConfig()
       },
-      get: Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(acquireLease(restore, undefined), (lease) =>
+      get: Effect.uninterruptibleMask((restore) => {
+        const op = new Acquisition<A, E>()
+        const acquired = Effect.onExit(acquireLease(restore, op), (exit) => {
+          // Interrupted while waiting (or served just as it was): out of the queue, any connection back.
+          if (exit._tag === "Failure" && op.waiter !== undefined) state.cancel(op.waiter, now())
+          return Effect.void
+        })
+        return Effect.flatMap(acquired, (lease) =>
           // Scope.addFinalizerExit, not Effect.addFinalizer: the latter captures the fiber's context for
           // the finalizer, which doubled the cost of a scoped acquisition.
           Effect.as(
             Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizerExit(scope, (exit) => releaseLease(lease, exit))),
             lease
           ))
-      ),
+      }),
       use: <B, E2, R2>(f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>) =>
         Effect.uninterruptibleMask((restore) => {
           const op = new Acquisition<A, E>()

@@ -112,30 +112,52 @@ export class PoolState<A, E> {
     readonly maxIdleMillis: number,
     /** `circuitBreakerThreshold`; `Infinity` never opens the circuit. */
     readonly circuitBreakerThreshold: number,
+    /** `maxWaiting`: callers beyond it are refused once nothing more can be opened. */
+    readonly maxWaiting: number,
     readonly runtime: Runtime<A>
   ) {}
 
   // ==== acquisition ========================================================
 
-  /** The fast path: the most recently used idle connection, if any. */
-  takeIdle(): Conn<A> | undefined {
-    const conn = this.idle.pop()
+  /**
+   * A caller asks for a connection: the whole decision in one synchronous step,
+   * so that nothing can happen between "no idle connection" and "queued" (a
+   * connection given back in such a gap would find no waiter and go idle, and a
+   * second caller could pass the queue's bound too). Returns an idle connection,
+   * now lent; or the caller's waiter, now queued; or `undefined` when the queue
+   * is full (counted as failed).
+   *
+   * A retrying caller (its connection failed validation on borrow) goes back
+   * in arrival order: it asked before some of those now waiting.
+   */
+  request(start: number, deadline: number, retrying: boolean, now: number): Conn<A> | PoolWaiter<A, E> | undefined {
+    const conn = this.takeIdle(now)
+    if (conn !== undefined) return conn
+    // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
+    if (this.waiters.length >= this.maxWaiting && this.open.size + this.pending >= this.max) {
+      this.failedRequests++
+      return undefined
+    }
+    const waiter: PoolWaiter<A, E> = new Waiter(start, deadline)
+    if (retrying) this.waiters.insertByArrival(waiter)
+    else this.waiters.pushBack(waiter)
+    this.ensureCapacity(0)
+    return waiter
+  }
+
+  /** The most recently used idle connection, if any; one past its lifetime is closed, never lent. */
+  private takeIdle(now: number): Conn<A> | undefined {
+    let conn = this.idle.pop()
+    while (conn !== undefined && now >= conn.retireAt) {
+      conn.state = "active" // transient: close expects a connection out of the idle set
+      this.close(conn, "lifetime")
+      conn = this.idle.pop()
+    }
     if (conn !== undefined) {
       conn.state = "active"
       this.active++
     }
     return conn
-  }
-
-  /**
-   * A caller found no idle connection and waits. A retrying caller (its
-   * connection failed validation on borrow) goes to the front: it asked before
-   * everyone now waiting.
-   */
-  enqueue(waiter: PoolWaiter<A, E>, front: boolean): void {
-    if (front) this.waiters.pushFront(waiter)
-    else this.waiters.pushBack(waiter)
-    this.ensureCapacity(0)
   }
 
   /**
@@ -162,7 +184,7 @@ export class PoolState<A, E> {
     this.waiters.remove(waiter)
     waiter.settled = true
     this.countFailure(error)
-    waiter.resume(Exit.fail(error))
+    waiter.deliver(Exit.fail(error))
   }
 
   /** Counts a failed acquisition, waiting or not. */
@@ -179,6 +201,8 @@ export class PoolState<A, E> {
    * waiter, or on top of the idle stack.
    */
   release(conn: Conn<A>, now: number, mustClose: CloseReason | undefined): void {
+    // Released once: shutdown may have cut it already (a waiter served, cut, then interrupted).
+    if (conn.state !== "active") return
     this.active--
     conn.lease = undefined
     if (this.closed) this.close(conn, "closed")
@@ -194,9 +218,8 @@ export class PoolState<A, E> {
     if (waiter !== undefined) {
       conn.state = "active"
       this.active++
-      waiter.settled = true
       waiter.served = conn
-      waiter.resume(Exit.succeed(conn))
+      waiter.deliver(Exit.succeed(conn))
       return
     }
     conn.state = "idle"
@@ -265,7 +288,9 @@ export class PoolState<A, E> {
       this.close(conn, "closed")
       return false
     }
-    this.handOffOrIdle(conn, now)
+    // Resized down while it was being opened: the surplus closes as it arrives.
+    if (this.open.size - this.closing > this.max) this.close(conn, "idle")
+    else this.handOffOrIdle(conn, now)
     if (!this.circuitOpen) return false
     this.closeCircuit(now)
     return true
@@ -438,6 +463,10 @@ export class PoolState<A, E> {
         if (idleDue > now) next = Math.min(next, idleDue)
       }
     }
+    // A connection lent out now may come back idle before its retirement: plan for it too.
+    for (const conn of this.open) {
+      if (conn.state !== "idle" && conn.state !== "closing" && conn.retireAt > now) next = Math.min(next, conn.retireAt)
+    }
     this.ensureCapacity(now)
     if (this.refillPausedUntil > now && this.open.size - this.closing + this.pending < this.min) {
       next = Math.min(next, this.refillPausedUntil)
@@ -498,9 +527,8 @@ export class PoolState<A, E> {
     const waiter = this.waiters.shift()
     if (waiter !== undefined) {
       this.active++
-      waiter.settled = true
       waiter.served = conn
-      waiter.resume(Exit.succeed(conn))
+      waiter.deliver(Exit.succeed(conn))
       return
     }
     conn.state = "idle"
