@@ -5,6 +5,7 @@
  * write lock (better-sqlite3 is synchronous: waiting on SQLITE_BUSY would
  * block the whole program).
  */
+import * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError } from "@dbpool/core/PoolError"
 import { PoolConfigError } from "@dbpool/core/PoolError"
 import * as ConnectionError from "@dbpool/sql/ConnectionError"
@@ -75,7 +76,8 @@ export const connector = (
   Effect.gen(function*() {
     const filename = options.filename
     const queryTimeout = yield* decodeQueryTimeout(options.queryTimeout)
-    const max = options.pool?.maxConnections ?? 50
+    // The pool's own default, so that this check and the pool agree on it.
+    const max = options.pool?.maxConnections ?? PoolConfig.defaults.maxConnections
     if (isMemory(filename) && max > 1) {
       return yield* Effect.fail(
         new PoolConfigError({
