@@ -268,10 +268,10 @@ export const make = <A, E = never, R = never>(
               `${name}-${++sequence}`,
               exit.value,
               createdAt,
-              createdAt + lifetimeMillis - r * jitterMillis
+              createdAt + lifetimeMillis - r * jitterMillis,
+              attempts,
+              createdAt - start
             )
-            conn.attempts = attempts
-            conn.createTime = createdAt - start
             return conn
           }
           const failureOption = Cause.failureOption(exit.cause)
@@ -530,17 +530,10 @@ export const make = <A, E = never, R = never>(
 
     // ---- acquisition ----------------------------------------------------------
     const leaseOf = (conn: Conn<A>, start: number, t: number): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
-      if (conn.state !== "active") {
-        // Handed over just before shutdown cut it: the pool closed under this caller.
-        state.failedRequests++
-        return Effect.fail(closedError)
-      }
-      conn.usageCount++
-      const lease = new LeaseImpl(conn, t)
+      const lease = state.lend(conn, t - start, (conn) => new LeaseImpl(conn, t))
+      // Handed over just before shutdown cut it: the pool closed under this caller.
+      if (lease === undefined) return Effect.fail(closedError)
       if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
-      conn.lease = lease
-      state.successfulRequests++
-      state.acquireTimeTotal += t - start
       metrics.waitTime.update((t - start) / 1000)
       const leased = subscribers === 0
         ? Effect.succeed(lease)
@@ -593,23 +586,15 @@ export const make = <A, E = never, R = never>(
       const limit = Math.min(validationMillis, deadline - checkStart)
       const check = Effect.flatMap(runValidation(conn.resource, limit), (verdict) => {
         const t = now()
-        if (!state.endBorrowCheck(conn)) {
-          state.failedRequests++
-          return Effect.fail(closedError)
-        }
+        if (!state.endBorrowCheck(conn, verdict === "healthy", t)) return Effect.fail(closedError)
         if (subscribers > 0) {
           const healthy = verdict === "healthy"
           const duration = t - checkStart
           runFork(emit(PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
         }
-        if (verdict === "healthy") {
-          conn.lastValidatedAt = t
-          return leaseOf(conn, start, t)
-        }
+        if (verdict === "healthy") return leaseOf(conn, start, t)
         if (verdict === "interrupted") {
-          // The caller gave up during the check: the check's query may still be running, so the connection goes.
-          state.cancelledRequests++
-          state.release(conn, t, "broken")
+          state.cancelDuringCheck(conn, t)
           return Effect.interrupt
         }
         state.release(conn, t, "unhealthy")
@@ -629,7 +614,7 @@ export const make = <A, E = never, R = never>(
       if (retrying) {
         // Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile.
         if (state.closed) {
-          state.failedRequests++
+          state.refuseClosed()
           return Effect.fail(closedError)
         }
         const t = now()
@@ -667,11 +652,7 @@ export const make = <A, E = never, R = never>(
       op: Acquisition<A, E>
     ): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
       Effect.suspend(() => {
-        state.totalRequests++
-        if (state.closed) {
-          state.failedRequests++
-          return Effect.fail(closedError)
-        }
+        if (!state.arrive()) return Effect.fail(closedError)
         const start = now()
         return take(restore, start, start + acquireTimeoutMillis, false, op)
       })
@@ -834,16 +815,7 @@ export const make = <A, E = never, R = never>(
             minConnections: bounds.min ?? state.min,
             maxConnections: bounds.max ?? state.max
           }),
-          (checked) =>
-            Effect.sync(() => {
-              state.min = checked.minConnections
-              state.max = checked.maxConnections
-              for (const conn of state.idle.slice()) {
-                if (state.open.size - state.closing <= state.max) break
-                state.close(conn, "idle")
-              }
-              state.ensureCapacity(now())
-            })
+          (checked) => Effect.sync(() => state.resize(checked.minConnections, checked.maxConnections, now()))
         ),
       pipe() {
         return pipeArguments(this, arguments)

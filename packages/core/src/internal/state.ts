@@ -28,16 +28,16 @@ export class Conn<A> {
   idleSince: number
   lastValidatedAt: number
   unhealthy = false
-  /** Connection attempts it took, and milliseconds from the first attempt to open. */
-  attempts = 1
-  createTime = 0
   /** The lease holding this connection, while one does. */
   lease: { released: boolean } | undefined = undefined
   constructor(
     readonly id: string,
     readonly resource: A,
     readonly createdAt: number,
-    readonly retireAt: number
+    readonly retireAt: number,
+    /** Connection attempts it took, and milliseconds from the first attempt to open. */
+    readonly attempts = 1,
+    readonly createTime = 0
   ) {
     this.idleSince = createdAt
     this.lastValidatedAt = createdAt
@@ -118,6 +118,38 @@ export class PoolState<A, E> {
   ) {}
 
   // ==== acquisition ========================================================
+
+  /** A caller asks for a connection. False if the pool is closed: the request is counted as failed. */
+  arrive(): boolean {
+    this.totalRequests++
+    if (!this.closed) return true
+    this.failedRequests++
+    return false
+  }
+
+  /** A request fails because the pool closed under it (while it waited for, or checked, its connection). */
+  refuseClosed(): void {
+    this.failedRequests++
+  }
+
+  /**
+   * Lends a connection its caller received (idle, handed over, or checked on
+   * borrow) after `waited` milliseconds: the lease that `makeLease` builds now
+   * holds it. Undefined if shutdown cut it before the caller's fiber ran: the
+   * request fails as closed.
+   */
+  lend<L extends { released: boolean }>(conn: Conn<A>, waited: number, makeLease: (conn: Conn<A>) => L): L | undefined {
+    if (conn.state !== "active") {
+      this.failedRequests++
+      return undefined
+    }
+    conn.usageCount++
+    const lease = makeLease(conn)
+    conn.lease = lease
+    this.successfulRequests++
+    this.acquireTimeTotal += waited
+    return lease
+  }
 
   /**
    * A caller asks for a connection: the whole decision in one synchronous step,
@@ -225,6 +257,20 @@ export class PoolState<A, E> {
     conn.state = "idle"
     conn.idleSince = now
     this.idle.push(conn)
+  }
+
+  /**
+   * New bounds (already checked): idle connections above the new maximum close
+   * now, those lent out as they come back, those being opened as they arrive.
+   */
+  resize(min: number, max: number, now: number): void {
+    this.min = min
+    this.max = max
+    for (const conn of this.idle.slice()) {
+      if (this.open.size - this.closing <= this.max) break
+      this.close(conn, "idle")
+    }
+    this.ensureCapacity(now)
   }
 
   // ==== creation ===========================================================
@@ -493,16 +539,31 @@ export class PoolState<A, E> {
     this.validating++
   }
 
-  /** False if shutdown cut the connection during the check: the caller does not get it. */
-  endBorrowCheck(conn: Conn<A>): boolean {
+  /**
+   * The check on borrow ended (`healthy` or not). False if shutdown cut the
+   * connection during the check: the caller does not get it, and fails as closed.
+   */
+  endBorrowCheck(conn: Conn<A>, healthy: boolean, now: number): boolean {
     this.validating--
     if (conn.state === "closing") {
+      this.failedRequests++
       this.checkDrained()
       return false
     }
     conn.state = "active"
     this.active++
+    if (healthy) conn.lastValidatedAt = now
     return true
+  }
+
+  /**
+   * The caller was interrupted during its check on borrow: the check's query
+   * may still be running, so the connection goes (broken), and the request
+   * counts as cancelled.
+   */
+  cancelDuringCheck(conn: Conn<A>, now: number): void {
+    this.cancelledRequests++
+    this.release(conn, now, "broken")
   }
 
   /** A health check ended: a healthy connection goes back where it was in the idle order. */
