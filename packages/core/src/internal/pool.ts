@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { pipeArguments } from "effect/Pipeable"
-import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
@@ -26,6 +25,7 @@ import { PoolEvent } from "../PoolEvent.js"
 import type { CloseReason, PoolStats } from "../PoolStats.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import * as configInternal from "./config.js"
+import { Events } from "./events.js"
 import { PoolMetrics, poolNameAttribute } from "./metrics.js"
 import { Conn, PoolState, Waiter } from "./state.js"
 import type { PoolWaiter } from "./state.js"
@@ -34,9 +34,6 @@ export const TypeId: ResourcePool.TypeId = Symbol.for("@dbpool/core/ResourcePool
 
 export const isResourcePool = (u: unknown): u is ResourcePool.ResourcePool<unknown, unknown> =>
   typeof u === "object" && u !== null && TypeId in u
-
-/** Events waiting for a slow subscriber beyond this are dropped, oldest first, so the pool never blocks on one. */
-const eventBuffer = 4096
 
 /** The last value of the statistics' SubscriptionRef: the pool closed. */
 const poolClosed = Symbol.for("@dbpool/core/PoolClosed")
@@ -140,12 +137,7 @@ export const make = <A, E = never, R = never>(
     // Only callers who wait get a span; capturing a stack trace per span would double its cost.
     const spanOptions = { attributes: { [poolNameAttribute]: name }, captureStackTrace: false } as const
 
-    // ---- events: published only while someone subscribes ------------------
-    // Made by the first subscriber: its buffer is most of an idle pool's memory (measured), and most pools
-    // never have one. Events are emitted only while subscribers > 0, so only once it exists.
-    let hub: PubSub.PubSub<PoolEvent> | undefined = undefined
-    let subscribers = 0
-    const emit = (event: PoolEvent) => PubSub.publish(hub!, event)
+    const events = new Events()
 
     // ---- the state machine and what it asks of us ---------------------------
     const requests = yield* Queue.unbounded<void>()
@@ -160,7 +152,7 @@ export const make = <A, E = never, R = never>(
         ),
         Effect.zipRight(Effect.suspend(() => {
           state.closeDone(conn, reason, now())
-          return subscribers === 0 ? Effect.void : emit(PoolEvent.ConnectionClosed({ connectionId: conn.id, reason }))
+          return events.emit(() => PoolEvent.ConnectionClosed({ connectionId: conn.id, reason }))
         }))
       )
 
@@ -280,14 +272,16 @@ export const make = <A, E = never, R = never>(
           // Known at once, so that a caller timing out while retries go on is told why.
           const error = connectError(failure, attempts)
           const opened = state.attemptFailed(error, now())
-          if (subscribers > 0) {
-            const cause = failure._tag === "Timeout"
-              ? "timeout"
-              : failure._tag === "Failed"
-              ? failure.error
-              : Cause.squash(failure.cause)
-            yield* emit(PoolEvent.ConnectFailed({ attempt: attempts, cause }))
-          }
+          yield* events.emit(() =>
+            PoolEvent.ConnectFailed({
+              attempt: attempts,
+              cause: failure._tag === "Timeout"
+                ? "timeout"
+                : failure._tag === "Failed"
+                ? failure.error
+                : Cause.squash(failure.cause)
+            })
+          )
           if (opened) yield* circuitOpened(error)
           // While the circuit is open only probes connect, one attempt each.
           if (state.closed || state.circuitOpen || (failure._tag === "Failed" && !retryable(failure.error))) {
@@ -309,13 +303,9 @@ export const make = <A, E = never, R = never>(
       if (Exit.isSuccess(exit)) {
         const conn = exit.value
         const closedCircuit = state.created(conn, t)
-        if (subscribers > 0) {
-          event = emit(PoolEvent.ConnectionCreated({
-            connectionId: conn.id,
-            createTime: conn.createTime,
-            attempts: conn.attempts
-          }))
-        }
+        event = events.emit(() =>
+          PoolEvent.ConnectionCreated({ connectionId: conn.id, createTime: conn.createTime, attempts: conn.attempts })
+        )
         if (closedCircuit) event = Effect.zipRight(event, circuitClosed(t, "a connection was opened"))
       } else if (!Cause.isInterruptedOnly(exit.cause)) {
         const failure = Cause.failureOption(exit.cause)
@@ -348,9 +338,10 @@ export const make = <A, E = never, R = never>(
           `attempts: acquisitions that need a new connection fail at once until a probe connects (one attempt ` +
           `${probeEvery}). Last error: ${error.message}`
       )
-      if (subscribers === 0) return log
-      const cause = error.reason === "timeout" ? "timeout" : error.cause
-      return Effect.zipRight(log, emit(PoolEvent.CircuitOpened({ failures, cause })))
+      return events.after(
+        log,
+        () => PoolEvent.CircuitOpened({ failures, cause: error.reason === "timeout" ? "timeout" : error.cause })
+      )
     }
     const circuitClosed = (t: number, why: string): Effect.Effect<void> => {
       circuitLatch.unsafeClose()
@@ -358,7 +349,7 @@ export const make = <A, E = never, R = never>(
       const log = Effect.logInfo(
         `dbpool: pool "${name}" closed its circuit breaker after ${duration} ms: ${why}; connecting as usual again`
       )
-      return subscribers === 0 ? log : Effect.zipRight(log, emit(PoolEvent.CircuitClosed({ duration })))
+      return events.after(log, () => PoolEvent.CircuitClosed({ duration }))
     }
 
     /** One probe: a creation made while the circuit is open, so it makes a single attempt. */
@@ -397,19 +388,19 @@ export const make = <A, E = never, R = never>(
     /** The metric of a timed-out acquisition, and its event when someone listens. */
     const acquireTimedOut = (waitTime: number): PoolEvent | undefined => {
       metrics.timeouts.update(1)
-      return subscribers === 0 ? undefined : PoolEvent.AcquireTimedOut({ waitTime })
+      return events.listening ? PoolEvent.AcquireTimedOut({ waitTime }) : undefined
     }
     const expireWaiters = (t: number) =>
       Effect.suspend(() => {
         const expired: Array<PoolWaiter<A, E>> = []
         for (let w = state.waiters.head; w !== undefined && w.deadline <= t; w = w.next) expired.push(w)
-        const events: Array<PoolEvent> = []
+        const timedOut: Array<PoolEvent> = []
         for (const w of expired) {
           state.fail(w, timeoutError())
           const event = acquireTimedOut(t - w.enqueuedAt)
-          if (event !== undefined) events.push(event)
+          if (event !== undefined) timedOut.push(event)
         }
-        return events.length === 0 || hub === undefined ? Effect.void : PubSub.publishAll(hub, events)
+        return events.emitAll(timedOut)
       })
     // The timer never needs waking when a waiter arrives: every new deadline is at least
     // acquireTimeout away, and the timer never sleeps longer than that.
@@ -459,7 +450,9 @@ export const make = <A, E = never, R = never>(
         reports.push(
           span === undefined ? warning : Effect.annotateLogs(warning, { traceId: span.traceId, spanId: span.spanId })
         )
-        if (subscribers > 0) reports.push(emit(PoolEvent.LeakDetected({ connectionId: lease.id, heldTime })))
+        if (events.listening) {
+          reports.push(events.emit(() => PoolEvent.LeakDetected({ connectionId: lease.id, heldTime })))
+        }
       }
       return { next, report: reports.length === 0 ? Effect.void : Effect.all(reports, { discard: true }) }
     }
@@ -496,14 +489,14 @@ export const make = <A, E = never, R = never>(
     const checkIdle = (conn: Conn<A>) =>
       Effect.uninterruptible(Effect.gen(function*() {
         if (!state.takeForCheck(conn)) return
-        if (subscribers > 0) yield* emit(PoolEvent.HealthCheckStarted({ connectionId: conn.id }))
+        yield* events.emit(() => PoolEvent.HealthCheckStarted({ connectionId: conn.id }))
         const start = now()
         const healthy = (yield* runValidation(conn.resource)) === "healthy"
         const end = now()
         state.checked(conn, healthy, end)
-        if (subscribers > 0) {
-          yield* emit(PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration: end - start }))
-        }
+        yield* events.emit(() =>
+          PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration: end - start })
+        )
       }))
 
     const healthChecks = Effect.gen(function*() {
@@ -535,9 +528,10 @@ export const make = <A, E = never, R = never>(
       if (lease === undefined) return Effect.fail(closedError)
       if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
       metrics.waitTime.update((t - start) / 1000)
-      const leased = subscribers === 0
-        ? Effect.succeed(lease)
-        : Effect.as(emit(PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })), lease)
+      const leased = events.after(
+        Effect.succeed(lease),
+        () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
+      )
       if (leakMillis === undefined) return leased
       return Effect.zipRight(
         Effect.map(Effect.option(Effect.currentSpan), (span) => {
@@ -587,10 +581,10 @@ export const make = <A, E = never, R = never>(
       const check = Effect.flatMap(runValidation(conn.resource, limit), (verdict) => {
         const t = now()
         if (!state.endBorrowCheck(conn, verdict === "healthy", t)) return Effect.fail(closedError)
-        if (subscribers > 0) {
+        if (events.listening) {
           const healthy = verdict === "healthy"
           const duration = t - checkStart
-          runFork(emit(PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
+          runFork(events.emit(() => PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
         }
         if (verdict === "healthy") return leaseOf(conn, start, t)
         if (verdict === "interrupted") {
@@ -600,8 +594,7 @@ export const make = <A, E = never, R = never>(
         state.release(conn, t, "unhealthy")
         return take(restore, start, deadline, true, op)
       })
-      if (subscribers === 0) return check
-      return Effect.zipRight(emit(PoolEvent.HealthCheckStarted({ connectionId: conn.id })), check)
+      return events.before(() => PoolEvent.HealthCheckStarted({ connectionId: conn.id }), check)
     }
 
     const take = (
@@ -622,7 +615,7 @@ export const make = <A, E = never, R = never>(
           const error = timeoutError()
           state.countFailure(error)
           const event = acquireTimedOut(t - start)
-          return event === undefined ? Effect.fail(error) : Effect.zipRight(emit(event), Effect.fail(error))
+          return events.before(() => event!, Effect.fail(error))
         }
       }
       const t = now()
@@ -671,10 +664,9 @@ export const make = <A, E = never, R = never>(
               `${t - lease.acquiredAt} ms`
           ) :
           Effect.void
-        if (subscribers === 0) return returned
-        return Effect.zipRight(
+        return events.after(
           returned,
-          emit(PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt }))
+          () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })
         )
       })
 
@@ -705,7 +697,7 @@ export const make = <A, E = never, R = never>(
       yield* Fiber.interruptAll(timerFiber === undefined ? background : [...background, timerFiber])
       yield* publishStats
       // Subscribers' streams end with the pool: the events' with their PubSub, the statistics' at the marker.
-      if (hub !== undefined) yield* PubSub.shutdown(hub)
+      yield* events.shutdown
       statsEnded = true
       yield* SubscriptionRef.set(statsRef, poolClosed)
     })
@@ -779,22 +771,7 @@ export const make = <A, E = never, R = never>(
       changes: Stream.unwrap(Effect.as(publishStats, statsRef.changes)).pipe(
         Stream.takeWhile((s): s is PoolStats => s !== poolClosed)
       ),
-      events: Stream.unwrapScoped(Effect.suspend(() => {
-        if (hub === undefined) {
-          // A pool closed before anyone subscribed has nothing more to tell.
-          if (state.closed) return Effect.succeed(Stream.empty)
-          hub = Effect.runSync(PubSub.sliding<PoolEvent>(eventBuffer))
-        }
-        return Effect.acquireRelease(
-          Effect.tap(PubSub.subscribe(hub), () => {
-            subscribers++
-          }),
-          () =>
-            Effect.sync(() => {
-              subscribers--
-            })
-        ).pipe(Effect.map((queue) => Stream.fromQueue(queue)))
-      })),
+      events: Stream.unwrapScoped(Effect.suspend(() => events.subscribe(state.closed))),
       metrics: Effect.sync(() => {
         const t = now()
         return Array.from(state.open, (c): ResourcePool.ConnectionInfo => ({
