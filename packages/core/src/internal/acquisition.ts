@@ -55,15 +55,18 @@ export const makeAcquirer = <A, E>(
   /** Lends the connection the caller received, `t` being now. */
   const leaseOf = (op: Acquisition<A, E>, conn: Conn<A>, t: number): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
     const start = op.start
-    const lease = state.lend(conn, t - start, (conn) => new LeaseImpl(conn, t))
+    const lease = new LeaseImpl(conn, t)
     // Handed over just before shutdown cut it: the pool closed under this caller.
-    if (lease === undefined) return Effect.fail(closedError)
+    if (!state.lend(conn, t - start, lease)) return Effect.fail(closedError)
     if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
     metrics.waitTime.update((t - start) / 1000)
-    const leased = events.after(
-      Effect.succeed(lease),
-      () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
-    )
+    // The hot path: no closure for an event nobody listens to.
+    const leased = events.listening
+      ? events.after(
+        Effect.succeed(lease),
+        () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
+      )
+      : Effect.succeed(lease)
     if (leakMillis === undefined) return leased
     return Effect.zipRight(
       Effect.map(Effect.option(Effect.currentSpan), (span) => {
@@ -182,6 +185,7 @@ export const makeAcquirer = <A, E>(
             `${t - lease.acquiredAt} ms`
         ) :
         Effect.void
+      if (!events.listening) return returned
       return events.after(
         returned,
         () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })

@@ -22,7 +22,8 @@ export class LeaseImpl<A> implements ResourcePool.Lease<A> {
     this.resource = conn.resource
     this.id = conn.id
     this.createdAt = conn.createdAt
-    this.usageCount = conn.usageCount
+    // This use included: `PoolState.lend` counts it as it lends the connection to this lease.
+    this.usageCount = conn.usageCount + 1
   }
 }
 

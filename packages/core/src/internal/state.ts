@@ -8,8 +8,11 @@
  * release hands its connection to the oldest waiter in the same step in which
  * it sees that waiter, and no wake-up can be lost between the two.
  *
- * The transitions decide; the runtime (pool.ts) acts. Side effects the state
- * asks for go through `Runtime`: queue a creation, close a connection, tell
+ * The transitions decide; the runtime (pool.ts and the files it wires:
+ * creation.ts, housekeeping.ts, acquisition.ts) acts, and writes no counter
+ * or bound itself. A caller's whole decision (idle connection? room in the
+ * queue? queued) is one transition, `request`. Side effects the state asks
+ * for go through `Runtime`: queue a creation, close a connection, tell
  * shutdown that leases came back. The circuit breaker's transitions are
  * reported by return values (`attemptFailed`, `created`, `probesEnded`), so the
  * runtime logs and publishes them in order with the events around them.
@@ -134,21 +137,19 @@ export class PoolState<A, E> {
 
   /**
    * Lends a connection its caller received (idle, handed over, or checked on
-   * borrow) after `waited` milliseconds: the lease that `makeLease` builds now
-   * holds it. Undefined if shutdown cut it before the caller's fiber ran: the
-   * request fails as closed.
+   * borrow) after `waited` milliseconds: `lease` now holds it. False if
+   * shutdown cut it before the caller's fiber ran: the request fails as closed.
    */
-  lend<L extends { released: boolean }>(conn: Conn<A>, waited: number, makeLease: (conn: Conn<A>) => L): L | undefined {
+  lend(conn: Conn<A>, waited: number, lease: { released: boolean }): boolean {
     if (conn.state !== "active") {
       this.failedRequests++
-      return undefined
+      return false
     }
     conn.usageCount++
-    const lease = makeLease(conn)
     conn.lease = lease
     this.successfulRequests++
     this.acquireTimeTotal += waited
-    return lease
+    return true
   }
 
   /**
@@ -258,6 +259,8 @@ export class PoolState<A, E> {
     conn.idleSince = now
     this.idle.push(conn)
   }
+
+  // ==== bounds =============================================================
 
   /**
    * New bounds (already checked): idle connections above the new maximum close
