@@ -20,13 +20,13 @@ const tagOf = (exit: Outcome): string =>
     ? "interrupted"
     : Cause.failureOption(exit.cause).pipe((o) => o._tag === "Some" ? o.value._tag : "defect")
 
-type Variant = "release" | "maxWaiting" | "interrupt"
+type Variant = "release" | "maxWaiting" | "interrupt" | "interruptGet"
 
 /**
  * A pool of one whose connection is held; a caller asks for it and is made to
  * yield after exactly `n` operations, and in that gap the holder gives the
  * connection back (`release`), a second caller asks (`maxWaiting`), or the
- * caller is interrupted (`interrupt`).
+ * caller is interrupted (`interrupt`, or `interruptGet` for a caller of `get`).
  */
 const gapScenario = (n: number, variant: Variant) => {
   const scheduler = new SteppingScheduler()
@@ -45,7 +45,11 @@ const gapScenario = (n: number, variant: Variant) => {
     const gate = yield* Deferred.make<void>()
     const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
     while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
-    const caller = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.id)))
+    const caller = yield* Effect.fork(
+      variant === "interruptGet"
+        ? Effect.scoped(Effect.map(pool.get, (lease) => lease.id))
+        : pool.use((lease) => Effect.succeed(lease.id))
+    )
     const go = yield* Deferred.make<void>()
     const other = variant === "maxWaiting"
       ? yield* Effect.fork(Effect.zipRight(Deferred.await(go), pool.use((lease) => Effect.succeed(lease.id))))
@@ -103,15 +107,18 @@ describe("acquisition is one step: no yield point loses a wake-up or a count", (
       expect([n, stats.waitingRequests]).toEqual([n, 1])
     }))
 
-  it("a caller interrupted while it yields is counted", () =>
-    everyYieldPoint("interrupt", ({ outcomes, stats }, n) => {
-      expect([n, tagOf(outcomes[0])]).toEqual([n, "interrupted"])
-      expect([n, stats.totalRequests]).toEqual([
-        n,
-        stats.successfulRequests + stats.failedRequests + stats.cancelledRequests + stats.waitingRequests
-      ])
-      expect([n, stats.waitingRequests]).toEqual([n, 0])
-    }))
+  it.each(["interrupt", "interruptGet"] as const)(
+    "a caller interrupted while it yields is counted (%s)",
+    (variant) =>
+      everyYieldPoint(variant, ({ outcomes, stats }, n) => {
+        expect([n, tagOf(outcomes[0])]).toEqual([n, "interrupted"])
+        expect([n, stats.totalRequests]).toEqual([
+          n,
+          stats.successfulRequests + stats.failedRequests + stats.cancelledRequests + stats.waitingRequests
+        ])
+        expect([n, stats.waitingRequests]).toEqual([n, 0])
+      })
+  )
 })
 
 describe("interruption that belongs to the user's effects", () => {
