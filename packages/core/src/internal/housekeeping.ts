@@ -53,17 +53,10 @@ export interface Housekeeping<A> {
   readonly leakMillis: number | undefined
 }
 
-export const makeHousekeeping = <A, E>(
-  ctx: PoolContext<A, E>,
-  validate: ((resource: A) => Effect.Effect<unknown, unknown>) | undefined
-): Housekeeping<A> => {
+// ---- waiters' deadlines: one timer for all (deadlines grow in queue order) ----
+const makeTimer = <A, E>(ctx: PoolContext<A, E>) => {
   const { config, events, metrics, name, now, runFork, state } = ctx
   const acquireTimeoutMillis = millis(config.acquireTimeout)
-  const lifetimeMillis = millis(config.maxLifetime)
-  const jitterMillis = millis(config.lifetimeJitter)
-  const sweepCap = Math.min(millis(config.maxIdleTime), lifetimeMillis - jitterMillis, maxSweepSleep)
-
-  // ---- waiters' deadlines: one timer for all (deadlines grow in queue order) --
   const timeoutError = () =>
     new PoolTimeoutError({
       pool: name,
@@ -91,7 +84,7 @@ export const makeHousekeeping = <A, E>(
   // The timer never needs waking when a waiter arrives: every new deadline is at least
   // acquireTimeout away, and the timer never sleeps longer than that.
   let timerWakeAt = 0
-  const timer = Effect.suspend(() => {
+  const loop = Effect.suspend(() => {
     const head = state.waiters.head
     const t = now()
     if (head !== undefined && head.deadline <= t) return expireWaiters(t)
@@ -102,57 +95,77 @@ export const makeHousekeeping = <A, E>(
   /** Only a waiter put back in arrival order (failed validation on borrow) can be due before the timer wakes. */
   const restartTimer = () => {
     const previous = timerFiber
-    timerFiber = runFork(timer)
+    timerFiber = runFork(loop)
     if (previous !== undefined) runFork(Fiber.interrupt(previous))
   }
-
-  // ---- retirement sweep: idle past maxIdleTime, old past maxLifetime ------
-  // ---- leak detection: a lease held past leakDetectionThreshold is reported once -----
-  const leakMillis = config.leakDetectionThreshold === undefined ? undefined : millis(config.leakDetectionThreshold)
-  /** Reports the leases due; returns when the next one can be due. */
-  const detectLeaks = (t: number): { readonly next: number; readonly report: Effect.Effect<void> } => {
-    if (leakMillis === undefined) return { next: Number.POSITIVE_INFINITY, report: Effect.void }
-    let next = t + leakMillis // a lease acquired from now on is due no earlier
-    const reports: Array<Effect.Effect<void>> = []
-    for (const conn of state.open) {
-      const lease = conn.lease as LeaseImpl<A> | undefined
-      if (lease === undefined || lease.released || lease.leakReported) continue
-      const due = lease.acquiredAt + leakMillis
-      if (due > t) {
-        next = Math.min(next, due)
-        continue
-      }
-      lease.leakReported = true
-      metrics.leaks.update(1)
-      const heldTime = t - lease.acquiredAt
-      const span = lease.acquiredSpan
-      const warning = Effect.logWarning(
-        `dbpool: connection ${lease.id} of pool "${name}" has been held for ${heldTime} ms, longer than ` +
-          `leakDetectionThreshold (${Duration.format(config.leakDetectionThreshold!)}): possible leak. ` +
-          (span === undefined ? "" : `Acquired in ${describeSpan(span)}. `) +
-          `Acquired at:\n${lease.acquiredStack ?? "(unknown)"}`
-      )
-      // The acquiring trace's ids as log annotations, so a log backend links the warning to the trace.
-      reports.push(
-        span === undefined ? warning : Effect.annotateLogs(warning, { traceId: span.traceId, spanId: span.spanId })
-      )
-      if (events.listening) {
-        reports.push(events.emit(() => PoolEvent.LeakDetected({ connectionId: lease.id, heldTime })))
-      }
-    }
-    return { next, report: reports.length === 0 ? Effect.void : Effect.all(reports, { discard: true }) }
+  const timer: WaiterTimer = {
+    wakeAt: () => timerWakeAt,
+    restart: restartTimer,
+    stop: Effect.suspend(() => timerFiber === undefined ? Effect.void : Fiber.interrupt(timerFiber))
   }
+  return { timer, timeoutError, acquireTimedOut }
+}
 
-  const sweeper = Effect.suspend(() => {
+// ---- leak detection: a lease held past leakDetectionThreshold is reported once ----
+/** Reports the leases due at `t`; returns when the next one can be due. */
+const detectLeaks = <A, E>(
+  ctx: PoolContext<A, E>,
+  leakMillis: number | undefined,
+  t: number
+): { readonly next: number; readonly report: Effect.Effect<void> } => {
+  const { config, events, metrics, name, state } = ctx
+  if (leakMillis === undefined) return { next: Number.POSITIVE_INFINITY, report: Effect.void }
+  let next = t + leakMillis // a lease acquired from now on is due no earlier
+  const reports: Array<Effect.Effect<void>> = []
+  for (const conn of state.open) {
+    const lease = conn.lease as LeaseImpl<A> | undefined
+    if (lease === undefined || lease.released || lease.leakReported) continue
+    const due = lease.acquiredAt + leakMillis
+    if (due > t) {
+      next = Math.min(next, due)
+      continue
+    }
+    lease.leakReported = true
+    metrics.leaks.update(1)
+    const heldTime = t - lease.acquiredAt
+    const span = lease.acquiredSpan
+    const warning = Effect.logWarning(
+      `dbpool: connection ${lease.id} of pool "${name}" has been held for ${heldTime} ms, longer than ` +
+        `leakDetectionThreshold (${Duration.format(config.leakDetectionThreshold!)}): possible leak. ` +
+        (span === undefined ? "" : `Acquired in ${describeSpan(span)}. `) +
+        `Acquired at:\n${lease.acquiredStack ?? "(unknown)"}`
+    )
+    // The acquiring trace's ids as log annotations, so a log backend links the warning to the trace.
+    reports.push(
+      span === undefined ? warning : Effect.annotateLogs(warning, { traceId: span.traceId, spanId: span.spanId })
+    )
+    if (events.listening) {
+      reports.push(events.emit(() => PoolEvent.LeakDetected({ connectionId: lease.id, heldTime })))
+    }
+  }
+  return { next, report: reports.length === 0 ? Effect.void : Effect.all(reports, { discard: true }) }
+}
+
+// ---- retirement sweep: idle past maxIdleTime, old past maxLifetime; and leak detection ----
+const makeSweeper = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined): Effect.Effect<never> => {
+  const { config, now, state } = ctx
+  const lifetimeMillis = millis(config.maxLifetime)
+  const jitterMillis = millis(config.lifetimeJitter)
+  const sweepCap = Math.min(millis(config.maxIdleTime), lifetimeMillis - jitterMillis, maxSweepSleep)
+  return Effect.suspend(() => {
     const t = now()
     const next = state.sweep(t)
-    const leaks = detectLeaks(t)
+    const leaks = detectLeaks(ctx, leakMillis, t)
     return Effect.zipRight(leaks.report, Effect.sleep(Math.max(1, Math.min(next - t, leaks.next - t, sweepCap))))
   }).pipe(Effect.forever)
+}
 
-  // ---- health checks ------------------------------------------------------
-  /** "interrupted": the checking fiber itself was interrupted, so the connection's state is unknown. */
-  type Verdict = "healthy" | "unhealthy" | "interrupted"
+// ---- health checks ------------------------------------------------------------
+const makeValidation = <A, E>(
+  ctx: PoolContext<A, E>,
+  validate: ((resource: A) => Effect.Effect<unknown, unknown>) | undefined
+): Housekeeping<A>["runValidation"] => {
+  const { config } = ctx
   const validationMillis = millis(config.validationTimeout)
   const runValidation = (resource: A, limitMillis = validationMillis): Effect.Effect<Verdict> =>
     validate === undefined ?
@@ -171,7 +184,14 @@ export const makeHousekeeping = <A, E>(
             : "unhealthy"
         )
       )
+  return runValidation
+}
 
+const makeHealthChecks = <A, E>(
+  ctx: PoolContext<A, E>,
+  runValidation: Housekeeping<A>["runValidation"]
+): Effect.Effect<void> => {
+  const { config, events, now, state } = ctx
   const checkIdle = (conn: Conn<A>) =>
     Effect.uninterruptible(Effect.gen(function*() {
       if (!state.takeForCheck(conn)) return
@@ -193,18 +213,21 @@ export const makeHousekeeping = <A, E>(
       for (const conn of state.idle.slice()) yield* checkIdle(conn)
     }
   }).pipe(Effect.catchAll(() => Effect.void))
+  return healthChecks
+}
 
+export const makeHousekeeping = <A, E>(
+  ctx: PoolContext<A, E>,
+  validate: ((resource: A) => Effect.Effect<unknown, unknown>) | undefined
+): Housekeeping<A> => {
+  const { config } = ctx
+  const leakMillis = config.leakDetectionThreshold === undefined ? undefined : millis(config.leakDetectionThreshold)
+  const runValidation = makeValidation(ctx, validate)
   return {
-    timer: {
-      wakeAt: () => timerWakeAt,
-      restart: restartTimer,
-      stop: Effect.suspend(() => timerFiber === undefined ? Effect.void : Fiber.interrupt(timerFiber))
-    },
-    sweeper,
-    healthChecks: validate === undefined ? undefined : healthChecks,
+    ...makeTimer(ctx),
+    sweeper: makeSweeper(ctx, leakMillis),
+    healthChecks: validate === undefined ? undefined : makeHealthChecks(ctx, runValidation),
     runValidation,
-    timeoutError,
-    acquireTimedOut,
     leakMillis
   }
 }
