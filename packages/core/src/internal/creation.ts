@@ -51,14 +51,111 @@ export interface Creation<A, E> {
   readonly warmUp: Effect.Effect<void, ConnectError<E>>
 }
 
+const connectError = <E>(
+  name: string,
+  connectTimeout: Duration.Duration,
+  failure: Attempt<E>,
+  attempts: number
+) =>
+  new ConnectError<E>({
+    pool: name,
+    attempts,
+    reason: failure._tag === "Timeout" ? "timeout" : "failed",
+    cause: failure._tag === "Failed"
+      ? failure.error
+      : failure._tag === "Interrupted"
+      ? Cause.squash(failure.cause) as E
+      : undefined,
+    timeout: failure._tag === "Timeout" ? connectTimeout : undefined
+  })
+
+/**
+ * One connection attempt in a fiber of its own, bounded by `connectTimeout`.
+ */
+const makeAttempt = <A, E>(ctx: PoolContext<A, E>, options: CreationOptions<A, E>) => {
+  const { config, name } = ctx
+  const { acquire } = options
+  const releaseResource = options.release
+  // Each attempt runs `acquire` alone in a fiber of its own, and the creator waits for that fiber with
+  // connectTimeout. Whatever stops the wait (the timeout, or shutdown stopping the creator), the fiber's
+  // outcome is still there to look at: a connection that opened at that very moment is used or closed,
+  // never lost. (A timeout wrapped around `acquire` itself would drop a value that arrives as it fires.)
+  const closeQuietly = (resource: A) =>
+    releaseResource(resource).pipe(
+      Effect.timeout(config.connectTimeout),
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning(`dbpool: closing a connection opened during shutdown of pool "${name}" failed`, cause)
+      )
+    )
+  const attemptOnce: Effect.Effect<A, Attempt<E>> = Effect.mapError(
+    acquire,
+    (error): Attempt<E> => ({ _tag: "Failed", error })
+  )
+  const timedOut: Exit.Exit<A, Attempt<E>> = Exit.fail({ _tag: "Timeout" })
+  const attemptInFiber = (restore: Restore): Effect.Effect<Exit.Exit<A, Attempt<E>>> =>
+    // Forked from an uninterruptible region, the attempt would inherit it and could not be stopped.
+    Effect.flatMap(Effect.forkDaemon(Effect.interruptible(attemptOnce)), (fiber) =>
+      restore(
+        Effect.timeoutTo(Fiber.await(fiber), {
+          duration: config.connectTimeout,
+          // An attempt that ended interrupted, though we did not interrupt it, interrupted itself.
+          onSuccess: (exit) =>
+            Effect.succeed(
+              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+                ? Exit.fail<Attempt<E>>({ _tag: "Interrupted", cause: exit.cause as Cause.Cause<never> })
+                : exit
+            ),
+          onTimeout: () => Effect.map(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? exit : timedOut)
+        })
+      ).pipe(
+        Effect.flatten,
+        Effect.onInterrupt(() =>
+          Effect.flatMap(
+            Fiber.interrupt(fiber),
+            (exit) => Exit.isSuccess(exit) ? closeQuietly(exit.value) : Effect.void
+          )
+        )
+      ))
+  return attemptInFiber
+}
+
+/** Announces the circuit breaker's transitions (log and event), and opens or closes the latch that wakes the prober. */
+const makeCircuitAnnouncer = <A, E>(ctx: PoolContext<A, E>, circuitLatch: Effect.Latch) => {
+  const { config, events, name, state } = ctx
+  const probeEvery = config.circuitBreakerSchedule === undefined
+    ? `every ${Duration.format(config.circuitBreakerProbeInterval)}`
+    : "on circuitBreakerSchedule"
+  const circuitOpened = (error: ConnectError<E>): Effect.Effect<void> => {
+    circuitLatch.unsafeOpen()
+    const failures = state.consecutiveFailures
+    const log = Effect.logWarning(
+      `dbpool: pool "${name}" opened its circuit breaker after ${failures} consecutive failed connection ` +
+        `attempts: acquisitions that need a new connection fail at once until a probe connects (one attempt ` +
+        `${probeEvery}). Last error: ${error.message}`
+    )
+    return events.after(
+      log,
+      () => PoolEvent.CircuitOpened({ failures, cause: error.reason === "timeout" ? "timeout" : error.cause })
+    )
+  }
+  const circuitClosed = (t: number, why: string): Effect.Effect<void> => {
+    circuitLatch.unsafeClose()
+    const duration = t - state.circuitOpenedAt
+    const log = Effect.logInfo(
+      `dbpool: pool "${name}" closed its circuit breaker after ${duration} ms: ${why}; connecting as usual again`
+    )
+    return events.after(log, () => PoolEvent.CircuitClosed({ duration }))
+  }
+  return { circuitOpened, circuitClosed }
+}
+
 export const makeCreation = <A, E>(
   ctx: PoolContext<A, E>,
   options: CreationOptions<A, E>
 ): Effect.Effect<Creation<A, E>> =>
   Effect.gen(function*() {
     const { config, events, metrics, name, now, state } = ctx
-    const { acquire, retryable } = options
-    const releaseResource = options.release
+    const { retryable } = options
     const random = yield* Effect.random
     const requests = yield* Queue.unbounded<void>()
     const lifetimeMillis = millis(config.maxLifetime)
@@ -66,7 +163,7 @@ export const makeCreation = <A, E>(
     const refillPauseMillis = Math.max(millis(config.retryInterval), 1000)
 
     const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
-      releaseResource(conn.resource).pipe(
+      options.release(conn.resource).pipe(
         Effect.timeout(config.connectTimeout),
         Effect.catchAllCause((cause) =>
           Effect.logWarning(`dbpool: closing connection ${conn.id} of pool "${name}" failed`, cause)
@@ -88,58 +185,8 @@ export const makeCreation = <A, E>(
     const circuitBreakerOn = Number.isFinite(config.circuitBreakerThreshold)
     /** Open while the circuit is: wakes the creations waiting to retry, and the prober. */
     const circuitLatch = yield* Effect.makeLatch(false)
-
-    const connectError = (failure: Attempt<E>, attempts: number) =>
-      new ConnectError<E>({
-        pool: name,
-        attempts,
-        reason: failure._tag === "Timeout" ? "timeout" : "failed",
-        cause: failure._tag === "Failed"
-          ? failure.error
-          : failure._tag === "Interrupted"
-          ? Cause.squash(failure.cause) as E
-          : undefined,
-        timeout: failure._tag === "Timeout" ? config.connectTimeout : undefined
-      })
-
-    // Each attempt runs `acquire` alone in a fiber of its own, and the creator waits for that fiber with
-    // connectTimeout. Whatever stops the wait (the timeout, or shutdown stopping the creator), the fiber's
-    // outcome is still there to look at: a connection that opened at that very moment is used or closed,
-    // never lost. (A timeout wrapped around `acquire` itself would drop a value that arrives as it fires.)
-    const closeQuietly = (resource: A) =>
-      releaseResource(resource).pipe(
-        Effect.timeout(config.connectTimeout),
-        Effect.catchAllCause((cause) =>
-          Effect.logWarning(`dbpool: closing a connection opened during shutdown of pool "${name}" failed`, cause)
-        )
-      )
-    const attemptOnce: Effect.Effect<A, Attempt<E>> = Effect.mapError(
-      acquire,
-      (error): Attempt<E> => ({ _tag: "Failed", error })
-    )
-    const timedOut: Exit.Exit<A, Attempt<E>> = Exit.fail({ _tag: "Timeout" })
-    const attemptInFiber = (restore: Restore): Effect.Effect<Exit.Exit<A, Attempt<E>>> =>
-      // Forked from an uninterruptible region, the attempt would inherit it and could not be stopped.
-      Effect.flatMap(Effect.forkDaemon(Effect.interruptible(attemptOnce)), (fiber) =>
-        restore(
-          Effect.timeoutTo(Fiber.await(fiber), {
-            duration: config.connectTimeout,
-            // An attempt that ended interrupted, though we did not interrupt it, interrupted itself.
-            onSuccess: (exit) =>
-              Effect.succeed(
-                Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
-                  ? Exit.fail<Attempt<E>>({ _tag: "Interrupted", cause: exit.cause as Cause.Cause<never> })
-                  : exit
-              ),
-            onTimeout: () => Effect.map(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? exit : timedOut)
-          })
-        ).pipe(
-          Effect.flatten,
-          Effect.onInterrupt(() =>
-            Effect.flatMap(Fiber.interrupt(fiber), (exit) =>
-              Exit.isSuccess(exit) ? closeQuietly(exit.value) : Effect.void)
-          )
-        ))
+    const attemptInFiber = makeAttempt(ctx, options)
+    const { circuitClosed, circuitOpened } = makeCircuitAnnouncer(ctx, circuitLatch)
 
     /**
      * Opens one connection: attempts on the retry schedule until one succeeds, the schedule ends, the
@@ -174,7 +221,7 @@ export const makeCreation = <A, E>(
           }
           const failure = failureOption.value
           // Known at once, so that a caller timing out while retries go on is told why.
-          const error = connectError(failure, attempts)
+          const error = connectError(name, config.connectTimeout, failure, attempts)
           const opened = state.attemptFailed(error, now())
           yield* events.emit(() =>
             PoolEvent.ConnectFailed({
@@ -234,36 +281,9 @@ export const makeCreation = <A, E>(
       Effect.flatMap(
         restore(Queue.take(requests)),
         // A request dropped when the circuit opened is skipped: the state no longer counts it.
-        () =>
-          state.startCreation() ? Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation) : Effect.void
+        () => state.startCreation() ? Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation) : Effect.void
       )
     )
-
-    // ---- circuit breaker: announce its transitions, probe while it is open ----
-    const probeEvery = config.circuitBreakerSchedule === undefined
-      ? `every ${Duration.format(config.circuitBreakerProbeInterval)}`
-      : "on circuitBreakerSchedule"
-    const circuitOpened = (error: ConnectError<E>): Effect.Effect<void> => {
-      circuitLatch.unsafeOpen()
-      const failures = state.consecutiveFailures
-      const log = Effect.logWarning(
-        `dbpool: pool "${name}" opened its circuit breaker after ${failures} consecutive failed connection ` +
-          `attempts: acquisitions that need a new connection fail at once until a probe connects (one attempt ` +
-          `${probeEvery}). Last error: ${error.message}`
-      )
-      return events.after(
-        log,
-        () => PoolEvent.CircuitOpened({ failures, cause: error.reason === "timeout" ? "timeout" : error.cause })
-      )
-    }
-    const circuitClosed = (t: number, why: string): Effect.Effect<void> => {
-      circuitLatch.unsafeClose()
-      const duration = t - state.circuitOpenedAt
-      const log = Effect.logInfo(
-        `dbpool: pool "${name}" closed its circuit breaker after ${duration} ms: ${why}; connecting as usual again`
-      )
-      return events.after(log, () => PoolEvent.CircuitClosed({ duration }))
-    }
 
     /** One probe: a creation made while the circuit is open, so it makes a single attempt. */
     const probeOnce = Effect.uninterruptibleMask((restore) =>
