@@ -146,12 +146,18 @@ describe("interruption loses nothing", () => {
 
     // Plain: creations take 50 ms. Checked: creations take 200 ms and every borrow runs a 30 ms validation,
     // so that interruptions also land during creations and during validations on borrow.
+    // In both, fibers yield at random points (0 to 3 times before every acquire, release and validate,
+    // before `use` and inside it), so that the scheduler interleaves them at many more places.
     it.effect.each(
       [[20261126, "plain"], [7, "plain"], [424242, "plain"], [99, "checked"], [31337, "checked"]] as const
     )("seed %i, %s", ([seed, variant]) =>
       Effect.gen(function*() {
         console.log(`interruption property test: seed=${seed} variant=${variant}`)
         const rng = Random.make(seed)
+        const randomYields = Effect.flatMap(
+          rng.nextIntBetween(0, 4),
+          (n) => n === 0 ? Effect.void : Effect.repeatN(Effect.yieldNow(), n - 1)
+        )
         const checked = variant === "checked"
         const { closeAndCheck, closeCalls, fake, pool } = yield* setup({
           name: `int-prop-${seed}`,
@@ -159,7 +165,7 @@ describe("interruption loses nothing", () => {
           maxConnections: max,
           acquireTimeout: "1 second",
           ...(checked ? { validateAfterIdle: 0, healthCheckInterval: "700 millis" } : {})
-        }, { validate: checked })
+        }, { validate: checked, before: randomYields })
         yield* Ref.set(fake.createMode, { _tag: "slow", delay: checked ? "200 millis" : "50 millis" })
         if (checked) yield* Ref.set(fake.validateMode, { _tag: "slow", delay: "30 millis" })
 
@@ -173,13 +179,16 @@ describe("interruption loses nothing", () => {
           const invalidate = (yield* rng.nextIntBetween(0, 10)) === 0
           const caller = yield* Effect.fork(
             Effect.sleep(start).pipe(
+              Effect.zipRight(randomYields),
               Effect.zipRight(pool.use((lease) =>
                 Effect.gen(function*() {
                   // No connection is ever held by two callers at once, nor lent once closed.
                   if (held.has(lease.resource.id) || lease.resource.closed) violations++
                   held.add(lease.resource.id)
+                  yield* randomYields
                   if (invalidate) yield* pool.invalidate(lease)
                   yield* Effect.sleep(useFor)
+                  yield* randomYields
                   return lease.resource.id
                 }).pipe(Effect.ensuring(Effect.sync(() => held.delete(lease.resource.id))))
               ))

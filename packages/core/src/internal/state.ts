@@ -8,8 +8,11 @@
  * release hands its connection to the oldest waiter in the same step in which
  * it sees that waiter, and no wake-up can be lost between the two.
  *
- * The transitions decide; the runtime (pool.ts) acts. Side effects the state
- * asks for go through `Runtime`: queue a creation, close a connection, tell
+ * The transitions decide; the runtime (pool.ts and the files it wires:
+ * creation.ts, housekeeping.ts, acquisition.ts) acts, and writes no counter
+ * or bound itself. A caller's whole decision (idle connection? room in the
+ * queue? queued) is one transition, `request`. Side effects the state asks
+ * for go through `Runtime`: queue a creation, close a connection, tell
  * shutdown that leases came back. The circuit breaker's transitions are
  * reported by return values (`attemptFailed`, `created`, `probesEnded`), so the
  * runtime logs and publishes them in order with the events around them.
@@ -28,16 +31,16 @@ export class Conn<A> {
   idleSince: number
   lastValidatedAt: number
   unhealthy = false
-  /** Connection attempts it took, and milliseconds from the first attempt to open. */
-  attempts = 1
-  createTime = 0
   /** The lease holding this connection, while one does. */
   lease: { released: boolean } | undefined = undefined
   constructor(
     readonly id: string,
     readonly resource: A,
     readonly createdAt: number,
-    readonly retireAt: number
+    readonly retireAt: number,
+    /** Connection attempts it took, and milliseconds from the first attempt to open. */
+    readonly attempts = 1,
+    readonly createTime = 0
   ) {
     this.idleSince = createdAt
     this.lastValidatedAt = createdAt
@@ -112,30 +115,82 @@ export class PoolState<A, E> {
     readonly maxIdleMillis: number,
     /** `circuitBreakerThreshold`; `Infinity` never opens the circuit. */
     readonly circuitBreakerThreshold: number,
+    /** `maxWaiting`: callers beyond it are refused once nothing more can be opened. */
+    readonly maxWaiting: number,
     readonly runtime: Runtime<A>
   ) {}
 
   // ==== acquisition ========================================================
 
-  /** The fast path: the most recently used idle connection, if any. */
-  takeIdle(): Conn<A> | undefined {
-    const conn = this.idle.pop()
+  /** A caller asks for a connection. False if the pool is closed: the request is counted as failed. */
+  arrive(): boolean {
+    this.totalRequests++
+    if (!this.closed) return true
+    this.failedRequests++
+    return false
+  }
+
+  /** A request fails because the pool closed under it (while it waited for, or checked, its connection). */
+  refuseClosed(): void {
+    this.failedRequests++
+  }
+
+  /**
+   * Lends a connection its caller received (idle, handed over, or checked on
+   * borrow) after `waited` milliseconds: `lease` now holds it. False if
+   * shutdown cut it before the caller's fiber ran: the request fails as closed.
+   */
+  lend(conn: Conn<A>, waited: number, lease: { released: boolean }): boolean {
+    if (conn.state !== "active") {
+      this.failedRequests++
+      return false
+    }
+    conn.usageCount++
+    conn.lease = lease
+    this.successfulRequests++
+    this.acquireTimeTotal += waited
+    return true
+  }
+
+  /**
+   * A caller asks for a connection: the whole decision in one synchronous step,
+   * so that nothing can happen between "no idle connection" and "queued" (a
+   * connection given back in such a gap would find no waiter and go idle, and a
+   * second caller could pass the queue's bound too). Returns an idle connection,
+   * now lent; or the caller's waiter, now queued; or `undefined` when the queue
+   * is full (counted as failed).
+   *
+   * A retrying caller (its connection failed validation on borrow) goes back
+   * in arrival order: it asked before some of those now waiting.
+   */
+  request(start: number, deadline: number, retrying: boolean, now: number): Conn<A> | PoolWaiter<A, E> | undefined {
+    const conn = this.takeIdle(now)
+    if (conn !== undefined) return conn
+    // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
+    if (this.waiters.length >= this.maxWaiting && this.open.size + this.pending >= this.max) {
+      this.failedRequests++
+      return undefined
+    }
+    const waiter: PoolWaiter<A, E> = new Waiter(start, deadline)
+    if (retrying) this.waiters.insertByArrival(waiter)
+    else this.waiters.pushBack(waiter)
+    this.ensureCapacity(0)
+    return waiter
+  }
+
+  /** The most recently used idle connection, if any; one past its lifetime is closed, never lent. */
+  private takeIdle(now: number): Conn<A> | undefined {
+    let conn = this.idle.pop()
+    while (conn !== undefined && now >= conn.retireAt) {
+      conn.state = "active" // transient: close expects a connection out of the idle set
+      this.close(conn, "lifetime")
+      conn = this.idle.pop()
+    }
     if (conn !== undefined) {
       conn.state = "active"
       this.active++
     }
     return conn
-  }
-
-  /**
-   * A caller found no idle connection and waits. A retrying caller (its
-   * connection failed validation on borrow) goes to the front: it asked before
-   * everyone now waiting.
-   */
-  enqueue(waiter: PoolWaiter<A, E>, front: boolean): void {
-    if (front) this.waiters.pushFront(waiter)
-    else this.waiters.pushBack(waiter)
-    this.ensureCapacity(0)
   }
 
   /**
@@ -162,7 +217,7 @@ export class PoolState<A, E> {
     this.waiters.remove(waiter)
     waiter.settled = true
     this.countFailure(error)
-    waiter.resume(Exit.fail(error))
+    waiter.deliver(Exit.fail(error))
   }
 
   /** Counts a failed acquisition, waiting or not. */
@@ -179,6 +234,8 @@ export class PoolState<A, E> {
    * waiter, or on top of the idle stack.
    */
   release(conn: Conn<A>, now: number, mustClose: CloseReason | undefined): void {
+    // Released once: shutdown may have cut it already (a waiter served, cut, then interrupted).
+    if (conn.state !== "active") return
     this.active--
     conn.lease = undefined
     if (this.closed) this.close(conn, "closed")
@@ -194,14 +251,29 @@ export class PoolState<A, E> {
     if (waiter !== undefined) {
       conn.state = "active"
       this.active++
-      waiter.settled = true
       waiter.served = conn
-      waiter.resume(Exit.succeed(conn))
+      waiter.deliver(Exit.succeed(conn))
       return
     }
     conn.state = "idle"
     conn.idleSince = now
     this.idle.push(conn)
+  }
+
+  // ==== bounds =============================================================
+
+  /**
+   * New bounds (already checked): idle connections above the new maximum close
+   * now, those lent out as they come back, those being opened as they arrive.
+   */
+  resize(min: number, max: number, now: number): void {
+    this.min = min
+    this.max = max
+    for (const conn of this.idle.slice()) {
+      if (this.open.size - this.closing <= this.max) break
+      this.close(conn, "idle")
+    }
+    this.ensureCapacity(now)
   }
 
   // ==== creation ===========================================================
@@ -265,7 +337,9 @@ export class PoolState<A, E> {
       this.close(conn, "closed")
       return false
     }
-    this.handOffOrIdle(conn, now)
+    // Resized down while it was being opened: the surplus closes as it arrives.
+    if (this.open.size - this.closing > this.max) this.close(conn, "idle")
+    else this.handOffOrIdle(conn, now)
     if (!this.circuitOpen) return false
     this.closeCircuit(now)
     return true
@@ -438,6 +512,10 @@ export class PoolState<A, E> {
         if (idleDue > now) next = Math.min(next, idleDue)
       }
     }
+    // A connection lent out now may come back idle before its retirement: plan for it too.
+    for (const conn of this.open) {
+      if (conn.state !== "idle" && conn.state !== "closing" && conn.retireAt > now) next = Math.min(next, conn.retireAt)
+    }
     this.ensureCapacity(now)
     if (this.refillPausedUntil > now && this.open.size - this.closing + this.pending < this.min) {
       next = Math.min(next, this.refillPausedUntil)
@@ -464,16 +542,31 @@ export class PoolState<A, E> {
     this.validating++
   }
 
-  /** False if shutdown cut the connection during the check: the caller does not get it. */
-  endBorrowCheck(conn: Conn<A>): boolean {
+  /**
+   * The check on borrow ended (`healthy` or not). False if shutdown cut the
+   * connection during the check: the caller does not get it, and fails as closed.
+   */
+  endBorrowCheck(conn: Conn<A>, healthy: boolean, now: number): boolean {
     this.validating--
     if (conn.state === "closing") {
+      this.failedRequests++
       this.checkDrained()
       return false
     }
     conn.state = "active"
     this.active++
+    if (healthy) conn.lastValidatedAt = now
     return true
+  }
+
+  /**
+   * The caller was interrupted during its check on borrow: the check's query
+   * may still be running, so the connection goes (broken), and the request
+   * counts as cancelled.
+   */
+  cancelDuringCheck(conn: Conn<A>, now: number): void {
+    this.cancelledRequests++
+    this.release(conn, now, "broken")
   }
 
   /** A health check ended: a healthy connection goes back where it was in the idle order. */
@@ -498,9 +591,8 @@ export class PoolState<A, E> {
     const waiter = this.waiters.shift()
     if (waiter !== undefined) {
       this.active++
-      waiter.settled = true
       waiter.served = conn
-      waiter.resume(Exit.succeed(conn))
+      waiter.deliver(Exit.succeed(conn))
       return
     }
     conn.state = "idle"

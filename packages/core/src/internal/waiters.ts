@@ -3,6 +3,11 @@ import type * as Effect from "effect/Effect"
 /**
  * A caller waiting for a connection. It is settled exactly once: served with a
  * connection, failed, or cancelled by its own fiber.
+ *
+ * It is queued in the same synchronous step in which its caller found no idle
+ * connection, before the caller's fiber suspends: an outcome that arrives
+ * before the fiber has registered `resume` is kept in `outcome` and picked up
+ * when it does.
  */
 export class Waiter<C, E> {
   prev: Waiter<C, E> | undefined = undefined
@@ -11,11 +16,19 @@ export class Waiter<C, E> {
   /** Set when a connection is handed over, before the fiber resumes, so a late interrupt can give it back. */
   served: C | undefined = undefined
   settled = false
+  resume: ((effect: Effect.Effect<C, E>) => void) | undefined = undefined
+  outcome: Effect.Effect<C, E> | undefined = undefined
   constructor(
     readonly enqueuedAt: number,
-    readonly deadline: number,
-    readonly resume: (effect: Effect.Effect<C, E>) => void
+    readonly deadline: number
   ) {}
+
+  /** Settles the waiter with its outcome, delivered now or when its fiber starts waiting. */
+  deliver(effect: Effect.Effect<C, E>): void {
+    this.settled = true
+    if (this.resume === undefined) this.outcome = effect
+    else this.resume(effect)
+  }
 }
 
 /**
@@ -44,6 +57,24 @@ export class WaiterQueue<C, E> {
     if (this.head === undefined) this.tail = w
     else this.head.prev = w
     this.head = w
+    this.length++
+  }
+
+  /**
+   * Puts a waiter back in arrival order (it asked before some of those now
+   * waiting), so that the queue stays ordered by deadline and the timer, which
+   * looks only at the head, misses no deadline.
+   */
+  insertByArrival(w: Waiter<C, E>): void {
+    let after = this.tail
+    while (after !== undefined && after.enqueuedAt > w.enqueuedAt) after = after.prev
+    if (after === undefined) return this.pushFront(w)
+    if (after === this.tail) return this.pushBack(w)
+    w.queued = true
+    w.prev = after
+    w.next = after.next
+    after.next!.prev = w
+    after.next = w
     this.length++
   }
 

@@ -9,15 +9,25 @@ import { expect } from "@effect/vitest"
 import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
 import * as Fake from "./FakeResource.js"
 
-export const setup = (config: PoolConfig.Input, options: { readonly validate?: boolean } = {}) =>
+export const setup = (
+  config: PoolConfig.Input,
+  options: {
+    readonly validate?: boolean
+    /** Run before every acquire, release and validate: lets a test make them yield at random. */
+    readonly before?: Effect.Effect<void>
+  } = {}
+) =>
   Effect.gen(function*() {
     const fake = yield* Fake.make
     const scope = yield* Scope.make()
     let closeCalls = 0
+    const before = options.before ?? Effect.void
     const pool = yield* ResourcePool.make({
-      acquire: fake.acquire,
-      release: (conn) => Effect.suspend(() => (closeCalls++, fake.release(conn))),
-      validate: options.validate ? fake.validate : undefined,
+      acquire: Effect.zipRight(before, fake.acquire),
+      release: (conn) => Effect.zipRight(before, Effect.suspend(() => (closeCalls++, fake.release(conn)))),
+      validate: options.validate
+        ? (conn: Fake.FakeConnection) => Effect.zipRight(before, fake.validate(conn))
+        : undefined,
       config
     }).pipe(Scope.extend(scope))
     /** Every resource opened was closed, exactly once. */

@@ -89,6 +89,7 @@ export const connector = (
   Effect.gen(function*() {
     const filename = options.filename
     const queryTimeout = yield* decodeQueryTimeout(options.queryTimeout)
+    // The pool's own default, so that this check and the pool agree on it.
     const max = options.pool?.maxConnections ?? PoolConfig.defaults.maxConnections
     if (isMemory(filename) && max > 1) {
       return yield* Effect.fail(

@@ -1,0 +1,234 @@
+/**
+ * The callers' path: ask (one synchronous step of the state: an idle
+ * connection, a place in the queue, or a refusal), wait if queued, check the
+ * connection on borrow if it has been idle long, lend it, and give it back.
+ * `use` and `get` are built here; each carries one `Acquisition`.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { PoolExhaustedError } from "../PoolError.js"
+import type { PoolError } from "../PoolError.js"
+import { PoolEvent } from "../PoolEvent.js"
+import type * as ResourcePool from "../ResourcePool.js"
+import type { PoolContext } from "./context.js"
+import { millis } from "./context.js"
+import type { Housekeeping } from "./housekeeping.js"
+import { Acquisition, LeaseImpl } from "./lease.js"
+import { poolNameAttribute } from "./metrics.js"
+import { Waiter } from "./state.js"
+import type { Conn, PoolWaiter } from "./state.js"
+
+/** Effect's own tracer, in place when no tracer is installed: then no span is worth its cost. */
+const builtInTracer = Effect.runSync(Effect.tracer)
+
+const defaultIsBroken = (cause: Cause.Cause<unknown>): boolean => Cause.isDie(cause) || Cause.isInterrupted(cause)
+
+export interface AcquisitionOptions {
+  /** Whether `validate` was given: without it nothing is checked on borrow. */
+  readonly validates: boolean
+  readonly isBroken: ((cause: Cause.Cause<unknown>) => boolean) | undefined
+}
+
+export interface Acquirer<A, E> {
+  readonly get: Effect.Effect<ResourcePool.Lease<A>, PoolError<E>, Scope.Scope>
+  readonly use: <B, E2, R2>(
+    f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>
+  ) => Effect.Effect<B, E2 | PoolError<E>, R2>
+}
+
+export const makeAcquirer = <A, E>(
+  ctx: PoolContext<A, E>,
+  housekeeping: Housekeeping<A>,
+  options: AcquisitionOptions
+): Acquirer<A, E> => {
+  const { closedError, config, events, metrics, name, now, runFork, state } = ctx
+  const { acquireTimedOut, leakMillis, runValidation, timeoutError, timer } = housekeeping
+  const acquireTimeoutMillis = millis(config.acquireTimeout)
+  const validateAfterIdleMillis = millis(config.validateAfterIdle)
+  const validationMillis = millis(config.validationTimeout)
+  const isBroken = options.isBroken ?? defaultIsBroken
+  // Only callers who wait get a span; capturing a stack trace per span would double its cost.
+  const spanOptions = { attributes: { [poolNameAttribute]: name }, captureStackTrace: false } as const
+
+  /** Lends the connection the caller received, `t` being now. */
+  const leaseOf = (op: Acquisition<A, E>, conn: Conn<A>, t: number): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+    const start = op.start
+    const lease = new LeaseImpl(conn, t)
+    // Handed over just before shutdown cut it: the pool closed under this caller.
+    if (!state.lend(conn, t - start, lease)) return Effect.fail(closedError)
+    if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
+    metrics.waitTime.update((t - start) / 1000)
+    // The hot path: no closure for an event nobody listens to.
+    const leased = events.listening
+      ? events.after(
+        Effect.succeed(lease),
+        () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
+      )
+      : Effect.succeed(lease)
+    if (leakMillis === undefined) return leased
+    return Effect.zipRight(
+      Effect.map(Effect.option(Effect.currentSpan), (span) => {
+        if (span._tag === "Some") lease.acquiredSpan = span.value
+      }),
+      leased
+    )
+  }
+
+  /** The caller's waiter is already queued (by `state.request`): here its fiber waits for the outcome. */
+  const wait = (op: Acquisition<A, E>, waiter: PoolWaiter<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+    // No canceler: the Acquisition's exit handler cancels this waiter if the caller is interrupted.
+    const waiting = Effect.async<Conn<A>, PoolError<E>>((resume) => {
+      if (waiter.outcome !== undefined) resume(waiter.outcome)
+      else waiter.resume = resume
+    })
+    const traced = Effect.withFiberRuntime<Conn<A>, PoolError<E>>((fiber) =>
+      fiber.currentTracer === builtInTracer
+        ? op.restore(waiting)
+        : op.restore(waiting).pipe(Effect.withSpan("dbpool.acquire", spanOptions))
+    )
+    return Effect.flatMap(traced, (conn) => {
+      // Received: from here the lease, not the waiter, answers for the connection.
+      op.waiter = undefined
+      return leaseOf(op, conn, now())
+    })
+  }
+
+  /** A connection idle for longer than `validateAfterIdle` is checked before it is lent. */
+  const checkOnBorrow = (op: Acquisition<A, E>, conn: Conn<A>): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+    const checkStart = now()
+    state.beginBorrowCheck(conn)
+    // acquireTimeout covers the check too: one cut short by the caller's deadline counts as failed,
+    // and the retry below then fails the caller with PoolTimeoutError.
+    const limit = Math.min(validationMillis, op.deadline - checkStart)
+    const check = Effect.flatMap(runValidation(conn.resource, limit), (verdict) => {
+      const t = now()
+      if (!state.endBorrowCheck(conn, verdict === "healthy", t)) return Effect.fail(closedError)
+      if (events.listening) {
+        const healthy = verdict === "healthy"
+        const duration = t - checkStart
+        runFork(events.emit(() => PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
+      }
+      if (verdict === "healthy") return leaseOf(op, conn, t)
+      if (verdict === "interrupted") {
+        state.cancelDuringCheck(conn, t)
+        return Effect.interrupt
+      }
+      state.release(conn, t, "unhealthy")
+      return take(op, true)
+    })
+    return events.before(() => PoolEvent.HealthCheckStarted({ connectionId: conn.id }), check)
+  }
+
+  /** Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile. */
+  const retryRefused = (op: Acquisition<A, E>): Effect.Effect<never, PoolError<E>> | undefined => {
+    if (state.closed) {
+      state.refuseClosed()
+      return Effect.fail(closedError)
+    }
+    const t = now()
+    if (t < op.deadline) return undefined
+    const error = timeoutError()
+    state.countFailure(error)
+    const event = acquireTimedOut(t - op.start)
+    return events.before(() => event!, Effect.fail(error))
+  }
+
+  /** Asks the state, in one synchronous step, then acts on its decision. */
+  const take = (op: Acquisition<A, E>, retrying: boolean): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+    if (retrying) {
+      const refused = retryRefused(op)
+      if (refused !== undefined) return refused
+    }
+    const t = now()
+    const decision = state.request(op.start, op.deadline, retrying, t)
+    if (decision === undefined) {
+      return Effect.fail(
+        new PoolExhaustedError({ pool: name, waiting: state.waiters.length, maxWaiting: config.maxWaiting })
+      )
+    }
+    if (decision instanceof Waiter) {
+      op.waiter = decision
+      // Only a waiter put back in arrival order (failed validation on borrow) can be due before the timer wakes.
+      if (retrying && op.deadline < timer.wakeAt()) timer.restart()
+      return wait(op, decision)
+    }
+    const conn = decision
+    if (
+      options.validates &&
+      t - conn.idleSince >= validateAfterIdleMillis &&
+      t - conn.lastValidatedAt >= validateAfterIdleMillis
+    ) return checkOnBorrow(op, conn)
+    return leaseOf(op, conn, t)
+  }
+
+  const acquireLease = (op: Acquisition<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
+    Effect.suspend(() => {
+      if (!state.arrive()) return Effect.fail(closedError)
+      op.start = now()
+      op.deadline = op.start + acquireTimeoutMillis
+      return take(op, false)
+    })
+
+  const releaseLease = (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (lease.released) return Effect.void
+      lease.released = true
+      const t = now()
+      const broken = lease.invalid || (exit._tag === "Failure" && isBroken(exit.cause))
+      metrics.useTime.update((t - lease.acquiredAt) / 1000)
+      state.release(lease.conn, t, broken ? "broken" : undefined)
+      const returned = lease.leakReported ?
+        Effect.logInfo(
+          `dbpool: connection ${lease.id} of pool "${name}", reported as a possible leak, came back after ` +
+            `${t - lease.acquiredAt} ms`
+        ) :
+        Effect.void
+      if (!events.listening) return returned
+      return events.after(
+        returned,
+        () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })
+      )
+    })
+
+  /** Interrupted while waiting (or served just as it was): out of the queue, any connection back. */
+  const cancelWaiting = (op: Acquisition<A, E>): void => {
+    if (op.waiter !== undefined) state.cancel(op.waiter, now())
+  }
+
+  const get: Effect.Effect<ResourcePool.Lease<A>, PoolError<E>, Scope.Scope> = Effect.uninterruptibleMask(
+    (restore) => {
+      const op = new Acquisition<A, E>(restore)
+      const acquired = Effect.onExit(acquireLease(op), (exit) => {
+        if (exit._tag === "Failure") cancelWaiting(op)
+        return Effect.void
+      })
+      return Effect.flatMap(acquired, (lease) =>
+        // Scope.addFinalizerExit, not Effect.addFinalizer: the latter captures the fiber's context for
+        // the finalizer, which doubled the cost of a scoped acquisition.
+        Effect.as(
+          Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizerExit(scope, (exit) => releaseLease(lease, exit))),
+          lease
+        ))
+    }
+  )
+
+  const use = <B, E2, R2>(f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>) =>
+    Effect.uninterruptibleMask((restore) => {
+      const op = new Acquisition<A, E>(restore)
+      return Effect.onExit(
+        Effect.flatMap(acquireLease(op), (lease) => {
+          op.lease = lease
+          return restore(Effect.suspend(() => f(lease)))
+        }),
+        (exit) => {
+          if (op.lease !== undefined) return releaseLease(op.lease, exit)
+          cancelWaiting(op)
+          return Effect.void
+        }
+      )
+    })
+
+  return { get, use }
+}

@@ -1,0 +1,333 @@
+/**
+ * Opening and closing connections. `maxConnecting` creator fibers serve a
+ * queue of creation requests (the state asks for them in `ensureCapacity`);
+ * each creation attempts on the retry schedule, every attempt in a fiber of
+ * its own bounded by `connectTimeout`. While the circuit breaker is open, a
+ * prober makes one attempt per tick of its schedule instead.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import { ConnectError } from "../PoolError.js"
+import { PoolEvent } from "../PoolEvent.js"
+import type { CloseReason } from "../PoolStats.js"
+import type { PoolContext, Restore } from "./context.js"
+import { millis } from "./context.js"
+import { Conn } from "./state.js"
+
+/**
+ * How one connection attempt failed. "Interrupted": `acquire` ended with an interruption of its own
+ * (nobody interrupted it), a failed attempt like any other.
+ */
+type Attempt<E> =
+  | { readonly _tag: "Failed"; readonly error: E }
+  | { readonly _tag: "Timeout" }
+  | { readonly _tag: "Interrupted"; readonly cause: Cause.Cause<never> }
+
+export interface CreationOptions<A, E> {
+  /** `acquire`, its context already provided. */
+  readonly acquire: Effect.Effect<A, E>
+  readonly release: (resource: A) => Effect.Effect<unknown>
+  readonly retryable: (error: E) => boolean
+}
+
+export interface Creation<A, E> {
+  /** Queues one creation request (the state already counted it as pending). */
+  readonly request: () => void
+  /** Closes a connection, then tells the state and subscribers. */
+  readonly close: (conn: Conn<A>, reason: CloseReason) => Effect.Effect<void>
+  /** One creator fiber's loop. */
+  readonly creator: Effect.Effect<never>
+  /** The prober's loop; undefined when the circuit breaker is off. */
+  readonly prober: Effect.Effect<never> | undefined
+  /**
+   * Opens `minConnections` before the pool is handed out, then arms the circuit
+   * breaker. Fails with the last connection error if not one could be opened.
+   */
+  readonly warmUp: Effect.Effect<void, ConnectError<E>>
+}
+
+const connectError = <E>(
+  name: string,
+  connectTimeout: Duration.Duration,
+  failure: Attempt<E>,
+  attempts: number
+) =>
+  new ConnectError<E>({
+    pool: name,
+    attempts,
+    reason: failure._tag === "Timeout" ? "timeout" : "failed",
+    cause: failure._tag === "Failed"
+      ? failure.error
+      : failure._tag === "Interrupted"
+      ? Cause.squash(failure.cause) as E
+      : undefined,
+    timeout: failure._tag === "Timeout" ? connectTimeout : undefined
+  })
+
+/**
+ * One connection attempt in a fiber of its own, bounded by `connectTimeout`.
+ */
+const makeAttempt = <A, E>(ctx: PoolContext<A, E>, options: CreationOptions<A, E>) => {
+  const { config, name } = ctx
+  const { acquire } = options
+  const releaseResource = options.release
+  // Each attempt runs `acquire` alone in a fiber of its own, and the creator waits for that fiber with
+  // connectTimeout. Whatever stops the wait (the timeout, or shutdown stopping the creator), the fiber's
+  // outcome is still there to look at: a connection that opened at that very moment is used or closed,
+  // never lost. (A timeout wrapped around `acquire` itself would drop a value that arrives as it fires.)
+  const closeQuietly = (resource: A) =>
+    releaseResource(resource).pipe(
+      Effect.timeout(config.connectTimeout),
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning(`dbpool: closing a connection opened during shutdown of pool "${name}" failed`, cause)
+      )
+    )
+  const attemptOnce: Effect.Effect<A, Attempt<E>> = Effect.mapError(
+    acquire,
+    (error): Attempt<E> => ({ _tag: "Failed", error })
+  )
+  const timedOut: Exit.Exit<A, Attempt<E>> = Exit.fail({ _tag: "Timeout" })
+  const attemptInFiber = (restore: Restore): Effect.Effect<Exit.Exit<A, Attempt<E>>> =>
+    // Forked from an uninterruptible region, the attempt would inherit it and could not be stopped.
+    Effect.flatMap(Effect.forkDaemon(Effect.interruptible(attemptOnce)), (fiber) =>
+      restore(
+        Effect.timeoutTo(Fiber.await(fiber), {
+          duration: config.connectTimeout,
+          // An attempt that ended interrupted, though we did not interrupt it, interrupted itself.
+          onSuccess: (exit) =>
+            Effect.succeed(
+              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+                ? Exit.fail<Attempt<E>>({ _tag: "Interrupted", cause: exit.cause as Cause.Cause<never> })
+                : exit
+            ),
+          onTimeout: () => Effect.map(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? exit : timedOut)
+        })
+      ).pipe(
+        Effect.flatten,
+        Effect.onInterrupt(() =>
+          Effect.flatMap(
+            Fiber.interrupt(fiber),
+            (exit) => Exit.isSuccess(exit) ? closeQuietly(exit.value) : Effect.void
+          )
+        )
+      ))
+  return attemptInFiber
+}
+
+/** Announces the circuit breaker's transitions (log and event), and opens or closes the latch that wakes the prober. */
+const makeCircuitAnnouncer = <A, E>(ctx: PoolContext<A, E>, circuitLatch: Effect.Latch) => {
+  const { config, events, name, state } = ctx
+  const probeEvery = config.circuitBreakerSchedule === undefined
+    ? `every ${Duration.format(config.circuitBreakerProbeInterval)}`
+    : "on circuitBreakerSchedule"
+  const circuitOpened = (error: ConnectError<E>): Effect.Effect<void> => {
+    circuitLatch.unsafeOpen()
+    const failures = state.consecutiveFailures
+    const log = Effect.logWarning(
+      `dbpool: pool "${name}" opened its circuit breaker after ${failures} consecutive failed connection ` +
+        `attempts: acquisitions that need a new connection fail at once until a probe connects (one attempt ` +
+        `${probeEvery}). Last error: ${error.message}`
+    )
+    return events.after(
+      log,
+      () => PoolEvent.CircuitOpened({ failures, cause: error.reason === "timeout" ? "timeout" : error.cause })
+    )
+  }
+  const circuitClosed = (t: number, why: string): Effect.Effect<void> => {
+    circuitLatch.unsafeClose()
+    const duration = t - state.circuitOpenedAt
+    const log = Effect.logInfo(
+      `dbpool: pool "${name}" closed its circuit breaker after ${duration} ms: ${why}; connecting as usual again`
+    )
+    return events.after(log, () => PoolEvent.CircuitClosed({ duration }))
+  }
+  return { circuitOpened, circuitClosed }
+}
+
+export const makeCreation = <A, E>(
+  ctx: PoolContext<A, E>,
+  options: CreationOptions<A, E>
+): Effect.Effect<Creation<A, E>> =>
+  Effect.gen(function*() {
+    const { config, events, metrics, name, now, state } = ctx
+    const { retryable } = options
+    const random = yield* Effect.random
+    const requests = yield* Queue.unbounded<void>()
+    const lifetimeMillis = millis(config.maxLifetime)
+    const jitterMillis = millis(config.lifetimeJitter)
+    const refillPauseMillis = Math.max(millis(config.retryInterval), 1000)
+
+    const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
+      options.release(conn.resource).pipe(
+        Effect.timeout(config.connectTimeout),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`dbpool: closing connection ${conn.id} of pool "${name}" failed`, cause)
+        ),
+        Effect.zipRight(Effect.suspend(() => {
+          state.closeDone(conn, reason, now())
+          return events.emit(() => PoolEvent.ConnectionClosed({ connectionId: conn.id, reason }))
+        }))
+      )
+
+    const retrySchedule: Schedule.Schedule<unknown, unknown> = config.retrySchedule ??
+      Schedule.exponential(config.retryInterval).pipe(
+        Schedule.jittered,
+        Schedule.intersect(Schedule.recurs(config.maxRetries))
+      )
+    let sequence = 0
+    let warming = false
+    const warmedUp = yield* Effect.makeLatch(false)
+    const circuitBreakerOn = Number.isFinite(config.circuitBreakerThreshold)
+    /** Open while the circuit is: wakes the creations waiting to retry, and the prober. */
+    const circuitLatch = yield* Effect.makeLatch(false)
+    const attemptInFiber = makeAttempt(ctx, options)
+    const { circuitClosed, circuitOpened } = makeCircuitAnnouncer(ctx, circuitLatch)
+
+    /**
+     * Opens one connection: attempts on the retry schedule until one succeeds, the schedule ends, the
+     * error is not retryable, or the pool closes. Runs uninterruptibly but for the waits (`restore`), so a
+     * connection once opened is always either counted or closed.
+     */
+    const openConnection = (restore: Restore): Effect.Effect<Conn<A>, ConnectError<E>> =>
+      Effect.gen(function*() {
+        const driver = yield* Schedule.driver(retrySchedule)
+        const start = now()
+        let attempts = 0
+        while (true) {
+          attempts++
+          const exit = yield* attemptInFiber(restore)
+          if (Exit.isSuccess(exit)) {
+            const r = yield* random.next
+            const createdAt = now()
+            metrics.createTime.update((createdAt - start) / 1000)
+            const conn = new Conn(
+              `${name}-${++sequence}`,
+              exit.value,
+              createdAt,
+              createdAt + lifetimeMillis - r * jitterMillis,
+              attempts,
+              createdAt - start
+            )
+            return conn
+          }
+          const failureOption = Cause.failureOption(exit.cause)
+          if (failureOption._tag === "None") {
+            return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+          }
+          const failure = failureOption.value
+          // Known at once, so that a caller timing out while retries go on is told why.
+          const error = connectError(name, config.connectTimeout, failure, attempts)
+          const opened = state.attemptFailed(error, now())
+          yield* events.emit(() =>
+            PoolEvent.ConnectFailed({
+              attempt: attempts,
+              cause: failure._tag === "Timeout"
+                ? "timeout"
+                : failure._tag === "Failed"
+                ? failure.error
+                : Cause.squash(failure.cause)
+            })
+          )
+          if (opened) {
+            yield* circuitOpened(error)
+          }
+          // While the circuit is open only probes connect, one attempt each.
+          if (state.closed || state.circuitOpen || (failure._tag === "Failed" && !retryable(failure.error))) {
+            return yield* Effect.fail(error)
+          }
+          // A creation waiting to retry when the circuit opens makes no further attempt, and fails at once.
+          const delay = circuitBreakerOn
+            ? Effect.raceFirst(driver.next(failure), circuitLatch.await)
+            : driver.next(failure)
+          const next = yield* Effect.either(restore(delay))
+          if (next._tag === "Left" || state.circuitOpen) {
+            return yield* Effect.fail(error)
+          }
+        }
+      })
+
+    /** Tells the state how a creation ended (a probe is one too), then subscribers. */
+    const settleCreation = (exit: Exit.Exit<Conn<A>, ConnectError<E>>): Effect.Effect<unknown> => {
+      const t = now()
+      let event: Effect.Effect<unknown> = Effect.void
+      if (Exit.isSuccess(exit)) {
+        const conn = exit.value
+        const closedCircuit = state.created(conn, t)
+        event = events.emit(() =>
+          PoolEvent.ConnectionCreated({ connectionId: conn.id, createTime: conn.createTime, attempts: conn.attempts })
+        )
+        if (closedCircuit) {
+          event = Effect.zipRight(event, circuitClosed(t, "a connection was opened"))
+        }
+      } else if (!Cause.isInterruptedOnly(exit.cause)) {
+        const failure = Cause.failureOption(exit.cause)
+        const error = failure._tag === "Some"
+          ? failure.value
+          : new ConnectError<E>({ pool: name, attempts: 1, reason: "failed", cause: Cause.squash(exit.cause) as E })
+        state.creationFailed(error, t, t + refillPauseMillis)
+      }
+      if (warming && state.pending === 0) {
+        warmedUp.unsafeOpen()
+      }
+      return event
+    }
+
+    const serveOneRequest = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        restore(Queue.take(requests)),
+        // A request dropped when the circuit opened is skipped: the state no longer counts it.
+        () => state.startCreation() ? Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation) : Effect.void
+      )
+    )
+
+    /** One probe: a creation made while the circuit is open, so it makes a single attempt. */
+    const probeOnce = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation)
+    )
+    const probeSchedule: Schedule.Schedule<unknown, unknown> = config.circuitBreakerSchedule ??
+      Schedule.spaced(config.circuitBreakerProbeInterval)
+    /** Sleeps until the circuit opens, then probes on a fresh run of the schedule until it closes. */
+    const prober = Effect.gen(function*() {
+      while (true) {
+        yield* circuitLatch.await
+        const opening = state.circuitOpenings
+        const driver = yield* Schedule.driver(probeSchedule)
+        while (state.circuitOpen && state.circuitOpenings === opening) {
+          const tick = yield* Effect.either(driver.next(undefined))
+          if (!state.circuitOpen || state.circuitOpenings !== opening) break
+          if (tick._tag === "Left") {
+            const t = now()
+            if (state.probesEnded(t)) yield* circuitClosed(t, "its probe schedule ended")
+            break
+          }
+          if (state.beginProbe()) yield* probeOnce
+        }
+      }
+    })
+
+    const warmUp = Effect.gen(function*() {
+      if (config.minConnections > 0) {
+        warming = true
+        state.ensureCapacity(now())
+        yield* warmedUp.await
+        warming = false
+        if (state.open.size === 0 && state.lastConnectError !== undefined) {
+          return yield* Effect.fail(state.lastConnectError)
+        }
+      }
+      if (state.armCircuit(now())) yield* circuitOpened(state.lastConnectError!)
+    })
+
+    return {
+      request: () => requests.unsafeOffer(undefined),
+      close: closeConnection,
+      creator: Effect.forever(serveOneRequest),
+      prober: circuitBreakerOn ? prober : undefined,
+      warmUp
+    }
+  })
