@@ -1,5 +1,5 @@
 /**
- * What the fault tests of RELIABILITY.md share, whatever the driver: the tolerance ε, timing and polling,
+ * What the fault tests of docs/fault-scenarios.md share, whatever the driver: the tolerance ε, timing and polling,
  * the pool's size sampled every 10 ms with the samples that broke its bounds, the process' unhandled
  * errors, typed-failure checks, a password's absence from every rendering of an error, the end of every
  * scenario (the pool closed holds nothing, the server counts none of ours), a pool's own scope, seeded
@@ -18,7 +18,7 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/reliability.js"
 
 /**
- * ε of RELIABILITY.md: the tolerance on every time bound, in milliseconds.
+ * ε of docs/fault-scenarios.md: the tolerance on every time bound, in milliseconds.
  *
  * @example
  * ```ts
@@ -181,7 +181,7 @@ export const withinMax: (stats: SizeStats) => boolean = internal.withinMax
 export const consistent: (stats: SizeStats) => boolean = internal.consistent
 
 /**
- * Reads `stats` every 10 ms, from now until `stop` or the scope's end, as RELIABILITY.md asks; a sample
+ * Reads `stats` every 10 ms, from now until `stop` or the scope's end, as docs/fault-scenarios.md asks; a sample
  * where `within` (default `withinMax`) does not hold is a violation.
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * Scenario 16 of RELIABILITY.md on MariaDB: bad input fails within 1 s with a typed error that names the
+ * Scenario 16 of docs/fault-scenarios.md on MariaDB: bad input fails within 1 s with a typed error that names the
  * problem and never the password.
  *
  * Already covered by ../ConnectionErrors.test.ts, not repeated here: a wrong password

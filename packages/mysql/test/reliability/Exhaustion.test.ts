@@ -1,5 +1,5 @@
 /**
- * Scenario 7 of RELIABILITY.md on MariaDB, exhaustion, against the main server (nothing is stopped; the pool
+ * Scenario 7 of docs/fault-scenarios.md on MariaDB, exhaustion, against the main server (nothing is stopped; the pool
  * logs in as a user of the test's own, so the server counts its connections): every connection is held; a
  * waiter times out at acquireTimeout ± ε; a connection released at 800 ms reaches the first waiter at once;
  * waiters are served in arrival order; a waiter that timed out never gets a connection later.

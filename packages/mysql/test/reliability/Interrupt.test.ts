@@ -1,5 +1,5 @@
 /**
- * Scenario 8 of RELIABILITY.md on MariaDB, interrupted during connect (node-postgres #3543, pgx #1259): a
+ * Scenario 8 of docs/fault-scenarios.md on MariaDB, interrupted during connect (node-postgres #3543, pgx #1259): a
  * FaultProxy with per-chunk latency in front of the main server makes each connect slow (the handshake is
  * three chunks: greeting, login, OK). A caller interrupted while its connection is being opened returns at
  * once; the connect in flight is not aborted, and the late connection ends idle, counted once (by the pool,

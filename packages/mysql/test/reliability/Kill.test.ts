@@ -1,5 +1,5 @@
 /**
- * Scenarios 3 and 4 of RELIABILITY.md on MariaDB: idle connections killed (`KILL CONNECTION`, and
+ * Scenarios 3 and 4 of docs/fault-scenarios.md on MariaDB: idle connections killed (`KILL CONNECTION`, and
  * `wait_timeout` expiry: mysql2 #325 / #683, dead connections that stayed in the pool), and a connection
  * killed in the middle of a query. Kills on the main server touch only a user of the test's own; the
  * `wait_timeout` test runs a disposable server.

@@ -1,5 +1,5 @@
 /**
- * Scenario 13 of RELIABILITY.md on MariaDB, leak detection, against the main server (a user of the test's own,
+ * Scenario 13 of docs/fault-scenarios.md on MariaDB, leak detection, against the main server (a user of the test's own,
  * so the server counts the pool's connections): a lease held past leakDetectionThreshold logs one warning
  * naming the span it was acquired in (with the stack of the acquisition), bumps `dbpool.connection.leaks` and
  * emits `LeakDetected`, once however long it is held; its return is logged; a lease given back in time

@@ -1,5 +1,5 @@
 /**
- * Scenario 10 of RELIABILITY.md on MariaDB: a server at `max_connections`. A disposable server with room
+ * Scenario 10 of docs/fault-scenarios.md on MariaDB: a server at `max_connections`. A disposable server with room
  * for 10 connections (MariaDB's smallest `max_connections`: a lower setting becomes 10), filled by
  * connections of another user (root keeps MariaDB's one extra slot for SUPER, used by the test's admin
  * queries).

@@ -1,5 +1,5 @@
 /**
- * Scenarios 5, 6 and 9 of RELIABILITY.md on MariaDB: the network breaks between the pool and the main
+ * Scenarios 5, 6 and 9 of docs/fault-scenarios.md on MariaDB: the network breaks between the pool and the main
  * server, through a FaultProxy (blackhole during connect, blackhole on an established connection, slow
  * connect). The pool logs in as a user of the test's own, so the server's count is of its connections.
  */
@@ -183,7 +183,7 @@ describeDb("MariaDB: the network breaks (scenarios 5, 6, 9)", () => {
     () =>
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
-        // 300 ms rather than RELIABILITY.md's 250: a MariaDB handshake is three chunks (greeting, login, OK), so at
+        // 300 ms rather than docs/fault-scenarios.md's 250: a MariaDB handshake is three chunks (greeting, login, OK), so at
         // 250 ms it ends at about 750 ms (765 measured here), under the 800 ms connectTimeout, and connects.
         const { count, options, proxy } = yield* setup({ latency: "300 millis" })
         // Three callers at once: three attempts in parallel, none retried.

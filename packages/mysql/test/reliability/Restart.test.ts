@@ -1,5 +1,5 @@
 /**
- * Scenarios 1 and 2 of RELIABILITY.md on MariaDB: a server restarted under load, and a server down when
+ * Scenarios 1 and 2 of docs/fault-scenarios.md on MariaDB: a server restarted under load, and a server down when
  * the pool starts. Each runs a disposable MariaServer, never the machine's main server.
  */
 import { MariaServer, Reliability, SparePort } from "@dbpool/testing"

@@ -1,5 +1,5 @@
 /**
- * Scenario 14 of RELIABILITY.md on MariaDB: the pool is closed while 10 holders run statements and 10
+ * Scenario 14 of docs/fault-scenarios.md on MariaDB: the pool is closed while 10 holders run statements and 10
  * callers wait (mysql2 #546 / #1698: ending the pool with queued work left promises unsettled). Main
  * server, a user of the test's own.
  */

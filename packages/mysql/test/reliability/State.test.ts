@@ -1,5 +1,5 @@
 /**
- * Scenario 11 of RELIABILITY.md on MariaDB: a connection given back in a bad state (an open or failed
+ * Scenario 11 of docs/fault-scenarios.md on MariaDB: a connection given back in a bad state (an open or failed
  * transaction, a use that died, a use interrupted mid-transaction, a result left unread) is closed, and the
  * next borrower gets a clean session. The pool has one connection, so the next borrower would get the
  * same one if it were kept. Main server, a user of the test's own.

@@ -1,5 +1,5 @@
 /**
- * What the MariaDB fault tests share (../shared/RELIABILITY.md) beyond @dbpool/testing's Reliability
+ * What the MariaDB fault tests share (docs/fault-scenarios.md) beyond @dbpool/testing's Reliability
  * helpers: a pool of its own per test in a scope the test closes itself, its size sampled every 10 ms, the
  * server's own count of our connections, and the end of every test: pool total 0 after close and server
  * count 0.

@@ -1,5 +1,5 @@
 /**
- * Scenarios 3, 4 and 10 of RELIABILITY.md on PostgreSQL, each on a disposable cluster: idle backends
+ * Scenarios 3, 4 and 10 of docs/fault-scenarios.md on PostgreSQL, each on a disposable cluster: idle backends
  * killed (`pg_terminate_backend`), a backend killed in the middle of a query, and a server at
  * `max_connections`.
  */

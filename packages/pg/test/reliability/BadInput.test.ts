@@ -1,5 +1,5 @@
 /**
- * Scenario 16 of RELIABILITY.md on PostgreSQL: bad input fails within 1 s with a typed error that names the
+ * Scenario 16 of docs/fault-scenarios.md on PostgreSQL: bad input fails within 1 s with a typed error that names the
  * problem and never shows the password.
  *
  * Already covered in ../ConnectionErrors.test.ts (not repeated here): a wrong password and no password at

@@ -1,5 +1,5 @@
 /**
- * Scenarios 5, 6 and 9 of RELIABILITY.md on PostgreSQL: network faults made by a FaultProxy in front of a
+ * Scenarios 5, 6 and 9 of docs/fault-scenarios.md on PostgreSQL: network faults made by a FaultProxy in front of a
  * disposable cluster. A blackhole during connect, a blackhole on an established connection (queryTimeout,
  * and a caller giving up with Effect.timeout), and a slow network (250 ms a chunk) against connectTimeout.
  */

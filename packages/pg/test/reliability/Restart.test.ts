@@ -1,5 +1,5 @@
 /**
- * Scenarios 1 and 2 of RELIABILITY.md on PostgreSQL, against a disposable cluster of the test's own (the
+ * Scenarios 1 and 2 of docs/fault-scenarios.md on PostgreSQL, against a disposable cluster of the test's own (the
  * machine's main server is never stopped): a restart while 50 fibers loop on `SELECT 1`, and a server that
  * is down when the pool starts (back after 300 ms, or down for good).
  */

@@ -1,5 +1,5 @@
 /**
- * What the PostgreSQL reliability scenarios (RELIABILITY.md) share beyond @dbpool/testing's Reliability
+ * What the PostgreSQL reliability scenarios (docs/fault-scenarios.md) share beyond @dbpool/testing's Reliability
  * helpers: a pool of the test's own in a scope it can close, its cluster's count of it, and the end of
  * every test (pool total 0 after close, server count 0).
  */

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md scenario 7, exhaustion, against the main PostgreSQL server (nothing is stopped): every
+ * docs/fault-scenarios.md scenario 7, exhaustion, against the main PostgreSQL server (nothing is stopped): every
  * connection is held; a waiter times out at acquireTimeout ± ε; a connection released at 800 ms reaches
  * the first waiter at once; waiters are served in arrival order; a waiter that timed out never gets a
  * connection later.

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md scenario 8, interrupted during connect (node-postgres #3543, pgx #1259): a FaultProxy with
+ * docs/fault-scenarios.md scenario 8, interrupted during connect (node-postgres #3543, pgx #1259): a FaultProxy with
  * per-chunk latency in front of the main server makes each connect slow. A caller interrupted while its
  * connection is being opened returns at once; the connect in flight is not aborted, and the late
  * connection ends idle, counted once (by the pool, the proxy and the server). Then a storm: 1,000

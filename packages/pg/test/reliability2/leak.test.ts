@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md scenario 13, leak detection, against the main server: a lease held past
+ * docs/fault-scenarios.md scenario 13, leak detection, against the main server: a lease held past
  * leakDetectionThreshold logs one warning naming the span it was acquired in (with the stack of the
  * acquisition), bumps `dbpool.connection.leaks` and emits `LeakDetected`, once however long it is held;
  * its return is logged; a lease given back in time reports nothing.

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md scenario 14, shutdown while busy (mysql2 #546 / #1698), against the main server: 10
+ * docs/fault-scenarios.md scenario 14, shutdown while busy (mysql2 #546 / #1698), against the main server: 10
  * holders and 10 waiters when the pool's layer is torn down (uninterruptibly, as every layer teardown
  * is). Waiters fail at once with PoolClosedError; holders that finish within shutdownTimeout finish
  * normally; the others are cut at shutdownTimeout (a statement still running is stopped on the server);

@@ -1,6 +1,6 @@
 /**
  * Shared helpers of the PostgreSQL reliability scenarios 7, 8, 11, 13, 14, 15 and the PgBouncer suite
- * (RELIABILITY.md), over @dbpool/testing's Reliability helpers: a pool in a scope of the test's own, the
+ * (docs/fault-scenarios.md), over @dbpool/testing's Reliability helpers: a pool in a scope of the test's own, the
  * size sampler (every 10 ms), the server's count of our connections, a guard against unhandled errors,
  * and a seeded random generator.
  */
@@ -12,7 +12,7 @@ import { expect } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import Pg from "pg"
 
-/** ε of RELIABILITY.md: the tolerance on every time bound. */
+/** ε of docs/fault-scenarios.md: the tolerance on every time bound. */
 export const epsilon = Reliability.epsilon
 
 /** The machine's main server: used only where nothing is stopped, restarted or exhausted. */
@@ -47,7 +47,7 @@ export interface SizeSamples {
 const inUse = (s: PoolStats) => s.activeConnections + s.idleConnections + s.pendingConnections
 
 /**
- * Samples the pool's size every 10 ms for the rest of the scope, as RELIABILITY.md asks: `active + idle +
+ * Samples the pool's size every 10 ms for the rest of the scope, as docs/fault-scenarios.md asks: `active + idle +
  * pending ≤ max` and, stronger, `total + pending ≤ max` (closing connections count until closed).
  */
 export const sampleSize = (pool: Pool.Pool<any>): Effect.Effect<SizeSamples, never, Scope.Scope> =>
