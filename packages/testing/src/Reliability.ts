@@ -15,6 +15,7 @@ import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as lag from "./internal/lagMeter.js"
 import * as internal from "./internal/reliability.js"
 
 /**
@@ -31,6 +32,44 @@ import * as internal from "./internal/reliability.js"
  * @category constants
  */
 export const epsilon: number = internal.epsilon
+
+/**
+ * How late this process got to run while a test ran: a 10 ms timer is re-armed for as long as the scope is
+ * open, and each firing's delay beyond 10 ms is its lag. On a busy machine (other test suites on the same
+ * cores) every timer is late by about as much, the pool's and the test's alike, so a millisecond bound is
+ * widened by what was measured rather than by a guess.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LagMeter {
+  /** The largest lag seen so far, in milliseconds (rounded). */
+  readonly max: Effect.Effect<number>
+  /** How many timers fired so far. */
+  readonly samples: Effect.Effect<number>
+  /** The tolerance a time bound should get now: `epsilon + 2 × max`, in milliseconds. */
+  readonly slack: Effect.Effect<number>
+}
+
+/**
+ * Starts measuring the event loop's lag until the scope closes (see `LagMeter`).
+ *
+ * @example
+ * ```ts
+ * import { Reliability } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lag = yield* Reliability.makeLagMeter
+ *   const { elapsed } = yield* Reliability.timed(Effect.sleep("500 millis"))
+ *   return Math.abs(elapsed - 500) <= (yield* lag.slack) // true, however busy the machine
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeLagMeter: Effect.Effect<LagMeter, never, Scope.Scope> = lag.makeLagMeter(internal.epsilon)
 
 /**
  * An effect's exit and how long it took, in milliseconds (`performance.now`).
