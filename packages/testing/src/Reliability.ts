@@ -49,6 +49,8 @@ export interface LagMeter {
   readonly samples: Effect.Effect<number>
   /** The tolerance a time bound should get now: `epsilon + 2 × max`, in milliseconds. */
   readonly slack: Effect.Effect<number>
+  /** An upper bound widened by what was measured: `bound + 2 × max`, in milliseconds. */
+  readonly widen: (bound: number) => Effect.Effect<number>
 }
 
 /**

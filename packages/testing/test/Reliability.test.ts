@@ -60,6 +60,7 @@ describe("Reliability", () => {
       const max = yield* lag.max
       expect(max).toBeGreaterThanOrEqual(65)
       expect(yield* lag.slack).toBe(Reliability.epsilon + 2 * max)
+      expect(yield* lag.widen(50)).toBe(50 + 2 * max)
       expect(yield* lag.samples).toBeGreaterThanOrEqual(2)
     }).pipe(Effect.scoped))
 

@@ -31,7 +31,8 @@ export const makeLagMeter = (epsilon: number): Effect.Effect<Reliability.LagMete
       return {
         max: Effect.sync(max),
         samples: Effect.sync(() => state.samples),
-        slack: Effect.sync(() => epsilon + 2 * max())
+        slack: Effect.sync(() => epsilon + 2 * max()),
+        widen: (bound) => Effect.sync(() => bound + 2 * max())
       }
     }
   )
