@@ -74,6 +74,42 @@ export interface LagMeter {
 export const makeLagMeter: Effect.Effect<LagMeter, never, Scope.Scope> = lag.makeLagMeter(internal.epsilon)
 
 /**
+ * A `LagMeter` read without Effect, for bounds checked in plain `expect`s; `reset` starts a new measurement
+ * (e.g. in `beforeEach`), `stop` ends it (in `afterAll`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnsafeLagMeter {
+  readonly max: () => number
+  readonly samples: () => number
+  readonly slack: () => number
+  readonly widen: (bound: number) => number
+  readonly reset: () => void
+  readonly stop: () => void
+}
+
+/**
+ * Starts measuring the event loop's lag until `stop` (see `LagMeter`); the timer does not keep the process
+ * alive.
+ *
+ * @example
+ * ```ts
+ * import { Reliability } from "@dbpool/testing"
+ * import { afterAll, beforeEach } from "vitest"
+ *
+ * const lag = Reliability.unsafeLagMeter()
+ * beforeEach(lag.reset)
+ * afterAll(lag.stop)
+ * // in a test: expect(elapsed).toBeLessThanOrEqual(500 + lag.slack())
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unsafeLagMeter = (): UnsafeLagMeter => lag.unsafeMake(internal.epsilon)
+
+/**
  * An effect's exit and how long it took, in milliseconds (`performance.now`).
  *
  * @since 0.1.0

@@ -8,9 +8,9 @@ import { MariaServer, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import MysqlPromise from "mysql2/promise"
-import { describeDb, finish, makePool, serverUser, target } from "./utils.js"
+import { describeDb, finish, lag, makePool, serverUser, target } from "./utils.js"
 
-const { epsilon, taggedFailure, watchUnhandled } = Reliability
+const { taggedFailure, watchUnhandled } = Reliability
 
 const maxConnections = 10
 
@@ -57,7 +57,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
         })
         const started = Date.now()
         const error = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
-        expect(Date.now() - started).toBeLessThan(3000)
+        expect(Date.now() - started).toBeLessThan(lag.widen(3000))
         expect(error).toMatchObject({ _tag: "ConnectError", reason: "failed", attempts: 3, cause: tooMany })
         expect((error as unknown as Error).message).toContain("Too many connections")
         expect((yield* test.pool.stats).connectFailures).toBe(3)
@@ -79,7 +79,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
         expect(yield* test.pool.sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
         const elapsed = Date.now() - started
         expect(elapsed).toBeGreaterThanOrEqual(300)
-        expect(elapsed).toBeLessThan(2000)
+        expect(elapsed).toBeLessThan(lag.widen(2000))
         expect(yield* count).toBe(1)
         expect(unhandled).toEqual([])
         yield* finish(test, count)
@@ -106,7 +106,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
         expect((yield* test.pool.stats).circuitState).toBe("open")
         let started = Date.now()
         const next = taggedFailure(yield* Effect.exit(test.pool.withConnection(() => Effect.void)))
-        expect(Date.now() - started).toBeLessThan(50)
+        expect(Date.now() - started).toBeLessThan(lag.widen(50))
         expect(next).toMatchObject({ _tag: "ConnectError", circuitOpen: true, cause: tooMany })
 
         yield* free(2)
@@ -116,7 +116,7 @@ describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
           yield* Effect.sleep("10 millis")
         }
         const closedAfter = Date.now() - started
-        expect(closedAfter).toBeLessThanOrEqual(100 + epsilon)
+        expect(closedAfter).toBeLessThanOrEqual(100 + lag.slack())
         expect(yield* test.pool.sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
         expect(unhandled).toEqual([])
         yield* finish(test, count)

@@ -9,7 +9,7 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MysqlPool } from "@dbpool/mysql"
 import { Pool } from "@dbpool/sql"
 import { type MariaServer, Reliability, ServerCount } from "@dbpool/testing"
-import { describe, expect } from "@effect/vitest"
+import { afterAll, beforeEach, describe, expect } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import type Mysql from "mysql2"
 import MysqlPromise from "mysql2/promise"
@@ -19,6 +19,15 @@ export const root = { host: "127.0.0.1", port: 3306, user: "root", database: "te
 // Outside CI a missing server skips these tests, saying so; in CI they must run.
 const run = await Effect.runPromise(Reliability.mainServer("mariadb", "the @dbpool/mysql reliability tests"))
 export const describeDb: typeof describe.skip = run ? describe : describe.skip
+
+/**
+ * How late this process got to run during the current test (reset before each): upper time bounds are
+ * `bound + lag.slack()` or `lag.widen(bound)`, so that other test suites on the same cores, which make every
+ * timer late, are not taken for a late pool.
+ */
+export const lag = Reliability.unsafeLagMeter()
+beforeEach(lag.reset)
+afterAll(lag.stop)
 
 /** The pool's connection options for a server on 127.0.0.1 (the main one: 3306), database `test`. */
 export const target = (port: number, username: string) => ({ host: "127.0.0.1", port, database: "test", username })
