@@ -16,9 +16,9 @@ import { PgCluster, Reliability, SparePort } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, Redacted } from "effect"
 import { startFakeAuthServer } from "../utils/FakeAuthServer.js"
-import { applicationName, closeAndCheck, makePool } from "./utils.js"
+import { applicationName, closeAndCheck, lag, makePool } from "./utils.js"
 
-const { epsilon, failureOf, timed } = Reliability
+const { failureOf, timed } = Reliability
 
 const password = "Sup3r-s3cret-pw"
 
@@ -34,7 +34,7 @@ const expectNoPassword = (error: unknown) => {
 const layerError = (options: Options) =>
   Effect.map(Reliability.layerError(PgPool.layer(options)), ({ elapsed, error }) => {
     expectNoPassword(error)
-    expect(elapsed).toBeLessThan(1000)
+    expect(elapsed).toBeLessThan(lag.widen(1000))
     return error
   })
 
@@ -153,7 +153,7 @@ describe("scenario 16: on a running pool, a connect failure that retrying cannot
           username: "postgres",
           password: Redacted.make(password)
         })
-        expect(elapsed).toBeLessThan(1000)
+        expect(elapsed).toBeLessThan(lag.widen(1000))
         expect(error).toMatchObject({ _tag: "ConnectError", attempts: 1, reason: "failed" })
         expect(error.cause as ConnectionError.ConnectFailure).toMatchObject({
           _tag: "AuthenticationError",
@@ -172,7 +172,7 @@ describe("scenario 16: on a running pool, a connect failure that retrying cannot
         const { elapsed, error } = yield* acquireError({
           url: Redacted.make(`postgres://postgres:${password}@no-such-host.invalid:5432/test`)
         })
-        expect(elapsed).toBeLessThan(1000)
+        expect(elapsed).toBeLessThan(lag.widen(1000))
         expect(error).toMatchObject({ _tag: "ConnectError", attempts: 1 })
         expect(error.cause).toMatchObject({
           _tag: "ServerUnreachableError",
@@ -194,7 +194,7 @@ describe("scenario 16: on a running pool, a connect failure that retrying cannot
           { url: urlWithPassword(port), pool: { maxRetries: 3 } },
           "1 second"
         )
-        expect(elapsed).toBeLessThan(1000 + epsilon)
+        expect(elapsed).toBeLessThan(1000 + lag.slack())
         expect(error).toMatchObject({ _tag: "ConnectError", attempts: 4, reason: "failed" })
         expect(error.cause).toMatchObject({ _tag: "ServerUnreachableError", code: "ECONNREFUSED", port })
         expect(error.message).toContain(`Cannot reach the PostgreSQL server at 127.0.0.1:${port} (ECONNREFUSED)`)
@@ -212,7 +212,7 @@ describe("scenario 16: on a running pool, a connect failure that retrying cannot
           url: Redacted.make(`postgres://postgres:${password}@127.0.0.1:${cluster.port}/no_such_database`),
           applicationName: name
         })
-        expect(elapsed).toBeLessThan(1000)
+        expect(elapsed).toBeLessThan(lag.widen(1000))
         expect(error).toMatchObject({ _tag: "ConnectError", attempts: 1 })
         expect(error.cause).toMatchObject({ _tag: "UnknownDatabaseError", code: "3D000", database: "no_such_database" })
         // and the same cluster serves a good URL at once

@@ -8,10 +8,19 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { type PgCluster, Reliability } from "@dbpool/testing"
-import { expect } from "@effect/vitest"
+import { afterAll, beforeEach, expect } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as Fs from "node:fs"
 import type Pg from "pg"
+
+/**
+ * How late this process got to run during the current test (reset before each): upper time bounds are
+ * `bound + lag.slack()` or `lag.widen(bound)`, so that other test suites on the same cores, which make every
+ * timer late, are not taken for a late pool.
+ */
+export const lag = Reliability.unsafeLagMeter()
+beforeEach(lag.reset)
+afterAll(lag.stop)
 
 export const now = (): number => performance.now()
 

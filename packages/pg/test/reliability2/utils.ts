@@ -8,12 +8,21 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { Reliability, ServerCount } from "@dbpool/testing"
-import { expect } from "@effect/vitest"
+import { afterAll, beforeEach, expect } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import Pg from "pg"
 
 /** ε of docs/fault-scenarios.md: the tolerance on every time bound. */
 export const epsilon = Reliability.epsilon
+
+/**
+ * How late this process got to run during the current test (reset before each): upper time bounds are
+ * `bound + lag.slack()` or `lag.widen(bound)`, so that other test suites on the same cores, which make every
+ * timer late, are not taken for a late pool.
+ */
+export const lag = Reliability.unsafeLagMeter()
+beforeEach(lag.reset)
+afterAll(lag.stop)
 
 /** The machine's main server: used only where nothing is stopped, restarted or exhausted. */
 export const mainServer = { host: "127.0.0.1", port: 5432, database: "test", username: "postgres" } as const
