@@ -11,6 +11,19 @@ import pg from "pg"
 
 const unique = `dbpool_examples_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
 
+/** Databases of runs that died before dropping theirs: named after a process that is gone. */
+const orphans = (names: ReadonlyArray<string>): ReadonlyArray<string> =>
+  names.filter((name) => {
+    const pid = Number(/^dbpool_examples_(\d+)_[a-z0-9]+$/.exec(name)?.[1])
+    if (!Number.isInteger(pid) || pid === process.pid) return false
+    try {
+      process.kill(pid, 0)
+      return false
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "ESRCH"
+    }
+  })
+
 /** The URL with its path (the database) replaced. */
 const withDatabase = (url: string, database: string): string => {
   const parsed = new URL(url)
@@ -23,6 +36,12 @@ const ownPostgres = async (base: string): Promise<string | undefined> => {
   client.on("error", () => {})
   try {
     await client.connect()
+    const existing = await client.query<{ name: string }>(
+      "SELECT datname AS name FROM pg_database WHERE datname LIKE 'dbpool\\_examples\\_%'"
+    )
+    for (const name of orphans(existing.rows.map((row) => row.name))) {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    }
     await client.query(`CREATE DATABASE ${unique}`)
   } catch {
     return undefined // no server: the tests that need it skip themselves (or fail, in CI)
@@ -49,6 +68,10 @@ const ownMysql = async (base: string): Promise<string | undefined> => {
     return undefined
   }
   try {
+    const [rows] = await connection.query("SHOW DATABASES LIKE 'dbpool\\_examples\\_%'")
+    for (const name of orphans((rows as Array<Record<string, string>>).map((row) => Object.values(row)[0]!))) {
+      await connection.query(`DROP DATABASE IF EXISTS ${name}`)
+    }
     await connection.query(`CREATE DATABASE ${unique}`)
   } finally {
     await connection.end().catch(() => {})
