@@ -41,18 +41,21 @@ need mariadb-client mysqladmin
 need mariadb-client mysql
 need sqlite3 sqlite3
 
-if ((${#missing[@]})); then
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      say "missing ${missing[*]}: install them (apt-get install ${missing[*]}) as root, or install sudo" >&2
-      exit 1
-    fi
-    sudo=(sudo)
+as_root() { # installing packages and starting the servers need root: sudo when not root
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    say "needs root for: $* (run as root, or install sudo)" >&2
+    return 1
   fi
+}
+
+if ((${#missing[@]})); then
   say "installing ${missing[*]} (apt)"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   did+=("installed ${missing[*]}")
 fi
 
@@ -75,7 +78,7 @@ if ! pg "select 1" >/dev/null 2>&1; then
     exit 1
   fi
   say "starting PostgreSQL $version"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
   if ! wait_for PostgreSQL 60 pg "select 1"; then
     say "the tests log in as postgres over TCP without a password: pg_hba.conf needs" \
       "'host all all 127.0.0.1/32 trust'" >&2
@@ -91,7 +94,7 @@ fi
 my() { mysql -h 127.0.0.1 -P 3306 -uroot --connect-timeout=2 -NBe "$1"; }
 if ! my "select 1" >/dev/null 2>&1; then
   say "starting MariaDB"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql || true
+  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql || true
   if ! wait_for MariaDB 60 my "select 1"; then
     say "the tests log in as root over TCP with an empty password: if MariaDB runs, run as root" \
       "mariadb -e \"ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('')\"" >&2
