@@ -8,7 +8,18 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MariaServer, Reliability, ServerCount } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { adminQuery, describeDb, finish, kind, lag, mainUser, makePool, serverUser, target } from "./utils.js"
+import {
+  adminQuery,
+  describeDb,
+  finish,
+  kind,
+  lag,
+  mainUser,
+  makePool,
+  prepareMariaServers,
+  serverUser,
+  target
+} from "./utils.js"
 
 const { taggedFailure, until, watchUnhandled } = Reliability
 
@@ -17,6 +28,8 @@ const { taggedFailure, until, watchUnhandled } = Reliability
  * once), as `unhealthy` when a health check or a check on borrow found them first.
  */
 const deadClosed = (stats: PoolStats) => stats.connectionsClosed.broken + stats.connectionsClosed.unhealthy
+
+prepareMariaServers()
 
 describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
   it.live(

@@ -8,7 +8,7 @@ import { MariaServer, Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import MysqlPromise from "mysql2/promise"
-import { describeDb, finish, lag, makePool, serverUser, target } from "./utils.js"
+import { describeDb, finish, lag, makePool, prepareMariaServers, serverUser, target } from "./utils.js"
 
 const { taggedFailure, watchUnhandled } = Reliability
 
@@ -39,6 +39,8 @@ const fullServer = Effect.gen(function*() {
 })
 
 const tooMany = { _tag: "TooManyConnectionsError", system: "mysql", code: "1040" }
+
+prepareMariaServers()
 
 describeDb("MariaDB: a server at max_connections (scenario 10)", () => {
   it.live(

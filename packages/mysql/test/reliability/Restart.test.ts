@@ -5,7 +5,7 @@
 import { MariaServer, Reliability, SparePort } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { describeDb, finish, kind, lag, makePool, serverUser, target } from "./utils.js"
+import { describeDb, finish, kind, lag, makePool, prepareMariaServers, serverUser, target } from "./utils.js"
 
 const { taggedFailure, until, watchUnhandled } = Reliability
 
@@ -32,6 +32,8 @@ const nothingListening = (config: { readonly acquireTimeout: number; readonly ci
     })
     return { port, test }
   })
+
+prepareMariaServers()
 
 describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () => {
   it.live.each(["fast", "immediate"] as const)(

@@ -8,8 +8,8 @@ import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MysqlPool } from "@dbpool/mysql"
 import { Pool } from "@dbpool/sql"
-import { type MariaServer, Reliability, ServerCount } from "@dbpool/testing"
-import { afterAll, beforeEach, describe, expect } from "@effect/vitest"
+import { MariaServer, Reliability, ServerCount } from "@dbpool/testing"
+import { afterAll, beforeAll, beforeEach, describe, expect } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import type Mysql from "mysql2"
 import MysqlPromise from "mysql2/promise"
@@ -105,3 +105,10 @@ export const adminQuery = <A = Record<string, unknown>>(sql: string, params: Arr
     (conn) => Effect.promise(() => conn.query(sql, params).then(([rows]) => rows as Array<A>)),
     (conn) => Effect.promise(() => conn.end())
   )
+
+/**
+ * Builds the MariaServer template of this test process (once per process) before the file's tests, under the
+ * hook's timeout: on a busy machine that first build took most of a test's own timeout once.
+ */
+export const prepareMariaServers = (): void =>
+  beforeAll(() => run ? Effect.runPromise(Effect.scoped(MariaServer.make({ start: false }))) : undefined, 120_000)

@@ -10,11 +10,13 @@ import { PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
 import Pg from "pg"
-import { closeAndCheck, clusterPool, now, serverMatchesPool } from "./utils.js"
+import { closeAndCheck, clusterPool, now, preparePgClusters, serverMatchesPool } from "./utils.js"
 
 const { eventually, failureOf, makeLagMeter, sampleSize, timed, watchUnhandled } = Reliability
 
 const healthCheckInterval = 200
+
+preparePgClusters()
 
 describe("scenario 3: idle backends killed", () => {
   /** A cluster of the test's own and a pool of 5 connections on it, once the server counts them. */

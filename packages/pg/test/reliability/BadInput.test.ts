@@ -16,7 +16,7 @@ import { PgCluster, Reliability, SparePort } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, Redacted } from "effect"
 import { startFakeAuthServer } from "../utils/FakeAuthServer.js"
-import { applicationName, closeAndCheck, lag, makePool } from "./utils.js"
+import { applicationName, closeAndCheck, lag, makePool, preparePgClusters } from "./utils.js"
 
 const { failureOf, timed } = Reliability
 
@@ -40,6 +40,8 @@ const layerError = (options: Options) =>
 
 /** A URL holding the password, on a port nothing listens on: a config check must fail before any connect. */
 const urlWithPassword = (port: number) => Redacted.make(`postgres://postgres:${password}@127.0.0.1:${port}/test`)
+
+preparePgClusters()
 
 describe("scenario 16: bad input fails at once with a typed error naming the problem, never the password", () => {
   it.live("pool sizes: maxConnections 0, -1, NaN, 1.5; minConnections above maxConnections", () =>

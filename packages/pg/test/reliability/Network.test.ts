@@ -20,6 +20,7 @@ import {
   lag,
   makePool,
   now,
+  preparePgClusters,
   serverMatchesPool,
   type TestPool
 } from "./utils.js"
@@ -37,6 +38,8 @@ const expectNear = (elapsed: number, bound: number) => {
   expect(elapsed).toBeGreaterThanOrEqual(bound - epsilon)
   expect(elapsed).toBeLessThanOrEqual(bound + lag.slack())
 }
+
+preparePgClusters()
 
 describe("scenario 5: a blackhole during connect", () => {
   /** A cluster behind a proxy that swallows everything, and a pool through it with no connection yet. */

@@ -10,7 +10,15 @@ import type { ConnectionError } from "@dbpool/sql"
 import { PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
-import { applicationName, closeAndCheck, clusterPool, now, serverCount, serverMatchesPool } from "./utils.js"
+import {
+  applicationName,
+  closeAndCheck,
+  clusterPool,
+  now,
+  preparePgClusters,
+  serverCount,
+  serverMatchesPool
+} from "./utils.js"
 
 const { epsilon, eventually, failureOf, makeLagMeter, sampleSize, timed, watchUnhandled } = Reliability
 
@@ -26,6 +34,8 @@ interface Call {
 }
 
 const acquireTimeout = 1000
+
+preparePgClusters()
 
 describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => {
   for (const mode of ["fast", "immediate"] as const) {

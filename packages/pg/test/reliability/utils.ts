@@ -7,8 +7,8 @@ import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
-import { type PgCluster, Reliability } from "@dbpool/testing"
-import { afterAll, beforeEach, expect } from "@effect/vitest"
+import { PgCluster, Reliability } from "@dbpool/testing"
+import { afterAll, beforeAll, beforeEach, expect } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as Fs from "node:fs"
 import type Pg from "pg"
@@ -128,3 +128,10 @@ export const clientProcesses = (cluster: PgCluster.PgCluster) =>
     }
     return n
   })
+
+/**
+ * Builds the PgCluster template of this test process (once per process) before the file's tests, under the
+ * hook's timeout: on a busy machine that first build took most of a test's own timeout once.
+ */
+export const preparePgClusters = (): void =>
+  beforeAll(() => Effect.runPromise(Effect.scoped(PgCluster.make({ start: false }))), 120_000)

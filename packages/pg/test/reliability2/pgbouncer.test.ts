@@ -9,7 +9,7 @@
  */
 import type { PgPool } from "@dbpool/pg"
 import { PgBouncer, PgCluster } from "@dbpool/testing"
-import { describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import Pg from "pg"
 import { appName, eventually, expectWithinMax, lag, makePool, sampleSize, since, unhandledErrors } from "./utils.js"
@@ -95,6 +95,10 @@ const loop = (pool: Effect.Effect.Success<ReturnType<typeof setup>>["pool"], fib
       )
     }
   })
+
+// The cluster template of this process is built before the tests, under the hook's timeout (see
+// ../reliability/utils.ts prepareClusters).
+beforeAll(() => Effect.runPromise(Effect.scoped(PgCluster.make({ start: false }))), 120_000)
 
 describe("PgBouncer in transaction mode", () => {
   it.scopedLive(
