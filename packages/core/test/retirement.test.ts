@@ -193,11 +193,15 @@ describe("ResourcePool lifetime retirement", () => {
             )
           )
         )
-        yield* FakeResource.settle
+        // "Created together": all 20 open before the clock moves. A fixed number of yields was not always
+        // enough for the background fill (19 once), and a connection opened after the clock moved retires later.
+        const filled = yield* FakeResource.settleUntil(pool.stats, (s) => s.idleConnections === 20)
+        expect(filled.connectionsCreated).toBe(20)
         yield* FakeResource.advance("29 minutes")
         expect(retiredAt).toEqual([])
         for (let s = 0; s < 60; s++) yield* FakeResource.advance("1 second")
-        const stats = yield* pool.stats
+        // The replacements too are all open before counting.
+        const stats = yield* FakeResource.settleUntil(pool.stats, (s) => s.connectionsCreated === 40)
         expect(stats.connectionsClosed.lifetime).toBe(20)
         expect(stats.totalConnections).toBe(20)
         expect(stats.connectionsCreated).toBe(40)

@@ -18,6 +18,9 @@ const write = (text: string) => void process.stdout.write(text)
 const program = Demo.run({
   ...Scenario.defaults,
   url: process.env.DATABASE_URL,
+  // `npm start` runs this file from the examples workspace; a relative sqlite:<file> means the user's
+  // directory, which npm keeps in INIT_CWD.
+  cwd: process.env.INIT_CWD ?? process.cwd(),
   tty: process.stdout.isTTY === true,
   columns: process.stdout.columns,
   write

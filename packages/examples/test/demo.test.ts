@@ -1,3 +1,4 @@
+import * as Database from "@dbpool/examples/demo/Database"
 import * as Demo from "@dbpool/examples/demo/Demo"
 import * as Scenario from "@dbpool/examples/demo/Scenario"
 import { afterAll, describe, expect, it } from "@effect/vitest"
@@ -10,6 +11,7 @@ import { mysqlIsUp, mysqlUrl, requireMysql } from "./utils/mysql.js"
 import { postgresIsUp, postgresUrl, requirePostgres, serverConnections } from "./utils/postgres.js"
 
 const packageDir = path.resolve(import.meta.dirname, "..")
+const rootDir = path.resolve(packageDir, "../..")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbpool-demo-test-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 const postgres = await postgresIsUp()
@@ -72,6 +74,44 @@ describe("the demo (npm start)", () => {
     expect(Number(created)).toBeGreaterThanOrEqual(2)
     expect(closed).toBe(created)
   }, 120_000)
+
+  it("DATABASE_URL=sqlite:./file is the file in the directory npm start was run in, not the workspace's", async () => {
+    // As a user would: `npm start` from a directory of their own (npm runs the demo from the workspace).
+    const userDir = fs.mkdtempSync(path.join(dir, "user-"))
+    const { code, stderr, stdout } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        const child = childProcess.spawn("npm", ["--prefix", rootDir, "start"], {
+          cwd: userDir,
+          env: { ...process.env, DATABASE_URL: "sqlite:./relative.db", INIT_CWD: undefined },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (chunk) => stdout += chunk)
+        child.stderr.on("data", (chunk) => stderr += chunk)
+        child.on("error", reject)
+        child.on("close", (code) => resolve({ code, stdout, stderr }))
+      }
+    )
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" })
+    const file = path.join(userDir, "relative.db")
+    expect(stdout).toContain(`dbpool demo: 20 workers × 100 queries on SQLite file ${file}\n`)
+    expect(fs.existsSync(file)).toBe(true)
+    expect(fs.existsSync(path.join(packageDir, "relative.db"))).toBe(false)
+  }, 120_000)
+
+  it.effect("resolves a relative sqlite:<file> against the directory it is given; an absolute one as it is", () =>
+    Effect.gen(function*() {
+      const base = fs.mkdtempSync(path.join(dir, "base-"))
+      const relative = yield* Database.fromUrl("sqlite:./sub/r.db", { maxConnections: 1 }, base)
+      const plain = yield* Database.fromUrl("sqlite:p.db", { maxConnections: 1 }, base)
+      const absolute = yield* Database.fromUrl(`sqlite:${path.join(dir, "a.db")}`, { maxConnections: 1 }, base)
+      expect([relative.where, plain.where, absolute.where]).toEqual([
+        `SQLite file ${path.join(base, "sub", "r.db")}`,
+        `SQLite file ${path.join(base, "p.db")}`,
+        `SQLite file ${path.join(dir, "a.db")}`
+      ])
+    }))
 
   it("runs the same against PostgreSQL when DATABASE_URL names it, and leaves no connection open", async (ctx) => {
     requirePostgres(postgres, ctx)

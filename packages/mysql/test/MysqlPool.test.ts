@@ -8,7 +8,8 @@ import Mysql from "mysql2/promise"
 
 const root = { host: "127.0.0.1", port: 3306, user: "root", database: "test" } as const
 // Our connections log in as a user of their own, so the server's process list counts only them.
-const user = "dbpool_test_mysql"
+// (with the process id: another run on the same machine, another clone's, counts its own)
+const user = `dbpool_test_mysql_${process.pid}`
 const base = { host: "127.0.0.1", port: 3306, database: "test", username: user } as const
 
 // Outside CI a missing server skips these tests, saying how to start it; in CI they must run.
@@ -23,7 +24,9 @@ beforeAll(async () => {
   await admin.query(`GRANT ALL ON test.* TO '${user}'@'127.0.0.1'`)
 })
 afterAll(async () => {
-  if (run) await admin.end()
+  if (!run) return
+  await admin.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'`)
+  await admin.end()
 })
 
 const adminQuery = <A = any>(sql: string, params: Array<unknown> = []) =>

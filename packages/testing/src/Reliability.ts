@@ -1,5 +1,5 @@
 /**
- * What the fault tests of RELIABILITY.md share, whatever the driver: the tolerance ε, timing and polling,
+ * What the fault tests of docs/fault-scenarios.md share, whatever the driver: the tolerance ε, timing and polling,
  * the pool's size sampled every 10 ms with the samples that broke its bounds, the process' unhandled
  * errors, typed-failure checks, a password's absence from every rendering of an error, the end of every
  * scenario (the pool closed holds nothing, the server counts none of ours), a pool's own scope, seeded
@@ -15,10 +15,11 @@ import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as lag from "./internal/lagMeter.js"
 import * as internal from "./internal/reliability.js"
 
 /**
- * ε of RELIABILITY.md: the tolerance on every time bound, in milliseconds.
+ * ε of docs/fault-scenarios.md: the tolerance on every time bound, in milliseconds.
  *
  * @example
  * ```ts
@@ -31,6 +32,82 @@ import * as internal from "./internal/reliability.js"
  * @category constants
  */
 export const epsilon: number = internal.epsilon
+
+/**
+ * How late this process got to run while a test ran: a 10 ms timer is re-armed for as long as the scope is
+ * open, and each firing's delay beyond 10 ms is its lag. On a busy machine (other test suites on the same
+ * cores) every timer is late by about as much, the pool's and the test's alike, so a millisecond bound is
+ * widened by what was measured rather than by a guess.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LagMeter {
+  /** The largest lag seen so far, in milliseconds (rounded). */
+  readonly max: Effect.Effect<number>
+  /** How many timers fired so far. */
+  readonly samples: Effect.Effect<number>
+  /** The tolerance a time bound should get now: `epsilon + 2 × max`, in milliseconds. */
+  readonly slack: Effect.Effect<number>
+  /** An upper bound widened by what was measured: `bound + 2 × max`, in milliseconds. */
+  readonly widen: (bound: number) => Effect.Effect<number>
+}
+
+/**
+ * Starts measuring the event loop's lag until the scope closes (see `LagMeter`).
+ *
+ * @example
+ * ```ts
+ * import { Reliability } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lag = yield* Reliability.makeLagMeter
+ *   const { elapsed } = yield* Reliability.timed(Effect.sleep("500 millis"))
+ *   return Math.abs(elapsed - 500) <= (yield* lag.slack) // true, however busy the machine
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeLagMeter: Effect.Effect<LagMeter, never, Scope.Scope> = lag.makeLagMeter(internal.epsilon)
+
+/**
+ * A `LagMeter` read without Effect, for bounds checked in plain `expect`s; `reset` starts a new measurement
+ * (e.g. in `beforeEach`), `stop` ends it (in `afterAll`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnsafeLagMeter {
+  readonly max: () => number
+  readonly samples: () => number
+  readonly slack: () => number
+  readonly widen: (bound: number) => number
+  readonly reset: () => void
+  readonly stop: () => void
+}
+
+/**
+ * Starts measuring the event loop's lag until `stop` (see `LagMeter`); the timer does not keep the process
+ * alive.
+ *
+ * @example
+ * ```ts
+ * import { Reliability } from "@dbpool/testing"
+ * import { afterAll, beforeEach } from "vitest"
+ *
+ * const lag = Reliability.unsafeLagMeter()
+ * beforeEach(lag.reset)
+ * afterAll(lag.stop)
+ * // in a test: expect(elapsed).toBeLessThanOrEqual(500 + lag.slack())
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unsafeLagMeter = (): UnsafeLagMeter => lag.unsafeMake(internal.epsilon)
 
 /**
  * An effect's exit and how long it took, in milliseconds (`performance.now`).
@@ -181,7 +258,7 @@ export const withinMax: (stats: SizeStats) => boolean = internal.withinMax
 export const consistent: (stats: SizeStats) => boolean = internal.consistent
 
 /**
- * Reads `stats` every 10 ms, from now until `stop` or the scope's end, as RELIABILITY.md asks; a sample
+ * Reads `stats` every 10 ms, from now until `stop` or the scope's end, as docs/fault-scenarios.md asks; a sample
  * where `within` (default `withinMax`) does not hold is a violation.
  *
  * @example

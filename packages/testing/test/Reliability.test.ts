@@ -49,6 +49,21 @@ describe("Reliability", () => {
       expect(elapsed).toBeGreaterThanOrEqual(29)
     }))
 
+  it.live("makeLagMeter measures how late the process got to run, and widens ε by twice that", () =>
+    Effect.gen(function*() {
+      const lag = yield* Reliability.makeLagMeter
+      yield* Effect.sleep("30 millis")
+      // The event loop blocked for 80 ms: the timer due meanwhile fires at least ~70 ms late.
+      const blockedUntil = performance.now() + 80
+      while (performance.now() < blockedUntil) { /* busy */ }
+      yield* Effect.sleep("30 millis")
+      const max = yield* lag.max
+      expect(max).toBeGreaterThanOrEqual(65)
+      expect(yield* lag.slack).toBe(Reliability.epsilon + 2 * max)
+      expect(yield* lag.widen(50)).toBe(50 + 2 * max)
+      expect(yield* lag.samples).toBeGreaterThanOrEqual(2)
+    }).pipe(Effect.scoped))
+
   it.live("sampleSize reads every 10 ms, keeps the samples that break the bound, and stops", () =>
     Effect.gen(function*() {
       const current = yield* Ref.make(stats(1))

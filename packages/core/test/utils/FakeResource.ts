@@ -104,6 +104,20 @@ export const make: Effect.Effect<FakeResource> = Effect.gen(function*() {
 /** Lets forked fibers and the pool's background fibers run until nothing more happens without the clock. */
 export const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
+/**
+ * Lets the pool's background fibers run until `read` satisfies `done` (at most 10,000 yields; the TestClock
+ * does not move), and returns the last value read: for a step whose number of scheduler turns is not fixed.
+ */
+export const settleUntil = <A>(read: Effect.Effect<A>, done: (a: A) => boolean): Effect.Effect<A> =>
+  Effect.gen(function*() {
+    let value = yield* read
+    for (let i = 0; i < 10_000 && !done(value); i++) {
+      yield* Effect.yieldNow()
+      value = yield* read
+    }
+    return value
+  })
+
 /** Nothing leaked: every connection the fake opened was closed exactly once, and none is open. */
 export const expectNoLeak = (fake: FakeResource) =>
   Effect.gen(function*() {

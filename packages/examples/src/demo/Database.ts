@@ -113,14 +113,15 @@ const sqlite = (filename: string, where: string, pool: PoolConfig.Input): Effect
 
 /**
  * The target named by a `DATABASE_URL` (none: SQLite in the temporary
- * directory; `sqlite:<file>`: that SQLite file).
+ * directory; `sqlite:<file>`: that SQLite file, a relative path taken from
+ * `cwd`, the directory the user ran the command in).
  *
  * @example
  * ```ts
  * import * as Database from "@dbpool/examples/demo/Database"
  *
  * const pg = Database.fromUrl("postgres://postgres@127.0.0.1:5432/test", { maxConnections: 8 })
- * const file = Database.fromUrl("sqlite:./demo.db", { maxConnections: 8 })
+ * const file = Database.fromUrl("sqlite:./demo.db", { maxConnections: 8 }, "/home/me")
  * ```
  *
  * @since 0.1.0
@@ -128,7 +129,8 @@ const sqlite = (filename: string, where: string, pool: PoolConfig.Input): Effect
  */
 export const fromUrl = (
   url: string | undefined,
-  pool: PoolConfig.Input
+  pool: PoolConfig.Input,
+  cwd: string = process.cwd()
 ): Effect.Effect<Target, UnsupportedDatabase> => {
   if (url === undefined || url === "") {
     const file = defaultSqliteFile()
@@ -138,7 +140,7 @@ export const fromUrl = (
   switch (scheme) {
     case "sqlite":
     case "file": {
-      const file = path.resolve(url.slice(scheme.length + 1).replace(/^\/\/(?=\/)/, ""))
+      const file = path.resolve(cwd, url.slice(scheme.length + 1).replace(/^\/\/(?=\/)/, ""))
       return sqlite(file, `SQLite file ${file}`, pool)
     }
     case "postgres":

@@ -36,6 +36,12 @@ import * as Scenario from "./Scenario.js"
 export interface Options extends Scenario.Options {
   /** `DATABASE_URL`: none for the embedded SQLite file. */
   readonly url?: string | undefined
+  /**
+   * The directory a relative `sqlite:<file>` is resolved against: where the
+   * user ran the command (`npm start` runs the demo from its workspace, so the
+   * demo passes npm's `INIT_CWD`). Default `process.cwd()`.
+   */
+  readonly cwd?: string | undefined
   /** Redraw the status in place (a terminal) or print a line per update. */
   readonly tty: boolean
   readonly write: (text: string) => void
@@ -188,7 +194,7 @@ export const run = (
   DemoFailed | Database.UnsupportedDatabase | PoolConfigError | ConnectError | SqlError
 > =>
   Effect.gen(function*() {
-    const target = yield* Database.fromUrl(options.url, { ...defaultPool, ...options.pool })
+    const target = yield* Database.fromUrl(options.url, { ...defaultPool, ...options.pool }, options.cwd)
     options.write(
       `dbpool demo: ${options.workers} workers × ${options.queriesPerWorker} queries on ${target.where}\n`
     )

@@ -3,7 +3,8 @@ import * as Mysql from "mysql2/promise"
 /** The MySQL/MariaDB server the demo's MySQL run uses. */
 export const mysqlUrl = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test"
 
-const howToStart = "start it with `.ci/run` (starts PostgreSQL and MariaDB, then runs npm test), or " +
+const howToStart =
+  "start it with `npm run test:env` (installs and starts PostgreSQL and MariaDB; `npm test` runs it first), or " +
   "`start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql` " +
   "and `mysql -h 127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test'`"
 

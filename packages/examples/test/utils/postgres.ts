@@ -1,9 +1,13 @@
 import pg from "pg"
 
-/** The server the examples and the demo's PostgreSQL run use (as in src/examples/run.ts). */
+/**
+ * The server the examples and the demo's PostgreSQL run use (as in src/examples/run.ts): in the tests, a
+ * database of the test file's own (test/setup.ts sets DATABASE_URL).
+ */
 export const postgresUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
-const howToStart = "start it with `.ci/run` (starts PostgreSQL and MariaDB, then runs npm test), or " +
+const howToStart =
+  "start it with `npm run test:env` (installs and starts PostgreSQL and MariaDB; `npm test` runs it first), or " +
   "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n 1) main start` " +
   "and `psql -h 127.0.0.1 -U postgres -c 'create database test'`"
 
@@ -37,8 +41,9 @@ export const requirePostgres = (up: boolean, context: { readonly skip: (note?: s
 }
 
 /**
- * The server's own count of connections whose application_name matches `pattern` (SQL LIKE), polled until it
- * is 0 or 3 seconds have passed: a backend leaves pg_stat_activity a moment after its client closes.
+ * The server's own count of connections to `postgresUrl`'s database whose application_name matches `pattern`
+ * (SQL LIKE), polled until it is 0 or 3 seconds have passed: a backend leaves pg_stat_activity a moment after
+ * its client closes. Only this database: another run's examples (same names) have databases of their own.
  */
 export const serverConnections = async (pattern: string): Promise<number> => {
   const client = new pg.Client({ connectionString: postgresUrl, application_name: "dbpool-examples-test" })
@@ -47,7 +52,8 @@ export const serverConnections = async (pattern: string): Promise<number> => {
     let count = 0
     for (let i = 0; i < 60; i++) {
       const result = await client.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()",
+        "SELECT count(*)::int AS n FROM pg_stat_activity " +
+          "WHERE application_name LIKE $1 AND datname = current_database() AND pid <> pg_backend_pid()",
         [pattern]
       )
       count = result.rows[0].n

@@ -1,5 +1,5 @@
 /**
- * Scenarios 3 and 4 of RELIABILITY.md on MariaDB: idle connections killed (`KILL CONNECTION`, and
+ * Scenarios 3 and 4 of docs/fault-scenarios.md on MariaDB: idle connections killed (`KILL CONNECTION`, and
  * `wait_timeout` expiry: mysql2 #325 / #683, dead connections that stayed in the pool), and a connection
  * killed in the middle of a query. Kills on the main server touch only a user of the test's own; the
  * `wait_timeout` test runs a disposable server.
@@ -8,15 +8,28 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MariaServer, Reliability, ServerCount } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { adminQuery, describeDb, finish, kind, mainUser, makePool, serverUser, target } from "./utils.js"
+import {
+  adminQuery,
+  describeDb,
+  finish,
+  kind,
+  lag,
+  mainUser,
+  makePool,
+  prepareMariaServers,
+  serverUser,
+  target
+} from "./utils.js"
 
-const { epsilon, taggedFailure, until, watchUnhandled } = Reliability
+const { taggedFailure, until, watchUnhandled } = Reliability
 
 /**
  * Dead connections closed: as `broken` when the driver reported the closed socket while they sat idle (closed at
  * once), as `unhealthy` when a health check or a check on borrow found them first.
  */
 const deadClosed = (stats: PoolStats) => stats.connectionsClosed.broken + stats.connectionsClosed.unhealthy
+
+prepareMariaServers()
 
 describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
   it.live(
@@ -38,7 +51,7 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
         )
         expect(back.value[0]).toBe(3)
         expect([back.value[1].totalConnections, deadClosed(back.value[1])]).toEqual([3, 3])
-        expect(back.elapsed).toBeLessThanOrEqual(healthCheckInterval + epsilon)
+        expect(back.elapsed).toBeLessThanOrEqual(healthCheckInterval + lag.slack())
         // Three new connections, none of the killed ones.
         const after = (yield* test.pool.metrics).map((c) => c.id)
         for (const old of before) expect(after).not.toContain(old.id)
@@ -101,7 +114,7 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
           ([n, s]) => deadClosed(s) >= 2 && s.totalConnections === 2 && n === 2,
           3000
         )
-        expect(replaced.elapsed).toBeLessThanOrEqual(2000 + epsilon)
+        expect(replaced.elapsed).toBeLessThanOrEqual(2000 + lag.slack())
         expect(replaced.value[1].connectionsClosed.broken).toBeGreaterThanOrEqual(2)
         // Callers at any moment of that cycle get a live connection.
         for (let i = 0; i < 10; i++) {
@@ -162,7 +175,7 @@ describeDb("MariaDB: connections killed (scenarios 3, 4)", () => {
         const error = taggedFailure(exit)
         expect(error._tag).toBe("SqlError")
         expect(error.cause).toMatchObject({ _tag: "ConnectionLostError", system: "mysql" })
-        expect(failedAfter).toBeLessThanOrEqual(epsilon)
+        expect(failedAfter).toBeLessThanOrEqual(lag.slack())
 
         seen.length = 0
         yield* Effect.sleep("300 millis")

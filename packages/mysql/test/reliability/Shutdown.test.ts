@@ -1,14 +1,14 @@
 /**
- * Scenario 14 of RELIABILITY.md on MariaDB: the pool is closed while 10 holders run statements and 10
+ * Scenario 14 of docs/fault-scenarios.md on MariaDB: the pool is closed while 10 holders run statements and 10
  * callers wait (mysql2 #546 / #1698: ending the pool with queued work left promises unsettled). Main
  * server, a user of the test's own.
  */
 import { Reliability } from "@dbpool/testing"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
-import { describeDb, finish, kind, mainUser, makePool, target } from "./utils.js"
+import { describeDb, finish, kind, lag, mainUser, makePool, target } from "./utils.js"
 
-const { epsilon, taggedFailure, until, watchUnhandled } = Reliability
+const { taggedFailure, until, watchUnhandled } = Reliability
 
 describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
   it.live(
@@ -53,7 +53,7 @@ describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
         for (const waiter of waiters) {
           const { at, exit } = yield* Fiber.join(waiter)
           expect(taggedFailure(exit)._tag).toBe("PoolClosedError")
-          expect(at - closing).toBeLessThanOrEqual(epsilon)
+          expect(at - closing).toBeLessThanOrEqual(lag.slack())
         }
         for (const holder of short) {
           const { at, exit } = yield* Fiber.join(holder)
@@ -68,7 +68,7 @@ describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
           cut.add(`${error._tag}(${kind(error.cause)})`)
           // Cut at the end of the grace period: the statement is cancelled first (bounded by 2 s), then closed.
           expect(at - closing).toBeGreaterThanOrEqual(shutdownTimeout)
-          expect(at - closing).toBeLessThanOrEqual(shutdownTimeout + cancelBound + epsilon)
+          expect(at - closing).toBeLessThanOrEqual(shutdownTimeout + cancelBound + lag.slack())
           cutAfter = Math.max(cutAfter, at - closing)
         }
         // Cut: the statement is cancelled on the server (KILL QUERY: 1317), or, if the cancel cannot get
@@ -78,7 +78,7 @@ describeDb("MariaDB: shutdown while busy (scenario 14)", () => {
         }
         const closedAt = yield* Fiber.join(closed)
         console.log(`scenario 14: the holders were cut by ${cutAfter} ms, the pool closed in ${closedAt - closing} ms`)
-        expect(closedAt - closing).toBeLessThanOrEqual(shutdownTimeout + cancelBound + epsilon)
+        expect(closedAt - closing).toBeLessThanOrEqual(shutdownTimeout + cancelBound + lag.slack())
         expect(unhandled).toEqual([])
         // Total 0 at once, server count 0 (the SLEEP(5) sessions included), a second close does nothing.
         yield* finish(test, count)

@@ -1,5 +1,5 @@
 /**
- * Scenario 15 of RELIABILITY.md on MariaDB: 2 × max fibers doing random acquire / use / invalidate /
+ * Scenario 15 of docs/fault-scenarios.md on MariaDB: 2 × max fibers doing random acquire / use / invalidate /
  * interrupt / give-up for a bounded time while a FaultProxy resets every connection at random moments,
  * under several seeds. Each seed is printed; `DBPOOL_SEED=<seed>` reruns that one alone.
  */

@@ -1,5 +1,5 @@
 /**
- * What the MariaDB fault tests share (../shared/RELIABILITY.md) beyond @dbpool/testing's Reliability
+ * What the MariaDB fault tests share (docs/fault-scenarios.md) beyond @dbpool/testing's Reliability
  * helpers: a pool of its own per test in a scope the test closes itself, its size sampled every 10 ms, the
  * server's own count of our connections, and the end of every test: pool total 0 after close and server
  * count 0.
@@ -8,8 +8,8 @@ import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MysqlPool } from "@dbpool/mysql"
 import { Pool } from "@dbpool/sql"
-import { type MariaServer, Reliability, ServerCount } from "@dbpool/testing"
-import { describe, expect } from "@effect/vitest"
+import { MariaServer, Reliability, ServerCount } from "@dbpool/testing"
+import { afterAll, beforeAll, beforeEach, describe, expect } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import type Mysql from "mysql2"
 import MysqlPromise from "mysql2/promise"
@@ -19,6 +19,15 @@ export const root = { host: "127.0.0.1", port: 3306, user: "root", database: "te
 // Outside CI a missing server skips these tests, saying so; in CI they must run.
 const run = await Effect.runPromise(Reliability.mainServer("mariadb", "the @dbpool/mysql reliability tests"))
 export const describeDb: typeof describe.skip = run ? describe : describe.skip
+
+/**
+ * How late this process got to run during the current test (reset before each): upper time bounds are
+ * `bound + lag.slack()` or `lag.widen(bound)`, so that other test suites on the same cores, which make every
+ * timer late, are not taken for a late pool.
+ */
+export const lag = Reliability.unsafeLagMeter()
+beforeEach(lag.reset)
+afterAll(lag.stop)
 
 /** The pool's connection options for a server on 127.0.0.1 (the main one: 3306), database `test`. */
 export const target = (port: number, username: string) => ({ host: "127.0.0.1", port, database: "test", username })
@@ -96,3 +105,10 @@ export const adminQuery = <A = Record<string, unknown>>(sql: string, params: Arr
     (conn) => Effect.promise(() => conn.query(sql, params).then(([rows]) => rows as Array<A>)),
     (conn) => Effect.promise(() => conn.end())
   )
+
+/**
+ * Builds the MariaServer template of this test process (once per process) before the file's tests, under the
+ * hook's timeout: on a busy machine that first build took most of a test's own timeout once.
+ */
+export const prepareMariaServers = (): void =>
+  beforeAll(() => run ? Effect.runPromise(Effect.scoped(MariaServer.make({ start: false }))) : undefined, 120_000)

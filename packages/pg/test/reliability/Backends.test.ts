@@ -1,5 +1,5 @@
 /**
- * Scenarios 3, 4 and 10 of RELIABILITY.md on PostgreSQL, each on a disposable cluster: idle backends
+ * Scenarios 3, 4 and 10 of docs/fault-scenarios.md on PostgreSQL, each on a disposable cluster: idle backends
  * killed (`pg_terminate_backend`), a backend killed in the middle of a query, and a server at
  * `max_connections`.
  */
@@ -10,11 +10,13 @@ import { PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
 import Pg from "pg"
-import { closeAndCheck, clusterPool, now, serverMatchesPool } from "./utils.js"
+import { closeAndCheck, clusterPool, now, preparePgClusters, serverMatchesPool } from "./utils.js"
 
-const { epsilon, eventually, failureOf, sampleSize, timed, watchUnhandled } = Reliability
+const { eventually, failureOf, makeLagMeter, sampleSize, timed, watchUnhandled } = Reliability
 
 const healthCheckInterval = 200
+
+preparePgClusters()
 
 describe("scenario 3: idle backends killed", () => {
   /** A cluster of the test's own and a pool of 5 connections on it, once the server counts them. */
@@ -40,6 +42,7 @@ describe("scenario 3: idle backends killed", () => {
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
         const { cluster, testPool } = yield* idlePool("idle-killed")
+        const lag = yield* makeLagMeter
         const { count, name, pool } = testPool
         const before = yield* pool.stats
         const dead = new Set((yield* pool.metrics).map((c) => c.id))
@@ -82,8 +85,9 @@ describe("scenario 3: idle backends killed", () => {
         // The clients report their backends' end and the pool closes them at once (ResourcePool.discard); at the
         // latest a health check would find them within one period (+ ε). The refill starts at once: it takes what
         // the connects take, two waves of maxConnecting (4) for 5 connections.
-        expect(detected, timeline).toBeLessThanOrEqual(healthCheckInterval + epsilon)
-        expect(refilled, timeline).toBeLessThanOrEqual(detected + connectTimes[0]! + connectTimes[1]! + epsilon)
+        const slack = yield* lag.slack
+        expect(detected, timeline).toBeLessThanOrEqual(healthCheckInterval + slack)
+        expect(refilled, timeline).toBeLessThanOrEqual(detected + connectTimes[0]! + connectTimes[1]! + slack)
         // found by the health checks (or, for those whose end the client reported first, as broken)
         const closed = after.connectionsClosed
         expect(closed.unhealthy + closed.broken).toBe(5)
@@ -133,6 +137,7 @@ describe("scenario 4: a backend killed mid-query", () => {
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
         const cluster = yield* PgCluster.make()
+        const lag = yield* makeLagMeter
         const testPool = yield* clusterPool(cluster, "mid-query", {
           minConnections: 3,
           maxConnections: 5,
@@ -187,13 +192,15 @@ describe("scenario 4: a backend killed mid-query", () => {
         const error = failureOf(query.exit)
         expect(error._tag).toBe("SqlError")
         expect(error.cause).toMatchObject({ _tag: "ConnectionLostError", system: "postgresql", code: "57P01" })
-        expect(failedAfter).toBeLessThan(epsilon)
+        // at once: ε, widened by how late this process got to run (118 ms once with two other suites running)
+        expect(failedAfter).toBeLessThan(yield* lag.slack)
         const nextError = failureOf(next)
         expect(nextError.cause).toMatchObject({ _tag: "ConnectionLostError" })
         expect(nextError.message).toContain(`Connection ${id} is unusable`)
         // others unaffected: no failure, and they kept going after the kill
         expect(failures).toEqual([])
-        expect(seen.filter((s) => s.at > returned).length).toBeGreaterThan(20)
+        // (how many in 300 ms depends on the machine's load; that they went on does not)
+        expect(seen.filter((s) => s.at > returned).length).toBeGreaterThanOrEqual(4)
         // the connection is closed, not reused
         expect(seen.filter((s) => s.at > returned && (s.pid === pid || s.id === id))).toEqual([])
         const stats = yield* pool.stats
@@ -245,6 +252,7 @@ describe("scenario 10: a server at max_connections", () => {
           maxRetries: 3
         } as const
         const blockers = yield* holdSlots(cluster.port, 4)
+        const lag = yield* makeLagMeter
 
         // full: the documented behaviour is to retry (a slot may free up), then fail with the typed cause
         const full = yield* clusterPool(cluster, "full", config)
@@ -256,7 +264,7 @@ describe("scenario 10: a server at max_connections", () => {
         expect(error.message).toContain("sorry, too many clients already")
         // attempts at about 0, 50, 150, 350 ms: failed on the last one, long before acquireTimeout
         expect(refused.elapsed).toBeGreaterThanOrEqual(200)
-        expect(refused.elapsed).toBeLessThan(1000)
+        expect(refused.elapsed).toBeLessThan(yield* lag.widen(1000))
         expect((yield* full.close).totalConnections).toBe(0)
 
         // success once connections free up: one blocker leaves 200 ms after the caller asked
@@ -270,7 +278,7 @@ describe("scenario 10: a server at max_connections", () => {
         expect(served).toEqual([{ one: 1 }])
         console.log(`scenario 10: served ${Math.round(elapsed)} ms after asking, a slot freed at 200 ms`)
         expect(elapsed).toBeGreaterThanOrEqual(200)
-        expect(elapsed).toBeLessThan(2000)
+        expect(elapsed).toBeLessThan(yield* lag.widen(2000))
         const stats = yield* freed.pool.stats
         expect(stats.connectFailures).toBeGreaterThanOrEqual(1)
         expect(stats.totalConnections).toBe(1)

@@ -1,5 +1,5 @@
 /**
- * Scenarios 1 and 2 of RELIABILITY.md on PostgreSQL, against a disposable cluster of the test's own (the
+ * Scenarios 1 and 2 of docs/fault-scenarios.md on PostgreSQL, against a disposable cluster of the test's own (the
  * machine's main server is never stopped): a restart while 50 fibers loop on `SELECT 1`, and a server that
  * is down when the pool starts (back after 300 ms, or down for good).
  */
@@ -10,9 +10,17 @@ import type { ConnectionError } from "@dbpool/sql"
 import { PgCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
-import { applicationName, closeAndCheck, clusterPool, now, serverCount, serverMatchesPool } from "./utils.js"
+import {
+  applicationName,
+  closeAndCheck,
+  clusterPool,
+  now,
+  preparePgClusters,
+  serverCount,
+  serverMatchesPool
+} from "./utils.js"
 
-const { epsilon, eventually, failureOf, sampleSize, timed, watchUnhandled } = Reliability
+const { epsilon, eventually, failureOf, makeLagMeter, sampleSize, timed, watchUnhandled } = Reliability
 
 interface Call {
   readonly fiber: number
@@ -27,6 +35,8 @@ interface Call {
 
 const acquireTimeout = 1000
 
+preparePgClusters()
+
 describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => {
   for (const mode of ["fast", "immediate"] as const) {
     it.scopedLive(
@@ -35,6 +45,7 @@ describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => 
         Effect.gen(function*() {
           const unhandled = yield* watchUnhandled
           const cluster = yield* PgCluster.make()
+          const lag = yield* makeLagMeter
           const max = 10
           const testPool = yield* clusterPool(cluster, `restart-${mode}`, {
             minConnections: 2,
@@ -110,21 +121,26 @@ describe("scenario 1: a server restart while 50 fibers loop on SELECT 1", () => 
           expect(calls.filter((c) => c.defect)).toEqual([])
           const typed = new Set(["SqlError/ConnectionLostError", "ConnectError", "PoolTimeoutError"])
           expect(errors.filter((c) => !typed.has(c.outcome))).toEqual([])
+          // ε widened by how late this process got to run during the test (other suites on the same cores)
+          const slack = yield* lag.slack
           // errors only between the stop and "back + acquireTimeout"
           expect(errors.length).toBeGreaterThan(0)
-          expect(errors.filter((c) => c.ended < stopped || c.ended > back + acquireTimeout + epsilon)).toEqual([])
+          expect(errors.filter((c) => c.ended < stopped || c.ended > back + acquireTimeout + slack)).toEqual([])
           // no acquisition longer than acquireTimeout + ε, successful or not
           const acquisitions = calls.map((c) => (c.acquired ?? c.ended) - c.asked)
-          expect(Math.max(...acquisitions)).toBeLessThanOrEqual(acquireTimeout + epsilon)
-          // size ≤ max at every sample (opening ones included)
-          expect(size.samples.length).toBeGreaterThan(200)
+          expect(Math.max(...acquisitions)).toBeLessThanOrEqual(acquireTimeout + slack)
+          // size ≤ max at every sample (opening ones included), sampled before, while and after the server was
+          // down (how many samples a busy machine allows is not the point)
+          expect(size.samples.some((s) => s.at < stopped)).toBe(true)
+          expect(size.samples.some((s) => s.at > stopped && s.at < back)).toBe(true)
+          expect(size.samples.some((s) => s.at > back + 2000)).toBe(true)
           expect(size.violations).toEqual([])
           // every fiber succeeds within 2 s after the server is back, and keeps succeeding
           for (let fiber = 0; fiber < 50; fiber++) {
             const first = calls.find((c) => c.fiber === fiber && c.outcome === "ok" && c.asked >= back)
-            expect(first && first.ended - back, `fiber ${fiber}`).toBeLessThanOrEqual(2000)
+            expect(first && first.ended - back, `fiber ${fiber}`).toBeLessThanOrEqual(2000 + slack)
           }
-          expect(calls.filter((c) => c.asked > back + 2000 && c.outcome !== "ok")).toEqual([])
+          expect(calls.filter((c) => c.asked > back + 2000 + slack && c.outcome !== "ok")).toEqual([])
           // server count = pool size afterwards
           const [settled] = yield* serverMatchesPool(testPool, count, (s) => s.pendingConnections === 0)
           expect(settled.totalConnections).toBeGreaterThanOrEqual(2)
@@ -145,6 +161,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
       Effect.gen(function*() {
         const unhandled = yield* watchUnhandled
         const cluster = yield* PgCluster.make({ start: false })
+        const lag = yield* makeLagMeter
         const testPool = yield* clusterPool(cluster, "down-at-start", {
           minConnections: 0,
           maxConnections: 5,
@@ -163,7 +180,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
         expect(exit).toEqual(Exit.succeed([{ one: 1 }]))
         console.log(`scenario 2: first acquisition after ${Math.round(elapsed)} ms`)
         expect(elapsed).toBeGreaterThanOrEqual(300)
-        expect(elapsed).toBeLessThanOrEqual(2000 + epsilon)
+        expect(elapsed).toBeLessThanOrEqual(2000 + (yield* lag.slack))
         const stats = yield* testPool.pool.stats
         expect(stats.connectFailures).toBeGreaterThanOrEqual(1)
         expect(stats.circuitState).toBe("closed")
@@ -178,6 +195,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
     () =>
       Effect.gen(function*() {
         const cluster = yield* PgCluster.make({ start: false })
+        const lag = yield* makeLagMeter
         const name = applicationName("layer-at-start")
         const started = now()
         yield* Effect.fork(Effect.zipRight(Effect.sleep("300 millis"), cluster.start))
@@ -191,7 +209,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
             const elapsed = now() - started
             console.log(`scenario 2: the layer built after ${Math.round(elapsed)} ms`)
             expect(elapsed).toBeGreaterThanOrEqual(300)
-            expect(elapsed).toBeLessThan(2000)
+            expect(elapsed).toBeLessThan(yield* lag.widen(2000))
             expect(yield* serverCount(cluster, name)).toBe(1)
           })
         )
@@ -205,6 +223,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
     () =>
       Effect.gen(function*() {
         const cluster = yield* PgCluster.make({ start: false })
+        const lag = yield* makeLagMeter
         const testPool = yield* clusterPool(cluster, "down-for-good", {
           minConnections: 0,
           maxConnections: 5,
@@ -224,7 +243,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
         console.log(`scenario 2, down for good, breaker off: ${error._tag} after ${Math.round(elapsed)} ms`)
         expect(error._tag).toBe("PoolTimeoutError")
         expect(elapsed).toBeGreaterThanOrEqual(acquireTimeout - epsilon)
-        expect(elapsed).toBeLessThanOrEqual(acquireTimeout + epsilon)
+        expect(elapsed).toBeLessThanOrEqual(acquireTimeout + (yield* lag.slack))
         const last = error.lastConnectError as ConnectError<ConnectionError.ConnectFailure>
         expect(last.cause).toMatchObject({ _tag: "ServerUnreachableError", code: "ECONNREFUSED", port: cluster.port })
         // the last attempt's error, as the pool saw it fail
@@ -244,6 +263,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
     () =>
       Effect.gen(function*() {
         const cluster = yield* PgCluster.make({ start: false })
+        const lag = yield* makeLagMeter
         const testPool = yield* clusterPool(cluster, "breaker", {
           minConnections: 0,
           maxConnections: 5,
@@ -260,13 +280,13 @@ describe("scenario 2: the server is down when the pool starts", () => {
         const firstError = failureOf(first.exit) as ConnectError<ConnectionError.ConnectFailure>
         expect(firstError).toMatchObject({ _tag: "ConnectError", attempts: 5, reason: "failed" })
         expect(firstError.cause).toMatchObject({ _tag: "ServerUnreachableError", code: "ECONNREFUSED" })
-        expect(first.elapsed).toBeLessThan(acquireTimeout + epsilon)
+        expect(first.elapsed).toBeLessThan(acquireTimeout + (yield* lag.slack))
         expect((yield* pool.stats).circuitState).toBe("open")
         // while it is open, callers fail at once (not at acquireTimeout) with the last connect error
         for (let i = 0; i < 5; i++) {
           const later = yield* timed(pool.withConnection(() => Effect.void))
           const error = failureOf(later.exit) as ConnectError<ConnectionError.ConnectFailure>
-          expect(later.elapsed).toBeLessThan(50)
+          expect(later.elapsed).toBeLessThan(yield* lag.widen(50))
           expect(error).toMatchObject({ _tag: "ConnectError", circuitOpen: true })
           expect(error.cause).toMatchObject({ _tag: "ServerUnreachableError", code: "ECONNREFUSED" })
           expect(error.message).toContain("circuit breaker open")
@@ -279,7 +299,7 @@ describe("scenario 2: the server is down when the pool starts", () => {
         yield* cluster.start
         const back = now()
         yield* eventually("the circuit to close", pool.stats, (s) => s.circuitState === "closed", 2000)
-        expect(now() - back).toBeLessThan(100 + 2 * epsilon)
+        expect(now() - back).toBeLessThan(100 + epsilon + (yield* lag.slack))
         expect(yield* pool.sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
         yield* closeAndCheck(testPool, testPool.count)
       }),

@@ -1,5 +1,5 @@
 /**
- * What the PostgreSQL reliability scenarios (RELIABILITY.md) share beyond @dbpool/testing's Reliability
+ * What the PostgreSQL reliability scenarios (docs/fault-scenarios.md) share beyond @dbpool/testing's Reliability
  * helpers: a pool of the test's own in a scope it can close, its cluster's count of it, and the end of
  * every test (pool total 0 after close, server count 0).
  */
@@ -7,11 +7,20 @@ import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
-import { type PgCluster, Reliability } from "@dbpool/testing"
-import { expect } from "@effect/vitest"
+import { PgCluster, Reliability } from "@dbpool/testing"
+import { afterAll, beforeAll, beforeEach, expect } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as Fs from "node:fs"
 import type Pg from "pg"
+
+/**
+ * How late this process got to run during the current test (reset before each): upper time bounds are
+ * `bound + lag.slack()` or `lag.widen(bound)`, so that other test suites on the same cores, which make every
+ * timer late, are not taken for a late pool.
+ */
+export const lag = Reliability.unsafeLagMeter()
+beforeEach(lag.reset)
+afterAll(lag.stop)
 
 export const now = (): number => performance.now()
 
@@ -119,3 +128,10 @@ export const clientProcesses = (cluster: PgCluster.PgCluster) =>
     }
     return n
   })
+
+/**
+ * Builds the PgCluster template of this test process (once per process) before the file's tests, under the
+ * hook's timeout: on a busy machine that first build took most of a test's own timeout once.
+ */
+export const preparePgClusters = (): void =>
+  beforeAll(() => Effect.runPromise(Effect.scoped(PgCluster.make({ start: false }))), 120_000)

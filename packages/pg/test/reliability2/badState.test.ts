@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md scenario 11, released in a bad state, against the main server with a pool of one
+ * docs/fault-scenarios.md scenario 11, released in a bad state, against the main server with a pool of one
  * connection (so the next borrower gets the same session if it was kept, and a new backend pid if it was
  * closed).
  *

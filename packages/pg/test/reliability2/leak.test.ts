@@ -1,12 +1,13 @@
 /**
- * RELIABILITY.md scenario 13, leak detection, against the main server: a lease held past
+ * docs/fault-scenarios.md scenario 13, leak detection, against the main server: a lease held past
  * leakDetectionThreshold logs one warning naming the span it was acquired in (with the stack of the
  * acquisition), bumps `dbpool.connection.leaks` and emits `LeakDetected`, once however long it is held;
  * its return is logged; a lease given back in time reports nothing.
  */
+import { Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, HashMap, Logger, Metric, Stream } from "effect"
-import { epsilon, makePool, since, unhandledErrors } from "./utils.js"
+import { makePool, since, unhandledErrors } from "./utils.js"
 
 interface Captured {
   readonly level: string
@@ -35,6 +36,7 @@ describe("scenario 13: leak detection", () => {
       })
       return Effect.gen(function*() {
         const unhandled = yield* unhandledErrors
+        const lag = yield* Reliability.makeLagMeter
         const { close, pool } = yield* makePool("leak", {
           pool: { minConnections: 1, maxConnections: 2, leakDetectionThreshold: threshold, shutdownTimeout: "1 second" }
         })
@@ -63,7 +65,7 @@ describe("scenario 13: leak detection", () => {
             return yield* Effect.currentSpan
           })
         ).pipe(Effect.withSpan("checkout-handler"))
-        const heldFor = since(acquiredAt)
+        const callTook = since(calledAt)
 
         const warnings = logs.filter((l) => l.level === "WARN")
         expect(warnings.length).toBe(1)
@@ -82,7 +84,8 @@ describe("scenario 13: leak detection", () => {
         )
         // (2 ms: the pool's clock counts whole milliseconds)
         expect(warning.at - calledAt).toBeGreaterThanOrEqual(threshold - 2)
-        expect(reportedAfter).toBeLessThan(threshold + epsilon)
+        // The report's timer is as late as every timer on a busy machine: ε widened by the lag measured.
+        expect(reportedAfter).toBeLessThan(threshold + (yield* lag.slack))
 
         // Its return is logged, once.
         const returns = logs.filter((l) => l.message.includes("reported as a possible leak, came back after"))
@@ -90,7 +93,9 @@ describe("scenario 13: leak detection", () => {
         expect(returns[0]!.level).toBe("INFO")
         const cameBack = Number(/came back after (\d+) ms/.exec(returns[0]!.message)![1])
         expect(cameBack).toBeGreaterThanOrEqual(threshold * 3)
-        expect(cameBack).toBeLessThanOrEqual(heldFor + 5)
+        // The lease lies within the call (it begins after the call and ends before the call returns): its
+        // length is at most the call's, whatever the load (+1 for the pool's whole milliseconds).
+        expect(cameBack).toBeLessThanOrEqual(callTook + 1)
 
         // The counter, tagged with the pool's name.
         const snapshot = yield* Metric.snapshot

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md scenario 15, randomized stress, against the main server through a FaultProxy: 2 × max
+ * docs/fault-scenarios.md scenario 15, randomized stress, against the main server through a FaultProxy: 2 × max
  * fibers pick at random among using a connection, a transaction, invalidating, being interrupted
  * mid-statement and timing out, for a bounded time, while the proxy resets every connection at random
  * moments. Under several seeds (printed; DBPOOL_SEED=a,b,c reruns them): active + idle + pending ≤ max

@@ -1,6 +1,6 @@
 /**
  * Shared helpers of the PostgreSQL reliability scenarios 7, 8, 11, 13, 14, 15 and the PgBouncer suite
- * (RELIABILITY.md), over @dbpool/testing's Reliability helpers: a pool in a scope of the test's own, the
+ * (docs/fault-scenarios.md), over @dbpool/testing's Reliability helpers: a pool in a scope of the test's own, the
  * size sampler (every 10 ms), the server's count of our connections, a guard against unhandled errors,
  * and a seeded random generator.
  */
@@ -8,12 +8,21 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { Reliability, ServerCount } from "@dbpool/testing"
-import { expect } from "@effect/vitest"
+import { afterAll, beforeEach, expect } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import Pg from "pg"
 
-/** ε of RELIABILITY.md: the tolerance on every time bound. */
+/** ε of docs/fault-scenarios.md: the tolerance on every time bound. */
 export const epsilon = Reliability.epsilon
+
+/**
+ * How late this process got to run during the current test (reset before each): upper time bounds are
+ * `bound + lag.slack()` or `lag.widen(bound)`, so that other test suites on the same cores, which make every
+ * timer late, are not taken for a late pool.
+ */
+export const lag = Reliability.unsafeLagMeter()
+beforeEach(lag.reset)
+afterAll(lag.stop)
 
 /** The machine's main server: used only where nothing is stopped, restarted or exhausted. */
 export const mainServer = { host: "127.0.0.1", port: 5432, database: "test", username: "postgres" } as const
@@ -47,7 +56,7 @@ export interface SizeSamples {
 const inUse = (s: PoolStats) => s.activeConnections + s.idleConnections + s.pendingConnections
 
 /**
- * Samples the pool's size every 10 ms for the rest of the scope, as RELIABILITY.md asks: `active + idle +
+ * Samples the pool's size every 10 ms for the rest of the scope, as docs/fault-scenarios.md asks: `active + idle +
  * pending ≤ max` and, stronger, `total + pending ≤ max` (closing connections count until closed).
  */
 export const sampleSize = (pool: Pool.Pool<any>): Effect.Effect<SizeSamples, never, Scope.Scope> =>
