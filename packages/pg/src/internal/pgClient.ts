@@ -119,19 +119,21 @@ export const make = (
 /**
  * Waits until node-postgres has nothing in flight on `client` (the interrupted statement answered) and
  * says whether its session is idle outside a transaction. A client that is ending or lost says false.
+ * It reads node-postgres' private fields: the public `queryQueue` getter prints a deprecation warning
+ * on every read (a user's stderr is not ours to write to).
  */
 export const settle = (client: Pg.Client): Effect.Effect<boolean> => {
   const c = client as unknown as {
     readyForQuery?: boolean
     _activeQuery?: unknown
-    queryQueue?: ReadonlyArray<unknown>
+    _queryQueue?: ReadonlyArray<unknown>
     _queryable?: boolean
     _ending?: boolean
     getTransactionStatus?: () => string | null
   }
   const state = (): boolean | undefined => {
     if (c._queryable === false || c._ending === true) return false
-    if (c.readyForQuery !== true || c._activeQuery != null || (c.queryQueue?.length ?? 0) > 0) return undefined
+    if (c.readyForQuery !== true || c._activeQuery != null || (c._queryQueue?.length ?? 0) > 0) return undefined
     return c.getTransactionStatus?.() === "I"
   }
   const loop: Effect.Effect<boolean> = Effect.suspend(() => {
