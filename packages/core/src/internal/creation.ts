@@ -319,6 +319,7 @@ const makeProber = <A, E>(
   })
 }
 
+/** Opens `minConnections` before the pool is handed out, then arms the circuit breaker. */
 const makeWarmUp = <A, E>(
   ctx: PoolContext<A, E>,
   warming: Warming,
