@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import type * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
+import type * as PoolConfig from "../PoolConfig.js"
 import { ConnectError } from "../PoolError.js"
 import { PoolEvent } from "../PoolEvent.js"
 import type { CloseReason } from "../PoolStats.js"
@@ -175,6 +176,14 @@ interface Opening<A, E> {
   readonly circuitLatch: Effect.Latch
 }
 
+/** `retrySchedule`, or else exponential from `retryInterval`, jittered, for `maxRetries` retries. */
+const retryScheduleOf = (config: PoolConfig.PoolConfig): Schedule.Schedule<unknown, unknown> =>
+  config.retrySchedule ??
+    Schedule.exponential(config.retryInterval).pipe(
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(config.maxRetries))
+    )
+
 /**
  * Opens one connection: attempts on the retry schedule until one succeeds, the schedule ends, the
  * error is not retryable, or the pool closes. Runs uninterruptibly but for the waits (`restore`), so a
@@ -187,11 +196,7 @@ const makeOpen = <A, E>(ctx: PoolContext<A, E>, options: CreationOptions<A, E>, 
   const lifetimeMillis = millis(config.maxLifetime)
   const jitterMillis = millis(config.lifetimeJitter)
   const circuitBreakerOn = Number.isFinite(config.circuitBreakerThreshold)
-  const retrySchedule: Schedule.Schedule<unknown, unknown> = config.retrySchedule ??
-    Schedule.exponential(config.retryInterval).pipe(
-      Schedule.jittered,
-      Schedule.intersect(Schedule.recurs(config.maxRetries))
-    )
+  const retrySchedule = retryScheduleOf(config)
   let sequence = 0
 
   const opened = (resource: A, start: number, attempts: number): Effect.Effect<Conn<A>> =>
