@@ -38,22 +38,18 @@ export interface Acquirer<A, E> {
   ) => Effect.Effect<B, E2 | PoolError<E>, R2>
 }
 
-export const makeAcquirer = <A, E>(
-  ctx: PoolContext<A, E>,
-  housekeeping: Housekeeping<A>,
-  options: AcquisitionOptions
-): Acquirer<A, E> => {
-  const { closedError, config, events, metrics, name, now, runFork, state } = ctx
-  const { acquireTimedOut, leakMillis, runValidation, timeoutError, timer } = housekeeping
-  const acquireTimeoutMillis = millis(config.acquireTimeout)
-  const validateAfterIdleMillis = millis(config.validateAfterIdle)
-  const validationMillis = millis(config.validationTimeout)
-  const isBroken = options.isBroken ?? defaultIsBroken
-  // Only callers who wait get a span; capturing a stack trace per span would double its cost.
-  const spanOptions = { attributes: { [poolNameAttribute]: name }, captureStackTrace: false } as const
+/** Lends the connection the caller received at `t`: the lease, with its event and, under leak detection, its origin. */
+type Lend<A, E> = (op: Acquisition<A, E>, conn: Conn<A>, t: number) => Effect.Effect<LeaseImpl<A>, PoolError<E>>
 
-  /** Lends the connection the caller received, `t` being now. */
-  const leaseOf = (op: Acquisition<A, E>, conn: Conn<A>, t: number): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+/** Asks the state for a connection (again, when `retrying` after a failed check on borrow) and acts on its decision. */
+type Take<A, E> = (op: Acquisition<A, E>, retrying: boolean) => Effect.Effect<LeaseImpl<A>, PoolError<E>>
+
+// Each part below is built once per pool and returns plain functions: a call on the callers' path
+// allocates nothing but the effects it returns.
+
+const makeLend = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined): Lend<A, E> => {
+  const { closedError, events, metrics, state } = ctx
+  return (op, conn, t) => {
     const start = op.start
     const lease = new LeaseImpl(conn, t)
     // Handed over just before shutdown cut it: the pool closed under this caller.
@@ -75,9 +71,14 @@ export const makeAcquirer = <A, E>(
       leased
     )
   }
+}
 
-  /** The caller's waiter is already queued (by `state.request`): here its fiber waits for the outcome. */
-  const wait = (op: Acquisition<A, E>, waiter: PoolWaiter<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+/** The caller's waiter is already queued (by `state.request`): its fiber waits for the outcome, then is lent it. */
+const makeWait = <A, E>(ctx: PoolContext<A, E>, lend: Lend<A, E>) => {
+  const { name, now } = ctx
+  // Only callers who wait get a span; capturing a stack trace per span would double its cost.
+  const spanOptions = { attributes: { [poolNameAttribute]: name }, captureStackTrace: false } as const
+  return (op: Acquisition<A, E>, waiter: PoolWaiter<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
     // No canceler: the Acquisition's exit handler cancels this waiter if the caller is interrupted.
     const waiting = Effect.async<Conn<A>, PoolError<E>>((resume) => {
       if (waiter.outcome !== undefined) resume(waiter.outcome)
@@ -91,12 +92,24 @@ export const makeAcquirer = <A, E>(
     return Effect.flatMap(traced, (conn) => {
       // Received: from here the lease, not the waiter, answers for the connection.
       op.waiter = undefined
-      return leaseOf(op, conn, now())
+      return lend(op, conn, now())
     })
   }
+}
 
-  /** A connection idle for longer than `validateAfterIdle` is checked before it is lent. */
-  const checkOnBorrow = (op: Acquisition<A, E>, conn: Conn<A>): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+/**
+ * The check on borrow of a connection idle for longer than `validateAfterIdle`.
+ * A failed check closes it and asks again (`take` retrying).
+ */
+const makeBorrowCheck = <A, E>(
+  ctx: PoolContext<A, E>,
+  runValidation: Housekeeping<A>["runValidation"],
+  lend: Lend<A, E>,
+  take: Take<A, E>
+) => {
+  const { closedError, config, events, now, runFork, state } = ctx
+  const validationMillis = millis(config.validationTimeout)
+  return (op: Acquisition<A, E>, conn: Conn<A>): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
     const checkStart = now()
     state.beginBorrowCheck(conn)
     // acquireTimeout covers the check too: one cut short by the caller's deadline counts as failed,
@@ -110,7 +123,7 @@ export const makeAcquirer = <A, E>(
         const duration = t - checkStart
         runFork(events.emit(() => PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
       }
-      if (verdict === "healthy") return leaseOf(op, conn, t)
+      if (verdict === "healthy") return lend(op, conn, t)
       if (verdict === "interrupted") {
         state.cancelDuringCheck(conn, t)
         return Effect.interrupt
@@ -120,9 +133,13 @@ export const makeAcquirer = <A, E>(
     })
     return events.before(() => PoolEvent.HealthCheckStarted({ connectionId: conn.id }), check)
   }
+}
 
-  /** Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile. */
-  const retryRefused = (op: Acquisition<A, E>): Effect.Effect<never, PoolError<E>> | undefined => {
+/** Back from a failed check on borrow: the pool may have closed, or the time run out, meanwhile. */
+const makeRetryRefusal = <A, E>(ctx: PoolContext<A, E>, housekeeping: Housekeeping<A>) => {
+  const { closedError, events, now, state } = ctx
+  const { acquireTimedOut, timeoutError } = housekeeping
+  return (op: Acquisition<A, E>): Effect.Effect<never, PoolError<E>> | undefined => {
     if (state.closed) {
       state.refuseClosed()
       return Effect.fail(closedError)
@@ -134,9 +151,21 @@ export const makeAcquirer = <A, E>(
     const event = acquireTimedOut(t - op.start)
     return events.before(() => event!, Effect.fail(error))
   }
+}
 
-  /** Asks the state, in one synchronous step, then acts on its decision. */
-  const take = (op: Acquisition<A, E>, retrying: boolean): Effect.Effect<LeaseImpl<A>, PoolError<E>> => {
+/** The caller's decision: asks the state in one synchronous step, then lends, waits, checks or refuses. */
+const makeTake = <A, E>(
+  ctx: PoolContext<A, E>,
+  housekeeping: Housekeeping<A>,
+  options: AcquisitionOptions
+): Take<A, E> => {
+  const { config, name, now, state } = ctx
+  const { timer } = housekeeping
+  const validateAfterIdleMillis = millis(config.validateAfterIdle)
+  const lend = makeLend(ctx, housekeeping.leakMillis)
+  const wait = makeWait(ctx, lend)
+  const retryRefused = makeRetryRefusal(ctx, housekeeping)
+  const take: Take<A, E> = (op, retrying) => {
     if (retrying) {
       const refused = retryRefused(op)
       if (refused !== undefined) return refused
@@ -160,18 +189,17 @@ export const makeAcquirer = <A, E>(
       t - conn.idleSince >= validateAfterIdleMillis &&
       t - conn.lastValidatedAt >= validateAfterIdleMillis
     ) return checkOnBorrow(op, conn)
-    return leaseOf(op, conn, t)
+    return lend(op, conn, t)
   }
+  const checkOnBorrow = makeBorrowCheck(ctx, housekeeping.runValidation, lend, take)
+  return take
+}
 
-  const acquireLease = (op: Acquisition<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
-    Effect.suspend(() => {
-      if (!state.arrive()) return Effect.fail(closedError)
-      op.start = now()
-      op.deadline = op.start + acquireTimeoutMillis
-      return take(op, false)
-    })
-
-  const releaseLease = (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+/** Giving back: once per lease, broken or not, with the late return of a reported leak logged. */
+const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions) => {
+  const { events, metrics, name, now, state } = ctx
+  const isBroken = options.isBroken ?? defaultIsBroken
+  return (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (lease.released) return Effect.void
       lease.released = true
@@ -191,6 +219,26 @@ export const makeAcquirer = <A, E>(
         () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })
       )
     })
+}
+
+/** `use` and `get`: each call carries one `Acquisition` from asking to giving back. */
+export const makeAcquirer = <A, E>(
+  ctx: PoolContext<A, E>,
+  housekeeping: Housekeeping<A>,
+  options: AcquisitionOptions
+): Acquirer<A, E> => {
+  const { closedError, config, now, state } = ctx
+  const acquireTimeoutMillis = millis(config.acquireTimeout)
+  const take = makeTake(ctx, housekeeping, options)
+  const giveBack = makeGiveBack(ctx, options)
+
+  const acquireLease = (op: Acquisition<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
+    Effect.suspend(() => {
+      if (!state.arrive()) return Effect.fail(closedError)
+      op.start = now()
+      op.deadline = op.start + acquireTimeoutMillis
+      return take(op, false)
+    })
 
   /** Interrupted while waiting (or served just as it was): out of the queue, any connection back. */
   const cancelWaiting = (op: Acquisition<A, E>): void => {
@@ -208,7 +256,7 @@ export const makeAcquirer = <A, E>(
         // Scope.addFinalizerExit, not Effect.addFinalizer: the latter captures the fiber's context for
         // the finalizer, which doubled the cost of a scoped acquisition.
         Effect.as(
-          Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizerExit(scope, (exit) => releaseLease(lease, exit))),
+          Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizerExit(scope, (exit) => giveBack(lease, exit))),
           lease
         ))
     }
@@ -223,7 +271,7 @@ export const makeAcquirer = <A, E>(
           return restore(Effect.suspend(() => f(lease)))
         }),
         (exit) => {
-          if (op.lease !== undefined) return releaseLease(op.lease, exit)
+          if (op.lease !== undefined) return giveBack(op.lease, exit)
           cancelWaiting(op)
           return Effect.void
         }

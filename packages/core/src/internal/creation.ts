@@ -11,7 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
+import type * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
+import type * as PoolConfig from "../PoolConfig.js"
 import { ConnectError } from "../PoolError.js"
 import { PoolEvent } from "../PoolEvent.js"
 import type { CloseReason } from "../PoolStats.js"
@@ -149,133 +151,214 @@ const makeCircuitAnnouncer = <A, E>(ctx: PoolContext<A, E>, circuitLatch: Effect
   return { circuitOpened, circuitClosed }
 }
 
+/** Closes a connection, then tells the state and subscribers. */
+const makeClose = <A, E>(ctx: PoolContext<A, E>, release: (resource: A) => Effect.Effect<unknown>) => {
+  const { config, events, name, now, state } = ctx
+  return (conn: Conn<A>, reason: CloseReason): Effect.Effect<void> =>
+    release(conn.resource).pipe(
+      Effect.timeout(config.connectTimeout),
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning(`dbpool: closing connection ${conn.id} of pool "${name}" failed`, cause)
+      ),
+      Effect.zipRight(Effect.suspend(() => {
+        state.closeDone(conn, reason, now())
+        return events.emit(() => PoolEvent.ConnectionClosed({ connectionId: conn.id, reason }))
+      }))
+    )
+}
+
+/** What opening a connection needs besides the context: the parts built by `makeCreation`. */
+interface Opening<A, E> {
+  readonly random: Random.Random
+  readonly attemptInFiber: (restore: Restore) => Effect.Effect<Exit.Exit<A, Attempt<E>>>
+  readonly circuitOpened: (error: ConnectError<E>) => Effect.Effect<void>
+  /** Open while the circuit is: wakes the creations waiting to retry, and the prober. */
+  readonly circuitLatch: Effect.Latch
+}
+
+/** `retrySchedule`, or else exponential from `retryInterval`, jittered, for `maxRetries` retries. */
+const retryScheduleOf = (config: PoolConfig.PoolConfig): Schedule.Schedule<unknown, unknown> =>
+  config.retrySchedule ??
+    Schedule.exponential(config.retryInterval).pipe(
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(config.maxRetries))
+    )
+
+/**
+ * Opens one connection: attempts on the retry schedule until one succeeds, the schedule ends, the
+ * error is not retryable, or the pool closes. Runs uninterruptibly but for the waits (`restore`), so a
+ * connection once opened is always either counted or closed.
+ */
+const makeOpen = <A, E>(ctx: PoolContext<A, E>, options: CreationOptions<A, E>, opening: Opening<A, E>) => {
+  const { config, events, metrics, name, now, state } = ctx
+  const { attemptInFiber, circuitLatch, circuitOpened, random } = opening
+  const { retryable } = options
+  const lifetimeMillis = millis(config.maxLifetime)
+  const jitterMillis = millis(config.lifetimeJitter)
+  const circuitBreakerOn = Number.isFinite(config.circuitBreakerThreshold)
+  const retrySchedule = retryScheduleOf(config)
+  let sequence = 0
+
+  const opened = (resource: A, start: number, attempts: number): Effect.Effect<Conn<A>> =>
+    Effect.map(random.next, (r) => {
+      const createdAt = now()
+      metrics.createTime.update((createdAt - start) / 1000)
+      const retireAt = createdAt + lifetimeMillis - r * jitterMillis
+      return new Conn(`${name}-${++sequence}`, resource, createdAt, retireAt, attempts, createdAt - start)
+    })
+
+  /** Known at once (the state's last connection error), so that a caller timing out while retries go on is told why. */
+  const attemptFailed = (failure: Attempt<E>, attempts: number): Effect.Effect<ConnectError<E>> => {
+    const error = connectError(name, config.connectTimeout, failure, attempts)
+    const circuitOpens = state.attemptFailed(error, now())
+    const announced = events.emit(() =>
+      PoolEvent.ConnectFailed({
+        attempt: attempts,
+        cause: failure._tag === "Timeout"
+          ? "timeout"
+          : failure._tag === "Failed"
+          ? failure.error
+          : Cause.squash(failure.cause)
+      })
+    )
+    // circuitOpened opens the latch as it is called: only once the failure has been announced.
+    const announcedAll = circuitOpens
+      ? Effect.zipRight(announced, Effect.suspend(() => circuitOpened(error)))
+      : announced
+    return Effect.as(announcedAll, error)
+  }
+
+  return (restore: Restore): Effect.Effect<Conn<A>, ConnectError<E>> =>
+    Effect.gen(function*() {
+      const driver = yield* Schedule.driver(retrySchedule)
+      const start = now()
+      let attempts = 0
+      while (true) {
+        attempts++
+        const exit = yield* attemptInFiber(restore)
+        if (Exit.isSuccess(exit)) return yield* opened(exit.value, start, attempts)
+        const failureOption = Cause.failureOption(exit.cause)
+        if (failureOption._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        const failure = failureOption.value
+        const error = yield* attemptFailed(failure, attempts)
+        // While the circuit is open only probes connect, one attempt each.
+        if (state.closed || state.circuitOpen || (failure._tag === "Failed" && !retryable(failure.error))) {
+          return yield* Effect.fail(error)
+        }
+        // A creation waiting to retry when the circuit opens makes no further attempt, and fails at once.
+        const delay = circuitBreakerOn
+          ? Effect.raceFirst(driver.next(failure), circuitLatch.await)
+          : driver.next(failure)
+        const next = yield* Effect.either(restore(delay))
+        if (next._tag === "Left" || state.circuitOpen) return yield* Effect.fail(error)
+      }
+    })
+}
+
+/** Warm-up in progress: every settled creation checks whether the last pending one is done. */
+interface Warming {
+  on: boolean
+  readonly done: Effect.Latch
+}
+
+/** Tells the state how a creation ended (a probe is one too), then subscribers. */
+const makeSettle = <A, E>(
+  ctx: PoolContext<A, E>,
+  circuitClosed: (t: number, why: string) => Effect.Effect<void>,
+  warming: Warming
+) => {
+  const { config, events, name, now, state } = ctx
+  const refillPauseMillis = Math.max(millis(config.retryInterval), 1000)
+  return (exit: Exit.Exit<Conn<A>, ConnectError<E>>): Effect.Effect<unknown> => {
+    const t = now()
+    let event: Effect.Effect<unknown> = Effect.void
+    if (Exit.isSuccess(exit)) {
+      const conn = exit.value
+      const closedCircuit = state.created(conn, t)
+      event = events.emit(() =>
+        PoolEvent.ConnectionCreated({ connectionId: conn.id, createTime: conn.createTime, attempts: conn.attempts })
+      )
+      if (closedCircuit) {
+        event = Effect.zipRight(event, circuitClosed(t, "a connection was opened"))
+      }
+    } else if (!Cause.isInterruptedOnly(exit.cause)) {
+      const failure = Cause.failureOption(exit.cause)
+      const error = failure._tag === "Some"
+        ? failure.value
+        : new ConnectError<E>({ pool: name, attempts: 1, reason: "failed", cause: Cause.squash(exit.cause) as E })
+      state.creationFailed(error, t, t + refillPauseMillis)
+    }
+    if (warming.on && state.pending === 0) {
+      warming.done.unsafeOpen()
+    }
+    return event
+  }
+}
+
+/** Sleeps until the circuit opens, then probes on a fresh run of the schedule until it closes. */
+const makeProber = <A, E>(
+  ctx: PoolContext<A, E>,
+  circuitLatch: Effect.Latch,
+  probeOnce: Effect.Effect<unknown>,
+  circuitClosed: (t: number, why: string) => Effect.Effect<void>
+): Effect.Effect<never> => {
+  const { config, now, state } = ctx
+  const probeSchedule: Schedule.Schedule<unknown, unknown> = config.circuitBreakerSchedule ??
+    Schedule.spaced(config.circuitBreakerProbeInterval)
+  return Effect.gen(function*() {
+    while (true) {
+      yield* circuitLatch.await
+      const opening = state.circuitOpenings
+      const driver = yield* Schedule.driver(probeSchedule)
+      while (state.circuitOpen && state.circuitOpenings === opening) {
+        const tick = yield* Effect.either(driver.next(undefined))
+        if (!state.circuitOpen || state.circuitOpenings !== opening) break
+        if (tick._tag === "Left") {
+          const t = now()
+          if (state.probesEnded(t)) yield* circuitClosed(t, "its probe schedule ended")
+          break
+        }
+        if (state.beginProbe()) yield* probeOnce
+      }
+    }
+  })
+}
+
+/** Opens `minConnections` before the pool is handed out, then arms the circuit breaker. */
+const makeWarmUp = <A, E>(
+  ctx: PoolContext<A, E>,
+  warming: Warming,
+  circuitOpened: (error: ConnectError<E>) => Effect.Effect<void>
+): Effect.Effect<void, ConnectError<E>> => {
+  const { config, now, state } = ctx
+  return Effect.gen(function*() {
+    if (config.minConnections > 0) {
+      warming.on = true
+      state.ensureCapacity(now())
+      yield* warming.done.await
+      warming.on = false
+      if (state.open.size === 0 && state.lastConnectError !== undefined) {
+        return yield* Effect.fail(state.lastConnectError)
+      }
+    }
+    if (state.armCircuit(now())) yield* circuitOpened(state.lastConnectError!)
+  })
+}
+
 export const makeCreation = <A, E>(
   ctx: PoolContext<A, E>,
   options: CreationOptions<A, E>
 ): Effect.Effect<Creation<A, E>> =>
   Effect.gen(function*() {
-    const { config, events, metrics, name, now, state } = ctx
-    const { retryable } = options
+    const { config, state } = ctx
     const random = yield* Effect.random
     const requests = yield* Queue.unbounded<void>()
-    const lifetimeMillis = millis(config.maxLifetime)
-    const jitterMillis = millis(config.lifetimeJitter)
-    const refillPauseMillis = Math.max(millis(config.retryInterval), 1000)
-
-    const closeConnection = (conn: Conn<A>, reason: CloseReason) =>
-      options.release(conn.resource).pipe(
-        Effect.timeout(config.connectTimeout),
-        Effect.catchAllCause((cause) =>
-          Effect.logWarning(`dbpool: closing connection ${conn.id} of pool "${name}" failed`, cause)
-        ),
-        Effect.zipRight(Effect.suspend(() => {
-          state.closeDone(conn, reason, now())
-          return events.emit(() => PoolEvent.ConnectionClosed({ connectionId: conn.id, reason }))
-        }))
-      )
-
-    const retrySchedule: Schedule.Schedule<unknown, unknown> = config.retrySchedule ??
-      Schedule.exponential(config.retryInterval).pipe(
-        Schedule.jittered,
-        Schedule.intersect(Schedule.recurs(config.maxRetries))
-      )
-    let sequence = 0
-    let warming = false
-    const warmedUp = yield* Effect.makeLatch(false)
-    const circuitBreakerOn = Number.isFinite(config.circuitBreakerThreshold)
-    /** Open while the circuit is: wakes the creations waiting to retry, and the prober. */
+    const warming: Warming = { on: false, done: yield* Effect.makeLatch(false) }
     const circuitLatch = yield* Effect.makeLatch(false)
-    const attemptInFiber = makeAttempt(ctx, options)
     const { circuitClosed, circuitOpened } = makeCircuitAnnouncer(ctx, circuitLatch)
-
-    /**
-     * Opens one connection: attempts on the retry schedule until one succeeds, the schedule ends, the
-     * error is not retryable, or the pool closes. Runs uninterruptibly but for the waits (`restore`), so a
-     * connection once opened is always either counted or closed.
-     */
-    const openConnection = (restore: Restore): Effect.Effect<Conn<A>, ConnectError<E>> =>
-      Effect.gen(function*() {
-        const driver = yield* Schedule.driver(retrySchedule)
-        const start = now()
-        let attempts = 0
-        while (true) {
-          attempts++
-          const exit = yield* attemptInFiber(restore)
-          if (Exit.isSuccess(exit)) {
-            const r = yield* random.next
-            const createdAt = now()
-            metrics.createTime.update((createdAt - start) / 1000)
-            const conn = new Conn(
-              `${name}-${++sequence}`,
-              exit.value,
-              createdAt,
-              createdAt + lifetimeMillis - r * jitterMillis,
-              attempts,
-              createdAt - start
-            )
-            return conn
-          }
-          const failureOption = Cause.failureOption(exit.cause)
-          if (failureOption._tag === "None") {
-            return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          }
-          const failure = failureOption.value
-          // Known at once, so that a caller timing out while retries go on is told why.
-          const error = connectError(name, config.connectTimeout, failure, attempts)
-          const opened = state.attemptFailed(error, now())
-          yield* events.emit(() =>
-            PoolEvent.ConnectFailed({
-              attempt: attempts,
-              cause: failure._tag === "Timeout"
-                ? "timeout"
-                : failure._tag === "Failed"
-                ? failure.error
-                : Cause.squash(failure.cause)
-            })
-          )
-          if (opened) {
-            yield* circuitOpened(error)
-          }
-          // While the circuit is open only probes connect, one attempt each.
-          if (state.closed || state.circuitOpen || (failure._tag === "Failed" && !retryable(failure.error))) {
-            return yield* Effect.fail(error)
-          }
-          // A creation waiting to retry when the circuit opens makes no further attempt, and fails at once.
-          const delay = circuitBreakerOn
-            ? Effect.raceFirst(driver.next(failure), circuitLatch.await)
-            : driver.next(failure)
-          const next = yield* Effect.either(restore(delay))
-          if (next._tag === "Left" || state.circuitOpen) {
-            return yield* Effect.fail(error)
-          }
-        }
-      })
-
-    /** Tells the state how a creation ended (a probe is one too), then subscribers. */
-    const settleCreation = (exit: Exit.Exit<Conn<A>, ConnectError<E>>): Effect.Effect<unknown> => {
-      const t = now()
-      let event: Effect.Effect<unknown> = Effect.void
-      if (Exit.isSuccess(exit)) {
-        const conn = exit.value
-        const closedCircuit = state.created(conn, t)
-        event = events.emit(() =>
-          PoolEvent.ConnectionCreated({ connectionId: conn.id, createTime: conn.createTime, attempts: conn.attempts })
-        )
-        if (closedCircuit) {
-          event = Effect.zipRight(event, circuitClosed(t, "a connection was opened"))
-        }
-      } else if (!Cause.isInterruptedOnly(exit.cause)) {
-        const failure = Cause.failureOption(exit.cause)
-        const error = failure._tag === "Some"
-          ? failure.value
-          : new ConnectError<E>({ pool: name, attempts: 1, reason: "failed", cause: Cause.squash(exit.cause) as E })
-        state.creationFailed(error, t, t + refillPauseMillis)
-      }
-      if (warming && state.pending === 0) {
-        warmedUp.unsafeOpen()
-      }
-      return event
-    }
+    const attemptInFiber = makeAttempt(ctx, options)
+    const openConnection = makeOpen(ctx, options, { attemptInFiber, circuitLatch, circuitOpened, random })
+    const settleCreation = makeSettle(ctx, circuitClosed, warming)
 
     const serveOneRequest = Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
@@ -284,50 +367,18 @@ export const makeCreation = <A, E>(
         () => state.startCreation() ? Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation) : Effect.void
       )
     )
-
     /** One probe: a creation made while the circuit is open, so it makes a single attempt. */
     const probeOnce = Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Effect.exit(openConnection(restore)), settleCreation)
     )
-    const probeSchedule: Schedule.Schedule<unknown, unknown> = config.circuitBreakerSchedule ??
-      Schedule.spaced(config.circuitBreakerProbeInterval)
-    /** Sleeps until the circuit opens, then probes on a fresh run of the schedule until it closes. */
-    const prober = Effect.gen(function*() {
-      while (true) {
-        yield* circuitLatch.await
-        const opening = state.circuitOpenings
-        const driver = yield* Schedule.driver(probeSchedule)
-        while (state.circuitOpen && state.circuitOpenings === opening) {
-          const tick = yield* Effect.either(driver.next(undefined))
-          if (!state.circuitOpen || state.circuitOpenings !== opening) break
-          if (tick._tag === "Left") {
-            const t = now()
-            if (state.probesEnded(t)) yield* circuitClosed(t, "its probe schedule ended")
-            break
-          }
-          if (state.beginProbe()) yield* probeOnce
-        }
-      }
-    })
-
-    const warmUp = Effect.gen(function*() {
-      if (config.minConnections > 0) {
-        warming = true
-        state.ensureCapacity(now())
-        yield* warmedUp.await
-        warming = false
-        if (state.open.size === 0 && state.lastConnectError !== undefined) {
-          return yield* Effect.fail(state.lastConnectError)
-        }
-      }
-      if (state.armCircuit(now())) yield* circuitOpened(state.lastConnectError!)
-    })
 
     return {
       request: () => requests.unsafeOffer(undefined),
-      close: closeConnection,
+      close: makeClose(ctx, options.release),
       creator: Effect.forever(serveOneRequest),
-      prober: circuitBreakerOn ? prober : undefined,
-      warmUp
+      prober: Number.isFinite(config.circuitBreakerThreshold)
+        ? makeProber(ctx, circuitLatch, probeOnce, circuitClosed)
+        : undefined,
+      warmUp: makeWarmUp(ctx, warming, circuitOpened)
     }
   })

@@ -165,7 +165,11 @@ export class PoolState<A, E> {
    */
   request(start: number, deadline: number, retrying: boolean, now: number): Conn<A> | PoolWaiter<A, E> | undefined {
     const conn = this.takeIdle(now)
-    if (conn !== undefined) return conn
+    return conn !== undefined ? conn : this.enqueue(start, deadline, retrying)
+  }
+
+  /** The rest of `request` when no connection is idle (apart so that the common case stays small). */
+  private enqueue(start: number, deadline: number, retrying: boolean): PoolWaiter<A, E> | undefined {
     // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
     if (this.waiters.length >= this.maxWaiting && this.open.size + this.pending >= this.max) {
       this.failedRequests++
@@ -181,14 +185,19 @@ export class PoolState<A, E> {
   /** The most recently used idle connection, if any; one past its lifetime is closed, never lent. */
   private takeIdle(now: number): Conn<A> | undefined {
     let conn = this.idle.pop()
+    if (conn !== undefined && now >= conn.retireAt) conn = this.retireIdle(conn, now)
+    if (conn !== undefined) {
+      conn.state = "active"
+      this.active++
+    }
+    return conn
+  }
+  /** Closes idle connections past their lifetime, from `conn` down the idle stack; the first still in time, if any. */
+  private retireIdle(conn: Conn<A> | undefined, now: number): Conn<A> | undefined {
     while (conn !== undefined && now >= conn.retireAt) {
       conn.state = "active" // transient: close expects a connection out of the idle set
       this.close(conn, "lifetime")
       conn = this.idle.pop()
-    }
-    if (conn !== undefined) {
-      conn.state = "active"
-      this.active++
     }
     return conn
   }
