@@ -3,12 +3,13 @@ import * as Demo from "@dbpool/examples/demo/Demo"
 import * as Scenario from "@dbpool/examples/demo/Scenario"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as childProcess from "node:child_process"
+import type * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { mysqlIsUp, mysqlUrl, requireMysql } from "./utils/mysql.js"
 import { postgresIsUp, postgresUrl, requirePostgres, serverConnections } from "./utils/postgres.js"
+import { run } from "./utils/process.js"
 
 const packageDir = path.resolve(import.meta.dirname, "..")
 const rootDir = path.resolve(packageDir, "../..")
@@ -30,22 +31,12 @@ const openDatabaseFiles = (): ReadonlyArray<string> =>
 
 /** Runs `npm start`'s program as a child process, as a user would (output to a pipe: not a terminal). */
 const runDemo = (env: Record<string, string>, onOutput?: (stdout: string, child: childProcess.ChildProcess) => void) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = childProcess.spawn(process.execPath, ["--import", "tsx", "src/demo.ts"], {
-      cwd: packageDir,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk
-      onOutput?.(stdout, child)
-    })
-    child.stderr.on("data", (chunk) => stderr += chunk)
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+  run(
+    process.execPath,
+    ["--import", "tsx", "src/demo.ts"],
+    { cwd: packageDir, env: { ...process.env, ...env } },
+    onOutput
+  )
 
 describe("the demo (npm start)", () => {
   it("runs 20 workers to the end, prints a plain line per update and a clean summary, and exits 0", async () => {
@@ -78,21 +69,10 @@ describe("the demo (npm start)", () => {
   it("DATABASE_URL=sqlite:./file is the file in the directory npm start was run in, not the workspace's", async () => {
     // As a user would: `npm start` from a directory of their own (npm runs the demo from the workspace).
     const userDir = fs.mkdtempSync(path.join(dir, "user-"))
-    const { code, stderr, stdout } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-      (resolve, reject) => {
-        const child = childProcess.spawn("npm", ["--prefix", rootDir, "start"], {
-          cwd: userDir,
-          env: { ...process.env, DATABASE_URL: "sqlite:./relative.db", INIT_CWD: undefined },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        let stdout = ""
-        let stderr = ""
-        child.stdout.on("data", (chunk) => stdout += chunk)
-        child.stderr.on("data", (chunk) => stderr += chunk)
-        child.on("error", reject)
-        child.on("close", (code) => resolve({ code, stdout, stderr }))
-      }
-    )
+    const { code, stderr, stdout } = await run("npm", ["--prefix", rootDir, "start"], {
+      cwd: userDir,
+      env: { ...process.env, DATABASE_URL: "sqlite:./relative.db", INIT_CWD: undefined }
+    })
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" })
     const file = path.join(userDir, "relative.db")
     expect(stdout).toContain(`dbpool demo: 20 workers × 100 queries on SQLite file ${file}\n`)

@@ -2,11 +2,11 @@ import { closeReasons } from "@dbpool/core/PoolStats"
 import type * as ResourcePool from "@dbpool/core/ResourcePool"
 import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { postgresIsUp, requirePostgres, serverConnections } from "./utils/postgres.js"
+import { run } from "./utils/process.js"
 
 // The examples put their SQLite files here (read when each module is imported).
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbpool-examples-test-"))
@@ -203,21 +203,10 @@ describe("the usage examples, run as files (npx tsx src/examples/<name>.ts)", ()
     it(`${name} runs to the end by itself and exits 0`, async (ctx) => {
       requirePostgres(postgres, ctx)
       const exampleDir = fs.mkdtempSync(path.join(dir, `${name}-`))
-      const { code, stderr, stdout } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-        (resolve, reject) => {
-          const child = childProcess.spawn(process.execPath, ["--import", "tsx", `src/examples/${name}.ts`], {
-            cwd: packageDir,
-            env: { ...process.env, DBPOOL_EXAMPLES_DIR: exampleDir },
-            stdio: ["ignore", "pipe", "pipe"]
-          })
-          let stdout = ""
-          let stderr = ""
-          child.stdout.on("data", (chunk) => stdout += chunk)
-          child.stderr.on("data", (chunk) => stderr += chunk)
-          child.on("error", reject)
-          child.on("close", (code) => resolve({ code, stdout, stderr }))
-        }
-      )
+      const { code, stderr, stdout } = await run(process.execPath, ["--import", "tsx", `src/examples/${name}.ts`], {
+        cwd: packageDir,
+        env: { ...process.env, DBPOOL_EXAMPLES_DIR: exampleDir }
+      })
       expect({ code, stderr }).toEqual({ code: 0, stderr: "" })
       expect(stdout.length).toBeGreaterThan(0)
       // The database files it made are all there is: no stray journal left open by a crash.
