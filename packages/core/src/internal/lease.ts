@@ -28,16 +28,14 @@ export class LeaseImpl<A> implements ResourcePool.Lease<A> {
 }
 
 /**
- * One `use` (or `get`) from asking to giving back: when it asked, its
- * deadline, the caller's `restore`, and whichever of its waiter or its lease
- * answers for it now. Its single exit handler both returns the lease and, for
+ * One `use` (or `get`) from asking to giving back: the caller's `restore`,
+ * and whichever of its waiter or its lease answers for it now (when it asked
+ * and its deadline travel as arguments: see acquisition.ts). Its single exit handler both returns the lease and, for
  * a caller interrupted while waiting, takes its waiter out of the queue: a
  * canceler on the wait itself would wrap every wait in an interruption
  * handler of its own, which under contention costs more than the pool.
  */
 export class Acquisition<A, E> {
-  start = 0
-  deadline = 0
   waiter: PoolWaiter<A, E> | undefined = undefined
   lease: LeaseImpl<A> | undefined = undefined
   constructor(readonly restore: Restore) {}
