@@ -377,19 +377,14 @@ const makeClient = (options: {
   return build(connector.compiler, connector.transformRows)
 }
 
-/** What a client of its own over a pool's connections may change. */
-export interface ClientOptions {
-  readonly compiler?: Statement.Compiler | undefined
-  readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
-}
-
 /** Where a pool keeps the maker of further clients over its connections. */
 export const clientBuilder: unique symbol = Symbol.for("@dbpool/sql/Pool/clientBuilder")
 
-export const makePoolClient = (pool: Pool.Pool<any>, options: ClientOptions): SqlClient.SqlClient =>
-  (pool as unknown as Record<typeof clientBuilder, (options: ClientOptions) => SqlClient.SqlClient>)[clientBuilder](
-    options
-  )
+export const makePoolClient = (pool: Pool.Pool<any>, options: Pool.ClientOptions): SqlClient.SqlClient =>
+  (pool as unknown as Record<typeof clientBuilder, (options: Pool.ClientOptions) => SqlClient.SqlClient>)
+    [clientBuilder](
+      options
+    )
 
 /** The transaction tag of the default pool: @effect/sql's own, so everything built on @effect/sql joins in. */
 export const defaultTransactionTag: TxTag = SqlClient.TransactionConnection
@@ -579,7 +574,7 @@ export const make = <N, E>(
     }
     const sql = makeClient(clientOptions)
     /** Another client over the same connections, with its own compiler and row transforms. */
-    const newClient = (options: ClientOptions): SqlClient.SqlClient =>
+    const newClient = (options: Pool.ClientOptions): SqlClient.SqlClient =>
       makeClient({
         ...clientOptions,
         connector: {
