@@ -4,11 +4,8 @@
  */
 import type { Connector } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
-import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as MysqlClientNs from "@effect/sql-mysql2/MysqlClient"
 import { MysqlClient, TypeId } from "@effect/sql-mysql2/MysqlClient"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -54,17 +51,16 @@ export const configOf = (
 export const make = (pool: Pool.Pool<any>, config: MysqlClientNs.MysqlClientConfig): MysqlClientNs.MysqlClient =>
   Object.assign(Pool.makeClient(pool), { [TypeId]: TypeId, config }) as unknown as MysqlClientNs.MysqlClient
 
-/** The layer's services: the pool, its SqlClient, and a MysqlClient over it. */
+/**
+ * The layer's services: `Pool.layer`'s (the pool and its SqlClient), and a MysqlClient over that pool.
+ * `connection` is what the pool connects with.
+ */
 export const layer = <E>(
   connector: Effect.Effect<Connector<Mysql.Connection, any>, E>,
   options: MysqlPool.MysqlPoolOptions,
   connection: Effect.Effect<Mysql.ConnectionOptions, E>
 ) =>
-  Layer.scopedContext(Effect.gen(function*() {
-    const pool = yield* Pool.make(yield* connector, options.pool)
-    const client = make(pool, configOf(options, yield* connection))
-    return Context.make(Pool.Pool, pool as unknown as Pool.Pool).pipe(
-      Context.add(SqlClient.SqlClient, pool.sql),
-      Context.add(MysqlClient, client)
-    )
-  })).pipe(Layer.provide(Reactivity.layer))
+  Layer.effect(
+    MysqlClient,
+    Effect.zipWith(Pool.Pool, connection, (pool, connection) => make(pool, configOf(options, connection)))
+  ).pipe(Layer.provideMerge(Pool.layer(connector, options.pool)))

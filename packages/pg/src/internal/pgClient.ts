@@ -4,7 +4,6 @@
  */
 import type { Connector } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
-import * as Reactivity from "@effect/experimental/Reactivity"
 import { makeCompiler, PgClient, TypeId } from "@effect/sql-pg/PgClient"
 import type * as PgClientNs from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -143,21 +142,23 @@ export const settle = (client: Pg.Client): Effect.Effect<boolean> => {
   return loop
 }
 
-/** The layer's services: the pool, its SqlClient, and a PgClient over it. */
+/**
+ * The layer's services: `Pool.layer`'s (the pool and its SqlClient), and a PgClient over that pool.
+ * `clientConfig` is what the pool connects with.
+ */
 export const layer = <E>(
   connector: Effect.Effect<Connector<Pg.Client, any>, E>,
   options: PgPool.PgPoolOptions,
   clientConfig: Effect.Effect<Pg.ClientConfig, E>
 ) =>
-  Layer.scopedContext(Effect.gen(function*() {
-    const pool = yield* Pool.make(yield* connector, options.pool)
-    const parameters = parametersOf(new Pg.Client(yield* clientConfig))
-    const pg = yield* make(pool, { parameters, config: configOf(parameters, options), types: options.types })
-    return Context.make(Pool.Pool, pool as unknown as Pool.Pool).pipe(
-      Context.add(SqlClient.SqlClient, pool.sql),
-      Context.add(PgClient, pg)
-    )
-  })).pipe(Layer.provide(Reactivity.layer))
+  Layer.scoped(
+    PgClient,
+    Effect.gen(function*() {
+      const pool = yield* Pool.Pool
+      const parameters = parametersOf(new Pg.Client(yield* clientConfig))
+      return yield* make(pool, { parameters, config: configOf(parameters, options), types: options.types })
+    })
+  ).pipe(Layer.provideMerge(Pool.layer(connector, options.pool)))
 
 /** A PgClient over a pool built elsewhere (`Pool.Pool`, or an extra pool's tag). */
 export const layerFromPool = <E, R>(options: PgPool.PgPoolFromPoolOptions<E, R>) =>

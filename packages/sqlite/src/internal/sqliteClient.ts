@@ -5,13 +5,10 @@
  */
 import type { Connector } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
-import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as SqliteClientNs from "@effect/sql-sqlite-node/SqliteClient"
 import { SqliteClient, TypeId } from "@effect/sql-sqlite-node/SqliteClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type Database from "better-sqlite3"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as SqlitePool from "../SqlitePool.js"
@@ -50,16 +47,13 @@ export const make = (
   }) as unknown as SqliteClientNs.SqliteClient
 }
 
-/** The layer's services: the pool, its SqlClient, and a SqliteClient over it. */
+/** The layer's services: `Pool.layer`'s (the pool and its SqlClient), and a SqliteClient over that pool. */
 export const layer = <E>(
   connector: Effect.Effect<Connector<Database.Database, any>, E>,
   options: SqlitePool.SqlitePoolOptions
 ) =>
-  Layer.scopedContext(Effect.gen(function*() {
-    const c = yield* connector
-    const pool = yield* Pool.make(c, options.pool)
-    return Context.make(Pool.Pool, pool as unknown as Pool.Pool).pipe(
-      Context.add(SqlClient.SqlClient, pool.sql),
-      Context.add(SqliteClient, make(pool, c, configOf(options)))
-    )
-  })).pipe(Layer.provide(Reactivity.layer))
+  Layer.unwrapEffect(Effect.map(connector, (c) =>
+    Layer.effect(
+      SqliteClient,
+      Effect.map(Pool.Pool, (pool) => make(pool as Pool.Pool<Database.Database>, c, configOf(options)))
+    ).pipe(Layer.provideMerge(Pool.layer(c, options.pool)))))
