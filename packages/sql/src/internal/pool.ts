@@ -39,6 +39,21 @@ const cancelWait = "50 millis"
 /** How long an interrupted statement is given to answer a cancel before the cancel is sent again. */
 const cancelRetry = "100 millis"
 
+/**
+ * Work on an interrupted statement (its cancel), bounded by `cancelTimeout`: `otherwise` past the bound or on
+ * failure. Interruptible, or the bound would not hold (it runs in finalizers).
+ */
+const bounded = <A>(work: Effect.Effect<A>, otherwise: A): Effect.Effect<A> =>
+  work.pipe(Effect.interruptible, Effect.timeout(cancelTimeout), Effect.catchAllCause(() => Effect.succeed(otherwise)))
+
+/**
+ * The statement's caller waits for that work, in a fiber of its own, only briefly: a server that stopped
+ * answering must not hold the caller past queryTimeout or its own Effect.timeout (a blackholed network held
+ * both for the whole cancel, 2 s and more).
+ */
+const awaitBriefly = (work: Fiber.Fiber<unknown>): Effect.Effect<void> =>
+  Effect.interruptible(Fiber.await(work)).pipe(Effect.timeout(cancelWait), Effect.ignore)
+
 const beginPattern = /^\s*(BEGIN|START\s+TRANSACTION)\b/i
 const endPattern = /^\s*(COMMIT|END|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i
 // ROLLBACK TO SAVEPOINT too: on a dead session it has nothing to undo either, and the COMMIT that may
@@ -134,17 +149,9 @@ class GuardedConnection<N> implements SqlConnection.Connection {
         cause instanceof QueryTimeoutError ? cause : new Error("a statement was interrupted while running")
       )
       this.owner.invalidate(conn)
-      // Interruptible, or the bound would not hold (this runs as a finalizer); in a fiber of its own, waited
-      // for only briefly: a server that stopped answering must not hold the caller past queryTimeout or its own
-      // Effect.timeout (a blackholed network held both for the whole cancel, 2 s and more).
       return Effect.flatMap(
-        this.owner.connector.cancel(conn.native).pipe(
-          Effect.interruptible,
-          Effect.timeout(cancelTimeout),
-          Effect.catchAllCause(() => Effect.void),
-          Effect.forkDaemon
-        ),
-        (cancel) => Effect.interruptible(Fiber.await(cancel)).pipe(Effect.timeout(cancelWait), Effect.ignore)
+        Effect.forkDaemon(bounded(this.owner.connector.cancel(conn.native), undefined)),
+        awaitBriefly
       )
     }
     if (Cause.isDie(exit.cause) || cause instanceof ConnectionLostError) {
@@ -189,19 +196,10 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       )
       return Effect.ensuring(attempt, Fiber.interrupt(idle))
     })
-    return Effect.flatMap(
-      cancelUntilSettled.pipe(
-        Effect.interruptible,
-        Effect.timeout(cancelTimeout),
-        Effect.catchAllCause(() => Effect.succeed(false)),
-        Effect.flatMap(verdict),
-        Effect.forkDaemon
-      ),
-      (work) => {
-        conn.settling = work
-        return Effect.interruptible(Fiber.await(work)).pipe(Effect.timeout(cancelWait), Effect.ignore)
-      }
-    )
+    return Effect.flatMap(Effect.forkDaemon(Effect.flatMap(bounded(cancelUntilSettled, false), verdict)), (work) => {
+      conn.settling = work
+      return awaitBriefly(work)
+    })
   }
 
   execute(
@@ -458,16 +456,10 @@ export const make = <N, E>(
       // the socket alone leaves the backend running it to the end, holding its locks after the pool is gone.
       release: (conn) =>
         conn.running > 0 ?
-          connector.cancel(conn.native).pipe(
-            Effect.interruptible,
-            Effect.timeout(cancelTimeout),
-            Effect.catchAllCause(() =>
-              Effect.void
-            ),
-            Effect.zipRight(connector.close(conn.native))
-          ) :
+          Effect.zipRight(bounded(connector.cancel(conn.native), undefined), connector.close(conn.native)) :
           connector.close(conn.native),
-      validate: (conn) => conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
+      validate: (conn) =>
+        conn.broken ? Effect.fail(conn.brokenCause) : connector.validate(conn.native),
       // An interrupted borrower is judged by giveBack: a connection whose statement settled is kept.
       isBroken: Cause.isDie,
       retryable: connector.retryable,
