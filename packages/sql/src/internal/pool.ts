@@ -173,8 +173,12 @@ class GuardedConnection<N> implements SqlConnection.Connection {
   private settle(settle: (native: N) => Effect.Effect<boolean>): Effect.Effect<void> {
     const conn = this.conn
     const native = conn.native
+    // Set by the verdict: a verdict reached before the fork returns must not be followed by `settling`
+    // pointing at a finished fiber, which the next statement would wait on again and again.
+    let decided = false
     const verdict = (idle: boolean) =>
       Effect.sync(() => {
+        decided = true
         conn.settling = undefined
         if (idle && !conn.broken) {
           conn.settled = true
@@ -197,7 +201,7 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       return Effect.ensuring(attempt, Fiber.interrupt(idle))
     })
     return Effect.flatMap(Effect.forkDaemon(Effect.flatMap(bounded(cancelUntilSettled, false), verdict)), (work) => {
-      conn.settling = work
+      if (!decided) conn.settling = work
       return awaitBriefly(work)
     })
   }
