@@ -47,3 +47,35 @@ export const setup = (
     })
     return { fake, pool, scope, closeAndCheck, checkAllClosedOnce, closeCalls: () => closeCalls }
   })
+
+/**
+ * A pool over a fresh fake resource, in a scope of the test's own, with the
+ * fake's own hooks unless the test gives others. Unlike `setup` it adds no
+ * step around the hooks, for tests whose interleaving must stay as written.
+ */
+export const plainPool = (
+  config: PoolConfig.Input,
+  hooks: {
+    readonly acquire?: (fake: Fake.FakeResource) => Effect.Effect<Fake.FakeConnection, string>
+    readonly validate?: (fake: Fake.FakeResource) => (conn: Fake.FakeConnection) => Effect.Effect<void, string>
+  } = {}
+) =>
+  Effect.gen(function*() {
+    const fake = yield* Fake.make
+    const scope = yield* Scope.make()
+    const pool = yield* ResourcePool.make({
+      acquire: hooks.acquire ? hooks.acquire(fake) : fake.acquire,
+      release: fake.release,
+      validate: hooks.validate?.(fake),
+      config
+    }).pipe(Scope.extend(scope))
+    return { fake, pool, scope }
+  })
+
+/** `f`, except that its first call interrupts itself: an acquire or validate that interrupts itself once. */
+export const interruptsFirst = <Args extends ReadonlyArray<unknown>, A, E>(
+  f: (...args: Args) => Effect.Effect<A, E>
+): (...args: Args) => Effect.Effect<A, E> => {
+  let calls = 0
+  return (...args) => calls++ === 0 ? Effect.interrupt : f(...args)
+}
