@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, FiberId, Ref, Scope, TestClock, TestContext } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 import { SteppingScheduler } from "./utils/SteppingScheduler.js"
-import { interruptsFirst, plainPool, setup } from "./utils/TestPool.js"
+import { heldPoolOfOne, interruptsFirst, plainPool, setup } from "./utils/TestPool.js"
 
 type Outcome = Exit.Exit<unknown, { readonly _tag: string }> | null
 
@@ -31,20 +31,10 @@ type Variant = "release" | "maxWaiting" | "interrupt" | "interruptGet"
 const gapScenario = (n: number, variant: Variant) => {
   const scheduler = new SteppingScheduler()
   const program = Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    let opened = 0
-    const pool = yield* ResourcePool.make({
-      acquire: Effect.sync(() => ({ id: ++opened })),
-      config: {
-        name: `gap-${variant}-${n}`,
-        minConnections: 1,
-        maxConnections: 1,
-        maxWaiting: variant === "maxWaiting" ? 1 : Number.POSITIVE_INFINITY
-      }
-    }).pipe(Scope.extend(scope))
-    const gate = yield* Deferred.make<void>()
-    const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
-    while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+    const { gate, holder, pool, scope } = yield* heldPoolOfOne({
+      name: `gap-${variant}-${n}`,
+      maxWaiting: variant === "maxWaiting" ? 1 : Number.POSITIVE_INFINITY
+    })
     const caller = yield* Effect.fork(
       variant === "interruptGet"
         ? Effect.scoped(Effect.map(pool.get, (lease) => lease.id))
@@ -276,15 +266,7 @@ describe("shutdown", () => {
   it("a waiter served, cut by shutdown before it ran, then interrupted, is released once", () => {
     const scheduler = new SteppingScheduler()
     const program = Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      let opened = 0
-      const pool = yield* ResourcePool.make({
-        acquire: Effect.sync(() => ({ id: ++opened })),
-        config: { name: "cut-served", minConnections: 1, maxConnections: 1, shutdownTimeout: 0 }
-      }).pipe(Scope.extend(scope))
-      const gate = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
-      while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+      const { gate, holder, pool, scope } = yield* heldPoolOfOne({ name: "cut-served", shutdownTimeout: 0 })
       const waiter = yield* Effect.fork(pool.use(() => Effect.void))
       while ((yield* pool.stats).waitingRequests === 0) yield* Effect.yieldNow()
       // The waiter's fiber yields at once whenever it next runs, and is held until everything else has run.

@@ -6,7 +6,7 @@
 import { ResourcePool } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
 import { expect } from "@effect/vitest"
-import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
 import * as Fake from "./FakeResource.js"
 
 export const setup = (
@@ -79,3 +79,22 @@ export const interruptsFirst = <Args extends ReadonlyArray<unknown>, A, E>(
   let calls = 0
   return (...args) => calls++ === 0 ? Effect.interrupt : f(...args)
 }
+
+/**
+ * A pool of one, in a scope of the test's own, whose connection is held by a
+ * fiber until `gate` is opened: the start of the scenarios that put a second
+ * caller's steps between the holder's (run under `SteppingScheduler`).
+ */
+export const heldPoolOfOne = (config: PoolConfig.Input) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    let opened = 0
+    const pool = yield* ResourcePool.make({
+      acquire: Effect.sync(() => ({ id: ++opened })),
+      config: { ...config, minConnections: 1, maxConnections: 1 }
+    }).pipe(Scope.extend(scope))
+    const gate = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
+    while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+    return { gate, holder, pool, scope }
+  })
