@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, FiberId, Ref, Scope, TestClock, TestContext } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 import { SteppingScheduler } from "./utils/SteppingScheduler.js"
-import { setup } from "./utils/TestPool.js"
+import { heldPoolOfOne, interruptsFirst, plainPool, setup } from "./utils/TestPool.js"
 
 type Outcome = Exit.Exit<unknown, { readonly _tag: string }> | null
 
@@ -31,20 +31,10 @@ type Variant = "release" | "maxWaiting" | "interrupt" | "interruptGet"
 const gapScenario = (n: number, variant: Variant) => {
   const scheduler = new SteppingScheduler()
   const program = Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    let opened = 0
-    const pool = yield* ResourcePool.make({
-      acquire: Effect.sync(() => ({ id: ++opened })),
-      config: {
-        name: `gap-${variant}-${n}`,
-        minConnections: 1,
-        maxConnections: 1,
-        maxWaiting: variant === "maxWaiting" ? 1 : Number.POSITIVE_INFINITY
-      }
-    }).pipe(Scope.extend(scope))
-    const gate = yield* Deferred.make<void>()
-    const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
-    while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+    const { gate, holder, pool, scope } = yield* heldPoolOfOne({
+      name: `gap-${variant}-${n}`,
+      maxWaiting: variant === "maxWaiting" ? 1 : Number.POSITIVE_INFINITY
+    })
     const caller = yield* Effect.fork(
       variant === "interruptGet"
         ? Effect.scoped(Effect.map(pool.get, (lease) => lease.id))
@@ -124,14 +114,10 @@ describe("acquisition is one step: no yield point loses a wake-up or a count", (
 describe("interruption that belongs to the user's effects", () => {
   it.effect("an acquire that interrupts itself is a failed creation, not a leaked slot", () =>
     Effect.gen(function*() {
-      const fake = yield* Fake.make
-      let calls = 0
-      const scope = yield* Scope.make()
-      const pool = yield* ResourcePool.make({
-        acquire: Effect.suspend(() => calls++ === 0 ? Effect.interrupt : fake.acquire),
-        release: fake.release,
-        config: { name: "self-int", minConnections: 0, maxConnections: 1, maxRetries: 0, acquireTimeout: "1 second" }
-      }).pipe(Scope.extend(scope))
+      const { fake, pool, scope } = yield* plainPool(
+        { name: "self-int", minConnections: 0, maxConnections: 1, maxRetries: 0, acquireTimeout: "1 second" },
+        { acquire: (fake) => Effect.suspend(interruptsFirst(() => fake.acquire)) }
+      )
       const first = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.resource.id)))
       yield* Fake.settle
       yield* TestClock.adjust("1 second")
@@ -149,11 +135,10 @@ describe("interruption that belongs to the user's effects", () => {
   it.effect("with minConnections 1, make retries past an acquire that interrupts itself", () =>
     Effect.gen(function*() {
       const fake = yield* Fake.make
-      let calls = 0
       const scope = yield* Scope.make()
       const making = yield* Effect.fork(
         ResourcePool.make({
-          acquire: Effect.suspend(() => calls++ === 0 ? Effect.interrupt : fake.acquire),
+          acquire: Effect.suspend(interruptsFirst(() => fake.acquire)),
           release: fake.release,
           config: { name: "self-int-min", minConnections: 1, maxConnections: 1, retryInterval: "1 second" }
         }).pipe(Scope.extend(scope))
@@ -173,15 +158,10 @@ describe("interruption that belongs to the user's effects", () => {
 
   it.effect("a validate that interrupts itself fails the check; the caller, whom nobody interrupted, is served", () =>
     Effect.gen(function*() {
-      const fake = yield* Fake.make
-      let checks = 0
-      const scope = yield* Scope.make()
-      const pool = yield* ResourcePool.make({
-        acquire: fake.acquire,
-        release: fake.release,
-        validate: (conn) => checks++ === 0 ? Effect.interrupt : fake.validate(conn),
-        config: { name: "self-int-validate", minConnections: 1, maxConnections: 1, validateAfterIdle: 0 }
-      }).pipe(Scope.extend(scope))
+      const { fake, pool, scope } = yield* plainPool(
+        { name: "self-int-validate", minConnections: 1, maxConnections: 1, validateAfterIdle: 0 },
+        { validate: (fake) => interruptsFirst(fake.validate) }
+      )
       const caller = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.resource.id)))
       yield* Fake.settle
       expect(caller.unsafePoll()).toEqual(Exit.succeed(2))
@@ -245,22 +225,17 @@ describe("bounds and deadlines", () => {
 
   it.effect("callers whose borrowed connections failed the check keep their arrival order and deadlines", () =>
     Effect.gen(function*() {
-      const fake = yield* Fake.make
-      const scope = yield* Scope.make()
-      const pool = yield* ResourcePool.make({
-        acquire: fake.acquire,
-        release: fake.release,
+      const { fake, pool, scope } = yield* plainPool({
+        name: "fifo-retry",
+        minConnections: 2,
+        maxConnections: 2,
+        validateAfterIdle: 0,
+        acquireTimeout: "10 seconds",
+        connectTimeout: "1 minute"
+      }, {
         // Every check fails after a second; later connections never open.
-        validate: () => Effect.zipRight(Effect.sleep("1 second"), Effect.fail("unhealthy")),
-        config: {
-          name: "fifo-retry",
-          minConnections: 2,
-          maxConnections: 2,
-          validateAfterIdle: 0,
-          acquireTimeout: "10 seconds",
-          connectTimeout: "1 minute"
-        }
-      }).pipe(Scope.extend(scope))
+        validate: () => () => Effect.zipRight(Effect.sleep("1 second"), Effect.fail("unhealthy"))
+      })
       yield* Fake.settle
       yield* Ref.set(fake.createMode, { _tag: "hang" })
       const first = yield* Effect.fork(pool.use(() => Effect.void))
@@ -291,15 +266,7 @@ describe("shutdown", () => {
   it("a waiter served, cut by shutdown before it ran, then interrupted, is released once", () => {
     const scheduler = new SteppingScheduler()
     const program = Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      let opened = 0
-      const pool = yield* ResourcePool.make({
-        acquire: Effect.sync(() => ({ id: ++opened })),
-        config: { name: "cut-served", minConnections: 1, maxConnections: 1, shutdownTimeout: 0 }
-      }).pipe(Scope.extend(scope))
-      const gate = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
-      while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+      const { gate, holder, pool, scope } = yield* heldPoolOfOne({ name: "cut-served", shutdownTimeout: 0 })
       const waiter = yield* Effect.fork(pool.use(() => Effect.void))
       while ((yield* pool.stats).waitingRequests === 0) yield* Effect.yieldNow()
       // The waiter's fiber yields at once whenever it next runs, and is held until everything else has run.

@@ -2,7 +2,7 @@ import { PoolEvent, ResourcePool } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
 import * as Fake from "./utils/FakeResource.js"
-import { setup } from "./utils/TestPool.js"
+import { plainPool, setup } from "./utils/TestPool.js"
 
 const closedError = (pool: string) => ({ _tag: "PoolClosedError", pool })
 
@@ -140,22 +140,15 @@ describe("closing the pool's scope", () => {
 
   it.effect("a connection being validated on borrow when the grace period ends is closed, and never lent", () =>
     Effect.gen(function*() {
-      const fake = yield* Fake.make
-      const scope = yield* Scope.make()
-      const pool = yield* ResourcePool.make({
-        acquire: fake.acquire,
-        release: fake.release,
-        validate: fake.validate,
-        config: {
-          name: "sd-6",
-          minConnections: 1,
-          maxConnections: 1,
-          validateAfterIdle: 0,
-          validationTimeout: "1 minute",
-          healthCheckInterval: "1 hour",
-          shutdownTimeout: "1 second"
-        }
-      }).pipe(Scope.extend(scope))
+      const { fake, pool, scope } = yield* plainPool({
+        name: "sd-6",
+        minConnections: 1,
+        maxConnections: 1,
+        validateAfterIdle: 0,
+        validationTimeout: "1 minute",
+        healthCheckInterval: "1 hour",
+        shutdownTimeout: "1 second"
+      }, { validate: (fake) => fake.validate })
       yield* Ref.set(fake.validateMode, { _tag: "slow", delay: "10 seconds" })
       const user = yield* Effect.fork(pool.use((lease) => Effect.succeed(lease.resource.closed)))
       yield* Fake.settle

@@ -186,7 +186,8 @@ const makeTake = <A, E>(
       const refused = retryRefused(start, deadline)
       if (refused !== undefined) return refused
     }
-    const t = now()
+    // A first ask comes straight from `acquireLease`, which has just read the clock: no second read.
+    const t = retrying ? now() : start
     const decision = state.request(start, deadline, retrying, t)
     if (decision === undefined) {
       return Effect.fail(

@@ -23,6 +23,7 @@ import type { ConnectError, PoolConfigError } from "../PoolError.js"
 import type { CloseReason, PoolStats } from "../PoolStats.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import { makeAcquirer } from "./acquisition.js"
+import type { Acquirer } from "./acquisition.js"
 import * as configInternal from "./config.js"
 import type { PoolContext } from "./context.js"
 import { millis } from "./context.js"
@@ -186,7 +187,7 @@ export const make = <A, E = never, R = never>(
 const poolRecord = <A, E>(
   ctx: PoolContext<A, E>,
   input: PoolConfig.Input | undefined,
-  acquirer: ReturnType<typeof makeAcquirer<A, E>>,
+  acquirer: Acquirer<A, E>,
   changes: Stream.Stream<PoolStats>
 ): ResourcePool.ResourcePool<A, E> => {
   const { config, events, now, state } = ctx

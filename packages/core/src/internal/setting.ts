@@ -49,9 +49,6 @@ export type OutputOf<S> = S extends Setting<any, infer O, any, any> ? O : never
 /** The documented default of a setting (`undefined`: none). */
 export type DefaultOf<S> = S extends Setting<any, any, infer D, any> ? D : never
 
-/** The earlier fields a setting reads, as the checked configuration must provide them. */
-export type EarlierOf<S> = S extends Setting<any, any, any, infer E> ? E : never
-
 /** What every kind accepts besides its bounds: a default, computed or not, and a rule against earlier fields. */
 interface Options<I, O, D, E> {
   readonly default: D

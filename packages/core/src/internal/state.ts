@@ -256,17 +256,21 @@ export class PoolState<A, E> {
   }
 
   private handOffOrIdle(conn: Conn<A>, now: number): void {
-    const waiter = this.waiters.shift()
-    if (waiter !== undefined) {
-      conn.state = "active"
-      this.active++
-      waiter.served = conn
-      waiter.deliver(Exit.succeed(conn))
-      return
-    }
+    if (this.handOff(conn)) return
     conn.state = "idle"
     conn.idleSince = now
     this.idle.push(conn)
+  }
+
+  /** Gives `conn` (out of the idle set) to the oldest waiter, now lent to it; false if none waits. */
+  private handOff(conn: Conn<A>): boolean {
+    const waiter = this.waiters.shift()
+    if (waiter === undefined) return false
+    conn.state = "active"
+    this.active++
+    waiter.served = conn
+    waiter.deliver(Exit.succeed(conn))
+    return true
   }
 
   // ==== bounds =============================================================
@@ -597,13 +601,7 @@ export class PoolState<A, E> {
       return
     }
     conn.lastValidatedAt = now
-    const waiter = this.waiters.shift()
-    if (waiter !== undefined) {
-      this.active++
-      waiter.served = conn
-      waiter.deliver(Exit.succeed(conn))
-      return
-    }
+    if (this.handOff(conn)) return
     conn.state = "idle"
     let i = 0
     while (i < this.idle.length && this.idle[i]!.idleSince <= conn.idleSince) i++

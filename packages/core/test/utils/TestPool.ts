@@ -6,7 +6,7 @@
 import { ResourcePool } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
 import { expect } from "@effect/vitest"
-import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
 import * as Fake from "./FakeResource.js"
 
 export const setup = (
@@ -46,4 +46,55 @@ export const setup = (
       yield* checkAllClosedOnce
     })
     return { fake, pool, scope, closeAndCheck, checkAllClosedOnce, closeCalls: () => closeCalls }
+  })
+
+/**
+ * A pool over a fresh fake resource, in a scope of the test's own, with the
+ * fake's own hooks unless the test gives others. Unlike `setup` it adds no
+ * step around the hooks, for tests whose interleaving must stay as written.
+ */
+export const plainPool = (
+  config: PoolConfig.Input,
+  hooks: {
+    readonly acquire?: (fake: Fake.FakeResource) => Effect.Effect<Fake.FakeConnection, string>
+    readonly validate?: (fake: Fake.FakeResource) => (conn: Fake.FakeConnection) => Effect.Effect<void, string>
+  } = {}
+) =>
+  Effect.gen(function*() {
+    const fake = yield* Fake.make
+    const scope = yield* Scope.make()
+    const pool = yield* ResourcePool.make({
+      acquire: hooks.acquire ? hooks.acquire(fake) : fake.acquire,
+      release: fake.release,
+      validate: hooks.validate?.(fake),
+      config
+    }).pipe(Scope.extend(scope))
+    return { fake, pool, scope }
+  })
+
+/** `f`, except that its first call interrupts itself: an acquire or validate that interrupts itself once. */
+export const interruptsFirst = <Args extends ReadonlyArray<unknown>, A, E>(
+  f: (...args: Args) => Effect.Effect<A, E>
+): (...args: Args) => Effect.Effect<A, E> => {
+  let calls = 0
+  return (...args) => calls++ === 0 ? Effect.interrupt : f(...args)
+}
+
+/**
+ * A pool of one, in a scope of the test's own, whose connection is held by a
+ * fiber until `gate` is opened: the start of the scenarios that put a second
+ * caller's steps between the holder's (run under `SteppingScheduler`).
+ */
+export const heldPoolOfOne = (config: PoolConfig.Input) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    let opened = 0
+    const pool = yield* ResourcePool.make({
+      acquire: Effect.sync(() => ({ id: ++opened })),
+      config: { ...config, minConnections: 1, maxConnections: 1 }
+    }).pipe(Scope.extend(scope))
+    const gate = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(pool.use(() => Deferred.await(gate)))
+    while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+    return { gate, holder, pool, scope }
   })
