@@ -241,21 +241,12 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
     withLayer(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        let pid = yield* backendPid(sql)
-        let changes = 0
-        const errors: Array<unknown> = []
-        for (let i = 0; i < 40; i++) {
-          yield* Effect.timeout(sql`SELECT pg_sleep(5)`, "20 millis").pipe(Effect.option)
-          // the next statements meet no late cancel (57014)
-          for (let j = 0; j < 3; j++) {
-            const next = yield* Effect.either(backendPid(sql))
-            if (next._tag === "Left") errors.push(next.left)
-            else if (next.right !== pid) {
-              changes++
-              pid = next.right
-            }
-          }
-        }
+        // the statements after each timeout meet no late cancel (57014)
+        const { changes, errors } = yield* DropIn.identityAfterTimeouts({
+          rounds: 40,
+          timedOut: Effect.timeout(sql`SELECT pg_sleep(5)`, "20 millis").pipe(Effect.option),
+          identity: backendPid(sql)
+        })
         expect(errors).toEqual([])
         // Kept when the verdict came within the caller's 50 ms; otherwise closed (a loaded machine): the
         // backend changed exactly as often as a connection was closed.
