@@ -6,16 +6,9 @@
 import { spawnSync } from "node:child_process"
 import fs from "node:fs"
 import path from "node:path"
-import { fileURLToPath } from "node:url"
-import { publicPackages } from "./pack-dist.mjs"
+import { publicPackages, root, walk } from "./pack-dist.mjs"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const out = path.join(root, ".examples-tmp")
-
-const walk = (dir) =>
-  fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
-    d.isDirectory() ? walk(path.join(dir, d.name)) : [path.join(dir, d.name)]
-  )
 
 /** ```ts blocks of a Markdown text, with the line (1-based) each starts on. */
 const fencedBlocks = (lines, firstLine) => {

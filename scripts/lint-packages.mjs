@@ -5,10 +5,8 @@
 import { spawnSync } from "node:child_process"
 import fs from "node:fs"
 import path from "node:path"
-import { fileURLToPath } from "node:url"
-import { publicPackages } from "./pack-dist.mjs"
+import { publicPackages, root } from "./pack-dist.mjs"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const bin = (name) => path.join(root, "node_modules", ".bin", name)
 
 const run = (label, command, args) => {

@@ -14,7 +14,8 @@ import fs from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+/** The repository's root; the other scripts import it, with `publicPackages` and `walk`, from here. */
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite"]
 
 // Fields of the source package.json carried over as they are (order kept in the output).
@@ -63,7 +64,8 @@ const manifest = (source, modules) => {
   return out
 }
 
-const walk = (dir) =>
+/** Every file under `dir`, at any depth. */
+export const walk = (dir) =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
     d.isDirectory() ? walk(path.join(dir, d.name)) : [path.join(dir, d.name)]
   )

@@ -14,10 +14,8 @@ import fs from "node:fs"
 import net from "node:net"
 import os from "node:os"
 import path from "node:path"
-import { fileURLToPath } from "node:url"
-import { publicPackages } from "./pack-dist.mjs"
+import { publicPackages, root } from "./pack-dist.mjs"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const consumerDir = path.join(root, "scripts", "pack-consumer")
 const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
 const ci = process.env.CI === "true" || process.env.CI === "1"

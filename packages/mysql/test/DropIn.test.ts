@@ -125,21 +125,14 @@ describeDb("@dbpool/mysql as @effect/sql-mysql2", () => {
     withLayer(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        let id = yield* connectionId(sql)
-        let changes = 0
-        const errors: Array<unknown> = []
-        for (let i = 0; i < 20; i++) {
-          const slept = yield* Effect.timeout(sql`SELECT SLEEP(5)`, "20 millis").pipe(Effect.option)
-          expect(Option.isNone(slept)).toBe(true)
-          for (let j = 0; j < 3; j++) {
-            const next = yield* Effect.either(connectionId(sql))
-            if (next._tag === "Left") errors.push(next.left)
-            else if (next.right !== id) {
-              changes++
-              id = next.right
-            }
-          }
-        }
+        const { changes, errors } = yield* DropIn.identityAfterTimeouts({
+          rounds: 20,
+          timedOut: Effect.timeout(sql`SELECT SLEEP(5)`, "20 millis").pipe(
+            Effect.option,
+            Effect.tap((slept) => expect(Option.isNone(slept)).toBe(true))
+          ),
+          identity: connectionId(sql)
+        })
         expect(errors).toEqual([])
         // Kept when the verdict came within the caller's 50 ms; otherwise closed (a loaded machine).
         const stats = yield* Pool.stats

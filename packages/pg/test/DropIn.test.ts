@@ -40,6 +40,24 @@ afterAll(async () => {
   if (run) await adminRun(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
 })
 
+/** The server holds no connection of the pool named `name` (its backends exit shortly after the close). */
+const noneLeft = (name: string) =>
+  Reliability.eventually("no connection left", Effect.orDie(ServerCount.postgres(name)), (n) => n === 0, 5000)
+
+/**
+ * LISTEN is issued when a listen stream starts, and a notification sent before it is not delivered: sends
+ * `notifications` every 50 ms until `heard` holds.
+ */
+const notifyUntil = (
+  pg: PgClient.PgClient,
+  notifications: ReadonlyArray<readonly [channel: string, payload: string]>,
+  heard: () => boolean
+) =>
+  Effect.gen(function*() {
+    for (const [channel, payload] of notifications) yield* pg.notify(channel, payload)
+    yield* Effect.sleep("50 millis")
+  }).pipe(Effect.repeat({ until: heard }))
+
 let pools = 0
 const options = (pool: PgPool.PgPoolOptions["pool"] = {}) => {
   const name = `${appName}-${++pools}`
@@ -68,9 +86,7 @@ const withLayer = <A, E>(
   const { name, options: o } = options(pool)
   return Effect.scoped(program).pipe(
     Effect.provide(Layer.merge(PgPool.layer(o), Reactivity.layer)),
-    Effect.zipLeft(
-      Reliability.eventually("no connection left", Effect.orDie(ServerCount.postgres(name)), (n) => n === 0, 5000)
-    )
+    Effect.zipLeft(noneLeft(name))
   )
 }
 
@@ -98,13 +114,11 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
       const before = (yield* Pool.stats).totalConnections
       const received = yield* pg.listen("dropin channel").pipe(Stream.take(2), Stream.runCollect, Effect.fork)
       const other = yield* pg.listen("dropin_other").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-      // LISTEN is issued when the stream starts: notify until both have heard (a notification sent
-      // before the LISTEN is not delivered).
-      yield* Effect.gen(function*() {
-        yield* pg.notify("dropin channel", "hello")
-        yield* pg.notify("dropin_other", "other")
-        yield* Effect.sleep("50 millis")
-      }).pipe(Effect.repeat({ until: () => received.unsafePoll() !== null && other.unsafePoll() !== null }))
+      yield* notifyUntil(
+        pg,
+        [["dropin channel", "hello"], ["dropin_other", "other"]],
+        () => received.unsafePoll() !== null && other.unsafePoll() !== null
+      )
       expect(Chunk.toReadonlyArray(yield* Fiber.join(received))).toEqual(["hello", "hello"])
       expect(Chunk.toReadonlyArray(yield* Fiber.join(other))).toEqual(["other"])
       expect((yield* Pool.stats).totalConnections).toBe(before)
@@ -121,18 +135,10 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
       yield* Effect.gen(function*() {
         const pg = yield* PgClient.PgClient
         const heard = yield* pg.listen("dropin_close").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-        yield* Effect.gen(function*() {
-          yield* pg.notify("dropin_close", "x")
-          yield* Effect.sleep("50 millis")
-        }).pipe(Effect.repeat({ until: () => heard.unsafePoll() !== null }))
+        yield* notifyUntil(pg, [["dropin_close", "x"]], () => heard.unsafePoll() !== null)
         expect(Chunk.toReadonlyArray(yield* Fiber.join(heard))).toEqual(["x"])
       }).pipe(Effect.provide(PgPool.layer(o)))
-      yield* Reliability.eventually(
-        "no connection left",
-        Effect.orDie(ServerCount.postgres(name)),
-        (n) => n === 0,
-        5000
-      )
+      yield* noneLeft(name)
     }))
 
   it.live("listen: when its connection is lost the streams fail with SqlError, and the next listen opens another", () =>
@@ -148,10 +154,7 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
       const lost = yield* Fiber.join(first)
       expect(lost._tag === "Left" && lost.left._tag).toBe("SqlError")
       const again = yield* pg.listen("dropin_lost").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-      yield* Effect.gen(function*() {
-        yield* pg.notify("dropin_lost", "back")
-        yield* Effect.sleep("50 millis")
-      }).pipe(Effect.repeat({ until: () => again.unsafePoll() !== null }))
+      yield* notifyUntil(pg, [["dropin_lost", "back"]], () => again.unsafePoll() !== null)
       expect(Chunk.toReadonlyArray(yield* Fiber.join(again))).toEqual(["back"])
     })))
 
@@ -170,12 +173,7 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
       )
       expect(pg.config).toMatchObject({ host: "127.0.0.1", port: 5432, database, maxConnections: 2 })
       expect(Redacted.value(pg.config.url!)).toBe(`postgres://postgres@127.0.0.1:5432/${database}`)
-      yield* Reliability.eventually(
-        "no connection left",
-        Effect.orDie(ServerCount.postgres(name)),
-        (n) => n === 0,
-        5000
-      )
+      yield* noneLeft(name)
     }))
 
   it.live("PgMigrator with schemaDirectory writes the pg_dump of the schema", () =>
@@ -243,21 +241,12 @@ describeDb("@dbpool/pg as @effect/sql-pg", () => {
     withLayer(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        let pid = yield* backendPid(sql)
-        let changes = 0
-        const errors: Array<unknown> = []
-        for (let i = 0; i < 40; i++) {
-          yield* Effect.timeout(sql`SELECT pg_sleep(5)`, "20 millis").pipe(Effect.option)
-          // the next statements meet no late cancel (57014)
-          for (let j = 0; j < 3; j++) {
-            const next = yield* Effect.either(backendPid(sql))
-            if (next._tag === "Left") errors.push(next.left)
-            else if (next.right !== pid) {
-              changes++
-              pid = next.right
-            }
-          }
-        }
+        // the statements after each timeout meet no late cancel (57014)
+        const { changes, errors } = yield* DropIn.identityAfterTimeouts({
+          rounds: 40,
+          timedOut: Effect.timeout(sql`SELECT pg_sleep(5)`, "20 millis").pipe(Effect.option),
+          identity: backendPid(sql)
+        })
         expect(errors).toEqual([])
         // Kept when the verdict came within the caller's 50 ms; otherwise closed (a loaded machine): the
         // backend changed exactly as often as a connection was closed.

@@ -4,23 +4,19 @@
  * the shared drop-in checks of @dbpool/testing, and `SqliteMigrator` dumping its schema with `sqlite3`.
  */
 import { Pool } from "@dbpool/sql"
-import { SqlitePool } from "@dbpool/sqlite"
 import { DropIn } from "@dbpool/testing"
-import * as Reactivity from "@effect/experimental/Reactivity"
+import type * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import { tempFiles, withOwnPool } from "./utils/ownPool.js"
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbpool-sqlite-dropin-"))
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-let files = 0
-const tempFile = () => path.join(dir, `dropin-${++files}.db`)
+const { dir, next: tempFile } = tempFiles("dbpool-sqlite-dropin-", "dropin")
 
 /** Runs `program` on a pool of its own (with the program's Reactivity); every connection is closed afterwards. */
 const withLayer = <A, E>(
@@ -31,16 +27,9 @@ const withLayer = <A, E>(
   >,
   pool: { readonly minConnections?: number; readonly maxConnections?: number } = {}
 ) =>
-  Effect.gen(function*() {
-    const opened: Array<Database.Database> = []
-    const layer = SqlitePool.layer({
-      filename: tempFile(),
-      onConnect: (db) => Effect.sync(() => void opened.push(db)),
-      pool: { minConnections: 1, maxConnections: 4, acquireTimeout: "5 seconds", ...pool }
-    })
-    const result = yield* Effect.provide(Effect.scoped(program), Layer.merge(layer, Reactivity.layer))
-    expect(opened.filter((db) => db.open)).toEqual([])
-    return result
+  withOwnPool(program, {
+    filename: tempFile(),
+    pool: { minConnections: 1, maxConnections: 4, acquireTimeout: "5 seconds", ...pool }
   })
 
 /** A tiny SQLite extension (one function, `dropin_answer()`), built with the system's C compiler. */
@@ -76,7 +65,7 @@ describe("@dbpool/sqlite as @effect/sql-sqlite-node", () => {
       expect(sqlite.config.filename).toMatch(/dropin-\d+\.db$/)
       const image = yield* sqlite.export
       expect(Buffer.from(image.subarray(0, 16)).toString("latin1")).toBe("SQLite format 3\u0000")
-      const copy = path.join(dir, `backup-${files}.db`)
+      const copy = tempFile()
       const meta = yield* sqlite.backup(copy)
       expect(meta.remainingPages).toBe(0)
       expect(meta.totalPages).toBeGreaterThan(0)
@@ -84,7 +73,7 @@ describe("@dbpool/sqlite as @effect/sql-sqlite-node", () => {
       expect(backup.prepare("SELECT name FROM t ORDER BY id").all()).toEqual([{ name: "ada" }, { name: "alan" }])
       backup.close()
       // A WAL database's image: opened from a file (deserialized in memory, SQLite refuses its WAL header).
-      const imageFile = path.join(dir, `image-${files}.db`)
+      const imageFile = tempFile()
       fs.writeFileSync(imageFile, image)
       const restored = new Database(imageFile, { readonly: true })
       expect(restored.prepare("SELECT count(*) AS n FROM t").get()).toEqual({ n: 2 })

@@ -2,17 +2,13 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { Pool } from "@dbpool/sql"
 import { SqlitePool } from "@dbpool/sqlite"
 import { SqlClient } from "@effect/sql"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import type Database from "better-sqlite3"
 import { Cause, Chunk, Effect, Exit, Fiber, Layer, Stream } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import { tempFiles, withOwnPool } from "./utils/ownPool.js"
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbpool-sqlite-"))
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-let files = 0
-const tempFile = () => path.join(dir, `test-${++files}.db`)
+const { dir, next: tempFile } = tempFiles("dbpool-sqlite-", "test")
 
 const statsUntil = (condition: (stats: PoolStats) => boolean) =>
   Effect.gen(function*() {
@@ -31,16 +27,9 @@ const withPool = <A, E>(
   program: Effect.Effect<A, E, Pool.Pool | SqlClient.SqlClient>,
   pool: { readonly minConnections?: number; readonly maxConnections?: number } = {}
 ) =>
-  Effect.gen(function*() {
-    const opened: Array<Database.Database> = []
-    const layer = SqlitePool.layer({
-      filename: tempFile(),
-      onConnect: (db) => Effect.sync(() => void opened.push(db)),
-      pool: { minConnections: 2, maxConnections: 10, acquireTimeout: "5 seconds", ...pool }
-    })
-    const result = yield* Effect.provide(program, layer)
-    expect(opened.filter((db) => db.open)).toEqual([])
-    return result
+  withOwnPool(program, {
+    filename: tempFile(),
+    pool: { minConnections: 2, maxConnections: 10, acquireTimeout: "5 seconds", ...pool }
   })
 
 describe("SqlitePool", () => {

@@ -78,3 +78,44 @@ export const migrateWithDump: <E, R>(
   table: string
 ) => Effect.Effect<string, unknown, Exclude<R, CommandExecutor | FileSystem | Path> | SqlClient.SqlClient> =
   internal.migrateWithDump
+
+/**
+ * What `identityAfterTimeouts` saw: how often the connection's identity changed (a connection closed and
+ * another opened) and the statements after a timeout that failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IdentityChanges<E> {
+  readonly changes: number
+  readonly errors: ReadonlyArray<E>
+}
+
+/**
+ * Runs `timedOut` (a statement its caller cut short with `Effect.timeout`) `rounds` times, each followed by
+ * three reads of `identity` (the server's id of the connection, e.g. `pg_backend_pid()`), the first read
+ * before the first round. On a pool of one connection, a connection kept after a timeout keeps its identity;
+ * a late cancel or kill meeting the next statement shows as an error.
+ *
+ * @example
+ * ```ts
+ * import { DropIn } from "@dbpool/testing"
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect } from "effect"
+ *
+ * const seen = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+ *   DropIn.identityAfterTimeouts({
+ *     rounds: 20,
+ *     timedOut: Effect.option(Effect.timeout(sql`SELECT pg_sleep(5)`, "20 millis")),
+ *     identity: Effect.map(sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`, (rows) => rows[0]!.pid)
+ *   }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const identityAfterTimeouts: <X, E, R>(options: {
+  readonly rounds: number
+  readonly timedOut: Effect.Effect<X, never, R>
+  readonly identity: Effect.Effect<number, E, R>
+}) => Effect.Effect<IdentityChanges<E>, E, R> = internal.identityAfterTimeouts

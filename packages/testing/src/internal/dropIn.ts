@@ -258,3 +258,28 @@ export const migrateWithDump = <E, R>(
     if (!fs.existsSync(file)) return yield* Effect.die(new Error(`no schema dump in ${directory}`))
     return fs.readFileSync(file, "utf8")
   }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)) as any
+
+/** @internal */
+export const identityAfterTimeouts = <X, E, R>(options: {
+  readonly rounds: number
+  readonly timedOut: Effect.Effect<X, never, R>
+  readonly identity: Effect.Effect<number, E, R>
+}): Effect.Effect<DropIn.IdentityChanges<E>, E, R> =>
+  Effect.gen(function*() {
+    let id = yield* options.identity
+    let changes = 0
+    const errors: Array<E> = []
+    for (let i = 0; i < options.rounds; i++) {
+      yield* options.timedOut
+      // the next statements must meet no late cancel or kill of the one cut short
+      for (let j = 0; j < 3; j++) {
+        const next = yield* Effect.either(options.identity)
+        if (next._tag === "Left") errors.push(next.left)
+        else if (next.right !== id) {
+          changes++
+          id = next.right
+        }
+      }
+    }
+    return { changes, errors }
+  })

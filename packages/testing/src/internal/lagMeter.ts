@@ -22,11 +22,13 @@ export const unsafeMake = (epsilon: number): Reliability.UnsafeLagMeter => {
   }
   schedule()
   const rounded = () => Math.round(max)
+  // ε is one more bound to widen: slack is widen(ε).
+  const widen = (bound: number) => bound + 2 * rounded()
   return {
     max: rounded,
     samples: () => samples,
-    slack: () => epsilon + 2 * rounded(),
-    widen: (bound) => bound + 2 * rounded(),
+    slack: () => widen(epsilon),
+    widen,
     reset: () => {
       max = 0
       samples = 0
