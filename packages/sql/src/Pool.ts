@@ -13,6 +13,7 @@ import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import type * as ResourcePool from "@dbpool/core/ResourcePool"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import type * as Context from "effect/Context"
@@ -225,7 +226,25 @@ export const make: <N, E>(
 export interface ClientOptions {
   readonly compiler?: Statement.Compiler | undefined
   readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  /**
+   * How a statement outside a transaction reaches a connection, given the
+   * pool's own way (a connection borrowed for that one statement): a driver
+   * may send it over a connection shared with other statements instead
+   * (`@dbpool/pg`'s pipelining). Transactions, `reserve` and streams keep
+   * connections of their own.
+   */
+  readonly statements?: ((exclusive: StatementRunner) => StatementRunner) | undefined
 }
+
+/**
+ * Runs one statement: gives `f` a connection and returns what `f` returns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StatementRunner = <A>(
+  f: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError>
+) => Effect.Effect<A, SqlError>
 
 /**
  * A new `SqlClient` over the pool's connections (not a second set of

@@ -30,6 +30,7 @@ import { parse as parseConnectionString } from "pg-connection-string"
 import Cursor from "pg-cursor"
 import type * as PgPool from "../PgPool.js"
 import * as PgClientImpl from "./pgClient.js"
+import * as PipelineConfig from "./pipelineConfig.js"
 
 /** SQLSTATE classes and codes after which the session is gone or unusable. */
 const connectionCodes = /^(08|57P0[1-4]|53300|XX000$)/
@@ -338,7 +339,7 @@ export const connector = (
 ): Effect.Effect<Connector<Pg.Client, ConnectionError.ConnectFailure>, PoolConfigError> =>
   Effect.zipWith(
     checkedConfig(options),
-    decodeQueryTimeout(options.queryTimeout),
+    Effect.zipLeft(decodeQueryTimeout(options.queryTimeout), PipelineConfig.decode(options.pipeline)),
     (config, queryTimeout) => make(options, config, queryTimeout)
   )
 

@@ -573,6 +573,7 @@ export const make = <N, E>(
     const newClient = (options: Pool.ClientOptions): SqlClient.SqlClient =>
       makeClient({
         ...clientOptions,
+        borrow: options.statements === undefined ? clientOptions.borrow : options.statements(clientOptions.borrow),
         connector: {
           ...connector,
           compiler: options.compiler ?? connector.compiler,

@@ -1,0 +1,390 @@
+/**
+ * Statements outside transactions sharing connections, up to `maxInFlight` in flight on each (pipelined).
+ *
+ * The pipeline borrows connections from the pool like any caller (each is one lease: one active connection
+ * in the pool's statistics, however many statements ride on it) and turns each into a lane (pipelineLane.ts).
+ * A statement goes to the least loaded lane with room; a new lane is borrowed when every lane is busy and
+ * the pool may lend more; with no room anywhere it waits, first come first served, bounded by the pool's
+ * `acquireTimeout`. Lanes go back to the pool when idle, and as soon as the pool has callers waiting
+ * (transactions, `reserve`, `withConnection`), so sharing never starves them.
+ *
+ * A statement cannot be taken back once sent: a caller who gives up (interruption, `queryTimeout`) is
+ * answered at once, and its statement's answer is read and dropped when it comes. Cancelling it on the
+ * server (the protocol's cancel request) would stop whatever the backend runs at that moment, so the cancel
+ * is sent only while every statement in flight on that connection was given up: then it can hurt no caller.
+ */
+import { PoolClosedError, PoolTimeoutError } from "@dbpool/core/PoolError"
+import type { PoolStats } from "@dbpool/core/PoolStats"
+import type * as ResourcePool from "@dbpool/core/ResourcePool"
+import * as ConnectionError from "@dbpool/sql/ConnectionError"
+import type { Connector } from "@dbpool/sql/Connector"
+import type * as Pool from "@dbpool/sql/Pool"
+import type { PooledConnection } from "@dbpool/sql/PooledConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import type Pg from "pg"
+import type { PipelineConfig } from "./pipelineConfig.js"
+import * as PipelinedConnection from "./pipelineConnection.js"
+import type { LaneOwner } from "./pipelineLane.js"
+import { Lane } from "./pipelineLane.js"
+import type { Shape } from "./pipelineStatement.js"
+import { PipelinedStatement } from "./pipelineStatement.js"
+
+/** How often lanes are looked over: given back when idle or wanted by the pool's waiters. */
+const housekeepingInterval = "10 millis"
+/** A lane idle at this many looks in a row goes back to the pool. */
+const idleRounds = 2
+/** How long a given-up statement may run before it is cancelled (most answer by themselves before). */
+const cancelRetry = "100 millis"
+/** Cancels sent for one given-up statement before its connection is closed under it (about 2 seconds). */
+const cancelRounds = 20
+
+type PgLease = ResourcePool.Lease<PooledConnection<Pg.Client>>
+
+/** What a lane holds: the pool's lease, the scope that gives it back, the driver's client. */
+interface Hold {
+  readonly lease: PgLease
+  readonly scope: Scope.CloseableScope
+  readonly native: Pg.Client
+}
+
+/** A statement waiting for room; `lane` is set once a slot is promised to it. */
+interface Waiter {
+  resume: ((effect: Effect.Effect<PipelineLane, SqlError>) => void) | undefined
+  lane: PipelineLane | undefined
+}
+
+type PipelineLane = Lane<Hold>
+
+const sqlError = (cause: unknown): SqlError =>
+  new SqlError({ cause, message: cause instanceof Error ? cause.message : String(cause) })
+
+export class Pipeline implements LaneOwner<Hold> {
+  /** Set when the pipeline's scope closes: statements take the pool's usual way from then on. */
+  closed = false
+  private readonly lanes: Array<PipelineLane> = []
+  private readonly waiters: Array<Waiter> = []
+  private readonly watched = new Set<PipelineLane>()
+  private opening = 0
+  private maxLanes: number
+  private readonly acquireTimeout: Duration.Duration
+
+  constructor(
+    private readonly pool: Pool.Pool<Pg.Client>,
+    private readonly connector: Connector<Pg.Client, unknown>,
+    private readonly maxInFlight: number,
+    private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  ) {
+    const config = pool.config
+    this.maxLanes = config.maxConnections
+    this.acquireTimeout = config.acquireTimeout
+  }
+
+  /** Runs one statement on a shared connection. */
+  run(sql: string, params: ReadonlyArray<unknown>, shape: Shape): Effect.Effect<unknown, SqlError> {
+    return Effect.suspend(() => {
+      let statement: PipelinedStatement
+      try {
+        statement = new PipelinedStatement(sql, params, shape)
+      } catch (error) {
+        return Effect.fail(this.statementError(error))
+      }
+      return this.dispatch(statement)
+    })
+  }
+
+  private dispatch(statement: PipelinedStatement): Effect.Effect<unknown, SqlError> {
+    if (this.closed) return Effect.fail(sqlError(new PoolClosedError({ pool: this.pool.config.name })))
+    if (this.waiters.length === 0) {
+      const lane = this.pick()
+      if (lane !== undefined) {
+        if (lane.load > 0) this.grow()
+        return this.onLane(lane, statement)
+      }
+    }
+    this.grow()
+    return this.queued(statement)
+  }
+
+  /**
+   * Whether a lane takes new statements: not while it drains, nor while it carries a statement whose caller
+   * gave up (it may run long, and a statement sent behind it would both wait for it and forbid its cancel).
+   */
+  private open(lane: PipelineLane): boolean {
+    return !lane.draining && !lane.closed && lane.abandonedCount === 0
+  }
+
+  /** The least loaded lane with room. */
+  private pick(): PipelineLane | undefined {
+    let best: PipelineLane | undefined = undefined
+    for (const lane of this.lanes) {
+      if (!this.open(lane) || lane.load >= this.maxInFlight) continue
+      if (best === undefined || lane.load < best.load) best = lane
+    }
+    return best
+  }
+
+  /** Sends the statement on `lane`; the caller waits for its answer, bounded by `queryTimeout`. */
+  private onLane(lane: PipelineLane, statement: PipelinedStatement): Effect.Effect<unknown, SqlError> {
+    const answer = Effect.async<unknown, SqlError>((resume) => {
+      statement.resume = (error, value) =>
+        resume(error === undefined ? Effect.succeed(value) : Effect.fail(this.statementError(error)))
+      lane.send(statement)
+      return Effect.sync(() => lane.abandon(statement))
+    })
+    const timeout = this.connector.queryTimeout
+    if (timeout === undefined) return answer
+    return Effect.timeoutFail(answer, {
+      duration: timeout,
+      onTimeout: () => {
+        // As without pipelining, a connection that ran a statement past queryTimeout is closed, once drained.
+        lane.dirty = true
+        const cause = new ConnectionError.QueryTimeoutError({ system: "postgresql", timeout })
+        return new SqlError({ message: cause.message, cause })
+      }
+    })
+  }
+
+  /** Waits for a slot (first come, first served), then sends the statement there. */
+  private queued(statement: PipelinedStatement): Effect.Effect<unknown, SqlError> {
+    const waiter: Waiter = { resume: undefined, lane: undefined }
+    const wait = Effect.async<PipelineLane, SqlError>((resume) => {
+      waiter.resume = resume
+      this.waiters.push(waiter)
+      return Effect.sync(() => this.leave(waiter))
+    })
+    const sent = Effect.flatMap(this.bounded(wait), (lane) => {
+      waiter.lane = undefined
+      lane.promised--
+      // The lane closed or began draining since the slot was promised: another one.
+      return this.open(lane) ? this.onLane(lane, statement) : this.dispatch(statement)
+    })
+    // Interrupted after the slot was promised and before the statement took it: the slot goes to the next.
+    return Effect.onInterrupt(sent, () => Effect.sync(() => this.leave(waiter)))
+  }
+
+  /** A wait for room ends at `acquireTimeout` with the pool's own error, as a wait for a connection does. */
+  private bounded(wait: Effect.Effect<PipelineLane, SqlError>): Effect.Effect<PipelineLane, SqlError> {
+    return wait.pipe(
+      Effect.timeout(this.acquireTimeout),
+      Effect.catchTag("TimeoutException", () =>
+        Effect.flatMap(this.pool.stats, (stats) =>
+          Effect.fail(sqlError(
+            new PoolTimeoutError({ pool: this.pool.config.name, timeout: this.acquireTimeout, stats })
+          ))))
+    )
+  }
+
+  private leave(waiter: Waiter): void {
+    const index = this.waiters.indexOf(waiter)
+    if (index >= 0) this.waiters.splice(index, 1)
+    const lane = waiter.lane
+    if (lane === undefined) return
+    waiter.lane = undefined
+    lane.promised--
+    this.answered(lane)
+  }
+
+  /** Promises the lane's free slots to the oldest waiters. */
+  private serve(lane: PipelineLane): void {
+    while (this.waiters.length > 0 && this.open(lane) && lane.load < this.maxInFlight) {
+      const waiter = this.waiters.shift()!
+      waiter.lane = lane
+      lane.promised++
+      waiter.resume!(Effect.succeed(lane))
+    }
+  }
+
+  private failWaiters(error: SqlError): void {
+    for (const waiter of this.waiters.splice(0)) waiter.resume!(Effect.fail(error))
+  }
+
+  /** Borrows one more connection for a lane, one at a time, up to the pool's maximum. */
+  private grow(): void {
+    if (this.closed || this.opening > 0 || this.lanes.length >= this.maxLanes) return
+    this.opening++
+    this.runFork(this.borrow)
+  }
+
+  private readonly borrow: Effect.Effect<void> = Effect.suspend(() => {
+    const scope = Effect.runSync(Scope.make())
+    return Effect.flatMap(Effect.exit(Scope.extend(this.pool.get, scope)), (exit) => {
+      this.opening--
+      if (Exit.isFailure(exit)) {
+        // Nothing to wait for: the waiters fail with the pool's error (timeout, closed, cannot connect).
+        if (this.lanes.length === 0) this.failWaiters(sqlError(Cause.squash(exit.cause)))
+        return Scope.close(scope, exit)
+      }
+      const lease = exit.value
+      const native = lease.resource.native
+      const usable = Lane.usable(native)
+      if (this.closed || !usable) {
+        if (!this.closed && this.waiters.length > 0) this.grow()
+        return Effect.zipRight(usable ? Effect.void : this.pool.invalidate(lease), Scope.close(scope, Exit.void))
+      }
+      this.maxLanes = this.pool.config.maxConnections
+      const lane: PipelineLane = new Lane(native, { lease, scope, native }, this)
+      this.lanes.push(lane)
+      this.serve(lane)
+      return Effect.void
+    })
+  })
+
+  // ---- what lanes report ----------------------------------------------------------------------------
+
+  answered(lane: PipelineLane): void {
+    if (lane.closed) return
+    if (lane.load === 0 && (lane.draining || this.closed)) return this.release(lane)
+    this.serve(lane)
+  }
+
+  lost(lane: PipelineLane): void {
+    this.remove(lane)
+    this.runFork(Effect.zipRight(this.pool.invalidate(lane.lease.lease), Scope.close(lane.lease.scope, Exit.void)))
+    if (this.waiters.length > 0) this.grow()
+  }
+
+  abandoned(lane: PipelineLane): void {
+    if (this.watched.has(lane)) return
+    this.watched.add(lane)
+    this.runFork(Effect.zipRight(
+      this.watch(lane),
+      Effect.sync(() => {
+        this.watched.delete(lane)
+        if (lane.abandonedCount > 0 && !lane.closed) this.abandoned(lane)
+      })
+    ))
+  }
+
+  /**
+   * While a lane carries statements whose callers gave up: one that is still running after `cancelRetry`
+   * stops the lane taking new statements, and is cancelled on the server when nothing else is in flight
+   * there. A server that answers none of those cancels loses the connection.
+   */
+  private watch(lane: PipelineLane): Effect.Effect<void> {
+    let head: PipelinedStatement | undefined = undefined
+    let rounds = 0
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (lane.abandonedCount === 0 || lane.closed) return Effect.void
+      const first = lane.pending[0]
+      if (first === undefined || !first.abandoned) {
+        head = undefined
+        return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+      }
+      if (first !== head) {
+        head = first
+        rounds = 0
+        return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+      }
+      lane.draining = true
+      if (!lane.onlyAbandoned) return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+      if (rounds++ >= cancelRounds) {
+        return Effect.sync(() => lane.destroy(new Error("a statement given up by its caller ignored its cancel")))
+      }
+      return Effect.zipRight(
+        Effect.zipRight(this.connector.cancel(lane.lease.native), Effect.sleep(cancelRetry)),
+        loop
+      )
+    })
+    return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+  }
+
+  // ---- giving connections back --------------------------------------------------------------------------
+
+  private remove(lane: PipelineLane): void {
+    const index = this.lanes.indexOf(lane)
+    if (index >= 0) this.lanes.splice(index, 1)
+  }
+
+  private release(lane: PipelineLane): void {
+    // Mid-read, the parser may hold the start of a message that follows: decided once the read is done.
+    if (lane.reading) return lane.afterRead()
+    this.remove(lane)
+    const reusable = lane.giveBack()
+    const { lease, scope } = lane.lease
+    this.runFork(Effect.zipRight(reusable ? Effect.void : this.pool.invalidate(lease), Scope.close(scope, Exit.void)))
+    if (this.waiters.length > 0) this.grow()
+  }
+
+  /** Gives back lanes idle for a while, and lanes the pool's waiting callers need. */
+  readonly housekeeping: Effect.Effect<never> = Effect.sleep(housekeepingInterval).pipe(
+    Effect.zipRight(
+      Effect.suspend(() => this.lanes.length === 0 ? Effect.void : Effect.map(this.pool.stats, this.lookOver))
+    ),
+    Effect.forever
+  )
+
+  private readonly lookOver = (stats: PoolStats): void => {
+    // The pipeline's own request for a lane may be among the waiters.
+    let wanted = stats.waitingRequests - this.opening
+    const lanes = [...this.lanes].sort((a, b) => a.load - b.load)
+    for (const lane of lanes) {
+      if (lane.load > 0) {
+        lane.idleRounds = 0
+        if (wanted > 0 && !lane.draining) {
+          lane.draining = true
+          wanted--
+        }
+      } else if (wanted > 0 || ++lane.idleRounds >= idleRounds) {
+        wanted--
+        this.release(lane)
+      }
+    }
+  }
+
+  /** Closing: waiters fail as the pool's would, lanes drain (bounded by `shutdownTimeout`) and go back. */
+  readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
+    this.closed = true
+    this.failWaiters(sqlError(new PoolClosedError({ pool: this.pool.config.name })))
+    for (const lane of [...this.lanes]) {
+      lane.draining = true
+      if (lane.load === 0) this.release(lane)
+    }
+    const drained: Effect.Effect<void> = Effect.suspend(() =>
+      this.lanes.length === 0 ? Effect.void : Effect.zipRight(Effect.sleep("5 millis"), drained)
+    )
+    return drained.pipe(
+      Effect.timeout(this.pool.config.shutdownTimeout),
+      Effect.catchAll(() =>
+        Effect.sync(() => {
+          for (const lane of [...this.lanes]) lane.destroy(new Error("the pool closed with this statement running"))
+        })
+      )
+    )
+  })
+
+  /** A statement's failure as the pool reports it: a lost connection is a `ConnectionLostError`. */
+  private statementError(cause: unknown): SqlError {
+    if (this.connector.isConnectionError(cause)) {
+      const lost = ConnectionError.lost("postgresql", cause)
+      return new SqlError({ message: lost.message, cause: lost })
+    }
+    return new SqlError({
+      cause,
+      message: `Failed to execute statement: ${cause instanceof Error ? cause.message : String(cause)}`
+    })
+  }
+}
+
+/**
+ * The pipeline of a pool, for `Pool.makeClient`'s `statements`: it lives in the current scope; closing the
+ * scope drains it and gives its connections back.
+ */
+export const make = (
+  pool: Pool.Pool<Pg.Client>,
+  connector: Connector<Pg.Client, unknown>,
+  config: PipelineConfig
+): Effect.Effect<(exclusive: Pool.StatementRunner) => Pool.StatementRunner, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const pipeline = new Pipeline(pool, connector, config.maxInFlight, runFork)
+    const housekeeping = yield* Effect.forkDaemon(pipeline.housekeeping)
+    yield* Effect.addFinalizer(() => Effect.zipRight(Fiber.interrupt(housekeeping), pipeline.shutdown))
+    return PipelinedConnection.runner(pipeline)
+  })
