@@ -22,7 +22,7 @@ import type * as Pool from "@dbpool/sql/Pool"
 import type { PooledConnection } from "@dbpool/sql/PooledConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -58,6 +58,8 @@ interface Hold {
 interface Waiter {
   resume: ((effect: Effect.Effect<PipelineLane, SqlError>) => void) | undefined
   lane: PipelineLane | undefined
+  /** When it began to wait (the clock's milliseconds). */
+  since: number
 }
 
 type PipelineLane = Lane<Hold>
@@ -79,7 +81,8 @@ export class Pipeline implements LaneOwner<Hold> {
     private readonly pool: Pool.Pool<Pg.Client>,
     private readonly connector: Connector<Pg.Client, unknown>,
     private readonly maxInFlight: number,
-    private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+    private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>,
+    private readonly now: () => number
   ) {
     const config = pool.config
     this.maxLanes = config.maxConnections
@@ -153,13 +156,15 @@ export class Pipeline implements LaneOwner<Hold> {
 
   /** Waits for a slot (first come, first served), then sends the statement there. */
   private queued(statement: PipelinedStatement): Effect.Effect<unknown, SqlError> {
-    const waiter: Waiter = { resume: undefined, lane: undefined }
+    const waiter: Waiter = { resume: undefined, lane: undefined, since: 0 }
+    // Bounded by `acquireTimeout` in `housekeeping` (one timer for all waiters, not one each).
     const wait = Effect.async<PipelineLane, SqlError>((resume) => {
       waiter.resume = resume
+      waiter.since = this.now()
       this.waiters.push(waiter)
       return Effect.sync(() => this.leave(waiter))
     })
-    const sent = Effect.flatMap(this.bounded(wait), (lane) => {
+    const sent = Effect.flatMap(wait, (lane) => {
       waiter.lane = undefined
       lane.promised--
       // The lane closed or began draining since the slot was promised: another one.
@@ -169,16 +174,14 @@ export class Pipeline implements LaneOwner<Hold> {
     return Effect.onInterrupt(sent, () => Effect.sync(() => this.leave(waiter)))
   }
 
-  /** A wait for room ends at `acquireTimeout` with the pool's own error, as a wait for a connection does. */
-  private bounded(wait: Effect.Effect<PipelineLane, SqlError>): Effect.Effect<PipelineLane, SqlError> {
-    return wait.pipe(
-      Effect.timeout(this.acquireTimeout),
-      Effect.catchTag("TimeoutException", () =>
-        Effect.flatMap(this.pool.stats, (stats) =>
-          Effect.fail(sqlError(
-            new PoolTimeoutError({ pool: this.pool.config.name, timeout: this.acquireTimeout, stats })
-          ))))
-    )
+  /** Waits for room end at `acquireTimeout` with the pool's own error, as a wait for a connection does. */
+  private expire(stats: PoolStats): void {
+    const timeout = Duration.toMillis(this.acquireTimeout)
+    const now = this.now()
+    while (this.waiters.length > 0 && now - this.waiters[0]!.since >= timeout) {
+      const error = new PoolTimeoutError({ pool: this.pool.config.name, timeout: this.acquireTimeout, stats })
+      this.waiters.shift()!.resume!(Effect.fail(sqlError(error)))
+    }
   }
 
   private leave(waiter: Waiter): void {
@@ -315,7 +318,12 @@ export class Pipeline implements LaneOwner<Hold> {
   /** Gives back lanes idle for a while, and lanes the pool's waiting callers need. */
   readonly housekeeping: Effect.Effect<never> = Effect.sleep(housekeepingInterval).pipe(
     Effect.zipRight(
-      Effect.suspend(() => this.lanes.length === 0 ? Effect.void : Effect.map(this.pool.stats, this.lookOver))
+      Effect.suspend(() =>
+        this.lanes.length === 0 && this.waiters.length === 0 ? Effect.void : Effect.map(this.pool.stats, (stats) => {
+          this.expire(stats)
+          this.lookOver(stats)
+        })
+      )
     ),
     Effect.forever
   )
@@ -383,7 +391,8 @@ export const make = (
 ): Effect.Effect<(exclusive: Pool.StatementRunner) => Pool.StatementRunner, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const pipeline = new Pipeline(pool, connector, config.maxInFlight, runFork)
+    const clock = yield* Effect.clock
+    const pipeline = new Pipeline(pool, connector, config.maxInFlight, runFork, () => clock.unsafeCurrentTimeMillis())
     const housekeeping = yield* Effect.forkDaemon(pipeline.housekeeping)
     yield* Effect.addFinalizer(() => Effect.zipRight(Fiber.interrupt(housekeeping), pipeline.shutdown))
     return PipelinedConnection.runner(pipeline)
