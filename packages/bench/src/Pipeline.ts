@@ -73,7 +73,7 @@ export interface Report {
 }
 
 /**
- * `quick`: 2 rounds of 0.75 s, +1 ms and direct at 10/50; otherwise 3 rounds
+ * `quick`: 1 round of 0.5 s, +1 ms and direct at 10/50; otherwise 3 rounds
  * of 5 s, +1 ms at 10/50 and 10/200, direct at 10/50.
  *
  * @since 0.1.0
