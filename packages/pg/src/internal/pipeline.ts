@@ -32,7 +32,7 @@ import type Pg from "pg"
 import type { PipelineConfig } from "./pipelineConfig.js"
 import * as PipelinedConnection from "./pipelineConnection.js"
 import type { LaneOwner } from "./pipelineLane.js"
-import { Lane } from "./pipelineLane.js"
+import { Lane, Lost } from "./pipelineLane.js"
 import type { Shape } from "./pipelineStatement.js"
 import { PipelinedStatement } from "./pipelineStatement.js"
 
@@ -235,6 +235,8 @@ export class Pipeline implements LaneOwner<Hold> {
       const lane: PipelineLane = new Lane(native, { lease, scope, native }, this)
       this.lanes.push(lane)
       this.serve(lane)
+      // More waiting than this lane could take: another one.
+      if (this.waiters.length > 0) this.grow()
       return Effect.void
     })
   })
@@ -346,7 +348,11 @@ export class Pipeline implements LaneOwner<Hold> {
     }
   }
 
-  /** Closing: waiters fail as the pool's would, lanes drain (bounded by `shutdownTimeout`) and go back. */
+  /**
+   * Closing: waiters fail as the pool's would; lanes drain, bounded by `shutdownTimeout`; statements still in
+   * flight then fail (a lost connection, as when the pool cuts a lease) and are cancelled on the server one
+   * after the other, so no backend goes on running them; what is left after the cancels' bound is closed.
+   */
   readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
     this.closed = true
     this.failWaiters(sqlError(new PoolClosedError({ pool: this.pool.config.name })))
@@ -354,23 +360,30 @@ export class Pipeline implements LaneOwner<Hold> {
       lane.draining = true
       if (lane.load === 0) this.release(lane)
     }
-    const drained: Effect.Effect<void> = Effect.suspend(() =>
-      this.lanes.length === 0 ? Effect.void : Effect.zipRight(Effect.sleep("5 millis"), drained)
-    )
-    return drained.pipe(
-      Effect.timeout(this.pool.config.shutdownTimeout),
-      Effect.catchAll(() =>
-        Effect.sync(() => {
-          for (const lane of [...this.lanes]) lane.destroy(new Error("the pool closed with this statement running"))
-        })
-      )
+    const cause = new Error("Connection terminated: the pool closed with this statement running")
+    return this.drained(this.pool.config.shutdownTimeout).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        for (const lane of [...this.lanes]) lane.cut(cause)
+        return this.drained(Duration.times(Duration.decode(cancelRetry), cancelRounds + 2))
+      })),
+      Effect.zipRight(Effect.sync(() => {
+        for (const lane of [...this.lanes]) lane.destroy(cause)
+      }))
     )
   })
 
+  /** Waits, at most `bound`, until no lane is left. Interruptible inside: finalizers run uninterruptibly. */
+  private drained(bound: Duration.DurationInput): Effect.Effect<void> {
+    const poll: Effect.Effect<void> = Effect.suspend(() =>
+      this.lanes.length === 0 ? Effect.void : Effect.zipRight(Effect.sleep("5 millis"), poll)
+    )
+    return Effect.interruptible(poll).pipe(Effect.timeout(bound), Effect.ignore)
+  }
+
   /** A statement's failure as the pool reports it: a lost connection is a `ConnectionLostError`. */
   private statementError(cause: unknown): SqlError {
-    if (this.connector.isConnectionError(cause)) {
-      const lost = ConnectionError.lost("postgresql", cause)
+    if (cause instanceof Lost || this.connector.isConnectionError(cause)) {
+      const lost = ConnectionError.lost("postgresql", cause instanceof Lost ? cause.cause : cause)
       return new SqlError({ message: lost.message, cause: lost })
     }
     return new SqlError({

@@ -40,6 +40,11 @@ const asynchronous = new Set(["notice", "notification", "parameterStatus"])
 
 type Listener = (...args: Array<any>) => void
 
+/** Why the statements in flight failed when their connection went: always a lost connection to their callers. */
+export class Lost {
+  constructor(readonly cause: unknown) {}
+}
+
 export class Lane<L = unknown> {
   /** Statements sent and not yet answered, oldest first. */
   readonly pending: Array<PipelinedStatement> = []
@@ -109,6 +114,22 @@ export class Lane<L = unknown> {
   /** Whether every statement in flight was given up: cancelling what runs now hurts no caller. */
   get onlyAbandoned(): boolean {
     return this.pending.length > 0 && this.abandonedCount === this.pending.length
+  }
+
+  /**
+   * Fails every statement in flight now (the pool is closing): their callers are told the connection is lost,
+   * and the statements are given up, so the owner cancels them on the server one after the other.
+   */
+  cut(cause: unknown): void {
+    const lost = new Lost(cause)
+    this.draining = true
+    for (const statement of this.pending) {
+      if (statement.abandoned) continue
+      statement.fail(lost)
+      statement.abandoned = true
+      this.abandonedCount++
+    }
+    if (this.abandonedCount > 0) this.owner.abandoned(this)
   }
 
   /** Ends the connection under the lane: every statement on it fails with `cause`. */
@@ -202,7 +223,8 @@ export class Lane<L = unknown> {
     const cause = this.lostCause ?? new Error("Connection terminated unexpectedly")
     const failed = this.pending.splice(0)
     this.abandonedCount = 0
-    for (const statement of failed) statement.fail(cause)
+    const lost = new Lost(cause)
+    for (const statement of failed) statement.fail(lost)
     this.owner.lost(this)
   }
 }
