@@ -29,6 +29,7 @@ import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type Pg from "pg"
+import { cancelRequest } from "./cancelRequest.js"
 import type { PipelineConfig } from "./pipelineConfig.js"
 import * as PipelinedConnection from "./pipelineConnection.js"
 import type { LaneOwner } from "./pipelineLane.js"
@@ -42,8 +43,8 @@ const housekeepingInterval = "10 millis"
 const idleRounds = 2
 /** How long a given-up statement may run before it is cancelled (most answer by themselves before). */
 const cancelRetry = "100 millis"
-/** Cancels sent for one given-up statement before its connection is closed under it (about 2 seconds). */
-const cancelRounds = 20
+/** How long a given-up statement is cancelled before its connection is closed under it (as without pipelining). */
+const cancelBound = 2000
 
 type PgLease = ResourcePool.Lease<PooledConnection<Pg.Client>>
 
@@ -269,35 +270,40 @@ export class Pipeline implements LaneOwner<Hold> {
 
   /**
    * While a lane carries statements whose callers gave up: one that is still running after `cancelRetry`
-   * stops the lane taking new statements, and is cancelled on the server when nothing else is in flight
-   * there. A server that answers none of those cancels loses the connection.
+   * stops the lane taking new statements, and is cancelled on the server (again every `cancelRetry`) while
+   * nothing else is in flight there. A statement that has not answered `cancelBound` after that (a server
+   * gone silent) loses the connection: nobody waits for it, and the lane's socket is closed.
    */
   private watch(lane: PipelineLane): Effect.Effect<void> {
     let head: PipelinedStatement | undefined = undefined
-    let rounds = 0
+    let since = 0
+    const next = Effect.suspend(() => Effect.zipRight(Effect.sleep(cancelRetry), loop))
     const loop: Effect.Effect<void> = Effect.suspend(() => {
       if (lane.abandonedCount === 0 || lane.closed) return Effect.void
       const first = lane.pending[0]
       if (first === undefined || !first.abandoned) {
         head = undefined
-        return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+        return next
       }
       if (first !== head) {
         head = first
-        rounds = 0
-        return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+        since = this.now()
+        return next
       }
       lane.draining = true
-      if (!lane.onlyAbandoned) return Effect.zipRight(Effect.sleep(cancelRetry), loop)
-      if (rounds++ >= cancelRounds) {
-        return Effect.sync(() => lane.destroy(new Error("a statement given up by its caller ignored its cancel")))
+      if (!lane.onlyAbandoned) return next
+      const left = cancelBound - (this.now() - since)
+      if (left <= 0) {
+        return Effect.sync(() =>
+          lane.destroy(new Error("a statement given up by its caller did not answer its cancel"))
+        )
       }
-      return Effect.zipRight(
-        Effect.zipRight(this.connector.cancel(lane.lease.native), Effect.sleep(cancelRetry)),
-        loop
-      )
+      // The protocol's cancel request alone, bounded by itself (1 s): no fallback that logs in to cancel, which
+      // a silent server would hold past any bound.
+      const cancel = Effect.timeout(cancelRequest(lane.lease.native), left).pipe(Effect.ignore)
+      return Effect.zipRight(cancel, next)
     })
-    return Effect.zipRight(Effect.sleep(cancelRetry), loop)
+    return next
   }
 
   // ---- giving connections back --------------------------------------------------------------------------
@@ -364,7 +370,7 @@ export class Pipeline implements LaneOwner<Hold> {
     return this.drained(this.pool.config.shutdownTimeout).pipe(
       Effect.zipRight(Effect.suspend(() => {
         for (const lane of [...this.lanes]) lane.cut(cause)
-        return this.drained(Duration.times(Duration.decode(cancelRetry), cancelRounds + 2))
+        return this.drained(Duration.sum(Duration.millis(cancelBound), "500 millis"))
       })),
       Effect.zipRight(Effect.sync(() => {
         for (const lane of [...this.lanes]) lane.destroy(cause)
