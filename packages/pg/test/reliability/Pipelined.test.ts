@@ -142,8 +142,8 @@ describeDb("pipelined, scenario 6: the network goes silent on an open connection
         )
         for (const { elapsed, exit } of results) {
           expect(causeTag(exit)).toBe("QueryTimeoutError")
-          expect(elapsed).toBeGreaterThanOrEqual(300 - epsilon)
-          expect(elapsed, `event-loop lag up to ${lag.max()} ms`).toBeLessThanOrEqual(lag.widen(300))
+          expect(elapsed).toBeGreaterThanOrEqual(1000 - epsilon)
+          expect(elapsed, `event-loop lag up to ${lag.max()} ms`).toBeLessThanOrEqual(1000 + lag.slack())
         }
         // nothing answers the cancels either: the silent connections are closed, not lent again
         yield* eventually("the silent connections closed", p.pool.stats, (s) =>
@@ -172,7 +172,7 @@ describeDb("pipelined, scenario 6: the network goes silent on an open connection
         )
         for (const { elapsed, exit } of results) {
           expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(false)
-          expect(elapsed, `event-loop lag up to ${lag.max()} ms`).toBeLessThanOrEqual(lag.widen(300))
+          expect(elapsed, `event-loop lag up to ${lag.max()} ms`).toBeLessThanOrEqual(300 + lag.slack())
         }
         yield* eventually("the silent connections closed", p.pool.stats, (s) => s.activeConnections === 0, 5000)
         yield* proxy.setMode("pass")
@@ -240,7 +240,11 @@ describeDb("pipelined, scenario 15: randomized stress", () => {
           console.log(`pipelined stress seed ${seed}: ${answered} answered`, Object.fromEntries(failures))
           expect(answered).toBeGreaterThan(0)
           for (const tag of failures.keys()) {
-            expect(["interrupted", "gave up", "ConnectionLostError", "QueryTimeoutError"]).toContain(tag)
+            // a wait for room past acquireTimeout while the resets keep every connection busy is typed too
+            expect(["interrupted", "gave up", "ConnectionLostError", "QueryTimeoutError", "PoolTimeoutError"])
+              .toContain(
+                tag
+              )
           }
           yield* healedEnd(p)
           expect(unhandled).toEqual([])
