@@ -1,0 +1,9 @@
+/**
+ * @since 0.1.0
+ */
+export * as PoolTelemetry from "./PoolTelemetry.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Prometheus from "./Prometheus.js"
