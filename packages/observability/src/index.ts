@@ -7,3 +7,8 @@ export * as PoolTelemetry from "./PoolTelemetry.js"
  * @since 0.1.0
  */
 export * as Prometheus from "./Prometheus.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AlertRule from "./AlertRule.js"
