@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { DataPoint, Histogram, MetricData, ResourceMetrics } from "@opentelemetry/sdk-metrics"
 import { MetricReader } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Effect, Exit, Fiber, Layer, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
 
 /** A pull reader that keeps nothing: each `collect` asks the producer now. */
 class InMemoryReader extends MetricReader {
@@ -30,7 +30,9 @@ const pointsOf = (metrics: ReadonlyArray<MetricData>, name: string, pool: string
   return (metric.dataPoints as ReadonlyArray<DataPoint<unknown>>).filter((p) => p.attributes[poolAttribute] === pool)
 }
 const valueOf = (metrics: ReadonlyArray<MetricData>, name: string, pool: string, state?: string) => {
-  const points = pointsOf(metrics, name, pool).filter((p) => state === undefined || p.attributes[stateAttribute] === state)
+  const points = pointsOf(metrics, name, pool).filter((p) =>
+    state === undefined || p.attributes[stateAttribute] === state
+  )
   expect(points.length).toBe(1)
   return points[0]!.value
 }
@@ -132,7 +134,7 @@ describe("PoolTelemetry", () => {
         min: 0,
         max: 1
       })
-      expect(wait.sum / wait.count * 1000).toBeCloseTo(s.averageAcquireTime, 6)
+      expect(wait.sum! / wait.count * 1000).toBeCloseTo(s.averageAcquireTime, 6)
       const use = valueOf(metrics, "db.client.connection.use_time", name) as Histogram
       expect({ count: use.count, sum: use.sum }).toEqual({ count: 4, sum: 4 }) // the two holders still hold
       const create = valueOf(metrics, "db.client.connection.create_time", name) as Histogram

@@ -1,5 +1,6 @@
 import { AlertRule } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
+import { Duration } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -34,7 +35,9 @@ describe("the Prometheus rules file", () => {
   it("fails promtool's unit tests when a threshold changes (the tests can fail)", () => {
     const dir = fs.mkdtempSync(`${fs.realpathSync("/tmp")}/dbpool-rules-`)
     try {
-      const stricter = AlertRule.defaults.map((rule) => rule.name === "DbPoolSaturated" ? { ...rule, for: "5 minutes" } : rule)
+      const stricter = AlertRule.defaults.map((rule) =>
+        rule.name === "DbPoolSaturated" ? { ...rule, for: Duration.minutes(5) } : rule
+      )
       fs.mkdirSync(`${dir}/prometheus`)
       fs.mkdirSync(`${dir}/test/prometheus`, { recursive: true })
       fs.writeFileSync(`${dir}/prometheus/dbpool.rules.yml`, AlertRule.toPrometheus(stricter))

@@ -78,8 +78,9 @@ export const make = (options?: Prometheus.Options): Effect.Effect<Prometheus.Pro
 export const layer = (options?: Prometheus.Options): Layer.Layer<Prometheus.Prometheus> =>
   Layer.scoped(tag, make(options))
 
-export const layerServer = (options?: Prometheus.ServerOptions): Layer.Layer<Prometheus.Prometheus, PrometheusServerError> =>
-  Layer.scoped(tag, makeExporter(options, true))
+export const layerServer = (
+  options?: Prometheus.ServerOptions
+): Layer.Layer<Prometheus.Prometheus, PrometheusServerError> => Layer.scoped(tag, makeExporter(options, true))
 
 export const layerServerConfig = (
   config: Config.Config.Wrap<Prometheus.ServerConfig>,

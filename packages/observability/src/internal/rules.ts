@@ -10,8 +10,6 @@ const pool = "db_client_connection_pool_name"
 // Per program instance and pool: the same pool name in two replicas is two pools.
 const by = `job, instance, ${pool}`
 
-const seconds = (d: Duration.DurationInput): number => Duration.toMillis(Duration.decode(d)) / 1000
-
 /** A Prometheus duration: the largest whole unit (1h, 5m, 30s, 500ms). */
 export const promDuration = (d: Duration.DurationInput): string => {
   const ms = Duration.toMillis(Duration.decode(d))
@@ -71,5 +69,3 @@ export const toPrometheus = (
   }
   return lines.join("\n") + "\n"
 }
-
-export const conditionSeconds = seconds

@@ -88,7 +88,9 @@ export const make = (options: {
       child.once("spawn", () => resume(Effect.succeed(undefined)))
     })
     if (spawnError !== undefined) {
-      return yield* new PrometheusError({ message: `cannot start prometheus (apt-get install prometheus): ${spawnError}` })
+      return yield* new PrometheusError({
+        message: `cannot start prometheus (apt-get install prometheus): ${spawnError}`
+      })
     }
     const url = `http://127.0.0.1:${port}`
     const tail = () => Fs.readFileSync(logFile, "utf8").slice(-1500)
