@@ -111,8 +111,8 @@ export const make: <A, E>(pool: ResourcePool<A, E>, options?: Options) => Effect
  * @since 0.1.0
  * @category layers
  */
-export const layer: <I, A, E>(
-  pool: Context.Tag<I, ResourcePool<A, E>>,
+export const layer: <I, S extends ResourcePool<any, any>>(
+  pool: Context.Tag<I, S>,
   options?: Options
 ) => Layer.Layer<Alerts, never, I> = internal.layer
 

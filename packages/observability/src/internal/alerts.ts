@@ -121,8 +121,8 @@ export const make = <A, E>(
     }
   })
 
-export const layer = <I, A, E>(
-  pool: Context.Tag<I, ResourcePool<A, E>>,
+export const layer = <I, S extends ResourcePool<any, any>>(
+  pool: Context.Tag<I, S>,
   options?: Alerts.Options
 ): Layer.Layer<Alerts.Alerts, never, I> => Layer.scoped(tag, Effect.flatMap(pool, (p) => make(p, options)))
 
