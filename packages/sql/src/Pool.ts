@@ -13,7 +13,6 @@ import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import type * as ResourcePool from "@dbpool/core/ResourcePool"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import type * as Context from "effect/Context"
@@ -237,14 +236,19 @@ export interface ClientOptions {
 }
 
 /**
- * Runs one statement: gives `f` a connection and returns what `f` returns.
+ * Runs one statement with the connection method `kind` (`execute`,
+ * `executeRaw`, `executeValues`, `executeUnprepared`) and gives back its
+ * result.
  *
  * @since 0.1.0
  * @category models
  */
-export type StatementRunner = <A>(
-  f: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError>
-) => Effect.Effect<A, SqlError>
+export type StatementRunner = (
+  kind: "execute" | "executeRaw" | "executeValues" | "executeUnprepared",
+  sql: string,
+  params: ReadonlyArray<unknown>,
+  transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+) => Effect.Effect<any, SqlError>
 
 /**
  * A new `SqlClient` over the pool's connections (not a second set of

@@ -31,9 +31,9 @@ import * as Scope from "effect/Scope"
 import type Pg from "pg"
 import { cancelRequest } from "./cancelRequest.js"
 import type { PipelineConfig } from "./pipelineConfig.js"
-import * as PipelinedConnection from "./pipelineConnection.js"
 import type { LaneOwner } from "./pipelineLane.js"
 import { Lane, Lost } from "./pipelineLane.js"
+import * as PipelineRunner from "./pipelineRunner.js"
 import type { Shape } from "./pipelineStatement.js"
 import { PipelinedStatement } from "./pipelineStatement.js"
 
@@ -414,5 +414,5 @@ export const make = (
     const pipeline = new Pipeline(pool, connector, config.maxInFlight, runFork, () => clock.unsafeCurrentTimeMillis())
     const housekeeping = yield* Effect.forkDaemon(pipeline.housekeeping)
     yield* Effect.addFinalizer(() => Effect.zipRight(Fiber.interrupt(housekeeping), pipeline.shutdown))
-    return PipelinedConnection.runner(pipeline)
+    return PipelineRunner.runner(pipeline)
   })
