@@ -16,11 +16,10 @@
 import { PoolClosedError, PoolTimeoutError } from "@dbpool/core/PoolError"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import type * as ResourcePool from "@dbpool/core/ResourcePool"
-import * as ConnectionError from "@dbpool/sql/ConnectionError"
 import type { Connector } from "@dbpool/sql/Connector"
 import type * as Pool from "@dbpool/sql/Pool"
 import type { PooledConnection } from "@dbpool/sql/PooledConnection"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -29,22 +28,15 @@ import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type Pg from "pg"
-import { cancelRequest } from "./cancelRequest.js"
+import * as PipelineCancel from "./pipelineCancel.js"
 import type { PipelineConfig } from "./pipelineConfig.js"
+import * as Errors from "./pipelineErrors.js"
+import * as Housekeeping from "./pipelineHousekeeping.js"
 import type { LaneOwner } from "./pipelineLane.js"
-import { Lane, Lost } from "./pipelineLane.js"
+import { Lane } from "./pipelineLane.js"
 import * as PipelineRunner from "./pipelineRunner.js"
 import type { Shape } from "./pipelineStatement.js"
 import { PipelinedStatement } from "./pipelineStatement.js"
-
-/** How often lanes are looked over: given back when idle or wanted by the pool's waiters. */
-const housekeepingInterval = "10 millis"
-/** A lane idle at this many looks in a row goes back to the pool. */
-const idleRounds = 2
-/** How long a given-up statement may run before it is cancelled (most answer by themselves before). */
-const cancelRetry = "100 millis"
-/** How long a given-up statement is cancelled before its connection is closed under it (as without pipelining). */
-const cancelBound = 2000
 
 type PgLease = ResourcePool.Lease<PooledConnection<Pg.Client>>
 
@@ -64,9 +56,6 @@ interface Waiter {
 }
 
 type PipelineLane = Lane<Hold>
-
-const sqlError = (cause: unknown): SqlError =>
-  new SqlError({ cause, message: cause instanceof Error ? cause.message : String(cause) })
 
 export class Pipeline implements LaneOwner<Hold> {
   /** Set when the pipeline's scope closes: statements take the pool's usual way from then on. */
@@ -97,14 +86,14 @@ export class Pipeline implements LaneOwner<Hold> {
       try {
         statement = new PipelinedStatement(sql, params, shape)
       } catch (error) {
-        return Effect.fail(this.statementError(error))
+        return Effect.fail(Errors.statementError(error, this.connector.isConnectionError))
       }
       return this.dispatch(statement)
     })
   }
 
   private dispatch(statement: PipelinedStatement): Effect.Effect<unknown, SqlError> {
-    if (this.closed) return Effect.fail(sqlError(new PoolClosedError({ pool: this.pool.config.name })))
+    if (this.closed) return Effect.fail(Errors.fromPool(new PoolClosedError({ pool: this.pool.config.name })))
     if (this.waiters.length === 0) {
       const lane = this.pick()
       if (lane !== undefined) {
@@ -138,7 +127,11 @@ export class Pipeline implements LaneOwner<Hold> {
   private onLane(lane: PipelineLane, statement: PipelinedStatement): Effect.Effect<unknown, SqlError> {
     const answer = Effect.async<unknown, SqlError>((resume) => {
       statement.resume = (error, value) =>
-        resume(error === undefined ? Effect.succeed(value) : Effect.fail(this.statementError(error)))
+        resume(
+          error === undefined
+            ? Effect.succeed(value)
+            : Effect.fail(Errors.statementError(error, this.connector.isConnectionError))
+        )
       lane.send(statement)
       return Effect.sync(() => lane.abandon(statement))
     })
@@ -149,8 +142,7 @@ export class Pipeline implements LaneOwner<Hold> {
       onTimeout: () => {
         // As without pipelining, a connection that ran a statement past queryTimeout is closed, once drained.
         lane.dirty = true
-        const cause = new ConnectionError.QueryTimeoutError({ system: "postgresql", timeout })
-        return new SqlError({ message: cause.message, cause })
+        return Errors.timedOut(timeout)
       }
     })
   }
@@ -181,7 +173,7 @@ export class Pipeline implements LaneOwner<Hold> {
     const now = this.now()
     while (this.waiters.length > 0 && now - this.waiters[0]!.since >= timeout) {
       const error = new PoolTimeoutError({ pool: this.pool.config.name, timeout: this.acquireTimeout, stats })
-      this.waiters.shift()!.resume!(Effect.fail(sqlError(error)))
+      this.waiters.shift()!.resume!(Effect.fail(Errors.fromPool(error)))
     }
   }
 
@@ -222,7 +214,7 @@ export class Pipeline implements LaneOwner<Hold> {
       this.opening--
       if (Exit.isFailure(exit)) {
         // Nothing to wait for: the waiters fail with the pool's error (timeout, closed, cannot connect).
-        if (this.lanes.length === 0) this.failWaiters(sqlError(Cause.squash(exit.cause)))
+        if (this.lanes.length === 0) this.failWaiters(Errors.fromPool(Cause.squash(exit.cause)))
         return Scope.close(scope, exit)
       }
       const lease = exit.value
@@ -233,7 +225,7 @@ export class Pipeline implements LaneOwner<Hold> {
         return Effect.zipRight(usable ? Effect.void : this.pool.invalidate(lease), Scope.close(scope, Exit.void))
       }
       this.maxLanes = this.pool.config.maxConnections
-      const lane: PipelineLane = new Lane(native, { lease, scope, native }, this)
+      const lane: PipelineLane = new Lane(native, { lease, scope, native }, this, this.now())
       this.lanes.push(lane)
       this.serve(lane)
       // More waiting than this lane could take: another one.
@@ -260,50 +252,12 @@ export class Pipeline implements LaneOwner<Hold> {
     if (this.watched.has(lane)) return
     this.watched.add(lane)
     this.runFork(Effect.zipRight(
-      this.watch(lane),
+      PipelineCancel.watch(lane, this.now),
       Effect.sync(() => {
         this.watched.delete(lane)
         if (lane.abandonedCount > 0 && !lane.closed) this.abandoned(lane)
       })
     ))
-  }
-
-  /**
-   * While a lane carries statements whose callers gave up: one that is still running after `cancelRetry`
-   * stops the lane taking new statements, and is cancelled on the server (again every `cancelRetry`) while
-   * nothing else is in flight there. A statement that has not answered `cancelBound` after that (a server
-   * gone silent) loses the connection: nobody waits for it, and the lane's socket is closed.
-   */
-  private watch(lane: PipelineLane): Effect.Effect<void> {
-    let head: PipelinedStatement | undefined = undefined
-    let since = 0
-    const next = Effect.suspend(() => Effect.zipRight(Effect.sleep(cancelRetry), loop))
-    const loop: Effect.Effect<void> = Effect.suspend(() => {
-      if (lane.abandonedCount === 0 || lane.closed) return Effect.void
-      const first = lane.pending[0]
-      if (first === undefined || !first.abandoned) {
-        head = undefined
-        return next
-      }
-      if (first !== head) {
-        head = first
-        since = this.now()
-        return next
-      }
-      lane.draining = true
-      if (!lane.onlyAbandoned) return next
-      const left = cancelBound - (this.now() - since)
-      if (left <= 0) {
-        return Effect.sync(() =>
-          lane.destroy(new Error("a statement given up by its caller did not answer its cancel"))
-        )
-      }
-      // The protocol's cancel request alone, bounded by itself (1 s): no fallback that logs in to cancel, which
-      // a silent server would hold past any bound.
-      const cancel = Effect.timeout(cancelRequest(lane.lease.native), left).pipe(Effect.ignore)
-      return Effect.zipRight(cancel, next)
-    })
-    return next
   }
 
   // ---- giving connections back --------------------------------------------------------------------------
@@ -323,8 +277,8 @@ export class Pipeline implements LaneOwner<Hold> {
     if (this.waiters.length > 0) this.grow()
   }
 
-  /** Gives back lanes idle for a while, and lanes the pool's waiting callers need. */
-  readonly housekeeping: Effect.Effect<never> = Effect.sleep(housekeepingInterval).pipe(
+  /** Ends waits for room past `acquireTimeout`; gives lanes back (pipelineHousekeeping.ts). */
+  readonly housekeeping: Effect.Effect<never> = Effect.sleep(Housekeeping.interval).pipe(
     Effect.zipRight(
       Effect.suspend(() =>
         this.lanes.length === 0 && this.waiters.length === 0 ? Effect.void : Effect.map(this.pool.stats, (stats) => {
@@ -336,22 +290,10 @@ export class Pipeline implements LaneOwner<Hold> {
     Effect.forever
   )
 
-  private readonly lookOver = (stats: PoolStats): void => {
+  private lookOver(stats: PoolStats): void {
     // The pipeline's own request for a lane may be among the waiters.
-    let wanted = stats.waitingRequests - this.opening
-    const lanes = [...this.lanes].sort((a, b) => a.load - b.load)
-    for (const lane of lanes) {
-      if (lane.load > 0) {
-        lane.idleRounds = 0
-        if (wanted > 0 && !lane.draining) {
-          lane.draining = true
-          wanted--
-        }
-      } else if (wanted > 0 || ++lane.idleRounds >= idleRounds) {
-        wanted--
-        this.release(lane)
-      }
-    }
+    const release = Housekeeping.lookOver(this.lanes, stats.waitingRequests - this.opening, this.now())
+    for (const lane of release) this.release(lane)
   }
 
   /**
@@ -361,7 +303,7 @@ export class Pipeline implements LaneOwner<Hold> {
    */
   readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
     this.closed = true
-    this.failWaiters(sqlError(new PoolClosedError({ pool: this.pool.config.name })))
+    this.failWaiters(Errors.fromPool(new PoolClosedError({ pool: this.pool.config.name })))
     for (const lane of [...this.lanes]) {
       lane.draining = true
       if (lane.load === 0) this.release(lane)
@@ -370,7 +312,7 @@ export class Pipeline implements LaneOwner<Hold> {
     return this.drained(this.pool.config.shutdownTimeout).pipe(
       Effect.zipRight(Effect.suspend(() => {
         for (const lane of [...this.lanes]) lane.cut(cause)
-        return this.drained(Duration.sum(Duration.millis(cancelBound), "500 millis"))
+        return this.drained(Duration.sum(Duration.millis(PipelineCancel.cancelBound), "500 millis"))
       })),
       Effect.zipRight(Effect.sync(() => {
         for (const lane of [...this.lanes]) lane.destroy(cause)
@@ -384,18 +326,6 @@ export class Pipeline implements LaneOwner<Hold> {
       this.lanes.length === 0 ? Effect.void : Effect.zipRight(Effect.sleep("5 millis"), poll)
     )
     return Effect.interruptible(poll).pipe(Effect.timeout(bound), Effect.ignore)
-  }
-
-  /** A statement's failure as the pool reports it: a lost connection is a `ConnectionLostError`. */
-  private statementError(cause: unknown): SqlError {
-    if (cause instanceof Lost || this.connector.isConnectionError(cause)) {
-      const lost = ConnectionError.lost("postgresql", cause instanceof Lost ? cause.cause : cause)
-      return new SqlError({ message: lost.message, cause: lost })
-    }
-    return new SqlError({
-      cause,
-      message: `Failed to execute statement: ${cause instanceof Error ? cause.message : String(cause)}`
-    })
   }
 }
 

@@ -67,7 +67,13 @@ export class Lane<L = unknown> {
   private corked = false
   private lostCause: unknown = undefined
 
-  constructor(native: Pg.Client, readonly lease: L, private readonly owner: LaneOwner<L>) {
+  constructor(
+    native: Pg.Client,
+    readonly lease: L,
+    private readonly owner: LaneOwner<L>,
+    /** When it took its connection (the clock's milliseconds). */
+    readonly heldSince: number
+  ) {
     this.client = native as unknown as ClientInternals
     const stream = this.client.connection.stream
     // Take the socket over: node-postgres' parser stops reading it until `giveBack`.
