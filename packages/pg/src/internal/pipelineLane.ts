@@ -84,10 +84,19 @@ export class Lane<L = unknown> {
     stream.on("close", this.onClose)
   }
 
-  /** Whether the socket can still be written (a connection the server closed while idle cannot). */
+  /**
+   * Whether the lane can take the connection over: its socket can still be written (a connection the server
+   * closed while idle cannot), and node-postgres has nothing in flight or queued on it.
+   */
   static usable(native: Pg.Client): boolean {
-    const stream = (native as unknown as Partial<ClientInternals>).connection?.stream
-    return stream !== undefined && !stream.destroyed && stream.writable
+    const client = native as unknown as Partial<ClientInternals> & {
+      readonly readyForQuery?: boolean
+      readonly _activeQuery?: unknown
+      readonly _queryQueue?: ReadonlyArray<unknown>
+    }
+    const stream = client.connection?.stream
+    return stream !== undefined && !stream.destroyed && stream.writable && client.readyForQuery === true &&
+      client._activeQuery == null && (client._queryQueue?.length ?? 0) === 0
   }
 
   /** Statements in flight or promised. */
