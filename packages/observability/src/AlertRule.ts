@@ -60,7 +60,10 @@ export interface AlertRule {
   /** How long the condition must hold before the alert is raised (Prometheus' `for`); 0 raises at once. */
   readonly for: Duration.DurationInput
   readonly severity: "warning" | "critical"
-  /** What the alert says; `{pool}` and `{value}` are replaced by the pool's name and the measured value. */
+  /**
+   * What the alert says; `{pool}` and `{value}` are replaced by the pool's name and the measured value
+   * (seconds to the millisecond for `SlowAcquire`, a whole number otherwise).
+   */
   readonly summary: string
 }
 
@@ -93,14 +96,14 @@ export const defaults: ReadonlyArray<AlertRule> = [
     condition: Condition.Saturated({ waiting: 0 }),
     for: "1 minute",
     severity: "warning",
-    summary: "Pool {pool}: {value} callers waiting for a connection for over a minute"
+    summary: "Pool {pool}: callers waiting for a connection for over a minute ({value} now)"
   },
   {
     name: "DbPoolAcquireTimeouts",
     condition: Condition.AcquireTimeouts({ window: "5 minutes" }),
     for: 0,
     severity: "critical",
-    summary: "Pool {pool}: {value} callers gave up waiting for a connection (acquireTimeout) in 5 minutes"
+    summary: "Pool {pool}: acquisitions timed out (acquireTimeout) in the last 5 minutes: {value}"
   },
   {
     name: "DbPoolCircuitOpen",
@@ -114,21 +117,21 @@ export const defaults: ReadonlyArray<AlertRule> = [
     condition: Condition.BelowMinimum(),
     for: "5 minutes",
     severity: "warning",
-    summary: "Pool {pool}: only {value} connections open, below minConnections, for 5 minutes"
+    summary: "Pool {pool}: {value} connections open, fewer than minConnections, for 5 minutes"
   },
   {
     name: "DbPoolLeak",
     condition: Condition.Leaks({ window: "15 minutes" }),
     for: 0,
     severity: "warning",
-    summary: "Pool {pool}: {value} leases held longer than leakDetectionThreshold in 15 minutes"
+    summary: "Pool {pool}: leases held longer than leakDetectionThreshold in the last 15 minutes: {value}"
   },
   {
     name: "DbPoolSlowAcquire",
     condition: Condition.SlowAcquire({ quantile: 0.99, seconds: 1, window: "5 minutes" }),
     for: "5 minutes",
     severity: "warning",
-    summary: "Pool {pool}: p99 wait for a connection is {value} s"
+    summary: "Pool {pool}: p99 wait for a connection {value} s over 5 minutes"
   }
 ]
 

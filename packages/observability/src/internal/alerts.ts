@@ -15,6 +15,7 @@ import type { AlertRule } from "../AlertRule.js"
 import type * as Alerts from "../Alerts.js"
 import type { RuleState, Sample } from "./evaluate.js"
 import { longestWindow, measure, prune, step } from "./evaluate.js"
+import { formatValue } from "./rules.js"
 
 export const tag = Context.GenericTag<Alerts.Alerts>("@dbpool/observability/Alerts")
 
@@ -40,7 +41,7 @@ const readMetrics = (pool: string): Pick<Sample, "leaks" | "wait"> => {
 }
 
 const summary = (rule: AlertRule, pool: string, value: number): string =>
-  rule.summary.replace("{pool}", pool).replace("{value}", String(Math.round(value * 1000) / 1000))
+  rule.summary.replace("{pool}", pool).replace("{value}", formatValue(rule.condition, value))
 
 type AlertEvent = PoolEventNs.PoolEvent & { readonly _tag: "AlertRaised" | "AlertResolved" }
 
