@@ -1,5 +1,5 @@
 import { ResourcePool } from "@dbpool/core"
-import { Prometheus } from "@dbpool/observability"
+import { Prometheus, PrometheusError } from "@dbpool/observability"
 import { SparePort } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Exit, Layer, Metric, Scope } from "effect"
@@ -88,7 +88,7 @@ describe("Prometheus", () => {
       const exit = yield* Effect.exit(Effect.scoped(Layer.build(Prometheus.layerServer({ port }))))
       expect(Exit.isFailure(exit)).toBe(true)
       const error = yield* Effect.flip(Effect.scoped(Layer.build(Prometheus.layerServer({ port }))))
-      expect(error).toBeInstanceOf(Prometheus.PrometheusServerError)
+      expect(error).toBeInstanceOf(PrometheusError.PrometheusServerError)
       expect(error.message).toContain(`could not listen on 127.0.0.1:${port}`)
       expect(error.message).toContain("EADDRINUSE")
     }).pipe(Effect.scoped))

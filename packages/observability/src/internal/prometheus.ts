@@ -3,28 +3,17 @@ import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporte
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Prometheus from "../Prometheus.js"
+import { PrometheusServerError } from "../PrometheusError.js"
 import { makeProducer } from "./producer.js"
 import { registerProducer } from "./register.js"
 
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
 export const tag = Context.GenericTag<Prometheus.Prometheus>("@dbpool/observability/Prometheus")
-
-export class PrometheusServerError extends Data.TaggedError("PrometheusServerError")<{
-  readonly host: string
-  readonly port: number
-  readonly cause: unknown
-}> {
-  override get message(): string {
-    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `the Prometheus endpoint could not listen on ${this.host}:${this.port}: ${reason}`
-  }
-}
 
 export const defaultHost = "127.0.0.1"
 export const defaultPort = 9464
