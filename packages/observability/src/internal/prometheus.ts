@@ -24,12 +24,13 @@ const resourceLayer = (options: Prometheus.Options | undefined) =>
 
 /**
  * The exporter is an OpenTelemetry `MetricReader` fed by the pools' metric producer; its serializer writes
- * the text. Both come from @opentelemetry/exporter-prometheus: nothing here formats a metric.
+ * the text. Both come from @opentelemetry/exporter-prometheus: nothing here formats a metric. `listen`
+ * starts the exporter's own HTTP server (shut down with the scope, as the reader is).
  */
-const makeExporter = (options: Prometheus.ServerOptions | undefined, serve: boolean) =>
+const makeExporter = (options: Prometheus.ServerOptions | undefined) =>
   Effect.gen(function*() {
     const producer = yield* makeProducer(options?.include ?? "pools")
-    const exporterOptions = {
+    const settings = {
       preventServerStart: true,
       host: options?.host ?? defaultHost,
       port: options?.port ?? defaultPort,
@@ -38,38 +39,36 @@ const makeExporter = (options: Prometheus.ServerOptions | undefined, serve: bool
       withoutScopeInfo: options?.withoutScopeInfo ?? true,
       withoutTargetInfo: options?.withoutTargetInfo ?? false
     }
-    const exporter = new PrometheusExporter(exporterOptions)
-    // Registered in the scope: closing it shuts the exporter down (and its server, if it serves).
+    const exporter = new PrometheusExporter(settings)
     yield* registerProducer(producer, () => exporter)
-    if (serve) {
-      yield* Effect.tryPromise({
-        try: () => exporter.startServer(),
-        catch: (cause) => new PrometheusServerError({ host: exporterOptions.host, port: exporterOptions.port, cause })
-      })
-    }
     const serializer = new PrometheusSerializer(
-      exporterOptions.prefix,
+      settings.prefix,
       false,
       undefined,
-      exporterOptions.withoutTargetInfo,
-      exporterOptions.withoutScopeInfo
+      settings.withoutTargetInfo,
+      settings.withoutScopeInfo
     )
     const scrape = Effect.map(
       Effect.promise(() => exporter.collect()),
       ({ resourceMetrics }) => serializer.serialize(resourceMetrics)
     )
-    return tag.of({ scrape })
+    const listen = Effect.tryPromise({
+      try: () => exporter.startServer(),
+      catch: (cause) => new PrometheusServerError({ host: settings.host, port: settings.port, cause })
+    })
+    return { service: tag.of({ scrape }), listen }
   }).pipe(Effect.provide(resourceLayer(options)))
 
 export const make = (options?: Prometheus.Options): Effect.Effect<Prometheus.Prometheus, never, Scope.Scope> =>
-  makeExporter(options, false) as Effect.Effect<Prometheus.Prometheus, never, Scope.Scope>
+  Effect.map(makeExporter(options), (exporter) => exporter.service)
 
 export const layer = (options?: Prometheus.Options): Layer.Layer<Prometheus.Prometheus> =>
   Layer.scoped(tag, make(options))
 
 export const layerServer = (
   options?: Prometheus.ServerOptions
-): Layer.Layer<Prometheus.Prometheus, PrometheusServerError> => Layer.scoped(tag, makeExporter(options, true))
+): Layer.Layer<Prometheus.Prometheus, PrometheusServerError> =>
+  Layer.scoped(tag, Effect.flatMap(makeExporter(options), (exporter) => Effect.as(exporter.listen, exporter.service)))
 
 export const layerServerConfig = (
   config: Config.Config.Wrap<Prometheus.ServerConfig>,
