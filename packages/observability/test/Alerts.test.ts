@@ -2,7 +2,7 @@ import { ResourcePool } from "@dbpool/core"
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import { AlertRule, Alerts } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
 
 const settle = Effect.repeatN(Effect.yieldNow(), 100)
 let sequence = 0
@@ -247,5 +247,14 @@ describe("Alerts (in-process)", () => {
       expect(yield* alerts.active).toEqual([
         { pool: name, alert: "DbPoolAcquireTimeouts", severity: "critical", since: 6000, value: 1 }
       ])
+    }))
+
+  it.scoped("refuses invalid rules with an AlertRuleError before watching", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ name: uniqueName("invalid"), minConnections: 0, maxConnections: 1 })
+      const rule = { ...AlertRule.defaults[0]!, for: Duration.infinity }
+      const error = yield* Effect.flip(Alerts.make(pool, { rules: [rule] }))
+      expect(error.message).toBe("alert rule DbPoolSaturated: for must be finite")
+      yield* close
     }))
 })

@@ -10,8 +10,8 @@ import type * as MetricState from "effect/MetricState"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { defaults } from "../AlertRule.js"
-import type { AlertRule } from "../AlertRule.js"
+import { defaults, validate } from "../AlertRule.js"
+import type { AlertRule, AlertRuleError } from "../AlertRule.js"
 import type * as Alerts from "../Alerts.js"
 import type { RuleState, Sample } from "./evaluate.js"
 import { longestWindow, measure, prune, step } from "./evaluate.js"
@@ -87,10 +87,10 @@ const makeEvaluator = (name: string, rules: ReadonlyArray<AlertRule>) => {
 export const make = <A, E>(
   pool: ResourcePool<A, E>,
   options?: Alerts.Options
-): Effect.Effect<Alerts.Alerts, never, Scope.Scope> =>
+): Effect.Effect<Alerts.Alerts, AlertRuleError, Scope.Scope> =>
   Effect.gen(function*() {
     const name = pool.config.name
-    const evaluator = makeEvaluator(name, options?.rules ?? defaults)
+    const evaluator = makeEvaluator(name, yield* validate(options?.rules ?? defaults))
     const onAlert = options?.onAlert
     // Alerts are rare; a subscriber that never reads loses the oldest beyond this, the pool never waits.
     const hub = yield* Effect.acquireRelease(PubSub.sliding<AlertEvent>(1024), PubSub.shutdown)
@@ -125,7 +125,7 @@ export const make = <A, E>(
 export const layer = <I, S extends ResourcePool<any, any>>(
   pool: Context.Tag<I, S>,
   options?: Alerts.Options
-): Layer.Layer<Alerts.Alerts, never, I> => Layer.scoped(tag, Effect.flatMap(pool, (p) => make(p, options)))
+): Layer.Layer<Alerts.Alerts, AlertRuleError, I> => Layer.scoped(tag, Effect.flatMap(pool, (p) => make(p, options)))
 
 export const withAlerts = <A, E>(
   pool: ResourcePool<A, E>,
