@@ -346,4 +346,33 @@ describeDb("PgPool with pipelining", () => {
       expect((yield* p.pool.stats).totalConnections).toBe(0)
       yield* until(backends(p.name), (b) => b.n === 0)
     }))
+
+  it.scopedLive("under a steady pipelined load, a transaction still gets a connection (lanes yield to the pool's waiters)", () =>
+    Effect.gen(function*() {
+      const p = yield* pipelined({}, { maxConnections: 2, acquireTimeout: "5 seconds" })
+      // The load runs until the transactions are done: starved, they would never be (the test times out).
+      let done = false
+      const load = Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        () =>
+          Effect.whileLoop({
+            while: () => !done,
+            body: () => p.sql`SELECT pg_sleep(0.001)`,
+            step: () => {}
+          }),
+        { concurrency: "unbounded", discard: true }
+      )
+      const fiber = yield* Effect.fork(load)
+      // both connections are carrying the load when the transactions ask
+      yield* until(p.pool.stats, (s) => s.activeConnections === 2)
+      const transactions = yield* Effect.forEach(
+        [1, 2, 3],
+        (n) => p.sql.withTransaction(p.sql<{ n: number }>`SELECT ${n}::int AS n`),
+        { concurrency: "unbounded" }
+      )
+      expect(transactions).toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 3 }]])
+      done = true
+      yield* Fiber.join(fiber)
+      yield* nothingLeaked(p)
+    }))
 })
