@@ -240,7 +240,8 @@ describeDb("pipelined, scenario 15: randomized stress", () => {
           console.log(`pipelined stress seed ${seed}: ${answered} answered`, Object.fromEntries(failures))
           expect(answered).toBeGreaterThan(0)
           for (const tag of failures.keys()) {
-            // a wait for room past acquireTimeout while the resets keep every connection busy is typed too
+            // a reset during a connect makes the pool retry after its backoff (5 s), past acquireTimeout (2 s):
+            // the statements waiting for that connection fail with the pool's PoolTimeoutError, as without pipelining
             expect(["interrupted", "gave up", "ConnectionLostError", "QueryTimeoutError", "PoolTimeoutError"])
               .toContain(
                 tag
