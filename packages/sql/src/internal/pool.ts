@@ -659,24 +659,22 @@ export const make = <N, E>(
       kind: PooledStatement.Kind,
       sql: string,
       params: ReadonlyArray<unknown>,
-      transformRows: Connector<any, any>["transformRows"]
-    ): Effect.Effect<any, SqlError> => {
-      const attempt = (left: number | undefined): Effect.Effect<any, SqlError> =>
-        Effect.catchAll(
-          pool.use<any, SqlError | Broken, never>((lease) => {
-            const conn = lend(lease)
-            if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
-              return Effect.zipRight(giveBack(conn), Effect.fail(broken))
-            }
-            return conn.connection.run(kind, sql, params, transformRows, true)
-          }),
-          (error) =>
-            error === broken
-              ? attempt((left ?? pool.config.maxConnections) - 1)
-              : Effect.fail(error instanceof SqlError ? error : toSqlError(error as PoolError<E>))
-        )
-      return attempt(undefined)
-    }
+      transformRows: Connector<any, any>["transformRows"],
+      left?: number
+    ): Effect.Effect<any, SqlError> =>
+      Effect.catchAll(
+        pool.use<any, SqlError | Broken, never>((lease) => {
+          const conn = lend(lease)
+          if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
+            return Effect.zipRight(giveBack(conn), Effect.fail(broken))
+          }
+          return conn.connection.run(kind, sql, params, transformRows, true)
+        }),
+        (error) =>
+          error === broken
+            ? statement(kind, sql, params, transformRows, (left ?? pool.config.maxConnections) - 1)
+            : Effect.fail(error instanceof SqlError ? error : toSqlError(error as PoolError<E>))
+      )
 
     const acquirer: SqlConnection.Connection.Acquirer = Effect.map(
       Effect.mapError(get, toSqlError),
