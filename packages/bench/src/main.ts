@@ -16,17 +16,26 @@
  * `--pipeline-duration=MS`, `--pipeline-rounds=N`,
  * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
+ *
+ * dbpool runs compiled (dist/esm, from `npm run build`), as its peers do: the
+ * `bench` script builds, then starts tsx with `--conditions=@dbpool/dist`, and
+ * the run stops at once if dbpool's packages resolved to their sources (see
+ * internal/compiled.ts).
  */
 import * as Effect from "effect/Effect"
 import { writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
+import * as Compiled from "./internal/compiled.js"
 import * as Memory from "./Memory.js"
 import * as Overhead from "./Overhead.js"
 import * as Pipeline from "./Pipeline.js"
 import * as Report from "./Report.js"
 import * as Scale from "./Scale.js"
 import * as SelectOne from "./SelectOne.js"
+
+// Before anything else: a run over the sources would charge dbpool for tsx's wrappers.
+Compiled.assertCompiled()
 
 const args = process.argv.slice(2)
 const flag = (name: string): boolean => args.includes(`--${name}`)
@@ -245,7 +254,9 @@ if (write) {
     SelectOne.table(sql),
     ""
   ]
-  const overheadSection = overhead === undefined ? ["# Benchmarks", ""] : [Report.markdown(overhead, done, command)]
+  const overheadSection = overhead === undefined
+    ? ["# Benchmarks", "", Compiled.note, ""]
+    : [Report.markdown(overhead, done, command)]
   const pipelineSection = pipeline === undefined ? [] : [Pipeline.markdown(pipeline)]
   const memorySection = memory === undefined ? [] : [Memory.markdown(memory)]
   const scaleSection = scale === undefined ? [] : [Scale.markdown(scale)]

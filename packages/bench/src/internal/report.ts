@@ -2,6 +2,7 @@
  * Tables of a run: for the terminal and for docs/benchmarks.md.
  */
 import type * as Overhead from "../Overhead.js"
+import * as Compiled from "./compiled.js"
 import { labels } from "./overhead.js"
 
 const fmtOps = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
@@ -114,6 +115,8 @@ export interface Machine {
 export const markdown = (report: Overhead.Report, machine: Machine, command: string): string =>
   [
     "# Benchmarks",
+    "",
+    Compiled.note,
     "",
     "## Pool overhead: acquire + release, no I/O",
     "",
