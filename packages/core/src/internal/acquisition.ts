@@ -14,6 +14,7 @@ import { PoolEvent } from "../PoolEvent.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import type { PoolContext } from "./context.js"
 import { millis } from "./context.js"
+import { connectionAcquired, connectionReleased } from "./events.js"
 import type { Housekeeping } from "./housekeeping.js"
 import { Acquisition, LeaseImpl } from "./lease.js"
 import { poolNameAttribute } from "./metrics.js"
@@ -68,7 +69,7 @@ const makeLend = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined):
     if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
     metrics.waitTime.update((t - start) / 1000)
     // The hot path: no event built while nobody listens, and none published here (recorded for the batch).
-    if (events.listening) events.record(PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start }))
+    if (events.listening) events.record(connectionAcquired(conn.id, t - start))
     const leased = Effect.succeed(lease)
     if (leakMillis === undefined) return leased
     return Effect.zipRight(
@@ -230,9 +231,7 @@ const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions)
             `${t - lease.acquiredAt} ms`
         ) :
         Effect.void
-      if (events.listening) {
-        events.record(PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt }))
-      }
+      if (events.listening) events.record(connectionReleased(lease.id, t - lease.acquiredAt))
       return stats.isDue(t) ? Effect.zipRight(stats.publishDue(t), returned) : returned
     })
 }

@@ -67,7 +67,7 @@ const makeContext = <A, E>(config: PoolConfig.PoolConfig, creation: () => Creati
       name: config.name,
       config,
       state,
-      events: new Events((effect) => runFork(effect, { immediate: false })),
+      events: new Events(),
       stats: yield* StatsPublication.make(() => state.snapshot(), metrics, millis(config.statsInterval), now),
       metrics,
       now,
