@@ -69,7 +69,10 @@ export class Events {
     return this.readers.size > 0
   }
 
-  /** Records an event (the hot path: no Effect step). Call it only while `listening`. */
+  /**
+   * Records an event (the hot path: no Effect step). Call it only while `listening`. Only the first event
+   * after a reader started waiting wakes it: it reads the events recorded until its fiber's turn all at once.
+   */
   record(event: PoolEvent): void {
     if (this.log.push(event) >= 2 * maxBehind) this.dropOldest()
     if (this.waiting.length > 0) this.wakeAll()
