@@ -125,7 +125,7 @@ export const make = <A, E = never, R = never>(
       yield* Fiber.interruptAll(background)
       yield* housekeeping.timer.stop
       yield* stats.publish
-      // Subscribers' streams end with the pool: the events' with their PubSub, the statistics' at the marker.
+      // Subscribers' streams end with the pool, each after what was recorded or published before.
       yield* events.shutdown
       yield* stats.end
     })
