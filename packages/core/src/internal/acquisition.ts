@@ -14,6 +14,7 @@ import { PoolEvent } from "../PoolEvent.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import type { PoolContext } from "./context.js"
 import { millis } from "./context.js"
+import { connectionAcquired, connectionReleased } from "./events.js"
 import type { Housekeeping } from "./housekeeping.js"
 import { Acquisition, LeaseImpl } from "./lease.js"
 import { poolNameAttribute } from "./metrics.js"
@@ -67,13 +68,9 @@ const makeLend = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined):
     if (!state.lend(conn, t - start, lease)) return Effect.fail(closedError)
     if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
     metrics.waitTime.update((t - start) / 1000)
-    // The hot path: no closure for an event nobody listens to.
-    const leased = events.listening
-      ? events.after(
-        Effect.succeed(lease),
-        () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
-      )
-      : Effect.succeed(lease)
+    // The hot path: no event built while nobody listens, and none published here (recorded for the batch).
+    if (events.listening) events.record(connectionAcquired(conn.id, t - start))
+    const leased = Effect.succeed(lease)
     if (leakMillis === undefined) return leased
     return Effect.zipRight(
       Effect.map(Effect.option(Effect.currentSpan), (span) => {
@@ -212,9 +209,13 @@ const makeTake = <A, E>(
   return take
 }
 
-/** Giving back: once per lease, broken or not, with the late return of a reported leak logged. */
+/**
+ * Giving back: once per lease, broken or not, with the late return of a reported leak logged. It publishes
+ * the statistics when `statsInterval` has elapsed since the last publication, so that fibers which never
+ * suspend (and so never let the publication's timer run) still see them published.
+ */
 const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions) => {
-  const { events, metrics, name, now, state } = ctx
+  const { events, metrics, name, now, state, stats } = ctx
   const isBroken = options.isBroken ?? defaultIsBroken
   return (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -230,11 +231,8 @@ const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions)
             `${t - lease.acquiredAt} ms`
         ) :
         Effect.void
-      if (!events.listening) return returned
-      return events.after(
-        returned,
-        () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })
-      )
+      if (events.listening) events.record(connectionReleased(lease.id, t - lease.acquiredAt))
+      return stats.isDue(t) ? Effect.zipRight(stats.publishDue(t), returned) : returned
     })
 }
 
