@@ -12,6 +12,7 @@
  * `--memory-repetitions=N` (processes per figure; default `--rounds`, else 3),
  * `--memory-count=N` (connections, default 100),
  * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
+ * `--scale-parts=waiters,health,subscribers`, `--scale-fibers=100,10000` (the waiters rows),
  * `--skip=overhead,sql,pg,mysql,memory,scale` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
  */
@@ -57,6 +58,8 @@ const known = [
   "memory-count",
   "scale-duration",
   "scale-rounds",
+  "scale-parts",
+  "scale-fibers",
   "skip"
 ]
 for (const a of args) {
@@ -84,6 +87,16 @@ const sqlCases = value("sql-cases")?.split(",").map((s): SelectOne.Case => {
   }
   return { size: size!, workers: workers! }
 })
+const scaleParts = value("scale-parts")?.split(",").map((s) => {
+  const part = ["waiters", "health", "subscribers"].find((p) => p === s)
+  if (part === undefined) throw new Error(`--scale-parts: waiters, health, subscribers; got ${s}`)
+  return part as "waiters" | "health" | "subscribers"
+})
+const scaleFibers = value("scale-fibers")?.split(",").map((s) => {
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--scale-fibers: expected whole numbers, got ${s}`)
+  return n
+})
 const skip = value("skip")?.split(",") ?? []
 const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale"]
 for (const s of skip) {
@@ -91,7 +104,7 @@ for (const s of skip) {
 }
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
-  sqlCases === undefined && skip.length === 0 &&
+  sqlCases === undefined && skip.length === 0 && scaleParts === undefined && scaleFibers === undefined &&
   value("duration") === undefined && value("rounds") === undefined)
 
 const runStarted = Date.now()
@@ -184,6 +197,8 @@ const scale = skip.includes("scale") ? undefined : await Effect.runPromise(Scale
   quick,
   durationMs: num("scale-duration") ?? num("duration"),
   rounds: num("scale-rounds") ?? num("rounds"),
+  parts: scaleParts,
+  waiterFibers: scaleFibers,
   log: (line) => console.log(line)
 }))
 
