@@ -138,13 +138,18 @@ if (overhead !== undefined) {
   console.log(
     [
       "",
-      "Throughput (ops/s, median of rounds):",
+      "Throughput (ops/s (CPU µs/op), median of rounds):",
       Report.throughputTable(overhead),
+      "",
+      "Ratios (ops/s):",
+      Report.ratioTable(overhead),
       "",
       "p99 acquire latency (µs):",
       Report.latencyTable(overhead),
       "",
       Report.fairnessTable(overhead),
+      "",
+      Report.bargingNotes(overhead),
       "",
       `${overhead.rounds} rounds × ${overhead.durationMs} ms, ${Math.round(overhead.totalSeconds)} s in all`,
       ""

@@ -10,6 +10,7 @@ import * as Pool from "effect/Pool"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Overhead from "../Overhead.js"
+import { FairPool } from "./fairPool.js"
 import * as Peers from "./peers.js"
 
 export const contenders: ReadonlyArray<Overhead.ContenderId> = [
@@ -18,6 +19,7 @@ export const contenders: ReadonlyArray<Overhead.ContenderId> = [
   "dbpool.get",
   "effect.Pool",
   "effect.PoolTTL",
+  "effect.fair",
   "effect.Semaphore",
   "effect.bare",
   "promise.pool",
@@ -32,6 +34,7 @@ export const labels: Record<Overhead.ContenderId, string> = {
   "dbpool.get": "dbpool scoped(get)",
   "effect.Pool": "effect Pool",
   "effect.PoolTTL": "effect Pool TTL",
+  "effect.fair": "fair Effect pool",
   "effect.Semaphore": "effect Semaphore",
   "effect.bare": "bare Effect loop",
   "promise.pool": "promise pool",
@@ -141,6 +144,23 @@ const makeSubject = (
           )
         }
       })
+    case "effect.fair":
+      return Effect.acquireRelease(
+        Effect.sync(() => new FairPool(Array.from({ length: size }, () => ({ id: ++tracker.created })))),
+        (pool) =>
+          Effect.sync(() => {
+            tracker.closed += pool.idle.length
+          })
+      ).pipe(Effect.map((pool): Subject => ({
+        _tag: "effect",
+        plain: pool.use(() => Effect.void),
+        timed: pool.use(() => now),
+        leftover: Effect.sync(() =>
+          pool.idle.length === size && pool.waiting === 0
+            ? undefined
+            : `${id}: idle ${pool.idle.length}, waiting ${pool.waiting} (expected idle = ${size})`
+        )
+      })))
     case "effect.Semaphore":
       return Effect.gen(function*() {
         const semaphore = yield* Effect.makeSemaphore(size)
@@ -209,13 +229,24 @@ const runRound = (
     let giveUpSettling = 0
     let measureFrom = 0
     let deadline = 0
+    // The process's CPU time (user + system) over the counted window: a shared machine disturbs it less than ops/s.
+    let cpuFrom: NodeJS.CpuUsage = { user: 0, system: 0 }
+    let cpu: NodeJS.CpuUsage | undefined
+    let opsAtStop = 0
+    const stop = () => {
+      if (!running) return
+      running = false
+      cpu = process.cpuUsage(cpuFrom)
+      opsAtStop = ops
+    }
     const record = (asked: number, having: number) => {
       if (measuring) {
         samples.push(having - asked)
-        if (having >= deadline) running = false
+        if (having >= deadline) stop()
       } else if ((started === fibers && having >= settleUntil) || having >= giveUpSettling) {
         measuring = true
         measureFrom = having
+        cpuFrom = process.cpuUsage()
         deadline = having + durationMs
         ops = 0
         samples = []
@@ -237,6 +268,7 @@ const runRound = (
         ops,
         elapsedMs,
         opsPerSec: ops / (elapsedMs / 1000),
+        cpuUsPerOp: cpu === undefined ? Number.NaN : (cpu.user + cpu.system) / Math.max(1, opsAtStop),
         samples: sorted.length,
         settledAfterMs: measureFrom - start,
         p50: us(0.5),
@@ -392,6 +424,7 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
         return {
           id,
           opsPerSec: pick((r) => r.opsPerSec),
+          cpuUsPerOp: pick((r) => r.cpuUsPerOp),
           p50: pick((r) => r.p50),
           p99: pick((r) => r.p99),
           p999: pick((r) => r.p999),
