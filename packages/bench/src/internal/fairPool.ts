@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 
 class Waiter<A> {
   next: Waiter<A> | undefined = undefined
@@ -66,6 +67,11 @@ export class FairPool<A> {
       }
     })
   })
+
+  /** An item until the scope closes. */
+  get get(): Effect.Effect<A, never, Scope.Scope> {
+    return Effect.acquireRelease(this.take, (item) => Effect.sync(() => this.release(item)))
+  }
 
   /** `f` with an item, given back however `f` ends; waiting is interruptible if the caller is. */
   use<B, E, R>(f: (item: A) => Effect.Effect<B, E, R>): Effect.Effect<B, E, R> {
