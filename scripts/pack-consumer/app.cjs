@@ -8,6 +8,7 @@ const { Pool } = require("@dbpool/sql")
 const { PgPool } = require("@dbpool/pg")
 const { MysqlPool } = require("@dbpool/mysql")
 const { SqlitePool } = require("@dbpool/sqlite")
+const { AlertRule, Prometheus } = require("@dbpool/observability")
 
 // A query through the pool's own connection: the driver's CommonJS code, default imports included.
 const selectOne = (layer) =>
@@ -33,6 +34,11 @@ const checks = {
     if (url !== undefined) assert.deepEqual(await selectOne(PgPool.layer({ url: Redacted.make(url) })), [{ one: 1 }])
   },
   "@dbpool/mysql": () => assert.equal(MysqlPool.isConnectionError(new Error("no")), false),
+  "@dbpool/observability": async () => {
+    assert.match(AlertRule.toPrometheus(AlertRule.defaults), /alert: DbPoolSaturated/)
+    const text = await Effect.runPromise(Effect.scoped(Effect.flatMap(Prometheus.make(), (p) => p.scrape)))
+    assert.equal(typeof text, "string")
+  },
   "@dbpool/sqlite": async () => {
     const error = Effect.runSync(Effect.flip(SqlitePool.connector({ filename: ":memory:", pool: { maxConnections: 2 } })))
     assert.equal(error._tag, "PoolConfigError")

@@ -4,6 +4,7 @@ import type { PoolError } from "@dbpool/core"
 import { PoolConfig, ResourcePool } from "@dbpool/core"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MysqlPool } from "@dbpool/mysql"
+import { Alerts, Prometheus } from "@dbpool/observability"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { SqlitePool } from "@dbpool/sqlite"
@@ -43,3 +44,9 @@ export const generic = ResourcePool.make({
 )
 
 export const defaults: number = PoolConfig.defaults.maxConnections
+
+// The observability layers beside a pool: a scrape endpoint and in-process alerts on the default pool.
+export const observed = Layer.mergeAll(Prometheus.layerServer({ port: 9464 }), Alerts.layer(Pool.Pool)).pipe(
+  Layer.provideMerge(sqlite)
+)
+export const scrape: Effect.Effect<string, never, Prometheus.Prometheus> = Prometheus.scrape
