@@ -11,7 +11,9 @@
 //   rules file)
 //
 // The source package.json keeps its ./src/*.ts exports: in the repository, vitest, tsc and tsx read the
-// sources directly. Usage: node scripts/pack-dist.mjs (after the tsc build; `npm run build` does both).
+// sources directly. It also exports dist/esm under the `@dbpool/dist` condition, which only the benchmark
+// asks for (`tsx --conditions=@dbpool/dist`: dbpool runs compiled, as its peers do); the package.json
+// written here is built from scratch and has no such condition. Usage: node scripts/pack-dist.mjs (after the tsc build; `npm run build` does both).
 import fs from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
