@@ -1,0 +1,86 @@
+/**
+ * A cluster of PostgreSQL nodes from their `PgPool` settings: each node a dbpool pool named after the node.
+ *
+ * @since 0.1.0
+ */
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import * as PgPool from "@dbpool/pg/PgPool"
+import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
+import * as Pool from "@dbpool/sql/Pool"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Cluster from "./Cluster.js"
+import type { ClusterConfigError } from "./ClusterError.js"
+
+/**
+ * One PostgreSQL node: its name, role and weight, and the settings of its pool (`url` or fields, `pool`
+ * sizes and timeouts, ...), as `PgPool.layer` takes them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgNodeConfig extends PgPool.PgPoolOptions {
+  readonly name: string
+  readonly role: Cluster.Role
+  readonly weight?: number | undefined
+}
+
+/**
+ * The node list `Cluster.make` and `Cluster.layer` take, from PostgreSQL settings.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, PgCluster } from "@dbpool/cluster"
+ * import { Redacted } from "effect"
+ *
+ * const Live = Cluster.layer(PgCluster.nodes([
+ *   { name: "primary", role: "primary", url: Redacted.make("postgres://app@db1:5432/app") },
+ *   { name: "replica", role: "replica", url: Redacted.make("postgres://app@db2:5432/app") }
+ * ]))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nodes = (
+  configs: ReadonlyArray<PgNodeConfig>
+): ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> =>
+  configs.map(({ name, role, weight, ...options }) => ({
+    name,
+    role,
+    weight,
+    pool: Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+  }))
+
+/**
+ * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, PgCluster } from "@dbpool/cluster"
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const Live = PgCluster.layer([
+ *   { name: "primary", role: "primary", url: Redacted.make("postgres://app@db1:5432/app") },
+ *   { name: "replica", role: "replica", url: Redacted.make("postgres://app@db2:5432/app") }
+ * ], { selector: "leastBusy", readFallback: "primary" })
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`INSERT INTO events (kind) VALUES ('signup')` // the primary
+ *   return yield* Cluster.read(sql`SELECT count(*) FROM events`) // a replica
+ * }).pipe(Effect.provide(Live))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  configs: ReadonlyArray<PgNodeConfig>,
+  options?: Cluster.Options
+): Layer.Layer<
+  Cluster.Cluster | SqlClient.SqlClient,
+  ClusterConfigError | PoolConfigError | ConnectError<ConnectFailure>
+> => Cluster.layer(nodes(configs), options)

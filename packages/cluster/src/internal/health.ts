@@ -1,0 +1,101 @@
+/**
+ * One node's health as the cluster sees it: consecutive failures of the statements it ran, down after
+ * `threshold` of them or when its pool's circuit is open, then probed on the schedule until a probe
+ * succeeds.
+ */
+import type * as Pool from "@dbpool/sql/Pool"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as Cluster from "../Cluster.js"
+import { ClusterEvent } from "../ClusterEvent.js"
+
+const tagOf = (u: unknown): string | undefined =>
+  typeof u === "object" && u !== null && "_tag" in u ? String((u as { _tag: unknown })._tag) : undefined
+
+/** The causes that say the node (not the statement) failed: it could not be reached, or the session was lost. */
+const nodeFailureTags = new Set(["ConnectError", "ConnectionLostError", "ServerUnreachableError"])
+
+/** Whether a statement's error says that its node failed, rather than the statement itself. */
+export const isNodeFailure = (error: SqlError): boolean => nodeFailureTags.has(tagOf(error.cause) ?? "")
+
+/** Whether the statement never reached the server (the pool could not lend a connection): safe to run elsewhere. */
+export const neverSent = (error: SqlError): boolean => tagOf(error.cause) === "ConnectError"
+
+export interface Tracker {
+  readonly state: () => Cluster.NodeHealth
+  /** Up and its pool's circuit closed; a node found with its circuit open is marked down. */
+  readonly usable: Effect.Effect<boolean>
+  readonly succeeded: Effect.Effect<void>
+  readonly failed: (error: SqlError) => Effect.Effect<void>
+}
+
+export interface TrackerOptions {
+  readonly name: string
+  readonly pool: Pool.Pool<any>
+  readonly threshold: number
+  readonly probe: Schedule.Schedule<unknown, unknown>
+  readonly publish: (event: ClusterEvent) => Effect.Effect<unknown>
+  /** Where the probes run: the cluster's scope, so that they end with it. */
+  readonly scope: Scope.Scope
+}
+
+export const makeTracker = (options: TrackerOptions): Tracker => {
+  let health: Cluster.NodeHealth = { up: true, failures: 0, reason: undefined }
+  let downSince = 0
+  const probeOnce = Effect.asVoid(options.pool.sql`SELECT 1`)
+
+  const markUp = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    health = { up: true, failures: 0, reason: undefined }
+    return options.publish(ClusterEvent.NodeUp({ node: options.name, downFor: now - downSince }))
+  })
+
+  /** Waits each of the schedule's delays, then probes; ends at the first success (true) or with the schedule. */
+  const probe = Effect.gen(function*() {
+    const driver = yield* Schedule.driver(options.probe)
+    while (true) {
+      if (Option.isNone(yield* Effect.option(driver.next(undefined)))) return false
+      if (Either.isRight(yield* Effect.either(probeOnce))) return true
+    }
+  })
+
+  const markDown = (reason: string) =>
+    Effect.suspend(() => {
+      if (!health.up) return Effect.void
+      health = { up: false, failures: health.failures, reason }
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        downSince = now
+        return Effect.zipRight(
+          options.publish(ClusterEvent.NodeDown({ node: options.name, reason })),
+          Effect.forkIn(Effect.flatMap(probe, (healthy) => healthy ? markUp : Effect.void), options.scope)
+        )
+      })
+    })
+
+  return {
+    state: () => health,
+    usable: Effect.suspend(() => {
+      if (!health.up) return Effect.succeed(false)
+      return Effect.flatMap(
+        options.pool.stats,
+        (stats) => stats.circuitState === "open" ? Effect.as(markDown("circuit open"), false) : Effect.succeed(true)
+      )
+    }),
+    succeeded: Effect.sync(() => {
+      if (health.failures > 0 && health.up) health = { ...health, failures: 0 }
+    }),
+    failed: (error) =>
+      Effect.suspend(() => {
+        if (!isNodeFailure(error) || !health.up) return Effect.void
+        const failures = health.failures + 1
+        health = { ...health, failures }
+        return failures >= options.threshold
+          ? markDown(`${failures} failures in a row: ${error.message}`)
+          : Effect.void
+      })
+  }
+}
