@@ -19,6 +19,7 @@
 import type * as Pool from "@dbpool/sql/Pool"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Queue from "effect/Queue"
@@ -29,6 +30,7 @@ import type { ClusterConfigError } from "./ClusterError.js"
 import type { ClusterEvent } from "./ClusterEvent.js"
 import * as internal from "./internal/cluster.js"
 import * as ReadScope from "./internal/readScope.js"
+import type { Replication } from "./Replication.js"
 import type { Selector } from "./Selector.js"
 
 /**
@@ -69,6 +71,16 @@ export interface Options {
    * brings it up. A schedule that ends leaves the node down. Default: every second.
    */
   readonly probe?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * A replica measured further behind the primary than this gets no reads until it catches up (a
+   * replica whose lag cannot be told while it is behind counts as over it). Needs `replication`. Default:
+   * lag is not measured.
+   */
+  readonly maxReplicaLag?: Duration.DurationInput | undefined
+  /** When lag is measured. Default: every 500 milliseconds. */
+  readonly lagSchedule?: Schedule.Schedule<unknown, unknown> | undefined
+  /** How to read replication positions (`PgCluster` gives `Replication.postgres`). */
+  readonly replication?: Replication | undefined
 }
 
 /**
@@ -83,6 +95,10 @@ export interface NodeHealth {
   readonly failures: number
   /** Why it is down. */
   readonly reason: string | undefined
+  /** A replica's last measured lag behind the primary in milliseconds (measured only with `maxReplicaLag`). */
+  readonly lagMillis: number | undefined
+  /** The replayed position its lag was measured at (PostgreSQL: an LSN). */
+  readonly position: string | undefined
 }
 
 /**
@@ -157,7 +173,7 @@ export const Cluster: Context.Tag<Cluster, Cluster> = internal.tag
  * @since 0.1.0
  * @category constructors
  */
-export const make: <E, R>(
+export const make: <E = never, R = never>(
   nodes: ReadonlyArray<NodeConfig<E, R>>,
   options?: Options
 ) => Effect.Effect<Cluster, ClusterConfigError | E, R | Scope.Scope> = internal.make
@@ -183,7 +199,7 @@ export const make: <E, R>(
  * @since 0.1.0
  * @category layers
  */
-export const layer: <E, R>(
+export const layer: <E = never, R = never>(
   nodes: ReadonlyArray<NodeConfig<E, R>>,
   options?: Options
 ) => Layer.Layer<Cluster | SqlClient.SqlClient, ClusterConfigError | E, Exclude<R, Scope.Scope>> = internal.layer

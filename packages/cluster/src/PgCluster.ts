@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
+import * as Replication from "./Replication.js"
 
 /**
  * One PostgreSQL node: its name, role and weight, and the settings of its pool (`url` or fields, `pool`
@@ -54,7 +55,8 @@ export const nodes = (
   }))
 
 /**
- * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`.
+ * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`, reading replication positions with
+ * `Replication.postgres` (so `maxReplicaLag` needs nothing more).
  *
  * @example
  * ```ts
@@ -83,4 +85,4 @@ export const layer = (
 ): Layer.Layer<
   Cluster.Cluster | SqlClient.SqlClient,
   ClusterConfigError | PoolConfigError | ConnectError<ConnectFailure>
-> => Cluster.layer(nodes(configs), options)
+> => Cluster.layer(nodes(configs), { replication: Replication.postgres, ...options })

@@ -24,4 +24,9 @@ export * as PgCluster from "./PgCluster.js"
 /**
  * @since 0.1.0
  */
+export * as Replication from "./Replication.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Selector from "./Selector.js"

@@ -48,6 +48,14 @@ describe("Cluster configuration", () => {
         problem: "InvalidOption",
         message: "selector must be one of roundRobin, random, leastBusy, weighted, ordered, not \"fastest\""
       })
+      expect(yield* problem([node("a", "primary")], { maxReplicaLag: "1 second" })).toEqual({
+        problem: "InvalidOption",
+        message: "maxReplicaLag needs replication (how to read positions)"
+      })
+      expect(yield* problem([node("a", "primary")], { maxReplicaLag: Infinity })).toEqual({
+        problem: "InvalidOption",
+        message: "maxReplicaLag must be a finite duration, not Infinity"
+      })
       const error = yield* Effect.flip(Cluster.make<never, never>([]))
       expect(error).toBeInstanceOf(ClusterError.ClusterConfigError)
     }))

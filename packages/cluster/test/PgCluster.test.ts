@@ -2,8 +2,8 @@
  * The cluster against a real PostgreSQL primary and a streaming replica (disposable clusters on spare ports,
  * `pg_basebackup -R`): where reads and writes land, and what reads do while the replica is stopped.
  */
-import { Cluster, ClusterEvent, PgCluster } from "@dbpool/cluster"
-import { PgCluster as TestCluster } from "@dbpool/testing"
+import { Cluster, ClusterEvent, PgCluster, Replication } from "@dbpool/cluster"
+import { PgCluster as TestCluster, Reliability } from "@dbpool/testing"
 import type { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Queue, Redacted, Schedule } from "effect"
@@ -127,5 +127,37 @@ describe("PgCluster on a primary and a streaming replica", () => {
       const next: SqlError = yield* Effect.flip(Cluster.read(inRecovery(cluster)))
       expect((next.cause as { _tag: string })._tag).toBe("NoReplicaError")
       expect(yield* inRecovery(cluster)).toBe(false)
+    }))
+
+  it.scopedLive("maxReplicaLag: a replica whose replay is paused gets no reads until it catches up", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* primaryAndReplica
+      const cluster = yield* Cluster.make(PgCluster.nodes(nodesOf(primary, replica)), {
+        replication: Replication.postgres,
+        maxReplicaLag: "300 millis",
+        lagSchedule: Schedule.spaced("50 millis")
+      })
+      const lagOf = Effect.map(cluster.health, (health) => health[1]!.lagMillis)
+      const count = Cluster.read(cluster.sql<{ n: number }>`SELECT count(*)::int AS n FROM t`)
+      // a transaction replayed, so that the replica can tell its time behind (none replayed: unknown, over any bound)
+      yield* cluster.sql`INSERT INTO t VALUES (0)`
+      yield* replica.catchUp()
+      yield* Reliability.eventually("the first lag measurement", lagOf, (lag) => lag === 0)
+      expect(yield* Cluster.read(inRecovery(cluster))).toBe(true)
+
+      yield* replica.pauseReplay
+      yield* cluster.sql`INSERT INTO t VALUES (1)`
+      const behind = yield* Reliability.eventually("the lag to pass 300 ms", lagOf, (lag) => (lag ?? 0) > 300, 20_000)
+      // the replica is skipped: reads run on the primary and see the row
+      expect(yield* Cluster.read(inRecovery(cluster))).toBe(false)
+      expect(Number.isFinite(behind)).toBe(true)
+      expect(yield* count).toEqual([{ n: 2 }])
+      expect(yield* replica.sql("SELECT count(*)::int AS n FROM t")).toEqual([{ n: 1 }])
+
+      yield* replica.resumeReplay
+      yield* Reliability.eventually("the replica to catch up", lagOf, (lag) => lag === 0, 20_000)
+      expect(yield* Cluster.read(inRecovery(cluster))).toBe(true)
+      expect(yield* count).toEqual([{ n: 2 }])
+      yield* Effect.log(`paused replica measured ${Math.round(behind!)} ms behind, skipped; resumed, back at 0 ms`)
     }))
 })

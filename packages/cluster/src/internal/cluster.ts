@@ -12,13 +12,14 @@ import type { ClusterEvent } from "../ClusterEvent.js"
 import { all as selectors, picker } from "../Selector.js"
 import { resolve } from "./config.js"
 import { makeTracker } from "./health.js"
+import { measure } from "./lag.js"
 import { route, type RoutedNode } from "./routing.js"
 
 export const tag: Context.Tag<Cluster.Cluster, Cluster.Cluster> = Context.GenericTag<Cluster.Cluster>(
   "@dbpool/cluster/Cluster"
 )
 
-export const make = <E, R>(
+export const make = <E = never, R = never>(
   configs: ReadonlyArray<Cluster.NodeConfig<E, R>>,
   options: Cluster.Options = {}
 ): Effect.Effect<Cluster.Cluster, ClusterConfigError | E, R | Scope.Scope> =>
@@ -36,6 +37,7 @@ export const make = <E, R>(
         name: config.name,
         pool: pools[index]!,
         threshold: resolved.removeAfterFailures,
+        maxLag: resolved.maxLag,
         probe: resolved.probe,
         publish: (event) => PubSub.publish(events, event),
         scope
@@ -43,6 +45,9 @@ export const make = <E, R>(
     }))
     const primary = routed[resolved.primaryIndex]!
     const replicas = routed.filter((node) => node !== primary)
+    if (options.replication !== undefined && Number.isFinite(resolved.maxLag)) {
+      yield* Effect.forkIn(measure(options.replication, primary, replicas, resolved.lagSchedule), scope)
+    }
     const sql = Pool.makeRoutedClient(
       primary.pool,
       route({
@@ -70,7 +75,7 @@ export const make = <E, R>(
     }
   })
 
-export const layer = <E, R>(
+export const layer = <E = never, R = never>(
   configs: ReadonlyArray<Cluster.NodeConfig<E, R>>,
   options?: Cluster.Options
 ): Layer.Layer<Cluster.Cluster | SqlClient.SqlClient, ClusterConfigError | E, Exclude<R, Scope.Scope>> =>

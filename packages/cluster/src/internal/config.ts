@@ -14,6 +14,9 @@ export interface Resolved {
   readonly probe: Schedule.Schedule<unknown, unknown>
   readonly weights: ReadonlyArray<number>
   readonly primaryIndex: number
+  /** Milliseconds; Infinity when lag is not measured. */
+  readonly maxLag: number
+  readonly lagSchedule: Schedule.Schedule<unknown, unknown>
 }
 
 const invalid = (message: string) => Effect.fail(new ClusterConfigError({ problem: "InvalidOption", message }))
@@ -56,6 +59,16 @@ const checkNodes = (nodes: ReadonlyArray<Cluster.NodeConfig<any, any>>) => {
   return Effect.succeed(nodes.findIndex((node) => node.role === "primary"))
 }
 
+const maxLagOf = (options: Cluster.Options) => {
+  if (options.maxReplicaLag === undefined) return Effect.succeed(Number.POSITIVE_INFINITY)
+  const decoded = Duration.decodeUnknown(options.maxReplicaLag)
+  if (decoded._tag === "None" || !Duration.isFinite(decoded.value)) {
+    return invalid(`maxReplicaLag must be a finite duration, not ${String(options.maxReplicaLag)}`)
+  }
+  if (options.replication === undefined) return invalid("maxReplicaLag needs replication (how to read positions)")
+  return Effect.succeed(Duration.toMillis(decoded.value))
+}
+
 export const resolve = (
   nodes: ReadonlyArray<Cluster.NodeConfig<any, any>>,
   options: Cluster.Options
@@ -75,12 +88,8 @@ export const resolve = (
       return yield* invalid(`removeAfterFailures must be a whole number of at least 1, not ${removeAfterFailures}`)
     }
     const probe = options.probe ?? Schedule.spaced(Duration.seconds(1))
-    return {
-      selector,
-      readFallback,
-      removeAfterFailures,
-      probe,
-      weights: nodes.map((n) => n.weight ?? 1),
-      primaryIndex
-    }
+    const maxLag = yield* maxLagOf(options)
+    const lagSchedule = options.lagSchedule ?? Schedule.spaced(Duration.millis(500))
+    const weights = nodes.map((n) => n.weight ?? 1)
+    return { selector, readFallback, removeAfterFailures, probe, weights, primaryIndex, maxLag, lagSchedule }
   })

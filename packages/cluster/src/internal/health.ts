@@ -32,12 +32,16 @@ export interface Tracker {
   readonly usable: Effect.Effect<boolean>
   readonly succeeded: Effect.Effect<void>
   readonly failed: (error: SqlError) => Effect.Effect<void>
+  /** The last lag measured (milliseconds behind the primary) and the replayed position it was read at. */
+  readonly setLag: (millis: number, position: string) => void
 }
 
 export interface TrackerOptions {
   readonly name: string
   readonly pool: Pool.Pool<any>
   readonly threshold: number
+  /** Over it (milliseconds), a node is not usable for reads. */
+  readonly maxLag: number
   readonly probe: Schedule.Schedule<unknown, unknown>
   readonly publish: (event: ClusterEvent) => Effect.Effect<unknown>
   /** Where the probes run: the cluster's scope, so that they end with it. */
@@ -45,12 +49,18 @@ export interface TrackerOptions {
 }
 
 export const makeTracker = (options: TrackerOptions): Tracker => {
-  let health: Cluster.NodeHealth = { up: true, failures: 0, reason: undefined }
+  let health: Cluster.NodeHealth = {
+    up: true,
+    failures: 0,
+    reason: undefined,
+    lagMillis: undefined,
+    position: undefined
+  }
   let downSince = 0
   const probeOnce = Effect.asVoid(options.pool.sql`SELECT 1`)
 
   const markUp = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    health = { up: true, failures: 0, reason: undefined }
+    health = { ...health, up: true, failures: 0, reason: undefined }
     return options.publish(ClusterEvent.NodeUp({ node: options.name, downFor: now - downSince }))
   })
 
@@ -66,7 +76,7 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
   const markDown = (reason: string) =>
     Effect.suspend(() => {
       if (!health.up) return Effect.void
-      health = { up: false, failures: health.failures, reason }
+      health = { ...health, up: false, reason }
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         downSince = now
         return Effect.zipRight(
@@ -79,7 +89,7 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
   return {
     state: () => health,
     usable: Effect.suspend(() => {
-      if (!health.up) return Effect.succeed(false)
+      if (!health.up || (health.lagMillis ?? 0) > options.maxLag) return Effect.succeed(false)
       return Effect.flatMap(
         options.pool.stats,
         (stats) => stats.circuitState === "open" ? Effect.as(markDown("circuit open"), false) : Effect.succeed(true)
@@ -88,6 +98,9 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
     succeeded: Effect.sync(() => {
       if (health.failures > 0 && health.up) health = { ...health, failures: 0 }
     }),
+    setLag: (lagMillis, position) => {
+      health = { ...health, lagMillis, position }
+    },
     failed: (error) =>
       Effect.suspend(() => {
         if (!isNodeFailure(error) || !health.up) return Effect.void

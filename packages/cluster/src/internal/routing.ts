@@ -8,6 +8,7 @@ import type * as Pool from "@dbpool/sql/Pool"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import type { NodeHealth } from "../Cluster.js"
 import { NoReplicaError } from "../ClusterError.js"
 import type * as Selector from "../Selector.js"
 import type { Tracker } from "./health.js"
@@ -43,6 +44,9 @@ const candidateOf = (node: RoutedNode, withLoad: boolean): Effect.Effect<Selecto
     }))
     : Effect.succeed({ name: node.name, index: node.index, weight: node.weight, busy: 0 })
 
+const skipReason = (health: NodeHealth): string =>
+  health.up ? `${Math.round(health.lagMillis ?? 0)} ms behind the primary` : health.reason ?? "down"
+
 /** The usable replicas not yet tried, or the reasons none is. */
 const usableReplicas = (routing: Routing, tried: ReadonlySet<string>) =>
   Effect.gen(function*() {
@@ -51,7 +55,7 @@ const usableReplicas = (routing: Routing, tried: ReadonlySet<string>) =>
     for (const node of routing.replicas) {
       if (tried.has(node.name)) skipped.push({ node: node.name, reason: "failed this read" })
       else if (yield* node.tracker.usable) usable.push(node)
-      else skipped.push({ node: node.name, reason: node.tracker.state().reason ?? "down" })
+      else skipped.push({ node: node.name, reason: skipReason(node.tracker.state()) })
     }
     return { usable, skipped }
   })
