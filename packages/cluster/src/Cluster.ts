@@ -30,6 +30,7 @@ import type { ClusterConfigError } from "./ClusterError.js"
 import type { ClusterEvent } from "./ClusterEvent.js"
 import * as internal from "./internal/cluster.js"
 import * as ReadScope from "./internal/readScope.js"
+import * as Session from "./internal/session.js"
 import type { Replication } from "./Replication.js"
 import type { Selector } from "./Selector.js"
 
@@ -244,6 +245,35 @@ export const read: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A,
 export const readWith: (
   selector: Selector
 ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = ReadScope.readWith
+
+/**
+ * Runs `effect` as a read-your-writes session: after a statement or transaction of the session ran on the
+ * primary, its reads run only where that write is visible, on a replica whose replayed position has
+ * reached the primary's position taken after the write (PostgreSQL: replay LSN ≥ `pg_current_wal_lsn()`),
+ * else on the primary. A read after a write costs one position query on the primary (the first one only
+ * until the next write) and, when the measured positions do not show a replica caught up, one on each
+ * usable replica. Needs `replication` (`PgCluster` has it); without it, reads after a write run on the
+ * primary. Fibers forked inside share the session.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "@dbpool/cluster"
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect } from "effect"
+ *
+ * const signup = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`INSERT INTO users (name) VALUES ('ada')`
+ *   // a replica that has replayed the INSERT, or the primary
+ *   return yield* Cluster.read(sql`SELECT count(*) FROM users WHERE name = 'ada'`)
+ * }).pipe(Cluster.readYourWrites)
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const readYourWrites: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =
+  Session.readYourWrites
 
 /**
  * Runs `effect` on the primary even inside a `read`: for the part of a read that must see the latest write.

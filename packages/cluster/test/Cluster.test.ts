@@ -182,4 +182,19 @@ describe("Cluster health", () => {
       // writes still go to the primary
       expect(yield* failing.sql<{ node: string }>`INSERT y`).toEqual([{ node: "q" }])
     }))
+
+  it.scoped("readYourWrites without replication: reads after a write in the session run on the primary", () =>
+    Effect.gen(function*() {
+      const [p, r1] = [fakeNode("p"), fakeNode("r1")]
+      const cluster = yield* Cluster.make(fakeConfigs([p, r1]))
+      const nodes = yield* Cluster.readYourWrites(Effect.gen(function*() {
+        const before = yield* readNodes(cluster, 1)
+        yield* cluster.sql`INSERT z`
+        const after = yield* readNodes(cluster, 2)
+        return [...before, ...after]
+      }))
+      expect(nodes).toEqual(["r1", "p", "p"])
+      // outside the session, reads go to the replica
+      expect(yield* readNodes(cluster, 1)).toEqual(["r1"])
+    }))
 })

@@ -160,4 +160,49 @@ describe("PgCluster on a primary and a streaming replica", () => {
       expect(yield* count).toEqual([{ n: 2 }])
       yield* Effect.log(`paused replica measured ${Math.round(behind!)} ms behind, skipped; resumed, back at 0 ms`)
     }))
+
+  it.scopedLive("readYourWrites: after a write, reads run where it is visible (a paused replica is not)", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* primaryAndReplica
+      const cluster = yield* Cluster.make(PgCluster.nodes(nodesOf(primary, replica)), {
+        replication: Replication.postgres
+      })
+      const sql = cluster.sql
+      const where = Cluster.read(
+        Effect.map(
+          sql<{ r: boolean; n: number }>`SELECT pg_is_in_recovery() AS r, (SELECT count(*)::int FROM t) AS n`,
+          (rows) => rows[0]!
+        )
+      )
+      // no write yet in the session: the replica
+      expect(yield* Cluster.readYourWrites(where)).toEqual({ r: true, n: 0 })
+
+      yield* replica.pauseReplay
+      const session = yield* Cluster.readYourWrites(Effect.gen(function*() {
+        const before = yield* where
+        yield* sql`INSERT INTO t VALUES (1)`
+        const after = yield* where
+        return { before, after }
+      }))
+      expect(session).toEqual({ before: { r: true, n: 0 }, after: { r: false, n: 1 } })
+      // outside a session, a read may be stale
+      expect(yield* where).toEqual({ r: true, n: 0 })
+      // a transaction is a write too
+      const afterTransaction = yield* Cluster.readYourWrites(
+        Effect.zipRight(sql.withTransaction(sql`INSERT INTO t VALUES (2)`), where)
+      )
+      expect(afterTransaction).toEqual({ r: false, n: 2 })
+
+      yield* replica.resumeReplay
+      yield* replica.catchUp()
+      // caught up: the session's reads after its write go to the replica again (the primary may write more WAL of
+      // its own meanwhile, so this is waited for)
+      const caughtUp = yield* Cluster.readYourWrites(
+        Effect.zipRight(
+          sql`INSERT INTO t VALUES (3)`,
+          Reliability.eventually("a read on the replica after the write", where, (w) => w.r, 20_000)
+        )
+      )
+      expect(caughtUp).toEqual({ r: true, n: 3 })
+    }))
 })

@@ -14,6 +14,7 @@ import { resolve } from "./config.js"
 import { makeTracker } from "./health.js"
 import { measure } from "./lag.js"
 import { route, type RoutedNode } from "./routing.js"
+import * as Session from "./session.js"
 
 export const tag: Context.Tag<Cluster.Cluster, Cluster.Cluster> = Context.GenericTag<Cluster.Cluster>(
   "@dbpool/cluster/Cluster"
@@ -55,9 +56,16 @@ export const make = <E = never, R = never>(
         replicas,
         pickers: new Map(selectors.map((s) => [s, picker(s)])),
         selector: resolved.selector,
-        readFallback: resolved.readFallback
+        readFallback: resolved.readFallback,
+        replication: options.replication
       })
     )
+    // a transaction may have written: a read-your-writes session's next read must see it
+    const transaction = sql.withTransaction
+    Object.assign(sql, {
+      withTransaction: <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
+        Effect.ensuring(transaction(effect), Session.markWrite)
+    })
     const nodes: ReadonlyArray<Cluster.Node> = routed.map((node) => ({
       name: node.name,
       role: node === primary ? "primary" : "replica",

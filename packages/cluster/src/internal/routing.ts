@@ -10,10 +10,12 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import type { NodeHealth } from "../Cluster.js"
 import { NoReplicaError } from "../ClusterError.js"
+import type * as Replication from "../Replication.js"
 import type * as Selector from "../Selector.js"
 import type { Tracker } from "./health.js"
 import { neverSent } from "./health.js"
 import * as ReadScope from "./readScope.js"
+import * as Session from "./session.js"
 
 export interface RoutedNode {
   readonly name: string
@@ -29,6 +31,7 @@ export interface Routing {
   readonly pickers: ReadonlyMap<Selector.Selector, Selector.Picker>
   readonly selector: Selector.Selector
   readonly readFallback: "primary" | "fail"
+  readonly replication: Replication.Replication | undefined
 }
 
 const runOn = <A, R>(node: RoutedNode, run: (pool: Pool.Pool<any>) => Effect.Effect<A, SqlError, R>) =>
@@ -71,9 +74,12 @@ const chooseReplica = (routing: Routing, selector: Selector.Selector, tried: Rea
       })
       return yield* Effect.fail(new SqlError({ message: error.message, cause: error }))
     }
-    if (usable.length === 1) return usable[0]!
-    const candidates = yield* Effect.forEach(usable, (node) => candidateOf(node, selector === "leastBusy"))
-    return usable[yield* routing.pickers.get(selector)!(candidates)]!
+    // in a read-your-writes session, only where the session's writes are visible; nowhere: the primary
+    const visible = yield* Session.visibleOn(usable, routing.primary, routing.replication)
+    if (visible.length === 0) return routing.primary
+    if (visible.length === 1) return visible[0]!
+    const candidates = yield* Effect.forEach(visible, (node) => candidateOf(node, selector === "leastBusy"))
+    return visible[yield* routing.pickers.get(selector)!(candidates)]!
   })
 
 const readOn = <A, R>(
@@ -94,5 +100,5 @@ const readOn = <A, R>(
 export const route = (routing: Routing): Pool.Route => (run) =>
   Effect.flatMap(FiberRef.get(ReadScope.current), (scope) =>
     scope === undefined
-      ? runOn(routing.primary, run)
+      ? Effect.ensuring(runOn(routing.primary, run), Session.markWrite)
       : readOn(routing, scope.selector ?? routing.selector, run, new Set()))
