@@ -13,7 +13,8 @@
  * `--memory-repetitions=N` (processes per figure; default `--rounds`, else 3),
  * `--memory-count=N` (connections, default 100),
  * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
- * `--skip=overhead,sql,pg,mysql,memory,scale` (any of them; pg and mysql also
+ * `--pipeline-duration=MS`, `--pipeline-rounds=N`,
+ * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
  */
 import * as Effect from "effect/Effect"
@@ -22,6 +23,7 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as Memory from "./Memory.js"
 import * as Overhead from "./Overhead.js"
+import * as Pipeline from "./Pipeline.js"
 import * as Report from "./Report.js"
 import * as Scale from "./Scale.js"
 import * as SelectOne from "./SelectOne.js"
@@ -59,6 +61,8 @@ const known = [
   "memory-count",
   "scale-duration",
   "scale-rounds",
+  "pipeline-duration",
+  "pipeline-rounds",
   "skip"
 ]
 for (const a of args) {
@@ -93,7 +97,7 @@ const sqlWorkloads = value("sql-workloads")?.split(",").map((s) => {
   return s as SelectOne.Workload
 })
 const skip = value("skip")?.split(",") ?? []
-const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale"]
+const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale", "pipeline"]
 for (const s of skip) {
   if (!parts.includes(s)) throw new Error(`--skip: ${parts.join(", ")}; got ${s}`)
 }
@@ -169,6 +173,25 @@ if (sql !== undefined) {
   )
 }
 
+const pipeline = skip.includes("pipeline") || skip.includes("pg") ? undefined : await Effect.runPromise(Pipeline.run({
+  quick,
+  durationMs: num("pipeline-duration"),
+  rounds: num("pipeline-rounds"),
+  log: (line) => console.log(line)
+}))
+
+if (pipeline !== undefined) {
+  console.log(
+    [
+      "",
+      "Pipelining: queries/s (p99 ms, client CPU µs/query), median of rounds:",
+      Pipeline.table(pipeline),
+      "",
+      `${pipeline.rounds} rounds × ${pipeline.durationMs} ms, ${Math.round(pipeline.totalSeconds)} s in all`
+    ].join("\n")
+  )
+}
+
 const memory = skip.includes("memory") ? undefined : await Effect.runPromise(Memory.run({
   quick,
   repetitions: num("memory-repetitions") ?? num("rounds"),
@@ -223,16 +246,17 @@ if (write) {
     ""
   ]
   const overheadSection = overhead === undefined ? ["# Benchmarks", ""] : [Report.markdown(overhead, done, command)]
+  const pipelineSection = pipeline === undefined ? [] : [Pipeline.markdown(pipeline)]
   const memorySection = memory === undefined ? [] : [Memory.markdown(memory)]
   const scaleSection = scale === undefined ? [] : [Scale.markdown(scale)]
   writeFileSync(
     docs("benchmarks.md"),
-    [...overheadSection, ...sqlSection, ...memorySection, ...scaleSection].join("\n")
+    [...overheadSection, ...sqlSection, ...pipelineSection, ...memorySection, ...scaleSection].join("\n")
   )
   writeFileSync(
     docs("benchmarks.json"),
     JSON.stringify(
-      { command, machine: done, runSeconds: totalSeconds, ...overhead, selectOne: sql, memory, scale },
+      { command, machine: done, runSeconds: totalSeconds, ...overhead, selectOne: sql, pipeline, memory, scale },
       null,
       2
     ) +

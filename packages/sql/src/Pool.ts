@@ -225,7 +225,30 @@ export const make: <N, E>(
 export interface ClientOptions {
   readonly compiler?: Statement.Compiler | undefined
   readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  /**
+   * How a statement outside a transaction reaches a connection, given the
+   * pool's own way (a connection borrowed for that one statement): a driver
+   * may send it over a connection shared with other statements instead
+   * (`@dbpool/pg`'s pipelining). Transactions, `reserve` and streams keep
+   * connections of their own.
+   */
+  readonly statements?: ((exclusive: StatementRunner) => StatementRunner) | undefined
 }
+
+/**
+ * Runs one statement with the connection method `kind` (`execute`,
+ * `executeRaw`, `executeValues`, `executeUnprepared`) and gives back its
+ * result.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StatementRunner = (
+  kind: "execute" | "executeRaw" | "executeValues" | "executeUnprepared",
+  sql: string,
+  params: ReadonlyArray<unknown>,
+  transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+) => Effect.Effect<any, SqlError>
 
 /**
  * A new `SqlClient` over the pool's connections (not a second set of
