@@ -11,7 +11,7 @@ import type { ClusterConfigError } from "../ClusterError.js"
 import type { ClusterEvent } from "../ClusterEvent.js"
 import { all as selectors, picker } from "../Selector.js"
 import { resolve } from "./config.js"
-import { makeTracker } from "./health.js"
+import { makeTracker, watchCircuit } from "./health.js"
 import { measure } from "./lag.js"
 import { route, type RoutedNode } from "./routing.js"
 import * as Session from "./session.js"
@@ -44,6 +44,7 @@ export const make = <E = never, R = never>(
         scope
       })
     }))
+    yield* Effect.forEach(routed, (node) => Effect.forkIn(watchCircuit(node.pool, node.tracker), scope))
     const primary = routed[resolved.primaryIndex]!
     const replicas = routed.filter((node) => node !== primary)
     if (options.replication !== undefined && Number.isFinite(resolved.maxLag)) {
@@ -64,7 +65,7 @@ export const make = <E = never, R = never>(
     const transaction = sql.withTransaction
     Object.assign(sql, {
       withTransaction: <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
-        Effect.ensuring(transaction(effect), Session.markWrite)
+        Effect.ensuring(transaction(effect), Session.markCurrent)
     })
     const nodes: ReadonlyArray<Cluster.Node> = routed.map((node) => ({
       name: node.name,

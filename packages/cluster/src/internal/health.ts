@@ -1,6 +1,6 @@
 /**
  * One node's health as the cluster sees it: consecutive failures of the statements it ran, down after
- * `threshold` of them or when its pool's circuit is open, then probed on the schedule until a probe
+ * `threshold` of them or when its pool's published stats show its circuit open, then probed on the schedule until a probe
  * succeeds.
  */
 import type * as Pool from "@dbpool/sql/Pool"
@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Cluster from "../Cluster.js"
 import { ClusterEvent } from "../ClusterEvent.js"
 
@@ -28,8 +29,10 @@ export const neverSent = (error: SqlError): boolean => tagOf(error.cause) === "C
 
 export interface Tracker {
   readonly state: () => Cluster.NodeHealth
-  /** Up and its pool's circuit closed; a node found with its circuit open is marked down. */
-  readonly usable: Effect.Effect<boolean>
+  /** Up, and not further behind the primary than the bound. */
+  readonly usable: () => boolean
+  /** Takes the node down (once: a down node stays down until a probe succeeds), with why. */
+  readonly markDown: (reason: string) => Effect.Effect<void>
   readonly succeeded: Effect.Effect<void>
   readonly failed: (error: SqlError) => Effect.Effect<void>
   /** The last lag measured (milliseconds behind the primary) and the replayed position it was read at. */
@@ -73,7 +76,7 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
     }
   })
 
-  const markDown = (reason: string) =>
+  const markDown = (reason: string): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (!health.up) return Effect.void
       health = { ...health, up: false, reason }
@@ -88,13 +91,8 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
 
   return {
     state: () => health,
-    usable: Effect.suspend(() => {
-      if (!health.up || (health.lagMillis ?? 0) > options.maxLag) return Effect.succeed(false)
-      return Effect.flatMap(
-        options.pool.stats,
-        (stats) => stats.circuitState === "open" ? Effect.as(markDown("circuit open"), false) : Effect.succeed(true)
-      )
-    }),
+    usable: () => health.up && (health.lagMillis ?? 0) <= options.maxLag,
+    markDown,
     succeeded: Effect.sync(() => {
       if (health.failures > 0 && health.up) health = { ...health, failures: 0 }
     }),
@@ -112,3 +110,13 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
       })
   }
 }
+
+/**
+ * Takes the node down when its pool's published stats (`changes`, every `statsInterval`) show its circuit
+ * open: read from the stream, not per statement, so that routing never asks the pool for a snapshot.
+ */
+export const watchCircuit = (pool: Pool.Pool<any>, tracker: Tracker): Effect.Effect<void> =>
+  Stream.runForEach(
+    pool.changes,
+    (stats) => stats.circuitState === "open" ? tracker.markDown("circuit open") : Effect.void
+  )

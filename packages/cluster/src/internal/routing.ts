@@ -7,7 +7,6 @@
 import type * as Pool from "@dbpool/sql/Pool"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import type { NodeHealth } from "../Cluster.js"
 import { NoReplicaError } from "../ClusterError.js"
 import type * as Replication from "../Replication.js"
@@ -37,68 +36,99 @@ export interface Routing {
 const runOn = <A, R>(node: RoutedNode, run: (pool: Pool.Pool<any>) => Effect.Effect<A, SqlError, R>) =>
   Effect.tapBoth(run(node.pool), { onFailure: node.tracker.failed, onSuccess: () => node.tracker.succeeded })
 
-const candidateOf = (node: RoutedNode, withLoad: boolean): Effect.Effect<Selector.Candidate> =>
+const candidate = (node: RoutedNode, busy: number): Selector.Candidate => ({
+  name: node.name,
+  index: node.index,
+  weight: node.weight,
+  busy
+})
+
+/** The candidates a selector sees: the pools' load only for `leastBusy` (a stats snapshot per node). */
+const candidatesOf = (
+  nodes: ReadonlyArray<RoutedNode>,
+  withLoad: boolean
+): Effect.Effect<ReadonlyArray<Selector.Candidate>> =>
   withLoad
-    ? Effect.map(node.pool.stats, (s) => ({
-      name: node.name,
-      index: node.index,
-      weight: node.weight,
-      busy: s.activeConnections + s.waitingRequests
-    }))
-    : Effect.succeed({ name: node.name, index: node.index, weight: node.weight, busy: 0 })
+    ? Effect.forEach(nodes, (node) =>
+      Effect.map(node.pool.stats, (s) => candidate(node, s.activeConnections + s.waitingRequests)))
+    : Effect.succeed(nodes.map((node) =>
+      candidate(node, 0)
+    ))
 
 const skipReason = (health: NodeHealth): string =>
   health.up ? `${Math.round(health.lagMillis ?? 0)} ms behind the primary` : health.reason ?? "down"
 
-/** The usable replicas not yet tried, or the reasons none is. */
-const usableReplicas = (routing: Routing, tried: ReadonlySet<string>) =>
-  Effect.gen(function*() {
-    const usable: Array<RoutedNode> = []
-    const skipped: Array<{ node: string; reason: string }> = []
-    for (const node of routing.replicas) {
-      if (tried.has(node.name)) skipped.push({ node: node.name, reason: "failed this read" })
-      else if (yield* node.tracker.usable) usable.push(node)
-      else skipped.push({ node: node.name, reason: skipReason(node.tracker.state()) })
-    }
-    return { usable, skipped }
-  })
+/** The usable replicas not yet tried. */
+const usableReplicas = (routing: Routing, tried: ReadonlySet<string> | undefined): Array<RoutedNode> => {
+  const usable: Array<RoutedNode> = []
+  for (const node of routing.replicas) {
+    if ((tried === undefined || !tried.has(node.name)) && node.tracker.usable()) usable.push(node)
+  }
+  return usable
+}
 
-const chooseReplica = (routing: Routing, selector: Selector.Selector, tried: ReadonlySet<string>) =>
-  Effect.gen(function*() {
-    const { skipped, usable } = yield* usableReplicas(routing, tried)
-    if (usable.length === 0) {
-      if (routing.readFallback === "primary") return routing.primary
-      const error = new NoReplicaError({
-        message: routing.replicas.length === 0 ? "the cluster has no replica" : "no replica is usable",
-        skipped
-      })
-      return yield* Effect.fail(new SqlError({ message: error.message, cause: error }))
-    }
-    // in a read-your-writes session, only where the session's writes are visible; nowhere: the primary
-    const visible = yield* Session.visibleOn(usable, routing.primary, routing.replication)
-    if (visible.length === 0) return routing.primary
-    if (visible.length === 1) return visible[0]!
-    const candidates = yield* Effect.forEach(visible, (node) => candidateOf(node, selector === "leastBusy"))
-    return visible[yield* routing.pickers.get(selector)!(candidates)]!
+const noReplica = (routing: Routing, tried: ReadonlySet<string> | undefined) => {
+  const skipped = routing.replicas.map((node) => ({
+    node: node.name,
+    reason: tried?.has(node.name) ? "failed this read" : skipReason(node.tracker.state())
+  }))
+  const error = new NoReplicaError({
+    message: routing.replicas.length === 0 ? "the cluster has no replica" : "no replica is usable",
+    skipped
   })
+  return Effect.fail(new SqlError({ message: error.message, cause: error }))
+}
+
+const pick = (routing: Routing, selector: Selector.Selector, nodes: ReadonlyArray<RoutedNode>) => {
+  if (nodes.length === 0) return Effect.succeed(routing.primary)
+  if (nodes.length === 1) return Effect.succeed(nodes[0]!)
+  return Effect.map(
+    Effect.flatMap(candidatesOf(nodes, selector === "leastBusy"), routing.pickers.get(selector)!),
+    (index) => nodes[index]!
+  )
+}
+
+const chooseReplica = (
+  routing: Routing,
+  selector: Selector.Selector,
+  tried: ReadonlySet<string> | undefined,
+  session: Session.Session | undefined
+): Effect.Effect<RoutedNode, SqlError> => {
+  const usable = usableReplicas(routing, tried)
+  if (usable.length === 0) {
+    return routing.readFallback === "primary" ? Effect.succeed(routing.primary) : noReplica(routing, tried)
+  }
+  // in a read-your-writes session after a write, only where the write is visible; nowhere: the primary
+  if (session === undefined || (!session.wrote && session.position === undefined)) {
+    return pick(routing, selector, usable)
+  }
+  return Effect.flatMap(
+    Session.visibleOn(session, usable, routing.primary, routing.replication),
+    (visible) => pick(routing, selector, visible)
+  )
+}
 
 const readOn = <A, R>(
   routing: Routing,
   selector: Selector.Selector,
   run: (pool: Pool.Pool<any>) => Effect.Effect<A, SqlError, R>,
-  tried: ReadonlySet<string>
+  tried: ReadonlySet<string> | undefined,
+  session: Session.Session | undefined
 ): Effect.Effect<A, SqlError, R> =>
   Effect.flatMap(
-    chooseReplica(routing, selector, tried),
+    chooseReplica(routing, selector, tried, session),
     (node) =>
       node === routing.primary ? runOn(node, run) : Effect.catchAll(runOn(node, run), (error) =>
         neverSent(error)
-          ? readOn(routing, selector, run, new Set([...tried, node.name]))
+          ? readOn(routing, selector, run, new Set([...(tried ?? []), node.name]), session)
           : Effect.fail(error))
   )
 
 export const route = (routing: Routing): Pool.Route => (run) =>
-  Effect.flatMap(FiberRef.get(ReadScope.current), (scope) =>
-    scope === undefined
-      ? Effect.ensuring(runOn(routing.primary, run), Session.markWrite)
-      : readOn(routing, scope.selector ?? routing.selector, run, new Set()))
+  Effect.withFiberRuntime((fiber) => {
+    const scope = fiber.getFiberRef(ReadScope.current)
+    const session = fiber.getFiberRef(Session.current)
+    if (scope !== undefined) return readOn(routing, scope.selector ?? routing.selector, run, undefined, session)
+    const written = runOn(routing.primary, run)
+    return session === undefined ? written : Effect.ensuring(written, Session.markWrite(session))
+  })

@@ -24,42 +24,48 @@ export const readYourWrites = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.
     (session) => session === undefined ? Effect.locally(effect, current, { wrote: false, position: undefined }) : effect
   )
 
-export const markWrite: Effect.Effect<void> = Effect.map(FiberRef.get(current), (session) => {
-  if (session !== undefined) session.wrote = true
-})
+export const markWrite = (session: Session): Effect.Effect<void> =>
+  Effect.sync(() => {
+    session.wrote = true
+  })
+
+/** Marks the fiber's session, if any, as having written. */
+export const markCurrent: Effect.Effect<void> = Effect.flatMap(
+  FiberRef.get(current),
+  (session) => session === undefined ? Effect.void : markWrite(session)
+)
 
 /**
- * The replicas where the session's writes are visible (all of `usable` outside a session or before any
- * write). Without `replication`, none after a write: reads go to the primary.
+ * The replicas where the session's writes are visible, once it has written. Without `replication`, none:
+ * reads go to the primary.
  */
 export const visibleOn = (
+  session: Session,
   usable: ReadonlyArray<RoutedNode>,
   primary: RoutedNode,
   replication: Replication.Replication | undefined
-): Effect.Effect<ReadonlyArray<RoutedNode>> =>
-  Effect.flatMap(FiberRef.get(current), (session) => {
-    if (session === undefined || (!session.wrote && session.position === undefined)) return Effect.succeed(usable)
-    if (replication === undefined) return Effect.succeed([])
-    return Effect.gen(function*() {
-      if (session.wrote || session.position === undefined) {
-        const position = yield* Effect.either(replication.primaryPosition(primary.pool.sql))
-        if (position._tag === "Left") return []
-        session.position = position.right
-        session.wrote = false
-      }
-      const needed = session.position!
-      const caughtUp = (node: RoutedNode) => {
-        const known = node.tracker.state().position
-        return known !== undefined && replication.atLeast(known, needed)
-      }
-      const known = usable.filter(caughtUp)
-      if (known.length > 0) return known
-      // the positions measured last may be old: ask the replicas themselves
-      const fresh = yield* Effect.forEach(usable, (node) =>
-        Effect.map(
-          Effect.either(replication.replicaPosition(node.pool.sql)),
-          (answer) => answer._tag === "Right" && replication.atLeast(answer.right.position, needed)
-        ), { concurrency: "unbounded" })
-      return usable.filter((_, i) => fresh[i])
-    })
+): Effect.Effect<ReadonlyArray<RoutedNode>> => {
+  if (replication === undefined) return Effect.succeed([])
+  return Effect.gen(function*() {
+    if (session.wrote || session.position === undefined) {
+      const position = yield* Effect.either(replication.primaryPosition(primary.pool.sql))
+      if (position._tag === "Left") return []
+      session.position = position.right
+      session.wrote = false
+    }
+    const needed = session.position!
+    const caughtUp = (node: RoutedNode) => {
+      const known = node.tracker.state().position
+      return known !== undefined && replication.atLeast(known, needed)
+    }
+    const known = usable.filter(caughtUp)
+    if (known.length > 0) return known
+    // the positions measured last may be old: ask the replicas themselves
+    const fresh = yield* Effect.forEach(usable, (node) =>
+      Effect.map(
+        Effect.either(replication.replicaPosition(node.pool.sql)),
+        (answer) => answer._tag === "Right" && replication.atLeast(answer.right.position, needed)
+      ), { concurrency: "unbounded" })
+    return usable.filter((_, i) => fresh[i])
   })
+}
