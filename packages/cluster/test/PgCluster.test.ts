@@ -18,8 +18,11 @@ const primaryAndReplica = Effect.gen(function*() {
   return { primary, replica }
 })
 
-const nodesOf = (primary: TestCluster.PgCluster, replica: TestCluster.PgCluster) => {
-  const applicationName = `dbpool-cluster-test-${process.pid}-${++names}`
+const nodesOf = (
+  primary: TestCluster.PgCluster,
+  replica: TestCluster.PgCluster,
+  applicationName = `dbpool-cluster-test-${process.pid}-${++names}`
+) => {
   return [
     { name: "primary", role: "primary", url: Redacted.make(primary.url), applicationName, pool },
     { name: "replica", role: "replica", url: Redacted.make(replica.url), applicationName, pool }
@@ -29,32 +32,45 @@ const nodesOf = (primary: TestCluster.PgCluster, replica: TestCluster.PgCluster)
 const inRecovery = (cluster: Cluster.Cluster) =>
   Effect.map(cluster.sql<{ r: boolean }>`SELECT pg_is_in_recovery() AS r`, (rows) => rows[0]!.r)
 
+const routesAndStats = (primary: TestCluster.PgCluster, replica: TestCluster.PgReplica, applicationName: string) =>
+  Effect.gen(function*() {
+    const cluster = yield* Cluster.make(PgCluster.nodes(nodesOf(primary, replica, applicationName)))
+    const sql = cluster.sql
+    expect(yield* inRecovery(cluster)).toBe(false)
+    expect(yield* Cluster.read(inRecovery(cluster))).toBe(true)
+    expect(yield* Cluster.read(sql.withTransaction(inRecovery(cluster)))).toBe(false)
+    expect(yield* Cluster.read(Cluster.onPrimary(inRecovery(cluster)))).toBe(false)
+
+    yield* sql`INSERT INTO t VALUES (1), (2)`
+    yield* replica.catchUp()
+    expect(yield* Cluster.read(sql<{ n: number }>`SELECT count(*)::int AS n FROM t`)).toEqual([{ n: 2 }])
+    // a write marked as a read reaches the replica, which refuses it
+    const refused: SqlError = yield* Effect.flip(Cluster.read(sql`INSERT INTO t VALUES (3)`))
+    expect(String((refused.cause as Error).message)).toContain("read-only transaction")
+    // a transaction inside a read sees its own writes: it is the primary's
+    const own = yield* Cluster.read(sql.withTransaction(Effect.zipRight(
+      sql`INSERT INTO t VALUES (4)`,
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM t`
+    )))
+    expect(own).toEqual([{ n: 3 }])
+    const [p, r] = yield* Effect.forEach(cluster.nodes, (node) => node.pool.stats)
+    // primary: 3 statements and 2 transactions; replica: 3 reads (the refused INSERT included)
+    expect([p!.name, p!.successfulRequests, r!.name, r!.successfulRequests]).toEqual(["primary", 5, "replica", 3])
+    expect(yield* primary.countConnections(applicationName)).toBeGreaterThan(0)
+    expect(yield* replica.countConnections(applicationName)).toBeGreaterThan(0)
+  })
+
 describe("PgCluster on a primary and a streaming replica", () => {
   it.scopedLive("reads run on the replica; writes, transactions and onPrimary on the primary", () =>
     Effect.gen(function*() {
       const { primary, replica } = yield* primaryAndReplica
-      const cluster = yield* Cluster.make(PgCluster.nodes(nodesOf(primary, replica)))
-      const sql = cluster.sql
-      expect(yield* inRecovery(cluster)).toBe(false)
-      expect(yield* Cluster.read(inRecovery(cluster))).toBe(true)
-      expect(yield* Cluster.read(sql.withTransaction(inRecovery(cluster)))).toBe(false)
-      expect(yield* Cluster.read(Cluster.onPrimary(inRecovery(cluster)))).toBe(false)
-
-      yield* sql`INSERT INTO t VALUES (1), (2)`
-      yield* replica.catchUp()
-      expect(yield* Cluster.read(sql<{ n: number }>`SELECT count(*)::int AS n FROM t`)).toEqual([{ n: 2 }])
-      // a write marked as a read reaches the replica, which refuses it
-      const refused: SqlError = yield* Effect.flip(Cluster.read(sql`INSERT INTO t VALUES (3)`))
-      expect(String((refused.cause as Error).message)).toContain("read-only transaction")
-      // a transaction inside a read sees its own writes: it is the primary's
-      const own = yield* Cluster.read(sql.withTransaction(Effect.zipRight(
-        sql`INSERT INTO t VALUES (4)`,
-        sql<{ n: number }>`SELECT count(*)::int AS n FROM t`
-      )))
-      expect(own).toEqual([{ n: 3 }])
-      const [p, r] = yield* Effect.forEach(cluster.nodes, (node) => node.pool.stats)
-      // primary: 3 statements and 2 transactions; replica: 3 reads (the refused INSERT included)
-      expect([p!.name, p!.successfulRequests, r!.name, r!.successfulRequests]).toEqual(["primary", 5, "replica", 3])
+      const applicationName = `dbpool-cluster-test-${process.pid}-${++names}`
+      yield* Effect.scoped(routesAndStats(primary, replica, applicationName))
+      // the cluster's scope closed: no connection of its pools is left on either server
+      // (a backend ends a moment after its client closed the connection)
+      for (const server of [primary, replica]) {
+        yield* Reliability.eventually("the backends to end", server.countConnections(applicationName), (n) => n === 0)
+      }
     }))
 
   it.scopedLive("the replica stopped: reads fall back to the primary (NodeDown), and return when it is back (NodeUp)", () =>
