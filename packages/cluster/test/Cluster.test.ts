@@ -162,6 +162,26 @@ describe("Cluster health", () => {
       expect(back.filter((n) => n === "r2").length).toBe(2)
     }))
 
+  it.scoped("a replica whose pool opens its circuit is down at the next published stats", () =>
+    Effect.gen(function*() {
+      const [p, r1, r2] = three()
+      const cluster = yield* Cluster.make(
+        fakeConfigs([p, r1, r2], [], { circuitBreakerThreshold: 1, statsInterval: "100 millis" }),
+        { removeAfterFailures: 10, probe: Schedule.spaced("1 hour") }
+      )
+      const events = yield* cluster.subscribe
+      r1.down = true
+      // one failed connect opens r1's circuit; the read itself runs again on r2
+      expect(yield* readNodes(cluster, 1)).toEqual(["r2"])
+      expect((yield* cluster.nodes[1]!.pool.stats).circuitState).toBe("open")
+      expect((yield* cluster.health)[1]!.up).toBe(true)
+      yield* TestClock.adjust("100 millis")
+      expect(yield* Queue.take(events)).toEqual(
+        ClusterEvent.ClusterEvent.NodeDown({ node: "r1", reason: "circuit open" })
+      )
+      expect(yield* readNodes(cluster, 2)).toEqual(["r2", "r2"])
+    }))
+
   it.scoped("no usable replica: reads fall back to the primary, or fail with NoReplicaError", () =>
     Effect.gen(function*() {
       const [p, r1, r2] = three()

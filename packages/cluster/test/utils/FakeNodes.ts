@@ -3,6 +3,7 @@
  * connections answer `[{ node }]`; a node that is `down` refuses new connections and loses its open ones.
  */
 import { Cluster } from "@dbpool/cluster"
+import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { Connector } from "@dbpool/sql/Connector"
 import * as Pool from "@dbpool/sql/Pool"
 import { SqlError } from "@effect/sql/SqlError"
@@ -53,7 +54,8 @@ export const fakeNode = (name: string): FakeNode => ({ name, down: false, ran: [
 /** The node configs of fake nodes: the first is the primary. No connection retries, no breaker. */
 export const fakeConfigs = (
   nodes: ReadonlyArray<FakeNode>,
-  weights: ReadonlyArray<number> = []
+  weights: ReadonlyArray<number> = [],
+  pool: PoolConfig.Input = {}
 ): ReadonlyArray<Cluster.NodeConfig<unknown>> =>
   nodes.map((node, i) => ({
     name: node.name,
@@ -64,7 +66,8 @@ export const fakeConfigs = (
       minConnections: 0,
       maxConnections: 2,
       maxRetries: 0,
-      circuitBreakerThreshold: Infinity
+      circuitBreakerThreshold: Infinity,
+      ...pool
     })
   }))
 
