@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import * as PgPool from "@dbpool/pg/PgPool"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
@@ -28,7 +29,9 @@ export interface PgNodeConfig extends PgPool.PgPoolOptions {
 }
 
 /**
- * The node list `Cluster.make` and `Cluster.layer` take, from PostgreSQL settings.
+ * The node list `Cluster.make` and `Cluster.layer` take, from PostgreSQL settings. The primary's pool
+ * starts as `PgPool`'s does (its first connections opened, or a `ConnectError`); a replica's starts even
+ * when the replica is down, and fills up to its minimum in the background.
  *
  * @example
  * ```ts
@@ -51,8 +54,23 @@ export const nodes = (
     name,
     role,
     weight,
-    pool: Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+    pool: role === "primary"
+      ? Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+      : replicaPool(name, options)
   }))
+
+/**
+ * A replica's pool starts empty and is then resized to its minimum, which it fills in the background: a
+ * replica that is down when the cluster starts is a node that is down, not a cluster that cannot start.
+ */
+const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
+  Effect.gen(function*() {
+    const { minConnections } = yield* PoolConfig.make({ ...options.pool, name })
+    const connector = yield* PgPool.connector(options)
+    const pool = yield* Pool.make(connector, { ...options.pool, name, minConnections: 0 })
+    yield* pool.resize({ min: minConnections })
+    return pool
+  })
 
 /**
  * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`, reading replication positions with

@@ -221,4 +221,20 @@ describe("PgCluster on a primary and a streaming replica", () => {
       )
       expect(caughtUp).toEqual({ r: true, n: 3 })
     }))
+
+  it.scopedLive("a replica down when the cluster starts: the cluster starts, reads run on the primary until it is up", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* primaryAndReplica
+      yield* replica.stop("fast")
+      const cluster = yield* Cluster.make(
+        PgCluster.nodes(nodesOf(primary, replica).map((node) => ({ ...node, pool: { ...pool, minConnections: 2 } }))),
+        { removeAfterFailures: 1, probe: Schedule.spaced("100 millis") }
+      )
+      const events = yield* cluster.subscribe
+      expect(yield* Cluster.read(inRecovery(cluster))).toBe(false)
+      expect((yield* Queue.take(events))._tag).toBe("NodeDown")
+      yield* replica.start
+      expect((yield* Queue.take(events))._tag).toBe("NodeUp")
+      expect(yield* Cluster.read(inRecovery(cluster))).toBe(true)
+    }))
 })
