@@ -13,6 +13,7 @@
  * `--memory-repetitions=N` (processes per figure; default `--rounds`, else 3),
  * `--memory-count=N` (connections, default 100),
  * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
+ * `--scale-parts=waiters,health,subscribers`, `--scale-fibers=100,10000` (the waiters rows),
  * `--pipeline-duration=MS`, `--pipeline-rounds=N`,
  * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
@@ -61,6 +62,8 @@ const known = [
   "memory-count",
   "scale-duration",
   "scale-rounds",
+  "scale-parts",
+  "scale-fibers",
   "pipeline-duration",
   "pipeline-rounds",
   "skip"
@@ -96,6 +99,16 @@ const sqlWorkloads = value("sql-workloads")?.split(",").map((s) => {
   }
   return s as SelectOne.Workload
 })
+const scaleParts = value("scale-parts")?.split(",").map((s) => {
+  const part = ["waiters", "health", "subscribers"].find((p) => p === s)
+  if (part === undefined) throw new Error(`--scale-parts: waiters, health, subscribers; got ${s}`)
+  return part as "waiters" | "health" | "subscribers"
+})
+const scaleFibers = value("scale-fibers")?.split(",").map((s) => {
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--scale-fibers: expected whole numbers, got ${s}`)
+  return n
+})
 const skip = value("skip")?.split(",") ?? []
 const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale", "pipeline"]
 for (const s of skip) {
@@ -104,6 +117,7 @@ for (const s of skip) {
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
   sqlCases === undefined && sqlWorkloads === undefined && skip.length === 0 &&
+  scaleParts === undefined && scaleFibers === undefined &&
   value("duration") === undefined && value("rounds") === undefined)
 
 const runStarted = Date.now()
@@ -137,13 +151,18 @@ if (overhead !== undefined) {
   console.log(
     [
       "",
-      "Throughput (ops/s, median of rounds):",
+      "Throughput (ops/s (CPU µs/op), median of rounds):",
       Report.throughputTable(overhead),
+      "",
+      "Ratios (ops/s):",
+      Report.ratioTable(overhead),
       "",
       "p99 acquire latency (µs):",
       Report.latencyTable(overhead),
       "",
       Report.fairnessTable(overhead),
+      "",
+      Report.bargingNotes(overhead),
       "",
       `${overhead.rounds} rounds × ${overhead.durationMs} ms, ${Math.round(overhead.totalSeconds)} s in all`,
       ""
@@ -216,6 +235,8 @@ const scale = skip.includes("scale") ? undefined : await Effect.runPromise(Scale
   quick,
   durationMs: num("scale-duration") ?? num("duration"),
   rounds: num("scale-rounds") ?? num("rounds"),
+  parts: scaleParts,
+  waiterFibers: scaleFibers,
   log: (line) => console.log(line)
 }))
 
