@@ -603,8 +603,9 @@ export const tables = (report: Scale.Report): string => {
     parts.push(
       "Acquire + release (`use`) on a pool of 10 against the number of fibers looping on it, each holding its",
       "connection across one `Effect.yieldNow()` so that the others queue in the pool (with an empty body a",
-      "fiber never suspends, and the others wait in the Effect scheduler's run queue instead); waiting: the",
-      "pool's `waitingRequests`, sampled every 256 operations, median:",
+      "fiber never suspends, and the others wait in the Effect scheduler's run queue instead). The fibers share",
+      "one run queue (Effect's default keeps one per fiber, and runs a fiber that never waits alone for 2,049",
+      "yields at a time); waiting: the pool's `waitingRequests`, sampled every 256 operations, median:",
       "",
       rows(
         [
