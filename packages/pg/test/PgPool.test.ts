@@ -216,6 +216,8 @@ describeDb("PgPool", () => {
     withPool((name) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
+        // On a loaded machine every timer is late, the pool's and the test's: the bound is widened by that.
+        const lag = yield* Reliability.makeLagMeter
         const fiber = yield* Effect.fork(sql`SELECT pg_sleep(10)`)
         yield* until(
           adminQuery("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'", [name]),
@@ -223,21 +225,24 @@ describeDb("PgPool", () => {
         )
         const interruptedAt = Date.now()
         yield* Fiber.interrupt(fiber)
+        // Waited for up to the statement's own end (10 s), so that the bound below is what decides.
         yield* until(
           adminQuery(
             "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'SELECT pg_sleep%' AND state = 'active'",
             [name]
           ),
           (rows) => rows.length === 0,
-          1000
+          10_000
         )
-        expect(Date.now() - interruptedAt).toBeLessThan(1000)
-        // Cancelled cleanly outside a transaction: the connection went back to the pool, nothing closed.
+        expect(Date.now() - interruptedAt).toBeLessThanOrEqual(yield* lag.widen(1000))
+        // Cancelled cleanly outside a transaction: the connection, held while its cancel was being answered
+        // (slow under load), went back to the pool once settled, nothing closed.
+        yield* until(Pool.stats, (s) => s.activeConnections === 0)
         const stats = yield* Pool.stats
         expect([stats.connectionsClosed.broken, stats.totalConnections, stats.activeConnections]).toEqual([0, 2, 0])
         expect(yield* serverCount(name)).toBe(2)
         expect(yield* sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
-      })
+      }).pipe(Effect.scoped)
     ))
 
   it.live("a running query is cancelled with the protocol's cancel request, without opening a session", () =>

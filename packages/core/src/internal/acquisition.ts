@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { PoolExhaustedError } from "../PoolError.js"
 import type { PoolError } from "../PoolError.js"
@@ -36,6 +37,8 @@ export interface Acquirer<A, E> {
   readonly use: <B, E2, R2>(
     f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>
   ) => Effect.Effect<B, E2 | PoolError<E>, R2>
+  /** The verdicts of leases given back while held (`ResourcePool.hold`): shutdown interrupts them. */
+  readonly held: Set<Fiber.RuntimeFiber<unknown>>
 }
 
 /**
@@ -213,9 +216,30 @@ const makeTake = <A, E>(
 }
 
 /** Giving back: once per lease, broken or not, with the late return of a reported leak logged. */
-const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions) => {
-  const { events, metrics, name, now, state } = ctx
+const makeGiveBack = <A, E>(
+  ctx: PoolContext<A, E>,
+  options: AcquisitionOptions,
+  held: Set<Fiber.RuntimeFiber<unknown>>
+) => {
+  const { events, metrics, name, now, runFork, state } = ctx
   const isBroken = options.isBroken ?? defaultIsBroken
+  /**
+   * A held lease: its connection stays active, lent to no one, until the verdict; the caller does not wait
+   * for it. Interrupted (shutdown) or failed, the verdict closes it.
+   */
+  const releaseAfter = (conn: Conn<A>, verdict: Effect.Effect<boolean>): void => {
+    if (state.closed) return state.release(conn, now(), "broken")
+    // A verdict already reached runs to its end inside runFork: then there is nothing to hold.
+    let done = false
+    let fiber: Fiber.RuntimeFiber<unknown> | undefined = undefined
+    fiber = runFork(Effect.onExit(verdict, (exit) =>
+      Effect.sync(() => {
+        done = true
+        if (fiber !== undefined) held.delete(fiber)
+        state.release(conn, now(), exit._tag === "Success" && exit.value ? undefined : "broken")
+      })))
+    if (!done) held.add(fiber)
+  }
   return (lease: LeaseImpl<A>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (lease.released) return Effect.void
@@ -223,7 +247,8 @@ const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions)
       const t = now()
       const broken = lease.invalid || (exit._tag === "Failure" && isBroken(exit.cause))
       metrics.useTime.update((t - lease.acquiredAt) / 1000)
-      state.release(lease.conn, t, broken ? "broken" : undefined)
+      if (!broken && lease.verdict !== undefined) releaseAfter(lease.conn, lease.verdict)
+      else state.release(lease.conn, t, broken ? "broken" : undefined)
       const returned = lease.leakReported ?
         Effect.logInfo(
           `dbpool: connection ${lease.id} of pool "${name}", reported as a possible leak, came back after ` +
@@ -247,7 +272,8 @@ export const makeAcquirer = <A, E>(
   const { closedError, config, now, state } = ctx
   const acquireTimeoutMillis = millis(config.acquireTimeout)
   const take = makeTake(ctx, housekeeping, options)
-  const giveBack = makeGiveBack(ctx, options)
+  const held = new Set<Fiber.RuntimeFiber<unknown>>()
+  const giveBack = makeGiveBack(ctx, options, held)
 
   const acquireLease = (op: Acquisition<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
     Effect.suspend(() => {
@@ -294,5 +320,5 @@ export const makeAcquirer = <A, E>(
       )
     })
 
-  return { get, use }
+  return { get, use, held }
 }

@@ -214,7 +214,7 @@ class GuardedConnection<N> implements SqlConnection.Connection {
    * (57014 on an innocent query, 65 of 460 in a loop). The verdict is reached in a fiber of its own, bounded
    * by `cancelTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
    * partition, must not hold it). Until the verdict, the connection is `settling`: its next statement waits
-   * for it, and given back to the pool it is closed.
+   * for it, and given back to the pool it is held out of it until the verdict (`ResourcePool.hold`).
    */
   private settle(settle: (native: N) => Effect.Effect<boolean>): Effect.Effect<void> {
     const conn = this.conn
@@ -595,6 +595,14 @@ export const make = <N, E>(
       conn.settled = false
       return conn
     }
+    /**
+     * Whether a connection given back while `settling` can be reused: its verdict settled it. Interrupted
+     * (the pool's shutdown), it stops the cancel rather than wait for it.
+     */
+    const verdictOf = (conn: Conn<N>, settling: Fiber.RuntimeFiber<void>): Effect.Effect<boolean> =>
+      Effect.zipRight(Fiber.await(settling), Effect.sync(() => conn.settled && !conn.broken)).pipe(
+        Effect.onInterrupt(() => Fiber.interruptFork(settling))
+      )
     /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
     const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>, spareSettled = false): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -605,11 +613,13 @@ export const make = <N, E>(
         // An interrupted borrower may have left anything on the connection (a SET it meant to undo): closed.
         // Only a borrow for one statement of the client, interrupted in that statement which then settled,
         // has left nothing behind.
+        const settling = conn.settling
         const interrupted = exit !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) &&
-          !(spareSettled && conn.settled)
-        if (conn.broken || conn.running > 0 || inTransaction || interrupted || conn.settling !== undefined) {
-          return pool.invalidate(lease)
-        }
+          !(spareSettled && (conn.settled || settling !== undefined))
+        if (conn.broken || conn.running > 0 || inTransaction || interrupted) return pool.invalidate(lease)
+        // Its interrupted statement's cancel is slow (a loaded machine): held, lent to no one, until the
+        // verdict, then kept or closed. Closing it at once closed healthy connections under load.
+        if (settling !== undefined) return pool.hold(lease, verdictOf(conn, settling))
         return Effect.void
       })
 
