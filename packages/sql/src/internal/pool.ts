@@ -32,9 +32,17 @@ import * as PooledStatement from "./statement.js"
 
 type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: number]>
 
-/** Bound on the best-effort cancel of an interrupted statement. */
+/** Bound on the best-effort cancel of a statement left running (the connection is closed anyway). */
 const cancelTimeout = "2 seconds"
-/** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
+/**
+ * Bound on the verdict on an interrupted statement (cancelled, answered, the session idle), past which the
+ * connection is closed. Meanwhile it is lent to no one and a reserved connection's next statement waits; a
+ * cancel takes milliseconds on a healthy server, but on a loaded machine MySQL's (a connection of its own,
+ * KILL QUERY re-sent until the statement answers) took more than 2 s (3 of 20 rounds), which closed healthy
+ * connections and failed a reserved connection's next statement.
+ */
+const settleTimeout = "5 seconds"
+/** How long the statement's caller waits for that cancel; it runs on in the background (see `bounded`). */
 const cancelWait = "50 millis"
 /** How long an interrupted statement is given to answer a cancel before the cancel is sent again. */
 const cancelRetry = "100 millis"
@@ -43,8 +51,12 @@ const cancelRetry = "100 millis"
  * Work on an interrupted statement (its cancel), bounded by `cancelTimeout`: `otherwise` past the bound or on
  * failure. Interruptible, or the bound would not hold (it runs in finalizers).
  */
-const bounded = <A>(work: Effect.Effect<A>, otherwise: A): Effect.Effect<A> =>
-  work.pipe(Effect.interruptible, Effect.timeout(cancelTimeout), Effect.catchAllCause(() => Effect.succeed(otherwise)))
+const bounded = <A>(
+  work: Effect.Effect<A>,
+  otherwise: A,
+  bound: Duration.DurationInput = cancelTimeout
+): Effect.Effect<A> =>
+  work.pipe(Effect.interruptible, Effect.timeout(bound), Effect.catchAllCause(() => Effect.succeed(otherwise)))
 
 /**
  * The statement's caller waits for that work, in a fiber of its own, only briefly: a server that stopped
@@ -212,7 +224,7 @@ class GuardedConnection<N> implements SqlConnection.Connection {
    * and the connection is kept only once BOTH have finished and the session is idle. Keeping it as soon as
    * the statement answered let a cancel still on its way hit the next statement on the kept connection
    * (57014 on an innocent query, 65 of 460 in a loop). The verdict is reached in a fiber of its own, bounded
-   * by `cancelTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
+   * by `settleTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
    * partition, must not hold it). Until the verdict, the connection is `settling`: its next statement waits
    * for it, and given back to the pool it is held out of it until the verdict (`ResourcePool.hold`).
    */
@@ -246,10 +258,13 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       )
       return Effect.ensuring(attempt, Fiber.interrupt(idle))
     })
-    return Effect.flatMap(Effect.forkDaemon(Effect.flatMap(bounded(cancelUntilSettled, false), verdict)), (work) => {
-      if (!decided) conn.settling = work
-      return awaitBriefly(work)
-    })
+    return Effect.flatMap(
+      Effect.forkDaemon(Effect.flatMap(bounded(cancelUntilSettled, false, settleTimeout), verdict)),
+      (work) => {
+        if (!decided) conn.settling = work
+        return awaitBriefly(work)
+      }
+    )
   }
 
   execute(
