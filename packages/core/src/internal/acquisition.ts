@@ -15,6 +15,7 @@ import { PoolEvent } from "../PoolEvent.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import type { PoolContext } from "./context.js"
 import { millis } from "./context.js"
+import { connectionAcquired, connectionReleased } from "./events.js"
 import type { Housekeeping } from "./housekeeping.js"
 import { Acquisition, LeaseImpl } from "./lease.js"
 import { poolNameAttribute } from "./metrics.js"
@@ -70,13 +71,9 @@ const makeLend = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined):
     if (!state.lend(conn, t - start, lease)) return Effect.fail(closedError)
     if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
     metrics.waitTime.update((t - start) / 1000)
-    // The hot path: no closure for an event nobody listens to.
-    const leased = events.listening
-      ? events.after(
-        Effect.succeed(lease),
-        () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
-      )
-      : Effect.succeed(lease)
+    // The hot path: no event built while nobody listens, and none published here (recorded for the batch).
+    if (events.listening) events.record(connectionAcquired(conn.id, t - start))
+    const leased = Effect.succeed(lease)
     if (leakMillis === undefined) return leased
     return Effect.zipRight(
       Effect.map(Effect.option(Effect.currentSpan), (span) => {
@@ -215,13 +212,17 @@ const makeTake = <A, E>(
   return take
 }
 
-/** Giving back: once per lease, broken or not, with the late return of a reported leak logged. */
+/**
+ * Giving back: once per lease, broken or not, with the late return of a reported leak logged. It publishes
+ * the statistics when `statsInterval` has elapsed since the last publication, so that fibers which never
+ * suspend (and so never let the publication's timer run) still see them published.
+ */
 const makeGiveBack = <A, E>(
   ctx: PoolContext<A, E>,
   options: AcquisitionOptions,
   held: Set<Fiber.RuntimeFiber<unknown>>
 ) => {
-  const { events, metrics, name, now, runFork, state } = ctx
+  const { events, metrics, name, now, runFork, state, stats } = ctx
   const isBroken = options.isBroken ?? defaultIsBroken
   /**
    * A held lease: its connection stays active, lent to no one, until the verdict; the caller does not wait
@@ -255,11 +256,8 @@ const makeGiveBack = <A, E>(
             `${t - lease.acquiredAt} ms`
         ) :
         Effect.void
-      if (!events.listening) return returned
-      return events.after(
-        returned,
-        () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })
-      )
+      if (events.listening) events.record(connectionReleased(lease.id, t - lease.acquiredAt))
+      return stats.isDue(t) ? Effect.zipRight(stats.publishDue(t), returned) : returned
     })
 }
 
