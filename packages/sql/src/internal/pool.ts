@@ -37,9 +37,9 @@ const cancelTimeout = "2 seconds"
 /**
  * Bound on the verdict on an interrupted statement (cancelled, answered, the session idle), past which the
  * connection is closed. Meanwhile it is lent to no one and a reserved connection's next statement waits; a
- * cancel takes milliseconds on a healthy server, but on a loaded machine MySQL's (a connection of its own,
- * KILL QUERY re-sent until the statement answers) took more than 2 s (3 of 20 rounds), which closed healthy
- * connections and failed a reserved connection's next statement.
+ * cancel takes milliseconds on a healthy server, but on a loaded machine (load 12–17 on 2 cores) MySQL's
+ * (then a new connection for each KILL QUERY) took more than 2 s in 3 of 20 rounds, which failed a reserved
+ * connection's next statement.
  */
 const settleTimeout = "5 seconds"
 /** How long the statement's caller waits for that cancel; it runs on in the background (see `bounded`). */
