@@ -412,9 +412,9 @@ const make = (
 
   /**
    * KILL QUERY from a short connection of our own (the busy one cannot take a statement). With `resend`, the
-   * KILL is sent again on that same connection while the statement has not answered: a KILL that reaches the
-   * server before the statement starts running is ignored there, and connecting anew for each attempt (a
-   * handshake, hundreds of ms on a loaded machine) let the pool's bound on the cancel run out. Connecting and
+   * KILL is sent again on that same connection while the statement has not answered (a KILL that reaches the
+   * server before the statement starts running is ignored there), rather than a handshake for each attempt,
+   * and nothing is sent while that connection is still connecting. Connecting and
    * killing stay interruptible, so that the pool's bound holds against a server that does not answer; once
    * open, the short connection is closed whatever happens.
    */

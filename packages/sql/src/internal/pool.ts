@@ -37,9 +37,10 @@ const cancelTimeout = "2 seconds"
 /**
  * Bound on the verdict on an interrupted statement (cancelled, answered, the session idle), past which the
  * connection is closed. Meanwhile it is lent to no one and a reserved connection's next statement waits; a
- * cancel takes milliseconds on a healthy server, but on a loaded machine (load 12–17 on 2 cores) MySQL's
- * (then a new connection for each KILL QUERY) took more than 2 s in 3 of 20 rounds, which failed a reserved
- * connection's next statement.
+ * cancel takes milliseconds on a healthy server, but on a loaded machine (load 8–17 on 2 cores) MariaDB
+ * answered some `KILL QUERY`s of a `SLEEP` only after about 2.0 s (the KILL itself took 2 s, or the statement
+ * answered about 2 s after the first KILL however often it was sent again): with a 2 s bound, the reserved
+ * connection's next statement then failed ("did not settle").
  */
 const settleTimeout = "5 seconds"
 /** How long the statement's caller waits for that cancel; it runs on in the background (see `bounded`). */
