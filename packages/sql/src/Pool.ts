@@ -279,6 +279,41 @@ export const makeClient: (pool: Pool<any>, options?: ClientOptions | undefined) 
 ) => internal.makePoolClient(pool, options ?? {})
 
 /**
+ * How a routed client runs one statement outside a transaction: it calls
+ * `run` with the pool of its choice (more than once to retry elsewhere) and
+ * may observe the outcome. Called when the statement runs, in its fiber.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Route = <A, R>(
+  run: (pool: Pool<any>) => Effect.Effect<A, SqlError, R>
+) => Effect.Effect<A, SqlError, R>
+
+/**
+ * A `SqlClient` over several pools: each statement outside a transaction
+ * runs where `route` sends it. Transactions, `reserve` and the statement
+ * compiler are `primary`'s; a statement inside a transaction runs on the
+ * transaction's connection. The pools must share the default transaction tag
+ * (pools from `make` or `layer` do), so that each joins the others'
+ * transactions. What `@dbpool/cluster` sends reads to replicas with.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@dbpool/sql"
+ *
+ * declare const primary: Pool.Pool
+ * declare const replica: Pool.Pool
+ * // every statement outside a transaction on the replica, transactions on the primary
+ * const sql = Pool.makeRoutedClient(primary, (run) => run(replica))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRoutedClient: (primary: Pool<any>, route: Route) => SqlClient.SqlClient = internal.makeRoutedClient
+
+/**
  * A layer providing the default `Pool` and `SqlClient.SqlClient`, both over
  * one pool built from a connector (or an effect making one). The client's
  * `reactive` queries hear the `Reactivity` service of the context: the layer

@@ -511,6 +511,25 @@ export const makePoolClient = (pool: Pool.Pool<any>, options: Pool.ClientOptions
       options
     )
 
+/** Where a pool keeps what its clients are made of, for a client that routes over several pools. */
+const clientParts: unique symbol = Symbol.for("@dbpool/sql/Pool/clientParts")
+
+type ClientParts = Parameters<typeof makeClient>[0]
+
+const partsOf = (pool: Pool.Pool<any>): ClientParts =>
+  (pool as unknown as Record<typeof clientParts, ClientParts>)[clientParts]
+
+export const makeRoutedClient = (primary: Pool.Pool<any>, route: Pool.Route): SqlClient.SqlClient => {
+  const parts = partsOf(primary)
+  return makeClient({
+    ...parts,
+    // Routed when the statement runs: the route may read the fiber's own settings (a read scope).
+    acquirer: route((pool) => partsOf(pool).acquirer),
+    statement: (kind, sql, params, transformRows) =>
+      route((pool) => partsOf(pool).statement(kind, sql, params, transformRows))
+  })
+}
+
 /** The transaction tag of the default pool: @effect/sql's own, so everything built on @effect/sql joins in. */
 export const defaultTransactionTag: TxTag = SqlClient.TransactionConnection
 
@@ -770,7 +789,8 @@ export const make = <N, E>(
       sql,
       withConnection,
       withTransaction,
-      [clientBuilder]: newClient
+      [clientBuilder]: newClient,
+      [clientParts]: clientOptions
     }) as any
     return service
   })
