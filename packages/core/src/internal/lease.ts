@@ -14,6 +14,8 @@ import type { Conn, PoolWaiter } from "./state.js"
 export class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
+  /** Set by `hold`: given back, the resource waits for this verdict before it is reused or closed. */
+  verdict: Effect.Effect<boolean> | undefined = undefined
   /** Where it was acquired (stack and the caller's span), kept only while leak detection is on. */
   acquiredStack: string | undefined = undefined
   acquiredSpan: Tracer.AnySpan | undefined = undefined
