@@ -632,12 +632,16 @@ export const make = <N, E>(
     }
     /**
      * Whether a connection given back while `settling` can be reused: its verdict settled it. Interrupted
-     * (the pool's shutdown), it stops the cancel rather than wait for it.
+     * (the pool's shutdown), it stops the cancel rather than wait for it. Bounded here too: on a silent
+     * network the settling work can be stuck past its own bound in a step that cannot be interrupted, and
+     * only closing the connection (its socket) ends it.
      */
     const verdictOf = (conn: Conn<N>, settling: Fiber.RuntimeFiber<void>): Effect.Effect<boolean> =>
-      Effect.zipRight(Fiber.await(settling), Effect.sync(() => conn.settled && !conn.broken)).pipe(
-        Effect.onInterrupt(() => Fiber.interruptFork(settling))
-      )
+      Effect.timeoutTo(Fiber.await(settling), {
+        duration: settleTimeout,
+        onSuccess: () => conn.settled && !conn.broken,
+        onTimeout: () => false
+      }).pipe(Effect.onInterrupt(() => Fiber.interruptFork(settling)))
     /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
     const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>, spareSettled = false): Effect.Effect<void> =>
       Effect.suspend(() => {
