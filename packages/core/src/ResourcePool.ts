@@ -108,6 +108,58 @@ export interface ConnectionInfo {
 }
 
 /**
+ * Who holds one lent connection, as a `PoolTimeoutError` and a dashboard
+ * show it: since when, in which span, from where.
+ *
+ * @example
+ * ```ts
+ * import type { LeaseInfo } from "@dbpool/core/ResourcePool"
+ *
+ * const describe = (l: LeaseInfo) =>
+ *   `${l.connectionId} held ${l.heldFor} ms` + (l.span === undefined ? "" : ` in span ${l.span.name}`)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseInfo {
+  /** The lent connection's id. */
+  readonly connectionId: string
+  /** When the lease began (epoch milliseconds of the pool's `Clock`). */
+  readonly acquiredAt: number
+  /** Milliseconds it has been held, at the moment the list was made. */
+  readonly heldFor: number
+  /** How many times the connection has been lent, this lease included. */
+  readonly usageCount: number
+  /**
+   * The span the caller acquired it in: recorded when a tracer is installed
+   * (or leak detection is on). `name` is undefined for an external span.
+   */
+  readonly span?: LeaseSpan | undefined
+  /** The stack where it was acquired: recorded only while leak detection is on. */
+  readonly callSite?: string | undefined
+}
+
+/**
+ * The acquiring span of a lease: its name and ids.
+ *
+ * @example
+ * ```ts
+ * import type { LeaseSpan } from "@dbpool/core/ResourcePool"
+ *
+ * const link = (s: LeaseSpan) => `trace ${s.traceId}, span ${s.spanId}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseSpan {
+  readonly name: string | undefined
+  readonly traceId: string
+  readonly spanId: string
+}
+
+/**
  * How to open, close and check one resource.
  *
  * @since 0.1.0

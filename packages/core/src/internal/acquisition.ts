@@ -39,10 +39,15 @@ export interface Acquirer<A, E> {
 }
 
 /**
- * Lends the connection the caller who asked at `start` received at `t`: the lease, with its event and,
- * under leak detection, its origin.
+ * Lends the connection the caller who asked at `start` received at `t`: the lease, with its event, the
+ * caller's span (read when it asked) and, under leak detection, its origin.
  */
-type Lend<A, E> = (conn: Conn<A>, start: number, t: number) => Effect.Effect<LeaseImpl<A>, PoolError<E>>
+type Lend<A, E> = (
+  op: Acquisition<A, E>,
+  conn: Conn<A>,
+  start: number,
+  t: number
+) => Effect.Effect<LeaseImpl<A>, PoolError<E>>
 
 /**
  * Asks the state for a connection (again, when `retrying` after a failed check on borrow) and acts on its
@@ -61,26 +66,20 @@ type Take<A, E> = (
 
 const makeLend = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined): Lend<A, E> => {
   const { closedError, events, metrics, state } = ctx
-  return (conn, start, t) => {
+  return (op, conn, start, t) => {
     const lease = new LeaseImpl(conn, t)
+    lease.acquiredSpan = op.span
     // Handed over just before shutdown cut it: the pool closed under this caller.
     if (!state.lend(conn, t - start, lease)) return Effect.fail(closedError)
     if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
     metrics.waitTime.update((t - start) / 1000)
     // The hot path: no closure for an event nobody listens to.
-    const leased = events.listening
+    return events.listening
       ? events.after(
         Effect.succeed(lease),
         () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
       )
       : Effect.succeed(lease)
-    if (leakMillis === undefined) return leased
-    return Effect.zipRight(
-      Effect.map(Effect.option(Effect.currentSpan), (span) => {
-        if (span._tag === "Some") lease.acquiredSpan = span.value
-      }),
-      leased
-    )
   }
 }
 
@@ -103,7 +102,7 @@ const makeWait = <A, E>(ctx: PoolContext<A, E>, lend: Lend<A, E>) => {
     return Effect.flatMap(traced, (conn) => {
       // Received: from here the lease, not the waiter, answers for the connection.
       op.waiter = undefined
-      return lend(conn, waiter.enqueuedAt, now())
+      return lend(op, conn, waiter.enqueuedAt, now())
     })
   }
 }
@@ -139,7 +138,7 @@ const makeBorrowCheck = <A, E>(
         const duration = t - checkStart
         runFork(events.emit(() => PoolEvent.HealthCheckCompleted({ connectionId: conn.id, healthy, duration })))
       }
-      if (verdict === "healthy") return lend(conn, start, t)
+      if (verdict === "healthy") return lend(op, conn, start, t)
       if (verdict === "interrupted") {
         state.cancelDuringCheck(conn, t)
         return Effect.interrupt
@@ -162,7 +161,7 @@ const makeRetryRefusal = <A, E>(ctx: PoolContext<A, E>, housekeeping: Housekeepi
     }
     const t = now()
     if (t < deadline) return undefined
-    const error = timeoutError()
+    const error = timeoutError(t)
     state.countFailure(error)
     const event = acquireTimedOut(t - start)
     return events.before(() => event!, Effect.fail(error))
@@ -206,7 +205,7 @@ const makeTake = <A, E>(
       t - conn.idleSince >= validateAfterIdleMillis &&
       t - conn.lastValidatedAt >= validateAfterIdleMillis
     ) return checkOnBorrow(op, conn, start, deadline)
-    return lend(conn, start, t)
+    return lend(op, conn, start, t)
   }
   const checkOnBorrow = makeBorrowCheck(ctx, housekeeping.runValidation, lend, take)
   return take
@@ -249,9 +248,13 @@ export const makeAcquirer = <A, E>(
   const take = makeTake(ctx, housekeeping, options)
   const giveBack = makeGiveBack(ctx, options)
 
+  // Who holds the connections (a PoolTimeoutError, a dashboard): the caller's span is kept when a tracer is
+  // installed or leak detection is on. Reading it here costs nothing more than the suspend this replaces.
+  const recordSpan = housekeeping.leakMillis !== undefined
   const acquireLease = (op: Acquisition<A, E>): Effect.Effect<LeaseImpl<A>, PoolError<E>> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       if (!state.arrive()) return Effect.fail(closedError)
+      if (recordSpan || fiber.currentTracer !== builtInTracer) op.span = fiber.currentSpan
       const start = now()
       return take(op, start, start + acquireTimeoutMillis, false)
     })

@@ -7,6 +7,35 @@ import type * as ResourcePool from "../ResourcePool.js"
 import type { Restore } from "./context.js"
 import type { Conn, PoolWaiter } from "./state.js"
 
+/**
+ * Who holds the connections now, held longest first. Built only when asked
+ * for (a timeout, a dashboard): lending records nothing for it beyond what
+ * the lease already carries.
+ */
+export const heldLeases = <A>(open: Iterable<Conn<A>>, now: number): Array<ResourcePool.LeaseInfo> => {
+  const held: Array<LeaseImpl<A>> = []
+  for (const conn of open) {
+    const lease = conn.lease
+    if (lease instanceof LeaseImpl && !lease.released) held.push(lease)
+  }
+  held.sort((a, b) => a.acquiredAt - b.acquiredAt)
+  return held.map((lease) => leaseInfo(lease, now))
+}
+
+const leaseInfo = <A>(lease: LeaseImpl<A>, now: number): ResourcePool.LeaseInfo => {
+  const span = lease.acquiredSpan
+  return {
+    connectionId: lease.id,
+    acquiredAt: lease.acquiredAt,
+    heldFor: now - lease.acquiredAt,
+    usageCount: lease.usageCount,
+    span: span === undefined ?
+      undefined :
+      { name: span._tag === "Span" ? span.name : undefined, traceId: span.traceId, spanId: span.spanId },
+    callSite: lease.acquiredStack
+  }
+}
+
 export class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
@@ -38,5 +67,7 @@ export class LeaseImpl<A> implements ResourcePool.Lease<A> {
 export class Acquisition<A, E> {
   waiter: PoolWaiter<A, E> | undefined = undefined
   lease: LeaseImpl<A> | undefined = undefined
+  /** The caller's span, read when it asked, if a tracer is installed or leak detection is on. */
+  span: Tracer.AnySpan | undefined = undefined
   constructor(readonly restore: Restore) {}
 }
