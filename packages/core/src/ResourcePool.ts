@@ -60,6 +60,15 @@ export interface ResourcePool<in out A, in out E = never> extends Pipeable {
   readonly changes: Stream.Stream<PoolStats>
   /** Everything that happens in the pool, in order, from the moment of subscription; it ends when the pool closes. */
   readonly events: Stream.Stream<PoolEvent>
+  /**
+   * The same events but the two every acquisition makes (`ConnectionAcquired`,
+   * `ConnectionReleased`): connections opened and closed, health checks,
+   * timeouts, leaks, connection failures, the circuit breaker. What a
+   * dashboard or an alert follows: subscribing costs the acquisition path nothing.
+   */
+  readonly notices: Stream.Stream<PoolEvent>
+  /** Who holds the connections now, held longest first (as a `PoolTimeoutError` lists them). */
+  readonly leases: Effect.Effect<ReadonlyArray<LeaseInfo>>
   /** One entry per open connection: id, age, uses, state. */
   readonly metrics: Effect.Effect<ReadonlyArray<ConnectionInfo>>
   /** Changes the bounds; connections above a lowered maximum close as they fall idle. */

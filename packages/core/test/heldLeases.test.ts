@@ -1,7 +1,7 @@
 import { PoolError, ResourcePool } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Option, Ref, TestClock, Tracer } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Option, Ref, Scope, Stream, TestClock, Tracer } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
 
 /** A tracer whose spans get predictable ids: trace-1/span-1, trace-2/span-2, ... */
@@ -192,5 +192,40 @@ describe("PoolTimeoutError: who holds the connections", () => {
         expect(error.message).not.toContain("held longest")
       }).pipe(Effect.scoped)
       yield* TestClock.adjust("1 minute")
+    }))
+
+  it.effect("pool.leases lists the holders now; pool.notices has every event but the two of each acquisition", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      const done = yield* Deferred.make<void>()
+      const scope = yield* Scope.make()
+      const pool = yield* poolOf(fake, 1).pipe(Scope.extend(scope))
+      const [id] = (yield* pool.metrics).map((c) => c.id)
+      const tags = (stream: Stream.Stream<{ readonly _tag: string }>) =>
+        Effect.fork(Stream.runCollect(Stream.map(stream, (e) => e._tag)))
+      const notices = yield* tags(pool.notices)
+      yield* FakeResource.settle
+      expect(yield* pool.leases).toEqual([])
+      const holder = yield* holdOne(pool, done)
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* pool.leases).toEqual([
+        { connectionId: id, acquiredAt: 0, heldFor: 2000, usageCount: 1, span: undefined, callSite: undefined }
+      ])
+      const everything = yield* tags(pool.events)
+      yield* FakeResource.settle
+      const waiter = yield* Effect.fork(pool.use(() => Effect.void))
+      yield* FakeResource.settle
+      yield* TestClock.adjust("5 seconds")
+      yield* Effect.flip(Fiber.join(waiter))
+      yield* Deferred.succeed(done, undefined)
+      yield* Fiber.join(holder)
+      yield* Scope.close(scope, Exit.void)
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(notices))).toEqual(["AcquireTimedOut", "ConnectionClosed"])
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(everything))).toEqual([
+        "AcquireTimedOut",
+        "ConnectionReleased",
+        "ConnectionClosed"
+      ])
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })

@@ -74,7 +74,7 @@ const makeLend = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefined):
     if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
     metrics.waitTime.update((t - start) / 1000)
     // The hot path: no closure for an event nobody listens to.
-    return events.listening
+    return events.listeningToLeases
       ? events.after(
         Effect.succeed(lease),
         () => PoolEvent.ConnectionAcquired({ connectionId: conn.id, waitTime: t - start })
@@ -229,7 +229,7 @@ const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions)
             `${t - lease.acquiredAt} ms`
         ) :
         Effect.void
-      if (!events.listening) return returned
+      if (!events.listeningToLeases) return returned
       return events.after(
         returned,
         () => PoolEvent.ConnectionReleased({ connectionId: lease.id, useTime: t - lease.acquiredAt })

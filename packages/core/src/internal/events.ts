@@ -17,10 +17,20 @@ export class Events {
   // never have one. Events are published only while subscribers > 0, so only once it exists.
   private hub: PubSub.PubSub<PoolEvent> | undefined = undefined
   private subscribers = 0
+  /** Those of `subscribers` who want the two events of every acquisition too (`pool.events`, not `pool.notices`). */
+  private leaseSubscribers = 0
 
   /** Whether anyone listens now. */
   get listening(): boolean {
     return this.subscribers > 0
+  }
+
+  /**
+   * Whether anyone listens to `ConnectionAcquired` and `ConnectionReleased`, made on every acquisition:
+   * a dashboard or an alert follows `notices` and so costs the acquisition path nothing.
+   */
+  get listeningToLeases(): boolean {
+    return this.leaseSubscribers > 0
   }
 
   /** Publishes the event `make` returns, if anyone listens. */
@@ -45,8 +55,11 @@ export class Events {
       : Effect.asVoid(PubSub.publishAll(this.hub!, events))
   }
 
-  /** A subscription for `pool.events`; empty if the pool closed before anyone subscribed. */
-  subscribe(closed: boolean): Effect.Effect<Stream.Stream<PoolEvent>, never, Scope.Scope> {
+  /**
+   * A subscription for `pool.events` (`withLeases`) or `pool.notices`; empty if the pool closed before anyone
+   * subscribed. A notices subscriber shares the hub, so it drops the per-acquisition events others asked for.
+   */
+  subscribe(closed: boolean, withLeases: boolean): Effect.Effect<Stream.Stream<PoolEvent>, never, Scope.Scope> {
     return Effect.suspend(() => {
       if (this.hub === undefined) {
         if (closed) return Effect.succeed(Stream.empty)
@@ -55,12 +68,16 @@ export class Events {
       return Effect.acquireRelease(
         Effect.tap(PubSub.subscribe(this.hub), () => {
           this.subscribers++
+          if (withLeases) this.leaseSubscribers++
         }),
         () =>
           Effect.sync(() => {
             this.subscribers--
+            if (withLeases) this.leaseSubscribers--
           })
-      ).pipe(Effect.map((queue) => Stream.fromQueue(queue)))
+      ).pipe(
+        Effect.map((queue) => withLeases ? Stream.fromQueue(queue) : Stream.filter(Stream.fromQueue(queue), isNotice))
+      )
     })
   }
 
@@ -69,3 +86,6 @@ export class Events {
     return Effect.suspend(() => this.hub === undefined ? Effect.void : PubSub.shutdown(this.hub))
   }
 }
+
+const isNotice = (event: PoolEvent): boolean =>
+  event._tag !== "ConnectionAcquired" && event._tag !== "ConnectionReleased"

@@ -31,7 +31,7 @@ import type { Creation } from "./creation.js"
 import { makeCreation } from "./creation.js"
 import { Events } from "./events.js"
 import { makeHousekeeping } from "./housekeeping.js"
-import { LeaseImpl } from "./lease.js"
+import { heldLeases, LeaseImpl } from "./lease.js"
 import { PoolMetrics } from "./metrics.js"
 import { PoolState } from "./state.js"
 
@@ -208,7 +208,9 @@ const poolRecord = <A, E>(
       }),
     stats: Effect.sync(() => state.snapshot()),
     changes,
-    events: Stream.unwrapScoped(Effect.suspend(() => events.subscribe(state.closed))),
+    events: Stream.unwrapScoped(Effect.suspend(() => events.subscribe(state.closed, true))),
+    notices: Stream.unwrapScoped(Effect.suspend(() => events.subscribe(state.closed, false))),
+    leases: Effect.sync(() => heldLeases(state.open, now())),
     metrics: Effect.sync(() => {
       const t = now()
       return Array.from(state.open, (c): ResourcePool.ConnectionInfo => ({
