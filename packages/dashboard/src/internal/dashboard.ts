@@ -1,0 +1,57 @@
+/**
+ * Wiring: the pools, their sampler, the HTTP application, Node's server.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as http from "node:http"
+import type * as Dashboard from "../Dashboard.js"
+import { config, Dashboard as DashboardTag } from "../Dashboard.js"
+import * as App from "./app.js"
+import * as Auth from "./auth.js"
+import * as Sampler from "./sampler.js"
+import { type DashboardConfigError, gather } from "./source.js"
+
+const appWith = <R>(options: Dashboard.Options<R>, token: Dashboard.Options<R>["token"]) =>
+  Effect.gen(function*() {
+    const pools = yield* gather(options.pools)
+    const interval = Duration.decode(options.interval ?? "500 millis")
+    const history = Duration.decode(options.history ?? "5 minutes")
+    const sampler = yield* Sampler.make(pools, {
+      interval,
+      keep: Math.max(1, Math.ceil(Duration.toMillis(history) / Math.max(1, Duration.toMillis(interval))))
+    })
+    return App.make({
+      sampler,
+      guard: Auth.make(token),
+      readyTimeout: Duration.decode(options.readyTimeout ?? "1 second"),
+      metrics: options.metrics,
+      title: options.title ?? "dbpool dashboard"
+    })
+  })
+
+export const httpApp = <R = never>(
+  options: Dashboard.Options<R>
+): Effect.Effect<HttpApp.Default, DashboardConfigError, R | Scope.Scope> => appWith(options, options.token)
+
+export const layer = <R = never>(options: Dashboard.Options<R>) =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const env = yield* config
+    const host = options.host ?? env.host
+    const port = options.port ?? env.port
+    const app = yield* appWith(options, options.token ?? env.token)
+    const server = NodeHttpServer.layer(() => http.createServer(), { host, port })
+    const address = Layer.effect(
+      DashboardTag,
+      HttpServer.addressWith((address) => {
+        const actual = address._tag === "TcpAddress" ? address.port : port
+        const shown = host.includes(":") ? `[${host}]` : host
+        return Effect.succeed({ host, port: actual, url: `http://${shown}:${actual}/` })
+      })
+    )
+    return Layer.merge(HttpServer.serve(app), address).pipe(Layer.provide(server))
+  }))
