@@ -48,12 +48,7 @@ const text = (page: Page, selector: string) => Effect.promise(() => page.locator
 /** The throughput chart's pixels: they change when uPlot redraws it with new samples. */
 const chartPixels = (page: Page, pool: string) =>
   Effect.promise(() =>
-    page.evaluate(
-      (name) =>
-        (document.querySelector(`[data-pool="${name}"] [data-chart="throughput"] canvas`) as HTMLCanvasElement)
-          .toDataURL(),
-      pool
-    )
+    page.evaluate(`document.querySelector('[data-pool="${pool}"] [data-chart="throughput"] canvas').toDataURL()`)
   )
 
 /** Fibers looping short uses of the pool (a few milliseconds each), until the test's scope closes. */
