@@ -7,6 +7,8 @@
 //   dist/src            the sources the source maps and declaration maps point at
 //   dist/<Module>/      package.json stubs so that resolvers without `exports` (node10) find each module
 //   README.md, LICENSE, CHANGELOG.md
+//   the source package.json's `files` (assets read from disk, not imported: observability's prometheus/
+//   rules file)
 //
 // The source package.json keeps its ./src/*.ts exports: in the repository, vitest, tsc and tsx read the
 // sources directly. Usage: node scripts/pack-dist.mjs (after the tsc build; `npm run build` does both).
@@ -16,7 +18,7 @@ import { fileURLToPath } from "node:url"
 
 /** The repository's root; the other scripts import it, with `publicPackages` and `walk`, from here. */
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite", "dashboard"]
+export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite", "observability", "dashboard"]
 
 // Fields of the source package.json carried over as they are (order kept in the output).
 const carried = [
@@ -60,7 +62,15 @@ const manifest = (source, modules) => {
   out.types = "./cjs/index.d.ts"
   out.exports = { "./package.json": "./package.json" }
   for (const m of modules) out.exports[m === "index" ? "." : `./${m}`] = entry(m)
-  out.files = ["esm", "cjs", "dts", "src", ...modules.filter((m) => m !== "index"), "CHANGELOG.md"]
+  out.files = [
+    "esm",
+    "cjs",
+    "dts",
+    "src",
+    ...modules.filter((m) => m !== "index"),
+    ...(source.files ?? []),
+    "CHANGELOG.md"
+  ]
   return out
 }
 
@@ -135,6 +145,10 @@ export const assemble = (name) => {
   writeJson(path.join(dist, "package.json"), manifest(source, modules))
   copyIfExists(path.join(pkgDir, "README.md"), path.join(dist, "README.md"))
   copyIfExists(path.join(pkgDir, "CHANGELOG.md"), path.join(dist, "CHANGELOG.md"))
+  for (const asset of source.files ?? []) {
+    fs.rmSync(path.join(dist, asset), { recursive: true, force: true })
+    fs.cpSync(path.join(pkgDir, asset), path.join(dist, asset), { recursive: true })
+  }
   fs.copyFileSync(path.join(root, "LICENSE"), path.join(dist, "LICENSE"))
   return dist
 }

@@ -1,4 +1,4 @@
-// The packaging test: the five public packages as a user gets them. Builds them, packs each from its
+// The packaging test: the six public packages as a user gets them. Builds them, packs each from its
 // dist into a temporary folder outside the repository, installs the tarballs there with nothing else
 // than registry packages (no workspace link), and there:
 //   (a) `node app.mjs`: a SQLite pool (a file in the folder) and a PostgreSQL pool, a query on each;

@@ -19,12 +19,25 @@ export type Database = "pg" | "mysql"
 
 /**
  * `"dbpool"`: dbpool's `SqlClient`; `"raw"`: the driver's own pool queried
- * with promises; `"effect.sql"`: @effect/sql's client for the driver.
+ * with promises (on MySQL with mysql2's `execute`, the prepared protocol the
+ * Effect clients use); `"raw.query"`: mysql2's pool with `query`, the text
+ * protocol (MySQL only); `"effect.sql"`: @effect/sql's client for the driver.
  *
  * @since 0.1.0
  * @category models
  */
-export type ContenderId = "dbpool" | "raw" | "effect.sql"
+export type ContenderId = "dbpool" | "raw" | "raw.query" | "effect.sql"
+
+/**
+ * What each worker loops: `"select1"` one `SELECT 1`; `"transaction"` BEGIN,
+ * three statements `SELECT ?` with a parameter, COMMIT (through
+ * `sql.withTransaction` for the Effect clients, a connection taken from the
+ * pool for the raw ones).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Workload = "select1" | "transaction"
 
 /**
  * Pool size (connections) and workers (fibers looping `SELECT 1`).
@@ -38,8 +51,10 @@ export interface Case {
 }
 
 /**
- * One round of one contender: queries that completed within the round,
- * queries per second, latency p50 and p99 in milliseconds.
+ * One round of one contender: queries (or transactions) that completed within
+ * the round, queries per second, latency p50 and p99 in milliseconds, and the
+ * process's CPU time (user + system, `process.cpuUsage`) over the counted
+ * window divided by the queries completed in it, in microseconds.
  *
  * @since 0.1.0
  * @category models
@@ -51,6 +66,7 @@ export interface Round {
   readonly qps: number
   readonly p50: number
   readonly p99: number
+  readonly cpuUsPerQuery: number
 }
 
 /**
@@ -62,6 +78,7 @@ export interface ContenderResult {
   readonly qps: number
   readonly p50: number
   readonly p99: number
+  readonly cpuUsPerQuery: number
   readonly rounds: ReadonlyArray<Round>
 }
 
@@ -73,6 +90,7 @@ export interface ContenderResult {
  */
 export interface CaseResult extends Case {
   readonly database: Database
+  readonly workload: Workload
   readonly contenders: ReadonlyArray<ContenderResult>
   readonly failures: ReadonlyArray<string>
 }
@@ -125,6 +143,9 @@ export interface Options {
   readonly rounds?: number | undefined
   readonly cases?: ReadonlyArray<Case> | undefined
   readonly databases?: ReadonlyArray<Database> | undefined
+  /** Default: both, `"select1"` first. */
+  readonly workloads?: ReadonlyArray<Workload> | undefined
+  /** Default: every contender of the database (`contendersOf`). */
   readonly contenders?: ReadonlyArray<ContenderId> | undefined
   /** `false`: do not run pgbench even when it is installed. */
   readonly pgbench?: boolean | undefined
@@ -138,6 +159,29 @@ export interface Options {
  * @category constants
  */
 export const contenders: ReadonlyArray<ContenderId> = internal.contenders
+
+/**
+ * The contenders that run on one database, in their order within a round.
+ *
+ * @example
+ * ```ts
+ * import * as SelectOne from "@dbpool/bench/SelectOne"
+ *
+ * console.log(SelectOne.contendersOf("mysql")) // ["dbpool", "raw", "raw.query", "effect.sql"]
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const contendersOf: (database: Database) => ReadonlyArray<ContenderId> = internal.contendersOf
+
+/**
+ * Both workloads, in the order they run.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const workloads: ReadonlyArray<Workload> = internal.workloads
 
 /**
  * Human names of the contenders per database, for tables.
@@ -199,8 +243,10 @@ export const applicationName: string = internal.applicationName
 export const run: (options: Options) => Effect.Effect<Report> = internal.run
 
 /**
- * The figures as markdown tables (one per database; pgbench's columns on
- * PostgreSQL), with dbpool's ratios to each peer, then notes.
+ * The figures as markdown tables (one per database and workload; pgbench's
+ * columns beside PostgreSQL's `SELECT 1`), with the client CPU per query
+ * beside every figure and dbpool's ratios to each peer (throughput, and CPU
+ * per query), then notes.
  *
  * @example
  * ```ts

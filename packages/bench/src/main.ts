@@ -9,6 +9,7 @@
  * `--global-warmup=MS`, `--sample-every=N`, `--cases=10/100,100/1000`,
  * `--only=dbpool.use,effect.Pool` (all of these for the overhead benchmark),
  * `--sql-duration=MS`, `--sql-rounds=N`, `--sql-cases=10/50,50/200`,
+ * `--sql-workloads=select1,transaction` (default both),
  * `--memory-repetitions=N` (processes per figure; default `--rounds`, else 3),
  * `--memory-count=N` (connections, default 100),
  * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
@@ -53,6 +54,7 @@ const known = [
   "sql-duration",
   "sql-rounds",
   "sql-cases",
+  "sql-workloads",
   "memory-repetitions",
   "memory-count",
   "scale-duration",
@@ -84,6 +86,12 @@ const sqlCases = value("sql-cases")?.split(",").map((s): SelectOne.Case => {
   }
   return { size: size!, workers: workers! }
 })
+const sqlWorkloads = value("sql-workloads")?.split(",").map((s) => {
+  if (!SelectOne.workloads.includes(s as SelectOne.Workload)) {
+    throw new Error(`--sql-workloads: one of ${SelectOne.workloads.join(", ")}; got ${s}`)
+  }
+  return s as SelectOne.Workload
+})
 const skip = value("skip")?.split(",") ?? []
 const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale"]
 for (const s of skip) {
@@ -91,7 +99,7 @@ for (const s of skip) {
 }
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
-  sqlCases === undefined && skip.length === 0 &&
+  sqlCases === undefined && sqlWorkloads === undefined && skip.length === 0 &&
   value("duration") === undefined && value("rounds") === undefined)
 
 const runStarted = Date.now()
@@ -144,6 +152,7 @@ const sql = skip.includes("sql") ? undefined : await Effect.runPromise(SelectOne
   durationMs: num("sql-duration"),
   rounds: num("sql-rounds"),
   cases: sqlCases,
+  workloads: sqlWorkloads,
   databases: (["pg", "mysql"] as const).filter((d) => !skip.includes(d)),
   log: (line) => console.log(line)
 }))
@@ -152,7 +161,7 @@ if (sql !== undefined) {
   console.log(
     [
       "",
-      "SELECT 1: queries/s (p99 ms), median of rounds:",
+      "SQL: queries (transactions)/s (p99 ms, client CPU µs per query), median of rounds:",
       SelectOne.table(sql),
       "",
       `${sql.rounds} rounds × ${sql.durationMs} ms, ${Math.round(sql.totalSeconds)} s in all`
@@ -198,11 +207,15 @@ if (write) {
   const docs = (file: string) => fileURLToPath(new URL(`../../../docs/${file}`, import.meta.url))
   const done = { ...machineNow(), date: machine.date }
   const sqlSection = sql === undefined ? [] : [
-    "## `SELECT 1`: queries per second through each pool",
+    "## `SELECT 1` and a transaction: queries per second and client CPU per query through each pool",
     "",
     "`workers` fibers (for the raw driver pools, as many plain async functions awaiting the driver) loop",
-    "`SELECT 1` through a pool of `pool` connections, opened before the round. Contenders run interleaved",
-    "round by round; queries completing within the round count; p99 is per query, from asking to the result.",
+    "`SELECT 1` (or a transaction: BEGIN, three `SELECT ?` with a parameter, COMMIT, through `sql.withTransaction`",
+    "for the Effect clients) through a pool of `pool` connections, opened before the round. Contenders run",
+    "interleaved round by round; queries completing within the round count; p99 is per query, from asking to the",
+    "result. CPU µs/query is the benchmark process's CPU time (`process.cpuUsage`, user + system) over the counted",
+    "window divided by the queries completed in it. On MySQL, dbpool and @effect/sql-mysql2 run statements with",
+    "mysql2's `execute` (the prepared protocol): raw mysql2 is shown with `execute` and with `query`.",
     `${sql.rounds} rounds of ${sql.durationMs} ms, medians over the rounds. pgbench runs a \`SELECT 1;\` script`,
     "with `-c workers -j 2 -T seconds`, simple and prepared protocol, for comparison with a C client.",
     "",

@@ -32,25 +32,36 @@ describe("SelectOne", () => {
           log: (line) => lines.push(line)
         })
         expect(report.skipped).toEqual([])
-        expect(report.cases.map((c) => `${c.database} ${c.size}/${c.workers}`)).toEqual(["pg 2/4", "mysql 2/4"])
+        expect(report.cases.map((c) => `${c.database} ${c.workload} ${c.size}/${c.workers}`)).toEqual([
+          "pg select1 2/4",
+          "pg transaction 2/4",
+          "mysql select1 2/4",
+          "mysql transaction 2/4"
+        ])
         for (const c of report.cases) {
           expect(c.failures).toEqual([])
-          expect(c.contenders.map((x) => x.id)).toEqual(SelectOne.contenders)
+          expect(c.contenders.map((x) => x.id)).toEqual(
+            c.database === "pg" ? ["dbpool", "raw", "effect.sql"] : ["dbpool", "raw", "raw.query", "effect.sql"]
+          )
           for (const x of c.contenders) {
             expect(x.rounds).toHaveLength(2)
             for (const r of x.rounds) {
               expect(r.errors).toBe(0)
               expect(r.queries).toBeGreaterThan(0)
               expect(r.p50).toBeLessThanOrEqual(r.p99)
+              expect(r.cpuUsPerQuery).toBeGreaterThan(0)
             }
             expect(x.qps).toBeGreaterThan(0)
           }
         }
-        expect(lines).toHaveLength(2)
+        expect(lines).toHaveLength(4)
         expect(report.pgbench).toEqual({ note: "pgbench not run (disabled)", runs: [] })
         const table = SelectOne.table(report)
         expect(table).toContain("dbpool / raw pg.Pool")
         expect(table).toContain("dbpool / @effect/sql-mysql2 MysqlClient")
+        expect(table).toContain("dbpool / raw mysql2 pool query")
+        expect(table).toContain("CPU dbpool / raw pg.Pool")
+        expect(table).toContain("raw pg.Pool tx/s (p99 ms, CPU µs/tx)")
         expect(yield* Effect.promise(benchConnections)).toBe(0)
       }),
     30_000

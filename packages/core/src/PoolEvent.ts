@@ -42,6 +42,20 @@ export type PoolEvent = Data.TaggedEnum<{
    * probe, or by an attempt already in flight when it opened), or its probe schedule ended.
    */
   CircuitClosed: { readonly duration: number }
+  /**
+   * An alert rule's condition has held for its duration (in-process alerting, `@dbpool/observability`):
+   * `alert` names the rule, `value` is what its condition measured, `summary` says it in words.
+   * Never emitted by the pool itself.
+   */
+  AlertRaised: {
+    readonly pool: string
+    readonly alert: string
+    readonly severity: "warning" | "critical"
+    readonly value: number
+    readonly summary: string
+  }
+  /** A raised alert's condition no longer holds; it was raised for `duration` milliseconds. */
+  AlertResolved: { readonly pool: string; readonly alert: string; readonly duration: number }
 }>
 
 /**

@@ -59,6 +59,19 @@ export interface PgPoolOptions {
    * finite; default: no bound.
    */
   readonly queryTimeout?: Duration.DurationInput | undefined
+  /**
+   * The bound on each connection's cache of named prepared statements
+   * (least recently used out first). A statement with parameters is then
+   * parsed and planned by the server once per connection, not at every run.
+   * `0` turns the cache off. Default 100. A connection that reaches the
+   * server through a pooler lending server sessions (PgBouncer in
+   * transaction mode, seen as a backend process id that differs from the
+   * one the pooler gave) never caches. The cache forgets what `DISCARD ALL`
+   * and `DEALLOCATE` drop, and a statement whose plan a schema change made
+   * stale (0A000) or that the server lost (26000) is prepared again and,
+   * outside a transaction, run once more.
+   */
+  readonly preparedStatements?: number | undefined
   /** The pool's sizes and timeouts. */
   readonly pool?: PoolConfig.Input | undefined
 }

@@ -24,11 +24,26 @@ import type * as SelectOne from "../SelectOne.js"
 import { median, quantile } from "./overhead.js"
 import { applicationName, servers } from "./servers.js"
 
-export const contenders: ReadonlyArray<SelectOne.ContenderId> = ["dbpool", "raw", "effect.sql"]
+export const contenders: ReadonlyArray<SelectOne.ContenderId> = ["dbpool", "raw", "raw.query", "effect.sql"]
+
+export const contendersOf = (database: SelectOne.Database): ReadonlyArray<SelectOne.ContenderId> =>
+  database === "pg" ? ["dbpool", "raw", "effect.sql"] : contenders
+
+export const workloads: ReadonlyArray<SelectOne.Workload> = ["select1", "transaction"]
 
 export const labels: Record<SelectOne.Database, Record<SelectOne.ContenderId, string>> = {
-  pg: { dbpool: "dbpool PgPool", raw: "raw pg.Pool", "effect.sql": "@effect/sql-pg PgClient" },
-  mysql: { dbpool: "dbpool MysqlPool", raw: "raw mysql2 pool", "effect.sql": "@effect/sql-mysql2 MysqlClient" }
+  pg: {
+    dbpool: "dbpool PgPool",
+    raw: "raw pg.Pool",
+    "raw.query": "raw pg.Pool",
+    "effect.sql": "@effect/sql-pg PgClient"
+  },
+  mysql: {
+    dbpool: "dbpool MysqlPool",
+    raw: "raw mysql2 pool execute",
+    "raw.query": "raw mysql2 pool query",
+    "effect.sql": "@effect/sql-mysql2 MysqlClient"
+  }
 }
 
 export const fullCases: ReadonlyArray<SelectOne.Case> = [
@@ -53,26 +68,121 @@ type Subject =
 const fromPromise = (run: () => Promise<unknown>): Effect.Effect<unknown, unknown> =>
   Effect.tryPromise({ try: run, catch: (e) => e })
 
-const fromLayer = <E>(layer: Layer.Layer<SqlClient.SqlClient, E>): Effect.Effect<Subject, E, Scope.Scope> =>
+/** The transaction's statements: three, each with one parameter, between BEGIN and COMMIT. */
+const transactionParams = [1, 2, 3] as const
+
+const fromLayer = <E>(
+  layer: Layer.Layer<SqlClient.SqlClient, E>,
+  workload: SelectOne.Workload
+): Effect.Effect<Subject, E, Scope.Scope> =>
   Effect.map(Layer.build(layer), (context) => {
     const sql = Context.get(context, SqlClient.SqlClient)
-    return { _tag: "effect", query: sql`SELECT 1` }
+    if (workload === "select1") return { _tag: "effect", query: sql`SELECT 1` }
+    const statements = Effect.forEach(transactionParams, (n) => sql`SELECT ${n}`, { discard: true })
+    return { _tag: "effect", query: sql.withTransaction(statements) }
   })
+
+/** Runs `f` on a connection of its own, inside BEGIN / COMMIT (ROLLBACK on failure). */
+const rawTransaction = async <C>(
+  conn: C,
+  begin: (conn: C, sql: string) => Promise<unknown>,
+  f: (conn: C) => Promise<unknown>
+): Promise<void> => {
+  await begin(conn, "BEGIN")
+  try {
+    await f(conn)
+  } catch (e) {
+    await begin(conn, "ROLLBACK").catch(() => {})
+    throw e
+  }
+  await begin(conn, "COMMIT")
+}
+
+const rawPg = (
+  s: (typeof servers)["pg"],
+  size: number,
+  workload: SelectOne.Workload
+): Effect.Effect<Subject, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        new Pg.Pool({
+          host: s.host,
+          port: s.port,
+          user: s.user,
+          database: s.database,
+          application_name: applicationName,
+          max: size
+        })
+      ),
+      (p) => Effect.promise(() => p.end())
+    ),
+    (p): Subject => ({
+      _tag: "promise",
+      query: workload === "select1" ? () => p.query("SELECT 1") : async () => {
+        const client = await p.connect()
+        try {
+          await rawTransaction(client, (c, sql) => c.query(sql), async (c) => {
+            for (const n of transactionParams) await c.query("SELECT $1", [n])
+          })
+        } finally {
+          client.release()
+        }
+      }
+    })
+  )
+
+const rawMysql = (
+  s: (typeof servers)["mysql"],
+  size: number,
+  workload: SelectOne.Workload,
+  method: "execute" | "query"
+): Effect.Effect<Subject, never, Scope.Scope> => {
+  const run = (target: Mysql.Pool | Mysql.PoolConnection, sql: string, values?: Array<number>) =>
+    method === "execute" ? target.execute(sql, values) : target.query(sql, values)
+  return Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        Mysql.createPool({ host: s.host, port: s.port, user: s.user, database: s.database, connectionLimit: size })
+      ),
+      (p) => Effect.promise(() => p.end())
+    ),
+    (p): Subject => ({
+      _tag: "promise",
+      query: workload === "select1" ? () => run(p, "SELECT 1") : async () => {
+        const conn = await p.getConnection()
+        try {
+          // BEGIN and COMMIT as the Effect clients send them (text protocol), the statements with `method`.
+          await rawTransaction(conn, (c, sql) => c.query(sql), async (c) => {
+            for (const n of transactionParams) await run(c, "SELECT ?", [n])
+          })
+        } finally {
+          conn.release()
+        }
+      }
+    })
+  )
+}
 
 const makeSubject = (
   database: SelectOne.Database,
   id: SelectOne.ContenderId,
-  size: number
+  size: number,
+  workload: SelectOne.Workload
 ): Effect.Effect<Subject, unknown, Scope.Scope> => {
   const s = servers[database]
   const pool = { minConnections: size, maxConnections: size, name: `bench-${database}` }
   switch (`${database}/${id}` as const) {
     case "pg/dbpool":
       return fromLayer(
-        PgPool.layer({ host: s.host, port: s.port, username: s.user, database: s.database, applicationName, pool })
+        PgPool.layer({ host: s.host, port: s.port, username: s.user, database: s.database, applicationName, pool }),
+        workload
       )
     case "mysql/dbpool":
-      return fromLayer(MysqlPool.layer({ host: s.host, port: s.port, username: s.user, database: s.database, pool }))
+      return fromLayer(
+        MysqlPool.layer({ host: s.host, port: s.port, username: s.user, database: s.database, pool }),
+        workload
+      )
     case "pg/effect.sql":
       return fromLayer(
         PgClient.layer({
@@ -82,45 +192,50 @@ const makeSubject = (
           database: s.database,
           applicationName,
           maxConnections: size
-        })
+        }),
+        workload
       )
     case "mysql/effect.sql":
       return fromLayer(
-        MysqlClient.layer({ host: s.host, port: s.port, username: s.user, database: s.database, maxConnections: size })
+        MysqlClient.layer({ host: s.host, port: s.port, username: s.user, database: s.database, maxConnections: size }),
+        workload
       )
     case "pg/raw":
-      return Effect.map(
-        Effect.acquireRelease(
-          Effect.sync(() =>
-            new Pg.Pool({
-              host: s.host,
-              port: s.port,
-              user: s.user,
-              database: s.database,
-              application_name: applicationName,
-              max: size
-            })
-          ),
-          (p) => Effect.promise(() => p.end())
-        ),
-        (p): Subject => ({ _tag: "promise", query: () => p.query("SELECT 1") })
-      )
+    case "pg/raw.query":
+      return rawPg(servers.pg, size, workload)
     case "mysql/raw":
-      return Effect.map(
-        Effect.acquireRelease(
-          Effect.sync(() =>
-            Mysql.createPool({
-              host: s.host,
-              port: s.port,
-              user: s.user,
-              database: s.database,
-              connectionLimit: size
-            })
-          ),
-          (p) => Effect.promise(() => p.end())
-        ),
-        (p): Subject => ({ _tag: "promise", query: () => p.query("SELECT 1") })
-      )
+      return rawMysql(servers.mysql, size, workload, "execute")
+    case "mysql/raw.query":
+      return rawMysql(servers.mysql, size, workload, "query")
+  }
+}
+
+/**
+ * The process's CPU time over the counted window, read at the first completion
+ * at or after each end of the window: `completed` counts completions, so the
+ * queries between the two readings are exactly those the round counts.
+ */
+class CpuWindow {
+  completed = 0
+  private start: { readonly cpu: NodeJS.CpuUsage; readonly count: number } | undefined
+  private end: { readonly cpu: NodeJS.CpuUsage; readonly count: number } | undefined
+  constructor(readonly from: number, readonly until: number) {}
+  /** One query completed at `done` (a `performance.now()`). */
+  completion(done: number): void {
+    if (this.start === undefined && done >= this.from) {
+      this.start = { cpu: process.cpuUsage(), count: this.completed }
+    }
+    if (this.end === undefined && done >= this.until) this.end = { cpu: process.cpuUsage(), count: this.completed }
+    this.completed++
+  }
+  /** Microseconds of CPU per query completed in the window (NaN when none did). */
+  perQuery(): number {
+    const start = this.start
+    if (start === undefined) return Number.NaN
+    const end = this.end ?? { cpu: process.cpuUsage(), count: this.completed }
+    const queries = end.count - start.count
+    const cpu = end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system
+    return queries > 0 ? cpu / queries : Number.NaN
   }
 }
 
@@ -128,7 +243,7 @@ const makeSubject = (
  * `workers` fibers loop the query. Before the round, `size` queries at once
  * open every connection; then nothing counts for a quarter of a round (or
  * 250 ms at most); then queries that complete within `durationMs` count, each
- * timed from asking to its result.
+ * timed from asking to its result, and the CPU the process spends meanwhile.
  */
 const runRound = (
   subject: Subject,
@@ -145,6 +260,13 @@ const runRound = (
     const start = performance.now()
     const from = start + Math.min(250, durationMs / 4)
     const until = from + durationMs
+    const cpu = new CpuWindow(from, until)
+    const completed = (asked: number): number => {
+      const done = performance.now()
+      cpu.completion(done)
+      if (done >= from && done < until) latencies.push(done - asked)
+      return done
+    }
     const one = Effect.suspend(() => {
       const asked = performance.now()
       return Effect.match(query, {
@@ -153,11 +275,7 @@ const runRound = (
           firstError ??= e
           return performance.now()
         },
-        onSuccess: () => {
-          const done = performance.now()
-          if (done >= from && done < until) latencies.push(done - asked)
-          return done
-        }
+        onSuccess: () => completed(asked)
       })
     })
     const loop = Effect.whileLoop({
@@ -171,8 +289,7 @@ const runRound = (
           const asked = performance.now()
           try {
             await subject.query()
-            const done = performance.now()
-            if (done >= from && done < until) latencies.push(done - asked)
+            completed(asked)
           } catch (e) {
             errors++
             firstError ??= e
@@ -193,7 +310,8 @@ const runRound = (
       elapsedMs: durationMs,
       qps: sorted.length / (durationMs / 1000),
       p50: quantile(sorted, 0.5),
-      p99: quantile(sorted, 0.99)
+      p99: quantile(sorted, 0.99),
+      cpuUsPerQuery: cpu.perQuery()
     }
   })
 
@@ -312,7 +430,7 @@ export const run = (options: SelectOne.Options): Effect.Effect<SelectOne.Report>
     const rounds = options.rounds ?? (quick ? 2 : 3)
     const cases = options.cases ?? (quick ? quickCases : fullCases)
     const databases = options.databases ?? ["pg", "mysql"]
-    const ids = options.contenders ?? contenders
+    const kinds = options.workloads ?? workloads
     const log = options.log ?? (() => {})
     const startedAt = Date.now()
     const skipped: Array<string> = []
@@ -327,31 +445,45 @@ export const run = (options: SelectOne.Options): Effect.Effect<SelectOne.Report>
       }
     }
     for (const database of up) {
-      for (const c of cases) {
-        const perContender = new Map<SelectOne.ContenderId, Array<SelectOne.Round>>(ids.map((id) => [id, []]))
-        const failures: Array<string> = []
-        // Interleaved: A B C, A B C, ..., so drift in the machine hits every contender alike.
-        for (let r = 0; r < rounds; r++) {
-          for (const id of ids) {
-            const round = yield* Effect.scoped(
-              Effect.flatMap(makeSubject(database, id, c.size), (s) => runRound(s, c.size, c.workers, durationMs))
-            ).pipe(Effect.either)
-            if (round._tag === "Right") perContender.get(id)!.push(round.right)
-            else failures.push(`${labels[database][id]} round ${r + 1}: ${describeError(round.left)}`)
+      const ids = contendersOf(database).filter((id) => options.contenders?.includes(id) ?? true)
+      for (const workload of kinds) {
+        for (const c of cases) {
+          const perContender = new Map<SelectOne.ContenderId, Array<SelectOne.Round>>(ids.map((id) => [id, []]))
+          const failures: Array<string> = []
+          // Interleaved: A B C, A B C, ..., so drift in the machine hits every contender alike.
+          for (let r = 0; r < rounds; r++) {
+            for (const id of ids) {
+              const round = yield* Effect.scoped(
+                Effect.flatMap(
+                  makeSubject(database, id, c.size, workload),
+                  (s) => runRound(s, c.size, c.workers, durationMs)
+                )
+              ).pipe(Effect.either)
+              if (round._tag === "Right") perContender.get(id)!.push(round.right)
+              else failures.push(`${labels[database][id]} round ${r + 1}: ${describeError(round.left)}`)
+            }
           }
+          const result: SelectOne.CaseResult = {
+            database,
+            workload,
+            ...c,
+            failures,
+            contenders: ids.map((id) => {
+              const rs = perContender.get(id)!
+              const pick = (f: (r: SelectOne.Round) => number) => median(rs.map(f))
+              return {
+                id,
+                qps: pick((r) => r.qps),
+                p50: pick((r) => r.p50),
+                p99: pick((r) => r.p99),
+                cpuUsPerQuery: pick((r) => r.cpuUsPerQuery),
+                rounds: rs
+              }
+            })
+          }
+          results.push(result)
+          log(caseLine(result))
         }
-        const result: SelectOne.CaseResult = {
-          database,
-          ...c,
-          failures,
-          contenders: ids.map((id) => {
-            const rs = perContender.get(id)!
-            const pick = (f: (r: SelectOne.Round) => number) => median(rs.map(f))
-            return { id, qps: pick((r) => r.qps), p50: pick((r) => r.p50), p99: pick((r) => r.p99), rounds: rs }
-          })
-        }
-        results.push(result)
-        log(caseLine(result))
       }
     }
     let pgbenchReport: SelectOne.Report["pgbench"]
@@ -360,8 +492,13 @@ export const run = (options: SelectOne.Options): Effect.Effect<SelectOne.Report>
     else if (bin === undefined) {
       pgbenchReport = { note: "pgbench is not installed (no pgbench on the PATH): its columns are empty", runs: [] }
       log(pgbenchReport.note)
-    } else if (!up.includes("pg")) {
-      pgbenchReport = { note: "pgbench not run: PostgreSQL does not answer", runs: [] }
+    } else if (!up.includes("pg") || !kinds.includes("select1")) {
+      pgbenchReport = {
+        note: up.includes("pg")
+          ? "pgbench not run: no SELECT 1 workload"
+          : "pgbench not run: PostgreSQL does not answer",
+        runs: []
+      }
     } else {
       const runs: Array<SelectOne.PgbenchRun> = []
       // Quick mode: one run per protocol; its figures are for comparison only, and the quick run must stay short.
@@ -413,55 +550,81 @@ export const run = (options: SelectOne.Options): Effect.Effect<SelectOne.Report>
 
 const fmtQps = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-"
 const fmtMs = (n: number): string => Number.isFinite(n) ? n.toFixed(2) : "-"
+const fmtUs = (n: number): string => Number.isFinite(n) ? n.toFixed(0) : "-"
 const fmtRatio = (n: number): string => Number.isFinite(n) ? `${n.toFixed(2)} ×` : "-"
 
+export const workloadLabels: Record<SelectOne.Workload, string> = {
+  select1: "SELECT 1",
+  transaction: "transaction (BEGIN, 3 × SELECT ?, COMMIT)"
+}
+
 export const caseLine = (c: SelectOne.CaseResult): string =>
-  `${c.database} ${c.size}/${c.workers} ` +
-  c.contenders.map((x) => `${labels[c.database][x.id]} ${fmtQps(x.qps)} q/s p99 ${fmtMs(x.p99)} ms`).join(" · ") +
+  `${c.database} ${c.workload} ${c.size}/${c.workers} ` +
+  c.contenders.map((x) =>
+    `${labels[c.database][x.id]} ${fmtQps(x.qps)}/s p99 ${fmtMs(x.p99)} ms CPU ${fmtUs(x.cpuUsPerQuery)} µs`
+  ).join(" · ") +
   (c.failures.length > 0 ? ` (failed: ${c.failures.join("; ")})` : "")
+
+const find = (c: SelectOne.CaseResult, id: SelectOne.ContenderId) => c.contenders.find((x) => x.id === id)
+
+/** One markdown table: the cases of one database and workload. */
+const caseTable = (
+  database: SelectOne.Database,
+  workload: SelectOne.Workload,
+  cs: ReadonlyArray<SelectOne.CaseResult>,
+  pgb: ReadonlyArray<SelectOne.PgbenchRun>
+): Array<string> => {
+  const ids = cs[0]!.contenders.map((x) => x.id)
+  const peers = ids.includes("dbpool") ? ids.filter((id) => id !== "dbpool") : []
+  const unit = workload === "select1" ? "q/s" : "tx/s"
+  const per = workload === "select1" ? "query" : "tx"
+  const withPgbench = database === "pg" && workload === "select1"
+  const tps = (workers: number, protocol: "simple" | "prepared") => {
+    const r = pgb.find((r) => r.workers === workers && r.protocol === protocol)
+    return r?.tps === undefined
+      ? "-"
+      : fmtQps(r.tps) + (r.clients === r.workers ? "" : ` (-c ${r.clients})`)
+  }
+  const ratio = (c: SelectOne.CaseResult, id: SelectOne.ContenderId, f: (x: SelectOne.ContenderResult) => number) =>
+    (find(c, "dbpool") === undefined ? Number.NaN : f(find(c, "dbpool")!)) /
+    (find(c, id) === undefined ? Number.NaN : f(find(c, id)!))
+  const header = [
+    "pool / workers",
+    ...ids.map((id) => `${labels[database][id]} ${unit} (p99 ms, CPU µs/${per})`),
+    ...(withPgbench ? ["pgbench simple q/s", "pgbench prepared q/s"] : []),
+    ...peers.map((id) => `dbpool / ${labels[database][id]}`),
+    ...peers.map((id) => `CPU dbpool / ${labels[database][id]}`)
+  ]
+  return [
+    `${database === "pg" ? "PostgreSQL" : "MySQL / MariaDB"}, ${workloadLabels[workload]}:`,
+    "",
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---:").join(" | ")} |`,
+    ...cs.map((c) =>
+      `| ${
+        [
+          `${c.size} / ${c.workers}`,
+          ...ids.map((id) => {
+            const x = find(c, id)!
+            return `${fmtQps(x.qps)} (${fmtMs(x.p99)}, ${fmtUs(x.cpuUsPerQuery)})`
+          }),
+          ...(withPgbench ? [tps(c.workers, "simple"), tps(c.workers, "prepared")] : []),
+          ...peers.map((id) => fmtRatio(ratio(c, id, (x) => x.qps))),
+          ...peers.map((id) => fmtRatio(ratio(c, id, (x) => x.cpuUsPerQuery)))
+        ].join(" | ")
+      } |`
+    ),
+    ""
+  ]
+}
 
 export const table = (report: SelectOne.Report): string => {
   const lines: Array<string> = []
   for (const database of ["pg", "mysql"] as const) {
-    const cs = report.cases.filter((c) => c.database === database)
-    if (cs.length === 0) continue
-    const ids = cs[0]!.contenders.map((x) => x.id)
-    const pgb = database === "pg" ? report.pgbench.runs : []
-    const tps = (workers: number, protocol: "simple" | "prepared") => {
-      const r = pgb.find((r) => r.workers === workers && r.protocol === protocol)
-      return r?.tps === undefined
-        ? "-"
-        : fmtQps(r.tps) + (r.clients === r.workers ? "" : ` (-c ${r.clients})`)
+    for (const workload of workloads) {
+      const cs = report.cases.filter((c) => c.database === database && c.workload === workload)
+      if (cs.length > 0) lines.push(...caseTable(database, workload, cs, database === "pg" ? report.pgbench.runs : []))
     }
-    const find = (c: SelectOne.CaseResult, id: SelectOne.ContenderId) => c.contenders.find((x) => x.id === id)
-    const ratio = (c: SelectOne.CaseResult, id: SelectOne.ContenderId) =>
-      (find(c, "dbpool")?.qps ?? Number.NaN) / (find(c, id)?.qps ?? Number.NaN)
-    const header = [
-      "pool / workers",
-      ...ids.map((id) => `${labels[database][id]} q/s (p99 ms)`),
-      ...(database === "pg" ? ["pgbench simple q/s", "pgbench prepared q/s"] : []),
-      ...(ids.includes("dbpool")
-        ? ids.filter((id) => id !== "dbpool").map((id) => `dbpool / ${labels[database][id]}`)
-        : [])
-    ]
-    lines.push(
-      `| ${header.join(" | ")} |`,
-      `| ${header.map(() => "---:").join(" | ")} |`,
-      ...cs.map((c) =>
-        `| ${
-          [
-            `${c.size} / ${c.workers}`,
-            ...ids.map((id) => {
-              const x = find(c, id)!
-              return `${fmtQps(x.qps)} (${fmtMs(x.p99)})`
-            }),
-            ...(database === "pg" ? [tps(c.workers, "simple"), tps(c.workers, "prepared")] : []),
-            ...(ids.includes("dbpool") ? ids.filter((id) => id !== "dbpool").map((id) => fmtRatio(ratio(c, id))) : [])
-          ].join(" | ")
-        } |`
-      ),
-      ""
-    )
   }
   lines.push(...report.skipped.map((s) => `- ${s}`), `- ${report.pgbench.note}`)
   for (const r of report.pgbench.runs) {
@@ -473,6 +636,8 @@ export const table = (report: SelectOne.Report): string => {
       )
     }
   }
-  for (const c of report.cases) lines.push(...c.failures.map((f) => `- ${c.database} ${c.size}/${c.workers}: ${f}`))
+  for (const c of report.cases) {
+    lines.push(...c.failures.map((f) => `- ${c.database} ${c.workload} ${c.size}/${c.workers}: ${f}`))
+  }
   return lines.join("\n")
 }

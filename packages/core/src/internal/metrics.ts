@@ -17,6 +17,7 @@ export const names = {
   pendingRequests: "db.client.connection.pending_requests",
   timeouts: "db.client.connection.timeouts",
   leaks: "dbpool.connection.leaks",
+  circuitOpen: "dbpool.circuit.open",
   createTime: "db.client.connection.create_time",
   waitTime: "db.client.connection.wait_time",
   useTime: "db.client.connection.use_time"
@@ -35,6 +36,7 @@ const descriptions = {
   pendingRequests: "The number of current pending requests for an open connection",
   timeouts: "The number of connection timeouts that have occurred trying to obtain a connection from the pool",
   leaks: "Leases held longer than leakDetectionThreshold (each counted once)",
+  circuitOpen: "1 while the circuit breaker is open (failing fast, probing), 0 while it is closed",
   createTime: "The time it took to create a new connection (s)",
   waitTime: "The time it took to obtain an open connection from the pool (s)",
   useTime: "The time between borrowing a connection and returning it to the pool (s)"
@@ -44,6 +46,7 @@ const count = Metric.gauge(names.count, { description: descriptions.count })
 const max = Metric.gauge(names.max, { description: descriptions.max })
 const idleMin = Metric.gauge(names.idleMin, { description: descriptions.idleMin })
 const pendingRequests = Metric.gauge(names.pendingRequests, { description: descriptions.pendingRequests })
+const circuitOpen = Metric.gauge(names.circuitOpen, { description: descriptions.circuitOpen })
 
 /**
  * The metrics of one pool, with its name attached. Those updated on every
@@ -57,6 +60,7 @@ export class PoolMetrics {
   readonly max
   readonly idleMin
   readonly pendingRequests
+  readonly circuitOpen
   readonly timeouts: MetricHook.MetricHook<number, unknown>
   readonly leaks: MetricHook.MetricHook<number, unknown>
   readonly createTime: MetricHook.MetricHook<number, unknown>
@@ -72,6 +76,7 @@ export class PoolMetrics {
     this.max = tag(max)
     this.idleMin = tag(idleMin)
     this.pendingRequests = tag(pendingRequests)
+    this.circuitOpen = tag(circuitOpen)
     this.timeouts = hook(MetricKey.counter(names.timeouts, { description: descriptions.timeouts, incremental: true }))
     this.leaks = hook(MetricKey.counter(names.leaks, { description: descriptions.leaks, incremental: true }))
     this.createTime = hook(MetricKey.histogram(names.createTime, timeBoundaries, descriptions.createTime))
@@ -86,5 +91,6 @@ export class PoolMetrics {
     this.max.unsafeUpdate(stats.maxConnections, [])
     this.idleMin.unsafeUpdate(stats.minConnections, [])
     this.pendingRequests.unsafeUpdate(stats.waitingRequests, [])
+    this.circuitOpen.unsafeUpdate(stats.circuitState === "open" ? 1 : 0, [])
   }
 }

@@ -30,6 +30,7 @@ import { parse as parseConnectionString } from "pg-connection-string"
 import Cursor from "pg-cursor"
 import type * as PgPool from "../PgPool.js"
 import * as PgClientImpl from "./pgClient.js"
+import { PreparedCache, staleOf } from "./preparedCache.js"
 
 /** SQLSTATE classes and codes after which the session is gone or unusable. */
 const connectionCodes = /^(08|57P0[1-4]|53300|XX000$)/
@@ -160,27 +161,63 @@ const afterReadyForQuery = (client: Pg.Client, error: Error, f: () => void): voi
   connection.on("end", done)
 }
 
+const rowsOf = (result: Pg.QueryResult): ReadonlyArray<any> =>
+  Array.isArray(result) ? (result as Array<Pg.QueryResult>).map((r) => r.rows ?? []) : result.rows ?? []
+
+/** Each client's prepared-statement cache, made when it connected (none when turned off or behind a pooler). */
+const caches = new WeakMap<Pg.Client, PreparedCache>()
+
+const transactionStatus = (client: Pg.Client): string | null | undefined =>
+  (client as unknown as { getTransactionStatus?: () => string | null }).getTransactionStatus?.()
+
 class PgConnection implements SqlConnection.Connection {
-  constructor(readonly client: Pg.Client) {}
+  readonly cache: PreparedCache | undefined
+  constructor(readonly client: Pg.Client) {
+    this.cache = caches.get(client)
+  }
 
   private query<A>(
-    config: { readonly text: string; readonly rowMode: "array" } | string,
+    sql: string,
+    rowMode: "array" | undefined,
     params: ReadonlyArray<unknown>,
-    map: (result: Pg.QueryResult) => A
+    map: (result: Pg.QueryResult) => A,
+    prepare = true
   ) {
     return Effect.async<A, SqlError>((resume) => {
-      this.client.query(config as any, params as Array<unknown>, (error: Error | null, result: Pg.QueryResult) => {
-        if (error) afterReadyForQuery(this.client, error, () => resume(Effect.fail(fail(error))))
-        else resume(Effect.succeed(map(result)))
-      })
+      const client = this.client
+      const cache = this.cache
+      const values = params as Array<unknown>
+      // With no parameters node-postgres sends the simple protocol, which also runs several statements in one
+      // text: those are never named.
+      const named = prepare && cache !== undefined && values.length > 0
+      const submit = (retried: boolean) => {
+        const name = named ? cache.nameOf(sql) : undefined
+        const config = name !== undefined
+          ? { name, text: sql, rowMode }
+          : rowMode === undefined
+          ? sql
+          : { text: sql, rowMode }
+        client.query(config as any, values, (error: Error | null, result: Pg.QueryResult) => {
+          if (!error) {
+            cache?.ran(sql)
+            return resume(Effect.succeed(map(result)))
+          }
+          const stale = named ? staleOf(error) : "none"
+          if (stale !== "none") cache!.failed(sql, stale)
+          afterReadyForQuery(client, error, () => {
+            // Nothing ran (the server refused the statement at Bind): outside a transaction it is prepared
+            // again and run once more; inside one, the transaction has failed and the error is the caller's.
+            if (stale !== "none" && !retried && transactionStatus(client) === "I") submit(true)
+            else resume(Effect.fail(fail(error)))
+          })
+        })
+      }
+      submit(false)
     })
   }
 
-  private rows(sql: string, params: ReadonlyArray<unknown>) {
-    return this.query(sql, params, (result) =>
-      Array.isArray(result)
-        ? (result as Array<Pg.QueryResult>).map((r) => r.rows ?? [])
-        : result.rows ?? [])
+  private rows(sql: string, params: ReadonlyArray<unknown>, prepare = true) {
+    return this.query(sql, undefined, params, rowsOf, prepare)
   }
 
   execute(
@@ -191,11 +228,12 @@ class PgConnection implements SqlConnection.Connection {
     return transformRows === undefined ? this.rows(sql, params) : Effect.map(this.rows(sql, params), transformRows)
   }
   executeRaw(sql: string, params: ReadonlyArray<unknown>) {
-    return this.query<unknown>(sql, params, (result) => result)
+    return this.query<unknown>(sql, undefined, params, (result) => result)
   }
   executeValues(sql: string, params: ReadonlyArray<unknown>) {
     return this.query<ReadonlyArray<ReadonlyArray<unknown>>>(
-      { text: sql, rowMode: "array" },
+      sql,
+      "array",
       params,
       (result) => result.rows as Array<Array<unknown>>
     )
@@ -205,7 +243,8 @@ class PgConnection implements SqlConnection.Connection {
     params: ReadonlyArray<unknown>,
     transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
   ) {
-    return this.execute(sql, params, transformRows)
+    const rows = this.rows(sql, params, false)
+    return transformRows === undefined ? rows : Effect.map(rows, transformRows)
   }
   executeStream(
     sql: string,
@@ -333,19 +372,49 @@ const checkedConfig = (options: PgPool.PgPoolOptions): Effect.Effect<Pg.ClientCo
     }
   })
 
+/** The default bound on each connection's prepared-statement cache. */
+export const defaultPreparedStatements = 100
+
+const checkedPreparedStatements = (options: PgPool.PgPoolOptions): Effect.Effect<number, PoolConfigError> => {
+  const value = options.preparedStatements ?? defaultPreparedStatements
+  return Number.isSafeInteger(value) && value >= 0
+    ? Effect.succeed(value)
+    : Effect.fail(
+      new PoolConfigError({ field: "preparedStatements", value, reason: "must be a whole number, 0 or more" })
+    )
+}
+
 export const connector = (
   options: PgPool.PgPoolOptions
 ): Effect.Effect<Connector<Pg.Client, ConnectionError.ConnectFailure>, PoolConfigError> =>
   Effect.zipWith(
-    checkedConfig(options),
+    Effect.zip(checkedConfig(options), checkedPreparedStatements(options)),
     decodeQueryTimeout(options.queryTimeout),
-    (config, queryTimeout) => make(options, config, queryTimeout)
+    ([config, prepared], queryTimeout) => make(options, config, queryTimeout, prepared)
   )
+
+/**
+ * Gives `client` a prepared-statement cache, unless it reaches the server through a pooler that lends server
+ * sessions (PgBouncer, and any proxy that multiplexes): a statement prepared on one server session would be
+ * run on another (26000). Such a pooler must give its clients cancel keys of its own, so the process id the
+ * client was given differs from the backend's own `pg_backend_pid()`.
+ */
+const prepareCache = (client: Pg.Client, max: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    client.query("SELECT pg_backend_pid() AS pid", (error: Error | null, result: Pg.QueryResult) => {
+      const processID = (client as unknown as { processID?: number | null }).processID
+      if (!error && processID != null && Number(result.rows[0]?.pid) === processID) {
+        caches.set(client, new PreparedCache(client, max))
+      }
+      resume(Effect.void)
+    })
+  })
 
 const make = (
   options: PgPool.PgPoolOptions,
   config: Pg.ClientConfig,
-  queryTimeout: Duration.Duration | undefined
+  queryTimeout: Duration.Duration | undefined,
+  preparedStatements: number
 ): Connector<Pg.Client, ConnectionError.ConnectFailure> => {
   const { database, host, port } = target(options)
   const compiler = makeCompiler(options.transformQueryNames, options.transformJson)
@@ -400,16 +469,19 @@ const make = (
         open((error) => hooks.onBroken(error)),
         (client) => {
           client.on("end", () => hooks.onBroken(new Error("Connection terminated")))
-          if (options.onConnect === undefined) return Effect.succeed(client)
-          return options.onConnect(client).pipe(
-            Effect.mapError((cause) =>
+          const cache = preparedStatements > 0 ? prepareCache(client, preparedStatements) : Effect.void
+          const setUp = options.onConnect === undefined ? cache : Effect.zipRight(
+            cache,
+            Effect.mapError(options.onConnect(client), (cause) =>
               new ConnectionError.ConnectionSetupError({
                 system: "postgresql",
                 code: ConnectionError.codeOf(cause),
                 stage: "onConnect",
                 cause
-              })
-            ),
+              }))
+          )
+          // Interrupted (connectTimeout) or failed: the client opened is closed.
+          return setUp.pipe(
             Effect.onExit((exit) => exit._tag === "Failure" ? endClient(client) : Effect.void),
             Effect.as(client)
           )

@@ -345,4 +345,43 @@ describe("PgBouncer in transaction mode", () => {
       }),
     30_000
   )
+
+  it.scopedLive(
+    "the prepared-statement cache stays off behind PgBouncer: statements with parameters hop server sessions unharmed",
+    () =>
+      Effect.gen(function*() {
+        // Two server connections for four pooled ones: a statement named on one server session would, on its
+        // next run from the same pooled connection, often reach the other one (26000).
+        const { cluster, close, pool, unhandled } = yield* setup("bouncer-prepared", {
+          defaultPoolSize: 2,
+          pool: { minConnections: 4, maxConnections: 4 }
+        })
+        const sessions = new Set<number>()
+        yield* Effect.forEach(Array.from({ length: 8 }, (_, f) => f), (f) =>
+          Effect.gen(function*() {
+            for (let q = 0; q < 25; q++) {
+              const rows = yield* pool.sql<{ n: number; pid: number }>`SELECT ${f * 100 + q}::int AS n, pg_backend_pid() AS pid`
+              expect(rows[0]!.n).toBe(f * 100 + q)
+              sessions.add(rows[0]!.pid)
+            }
+          }), { concurrency: 8 })
+        expect(sessions.size).toBe(2)
+        yield* close
+
+        // The same statements straight to the cluster are cached (the pooler, not the cache, was off).
+        const direct = yield* makePool("bouncer-prepared-direct", {
+          host: cluster.host,
+          port: cluster.port,
+          database: "test",
+          username: "postgres",
+          pool: { minConnections: 1, maxConnections: 1 }
+        }, (name) => Effect.orDie(cluster.countConnections(name)))
+        yield* direct.pool.sql`SELECT ${1}::int AS n, pg_backend_pid() AS pid`
+        const statements = yield* direct.pool.sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`
+        expect(statements).toEqual([{ statement: "SELECT $1::int AS n, pg_backend_pid() AS pid" }])
+        yield* direct.close
+        yield* unhandled.assertNone
+      }),
+    30_000
+  )
 })

@@ -17,22 +17,53 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Effectable from "effect/Effectable"
+import type * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import type * as Stream from "effect/Stream"
 
 /** Effect's own tracer, in place when no tracer is installed: then a span per statement is pure cost. */
-const builtInTracer = Effect.runSync(Effect.tracer)
+export const builtInTracer = Effect.runSync(Effect.tracer)
 
-type Run = <A>(
-  f: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError>
-) => Effect.Effect<A, SqlError>
+/** Which of the connection's methods runs the statement. */
+export type Kind = "execute" | "executeRaw" | "executeValues" | "executeUnprepared"
+
+type TransformRows = (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+
+/** Runs a statement with a connection's method of that kind. */
+export const invoke = (
+  connection: SqlConnection.Connection,
+  kind: Kind,
+  sql: string,
+  params: ReadonlyArray<unknown>,
+  transformRows: TransformRows
+): Effect.Effect<any, SqlError> => {
+  switch (kind) {
+    case "execute":
+      return connection.execute(sql, params, transformRows)
+    case "executeRaw":
+      return connection.executeRaw(sql, params)
+    case "executeValues":
+      return connection.executeValues(sql, params)
+    case "executeUnprepared":
+      return connection.executeUnprepared(sql, params, transformRows)
+  }
+}
 
 /** How statements of one client reach a connection, and what their spans say. */
 export interface Executor {
-  /** Runs `f` on the transaction's connection when inside one, else on a connection borrowed for it. */
-  readonly run: Run
+  /**
+   * Runs the statement on the transaction's connection when `fiber` is inside one, else on a connection
+   * borrowed for it. Called while `fiber` runs, just before the returned effect runs.
+   */
+  readonly run: (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    kind: Kind,
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: TransformRows
+  ) => Effect.Effect<any, SqlError>
   readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
-  readonly transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  readonly transformRows: TransformRows
 }
 
 class PooledStatement<A> extends Effectable.Class<ReadonlyArray<A>, SqlError> implements Statement.Statement<A> {
@@ -52,67 +83,48 @@ class PooledStatement<A> extends Effectable.Class<ReadonlyArray<A>, SqlError> im
   }
 
   private execute<B>(
+    kind: Kind,
     operation: string,
     withoutTransform: boolean,
-    f: (
-      connection: SqlConnection.Connection,
-      sql: string,
-      params: ReadonlyArray<unknown>
-    ) => Effect.Effect<B, SqlError>,
+    transformRows: TransformRows,
     fallback: Effect.Effect<B, SqlError>
   ): Effect.Effect<B, SqlError> {
     return Effect.withFiberRuntime((fiber) => {
       if (fiber.getFiberRef(Statement.currentTransformer)._tag === "Some") return fallback
       const [sql, params] = this.statement.compile(withoutTransform)
-      const run = this.executor.run((connection) => f(connection, sql, params))
-      if (fiber.currentTracer === builtInTracer) return run
+      const executor = this.executor
+      if (fiber.currentTracer === builtInTracer) return executor.run(fiber, kind, sql, params, transformRows)
       return Effect.useSpan("sql.execute", { kind: "client", captureStackTrace: false }, (span) => {
-        for (const [key, value] of this.executor.spanAttributes) span.attribute(key, value)
+        for (const [key, value] of executor.spanAttributes) span.attribute(key, value)
         span.attribute("db.operation.name", operation)
         span.attribute("db.query.text", sql)
         // Unlike @effect/sql, the statement's span is the parent of what runs inside (waiting for a connection).
-        return Effect.withParentSpan(run, span)
+        return Effect.withParentSpan(
+          Effect.withFiberRuntime((inner) => executor.run(inner, kind, sql, params, transformRows)),
+          span
+        )
       })
     })
   }
 
   commit(): Effect.Effect<ReadonlyArray<A>, SqlError> {
-    return this.execute(
-      "execute",
-      false,
-      (connection, sql, params) => connection.execute(sql, params, this.executor.transformRows),
-      this.statement
-    )
+    return this.execute("execute", "execute", false, this.executor.transformRows, this.statement)
   }
   get withoutTransform(): Effect.Effect<ReadonlyArray<A>, SqlError> {
-    return this.execute(
-      "executeWithoutTransform",
-      true,
-      (connection, sql, params) => connection.execute(sql, params, undefined),
-      this.statement.withoutTransform
-    )
+    return this.execute("execute", "executeWithoutTransform", true, undefined, this.statement.withoutTransform)
   }
   get raw(): Effect.Effect<unknown, SqlError> {
-    return this.execute(
-      "executeRaw",
-      true,
-      (connection, sql, params) => connection.executeRaw(sql, params),
-      this.statement.raw
-    )
+    return this.execute("executeRaw", "executeRaw", true, undefined, this.statement.raw)
   }
   get values(): Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, SqlError> {
-    return this.execute(
-      "executeValues",
-      false,
-      (connection, sql, params) => connection.executeValues(sql, params),
-      this.statement.values
-    )
+    return this.execute("executeValues", "executeValues", false, undefined, this.statement.values)
   }
   get unprepared(): Effect.Effect<ReadonlyArray<A>, SqlError> {
     return this.execute(
       "executeUnprepared",
+      "executeUnprepared",
       false,
-      (connection, sql, params) => connection.executeUnprepared(sql, params, this.executor.transformRows),
+      this.executor.transformRows,
       this.statement.unprepared
     )
   }

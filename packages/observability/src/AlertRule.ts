@@ -1,0 +1,168 @@
+/**
+ * Alert rules for pools, as data: a condition on a pool's statistics and metrics, how long it must hold
+ * before the alert is raised, and a severity. The same rules drive the in-process alerts (`Alerts`) and
+ * render as a Prometheus rules file (`toPrometheus`); `defaults` is what the package's
+ * `prometheus/dbpool.rules.yml` holds.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as internal from "./internal/rules.js"
+
+/**
+ * What an alert watches. Windows are those of Prometheus' `increase` and `rate`.
+ *
+ * - `Saturated`: more than `waiting` callers wait for a connection
+ * - `AcquireTimeouts`: a caller gave up after `acquireTimeout` within the last `window`
+ * - `CircuitOpen`: the circuit breaker is open (the database cannot be reached; callers fail fast)
+ * - `BelowMinimum`: fewer connections idle or in use than `minConnections`
+ * - `Leaks`: a lease was held longer than `leakDetectionThreshold` within the last `window`
+ * - `SlowAcquire`: the `quantile` of the wait for a connection over the last `window` is above `seconds`
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Condition = Data.TaggedEnum<{
+  Saturated: { readonly waiting: number }
+  AcquireTimeouts: { readonly window: Duration.DurationInput }
+  CircuitOpen: {}
+  BelowMinimum: {}
+  Leaks: { readonly window: Duration.DurationInput }
+  SlowAcquire: { readonly quantile: number; readonly seconds: number; readonly window: Duration.DurationInput }
+}>
+
+/**
+ * Constructors of conditions.
+ *
+ * @example
+ * ```ts
+ * import { AlertRule } from "@dbpool/observability"
+ *
+ * const p95Above250ms = AlertRule.Condition.SlowAcquire({ quantile: 0.95, seconds: 0.25, window: "5 minutes" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Condition = Data.taggedEnum<Condition>()
+
+/**
+ * One alert rule.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AlertRule {
+  /** The alert's name (Prometheus' `alert`), e.g. `"DbPoolSaturated"`. */
+  readonly name: string
+  readonly condition: Condition
+  /** How long the condition must hold before the alert is raised (Prometheus' `for`); 0 raises at once. */
+  readonly for: Duration.DurationInput
+  readonly severity: "warning" | "critical"
+  /** What the alert says; `{pool}` and `{value}` are replaced by the pool's name and the measured value. */
+  readonly summary: string
+}
+
+/**
+ * The rules of `prometheus/dbpool.rules.yml`:
+ *
+ * | alert | condition | for | severity |
+ * | --- | --- | --- | --- |
+ * | DbPoolSaturated | callers waiting (> 0) | 1 minute | warning |
+ * | DbPoolAcquireTimeouts | a timeout in the last 5 minutes | 0 | critical |
+ * | DbPoolCircuitOpen | circuit breaker open | 0 | critical |
+ * | DbPoolBelowMinimum | fewer open than minConnections | 5 minutes | warning |
+ * | DbPoolLeak | a leak detected in the last 15 minutes | 0 | warning |
+ * | DbPoolSlowAcquire | p99 of the wait above 1 s over 5 minutes | 5 minutes | warning |
+ *
+ * @example
+ * ```ts
+ * import { AlertRule } from "@dbpool/observability"
+ *
+ * // Stricter saturation, the rest as shipped.
+ * const rules = AlertRule.defaults.map((rule) => rule.name === "DbPoolSaturated" ? { ...rule, for: "15 seconds" } : rule)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults: ReadonlyArray<AlertRule> = [
+  {
+    name: "DbPoolSaturated",
+    condition: Condition.Saturated({ waiting: 0 }),
+    for: "1 minute",
+    severity: "warning",
+    summary: "Pool {pool}: {value} callers waiting for a connection for over a minute"
+  },
+  {
+    name: "DbPoolAcquireTimeouts",
+    condition: Condition.AcquireTimeouts({ window: "5 minutes" }),
+    for: 0,
+    severity: "critical",
+    summary: "Pool {pool}: {value} callers gave up waiting for a connection (acquireTimeout) in 5 minutes"
+  },
+  {
+    name: "DbPoolCircuitOpen",
+    condition: Condition.CircuitOpen(),
+    for: 0,
+    severity: "critical",
+    summary: "Pool {pool}: circuit breaker open, the database cannot be reached"
+  },
+  {
+    name: "DbPoolBelowMinimum",
+    condition: Condition.BelowMinimum(),
+    for: "5 minutes",
+    severity: "warning",
+    summary: "Pool {pool}: only {value} connections open, below minConnections, for 5 minutes"
+  },
+  {
+    name: "DbPoolLeak",
+    condition: Condition.Leaks({ window: "15 minutes" }),
+    for: 0,
+    severity: "warning",
+    summary: "Pool {pool}: {value} leases held longer than leakDetectionThreshold in 15 minutes"
+  },
+  {
+    name: "DbPoolSlowAcquire",
+    condition: Condition.SlowAcquire({ quantile: 0.99, seconds: 1, window: "5 minutes" }),
+    for: "5 minutes",
+    severity: "warning",
+    summary: "Pool {pool}: p99 wait for a connection is {value} s"
+  }
+]
+
+/**
+ * The PromQL expression of a condition (metric names as @opentelemetry/exporter-prometheus writes them).
+ *
+ * @example
+ * ```ts
+ * import { AlertRule } from "@dbpool/observability"
+ *
+ * AlertRule.expression(AlertRule.Condition.Saturated({ waiting: 0 }))
+ * // "db_client_connection_pending_requests > 0"
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const expression: (condition: Condition) => string = internal.expression
+
+/**
+ * Renders rules as a Prometheus rules file (YAML, one group), e.g. your own thresholds.
+ *
+ * @example
+ * ```ts
+ * import { AlertRule } from "@dbpool/observability"
+ * import * as fs from "node:fs"
+ *
+ * fs.writeFileSync("dbpool.rules.yml", AlertRule.toPrometheus(AlertRule.defaults, { group: "orders-db" }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const toPrometheus: (
+  rules: ReadonlyArray<AlertRule>,
+  options?: { readonly group?: string | undefined }
+) => string = internal.toPrometheus
