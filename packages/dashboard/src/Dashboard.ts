@@ -17,7 +17,7 @@ import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/dashboard.js"
-import type { DashboardConfigError, PoolInput } from "./internal/source.js"
+import type { AlertInput, DashboardConfigError, PoolInput } from "./internal/source.js"
 
 /**
  * What the dashboard reads of a pool. Every `ResourcePool` of @dbpool/core,
@@ -53,6 +53,23 @@ export type { PoolSource } from "./internal/source.js"
  * @category models
  */
 export type { PoolInput } from "./internal/source.js"
+
+/**
+ * In-process alerts the dashboard shows: the `Alerts` of @dbpool/observability
+ * (or an effect that yields them, such as its `Alerts.Alerts` tag).
+ *
+ * @example
+ * ```ts
+ * import type * as Dashboard from "@dbpool/dashboard/Dashboard"
+ * import { Alerts } from "@dbpool/observability"
+ *
+ * const alerts: ReadonlyArray<Dashboard.AlertInput<Alerts.Alerts>> = [Alerts.Alerts]
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { AlertInput, AlertSource } from "./internal/source.js"
 
 /**
  * A dashboard given no pool, or two pools of one name.
@@ -109,8 +126,16 @@ export interface Options<R> {
   readonly interval?: Duration.DurationInput | undefined
   /** How much of the past the charts show to a page that opens. Default 5 minutes. */
   readonly history?: Duration.DurationInput | undefined
-  /** Prometheus text for `/metrics` (a scrape function); without it the route answers 404. */
-  readonly metrics?: Effect.Effect<string, unknown> | undefined
+  /**
+   * Prometheus text for `/metrics`: `Prometheus.scrape` of @dbpool/observability (then the layer needs its
+   * `Prometheus` exporter), or any scrape function. Without it the route answers 404.
+   */
+  readonly metrics?: Effect.Effect<string, unknown, R> | undefined
+  /**
+   * In-process alerts to show with each pool's events: the `Alerts` of @dbpool/observability (or its
+   * `Alerts.Alerts` tag). Their `AlertRaised` and `AlertResolved` events appear under the pool they name.
+   */
+  readonly alerts?: ReadonlyArray<AlertInput<R>> | undefined
   /** The page's title. Default "dbpool dashboard". */
   readonly title?: string | undefined
 }

@@ -4,6 +4,7 @@
  * samples arrive, and show the alerts when a pool is exhausted; the
  * screenshot it leaves is the one docs/observability.md shows.
  */
+import { Alerts } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Random } from "effect"
 import * as fs from "node:fs"
@@ -83,7 +84,14 @@ describe("the dashboard page in chromium", () => {
         acquireTimeout: "300 millis"
       })
       const analytics = yield* fakePool({ name: "analytics", minConnections: 1, maxConnections: 3 })
-      const { url } = yield* serve({ pools: [orders, analytics], interval: "250 millis", title: "dbpool dashboard" })
+      // The in-process alerts of @dbpool/observability, shown with each pool's events.
+      const alerts = yield* Alerts.make(orders, { interval: "250 millis" })
+      const { url } = yield* serve({
+        pools: [orders, analytics],
+        alerts: [alerts],
+        interval: "250 millis",
+        title: "dbpool dashboard"
+      })
       yield* workload(orders, 4)
       yield* workload(analytics, 2)
 
@@ -121,6 +129,10 @@ describe("the dashboard page in chromium", () => {
       )
       yield* until(page, "document.querySelector('[data-pool=orders] [data-alert=\"acquire timeouts\"]') !== null")
       yield* until(page, "document.querySelector('[data-events=orders] [data-event=AcquireTimedOut]') !== null")
+      yield* until(page, "document.querySelector('[data-events=orders] [data-event=AlertRaised]') !== null")
+      expect(yield* text(page, "[data-events=orders] [data-event=AlertRaised]")).toContain(
+        "ALERT DbPoolAcquireTimeouts"
+      )
       expect(Number(yield* text(page, "[data-pool=orders] [data-field=timeouts]"))).toBeGreaterThan(0)
       expect(yield* text(page, "[data-pool=orders] [data-field=active]")).toBe("6")
       // Who holds them, live: each busy row names how long it has been held.

@@ -1,7 +1,8 @@
 import * as Dashboard from "@dbpool/dashboard/Dashboard"
+import { Alerts, Prometheus } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
 import type { Scope } from "effect"
-import { Deferred, Effect, Exit, Fiber, Redacted } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { fakePool, feed, get, getJson, serve } from "./utils/serve.js"
 
 const quiet = { statsInterval: "1 day" } as const
@@ -167,6 +168,42 @@ describe("Dashboard", () => {
         expect(twice.message).toBe(
           "Invalid dashboard configuration: pools has two pools named \"same\": give each its own name (PoolConfig name)"
         )
+      })
+    ))
+
+  it.live("mounts the Prometheus scrape of @dbpool/observability at /metrics, and its alerts in the feed", () =>
+    withDone((done) =>
+      Effect.gen(function*() {
+        const pool = yield* fakePool({
+          name: "observed",
+          minConnections: 1,
+          maxConnections: 1,
+          acquireTimeout: "100 millis"
+        })
+        const alerts = yield* Alerts.make(pool, { interval: "50 millis" })
+        const context = yield* Layer.build(
+          Dashboard.layer({ pools: [pool], alerts: [alerts], metrics: Prometheus.scrape, port: 0 }).pipe(
+            Layer.provide(Prometheus.layer())
+          )
+        )
+        const { url } = Context.get(context, Dashboard.Dashboard)
+        yield* pool.use(() => Effect.void)
+        const metrics = yield* get(`${url}metrics`)
+        expect(metrics.status).toBe(200)
+        expect(metrics.headers.get("content-type")).toBe(Prometheus.contentType)
+        expect(metrics.body).toMatch(
+          /^db_client_connection_max\{[^}]*db_client_connection_pool_name="observed"[^}]*\} 1$/m
+        )
+        const events = yield* feed(`${url}events`)
+        yield* events.next((e) => e === "hello")
+        const holder = yield* Effect.fork(pool.use(() => Deferred.await(done)))
+        while ((yield* pool.stats).activeConnections === 0) yield* Effect.yieldNow()
+        yield* Effect.exit(pool.use(() => Effect.void))
+        const raised = yield* events.next((e, d) => e === "notice" && d.event._tag === "AlertRaised")
+        expect(raised.data.pool).toBe("observed")
+        expect(raised.data.event.alert).toBe("DbPoolAcquireTimeouts")
+        yield* Deferred.succeed(done, undefined)
+        yield* Fiber.join(holder)
       })
     ))
 })

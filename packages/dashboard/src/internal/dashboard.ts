@@ -14,22 +14,27 @@ import { config, Dashboard as DashboardTag } from "../Dashboard.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Sampler from "./sampler.js"
-import { type DashboardConfigError, gather } from "./source.js"
+import { type DashboardConfigError, gather, gatherAlerts } from "./source.js"
 
 const appWith = <R>(options: Dashboard.Options<R>, token: Dashboard.Options<R>["token"]) =>
   Effect.gen(function*() {
     const pools = yield* gather(options.pools)
+    const alerts = yield* gatherAlerts(options.alerts)
+    // The scrape may need services of the layer's context (the Prometheus exporter of @dbpool/observability).
+    const context = yield* Effect.context<R>()
+    const metrics = options.metrics === undefined ? undefined : Effect.provide(options.metrics, context)
     const interval = Duration.decode(options.interval ?? "500 millis")
     const history = Duration.decode(options.history ?? "5 minutes")
     const sampler = yield* Sampler.make(pools, {
       interval,
-      keep: Math.max(1, Math.ceil(Duration.toMillis(history) / Math.max(1, Duration.toMillis(interval))))
+      keep: Math.max(1, Math.ceil(Duration.toMillis(history) / Math.max(1, Duration.toMillis(interval)))),
+      alerts
     })
     return App.make({
       sampler,
       guard: Auth.make(token),
       readyTimeout: Duration.decode(options.readyTimeout ?? "1 second"),
-      metrics: options.metrics,
+      metrics,
       title: options.title ?? "dbpool dashboard"
     })
   })

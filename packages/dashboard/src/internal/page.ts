@@ -245,6 +245,8 @@ const script = String.raw`
       case "ConnectFailed": return "connection attempt " + e.attempt + " failed: " + e.cause;
       case "CircuitOpened": return "circuit breaker opened after " + e.failures + " failures: " + e.cause;
       case "CircuitClosed": return "circuit breaker closed after " + ms(e.duration);
+      case "AlertRaised": return "ALERT " + e.alert + " (" + e.severity + "): " + e.summary;
+      case "AlertResolved": return "resolved " + e.alert + " after " + ms(e.duration);
       default:
         var rest = Object.keys(e).filter(function (k) { return k !== "_tag"; }).map(function (k) { return k + " " + JSON.stringify(e[k]); });
         return e._tag + (rest.length ? ": " + rest.join(", ") : "");

@@ -22,7 +22,7 @@ import * as MetricState from "effect/MetricState"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { PoolSource } from "./source.js"
+import type { AlertSource, PoolSource } from "./source.js"
 
 export interface PoolPoint {
   readonly name: string
@@ -114,7 +114,11 @@ interface Previous {
 
 export const make = (
   pools: ReadonlyArray<PoolSource>,
-  options: { readonly interval: Duration.Duration; readonly keep: number }
+  options: {
+    readonly interval: Duration.Duration
+    readonly keep: number
+    readonly alerts: ReadonlyArray<AlertSource>
+  }
 ): Effect.Effect<Sampler, never, Scope.Scope> =>
   Effect.gen(function*() {
     const hub = yield* Effect.acquireRelease(PubSub.sliding<Message>(1024), PubSub.shutdown)
@@ -162,10 +166,11 @@ export const make = (
       yield* PubSub.publish(hub, { _tag: "sample", sample, details })
     })
 
-    const follow = (pool: PoolSource) =>
-      Stream.runForEach(pool.notices, (event) =>
+    // An alert names its pool; a pool's own notices are its.
+    const follow = (events: Stream.Stream<PoolEvent>, pool: string | undefined) =>
+      Stream.runForEach(events, (event) =>
         Effect.flatMap(Clock.currentTimeMillis, (t) => {
-          const notice: Notice = { t, pool: pool.config.name, event }
+          const notice: Notice = { t, pool: pool ?? ("pool" in event ? event.pool : ""), event }
           notices.push(notice)
           if (notices.length > keptNotices) notices.shift()
           return PubSub.publish(hub, { _tag: "notice", notice })
@@ -173,7 +178,8 @@ export const make = (
 
     yield* tick
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.interval), tick)))
-    for (const pool of pools) yield* Effect.forkScoped(follow(pool))
+    for (const pool of pools) yield* Effect.forkScoped(follow(pool.notices, pool.config.name))
+    for (const alerts of options.alerts) yield* Effect.forkScoped(follow(alerts.events, undefined))
 
     return {
       pools,

@@ -23,6 +23,19 @@ export interface PoolSource {
 /** A pool, or an effect that yields one (a `Context.Tag` of a pool's service is such an effect). */
 export type PoolInput<R> = PoolSource | Effect.Effect<PoolSource, never, R>
 
+/** In-process alerts (the `Alerts` of @dbpool/observability): `AlertRaised` and `AlertResolved` events. */
+export interface AlertSource {
+  readonly events: Stream.Stream<PoolEvent>
+}
+
+/** Alerts, or an effect that yields them (the `Alerts.Alerts` tag of @dbpool/observability). */
+export type AlertInput<R> = AlertSource | Effect.Effect<AlertSource, never, R>
+
+export const gatherAlerts = <R>(
+  inputs: ReadonlyArray<AlertInput<R>> | undefined
+): Effect.Effect<ReadonlyArray<AlertSource>, never, R> =>
+  Effect.forEach(inputs ?? [], (input) => Effect.isEffect(input) ? input : Effect.succeed(input))
+
 export const isPoolSource = (u: unknown): u is PoolSource =>
   typeof u === "object" && u !== null && "notices" in u && "changes" in u && "stats" in u
 
