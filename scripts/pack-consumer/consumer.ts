@@ -2,6 +2,7 @@
 // against the installed tarballs: what an ES module program of a user writes.
 import type { PoolError } from "@dbpool/core"
 import { PoolConfig, ResourcePool } from "@dbpool/core"
+import { Dashboard } from "@dbpool/dashboard"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MysqlPool } from "@dbpool/mysql"
 import { PgPool } from "@dbpool/pg"
@@ -43,3 +44,6 @@ export const generic = ResourcePool.make({
 )
 
 export const defaults: number = PoolConfig.defaults.maxConnections
+
+// The dashboard over a pool's tag: the layer asks for the pool's service.
+export const dashboard: Layer.Layer<Dashboard.Dashboard, unknown, Pool.Pool> = Dashboard.layer({ pools: [Pool.Pool] })

@@ -97,7 +97,7 @@ export { DashboardConfigError } from "./internal/source.js"
  *
  * declare const primary: ResourcePool<string, Error>
  * declare const replica: ResourcePool<string, Error>
- * const options: Dashboard.Options<never> = {
+ * const options: Dashboard.Options = {
  *   pools: [primary, replica],
  *   port: 9187,
  *   token: Redacted.make("s3cret")
@@ -107,9 +107,9 @@ export { DashboardConfigError } from "./internal/source.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options<R> {
+export interface Options<P = never, A = never, M = never> {
   /** The pools shown, each under its name (`PoolConfig` `name`): names must differ. */
-  readonly pools: ReadonlyArray<PoolInput<R>>
+  readonly pools: ReadonlyArray<PoolInput<P>>
   /** Default: `DBPOOL_DASHBOARD_HOST`, else `127.0.0.1` (only this machine). */
   readonly host?: string | undefined
   /** Default: `DBPOOL_DASHBOARD_PORT`, else 9187; 0 picks a free port (see `Dashboard.url`). */
@@ -130,12 +130,12 @@ export interface Options<R> {
    * Prometheus text for `/metrics`: `Prometheus.scrape` of @dbpool/observability (then the layer needs its
    * `Prometheus` exporter), or any scrape function. Without it the route answers 404.
    */
-  readonly metrics?: Effect.Effect<string, unknown, R> | undefined
+  readonly metrics?: Effect.Effect<string, unknown, M> | undefined
   /**
    * In-process alerts to show with each pool's events: the `Alerts` of @dbpool/observability (or its
    * `Alerts.Alerts` tag). Their `AlertRaised` and `AlertResolved` events appear under the pool they name.
    */
-  readonly alerts?: ReadonlyArray<AlertInput<R>> | undefined
+  readonly alerts?: ReadonlyArray<AlertInput<A>> | undefined
   /** The page's title. Default "dbpool dashboard". */
   readonly title?: string | undefined
 }
@@ -210,9 +210,9 @@ export const config: Config.Config<{
  * @since 0.1.0
  * @category constructors
  */
-export const httpApp: <R = never>(
-  options: Options<R>
-) => Effect.Effect<HttpApp.Default, DashboardConfigError, R | Scope.Scope> = internal.httpApp
+export const httpApp: <P = never, A = never, M = never>(
+  options: Options<P, A, M>
+) => Effect.Effect<HttpApp.Default, DashboardConfigError, P | A | M | Scope.Scope> = internal.httpApp
 
 /**
  * Serves the dashboard on Node's HTTP server for as long as the layer lives,
@@ -220,18 +220,18 @@ export const httpApp: <R = never>(
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
+ * import { Layer, Redacted } from "effect"
  * import * as Dashboard from "@dbpool/dashboard/Dashboard"
  * import * as Pool from "@dbpool/sql/Pool"
  * import { PgPool } from "@dbpool/pg"
  *
- * const PoolLive = PgPool.layer({ url: "postgres://postgres@127.0.0.1:5432/test" })
+ * const PoolLive = PgPool.layer({ url: Redacted.make("postgres://postgres@127.0.0.1:5432/test") })
  * const DashboardLive = Dashboard.layer({ pools: [Pool.Pool], port: 9187 }).pipe(Layer.provide(PoolLive))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: <R = never>(
-  options: Options<R>
-) => Layer.Layer<Dashboard, ServeError | ConfigError.ConfigError | DashboardConfigError, R> = internal.layer
+export const layer: <P = never, A = never, M = never>(
+  options: Options<P, A, M>
+) => Layer.Layer<Dashboard, ServeError | ConfigError.ConfigError | DashboardConfigError, P | A | M> = internal.layer

@@ -16,12 +16,12 @@ import * as Auth from "./auth.js"
 import * as Sampler from "./sampler.js"
 import { type DashboardConfigError, gather, gatherAlerts } from "./source.js"
 
-const appWith = <R>(options: Dashboard.Options<R>, token: Dashboard.Options<R>["token"]) =>
+const appWith = <P, A, M>(options: Dashboard.Options<P, A, M>, token: Dashboard.Options["token"]) =>
   Effect.gen(function*() {
     const pools = yield* gather(options.pools)
     const alerts = yield* gatherAlerts(options.alerts)
     // The scrape may need services of the layer's context (the Prometheus exporter of @dbpool/observability).
-    const context = yield* Effect.context<R>()
+    const context = yield* Effect.context<M>()
     const metrics = options.metrics === undefined ? undefined : Effect.provide(options.metrics, context)
     const interval = Duration.decode(options.interval ?? "500 millis")
     const history = Duration.decode(options.history ?? "5 minutes")
@@ -39,11 +39,11 @@ const appWith = <R>(options: Dashboard.Options<R>, token: Dashboard.Options<R>["
     })
   })
 
-export const httpApp = <R = never>(
-  options: Dashboard.Options<R>
-): Effect.Effect<HttpApp.Default, DashboardConfigError, R | Scope.Scope> => appWith(options, options.token)
+export const httpApp = <P = never, A = never, M = never>(
+  options: Dashboard.Options<P, A, M>
+): Effect.Effect<HttpApp.Default, DashboardConfigError, P | A | M | Scope.Scope> => appWith(options, options.token)
 
-export const layer = <R = never>(options: Dashboard.Options<R>) =>
+export const layer = <P = never, A = never, M = never>(options: Dashboard.Options<P, A, M>) =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const env = yield* config
     const host = options.host ?? env.host

@@ -15,7 +15,7 @@ export const fakePool = (config: PoolConfig.Input) => {
 }
 
 /** Serves the dashboard in the current scope; returns its address. */
-export const serve = <R = never>(options: Dashboard.Options<R>) =>
+export const serve = <P = never, A = never, M = never>(options: Dashboard.Options<P, A, M>) =>
   Effect.map(
     Layer.build(Dashboard.layer({ port: 0, ...options })),
     (context) => Context.get(context, Dashboard.Dashboard)
