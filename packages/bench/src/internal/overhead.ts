@@ -10,11 +10,13 @@ import * as Pool from "effect/Pool"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Overhead from "../Overhead.js"
+import * as Dashboard from "./dashboard.js"
 import * as Peers from "./peers.js"
 
 export const contenders: ReadonlyArray<Overhead.ContenderId> = [
   "dbpool.use",
   "dbpool.use.observed",
+  "dbpool.use.dashboard",
   "dbpool.get",
   "effect.Pool",
   "effect.PoolTTL",
@@ -29,6 +31,7 @@ export const contenders: ReadonlyArray<Overhead.ContenderId> = [
 export const labels: Record<Overhead.ContenderId, string> = {
   "dbpool.use": "dbpool use",
   "dbpool.use.observed": "dbpool use, observed",
+  "dbpool.use.dashboard": "dbpool use, dashboard open",
   "dbpool.get": "dbpool scoped(get)",
   "effect.Pool": "effect Pool",
   "effect.PoolTTL": "effect Pool TTL",
@@ -90,6 +93,7 @@ const makeSubject = (
   switch (id) {
     case "dbpool.use":
     case "dbpool.use.observed":
+    case "dbpool.use.dashboard":
     case "dbpool.get":
       return Effect.gen(function*() {
         const pool = yield* ResourcePool.make({
@@ -105,6 +109,7 @@ const makeSubject = (
           // Let both subscribe before the pool is filled and the round starts.
           yield* Effect.repeatN(Effect.yieldNow(), 3)
         }
+        if (id === "dbpool.use.dashboard") yield* Dashboard.watch(pool)
         yield* fill(pool.get)
         const leftover = Effect.map(
           pool.stats,
