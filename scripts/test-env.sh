@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `npm test` needs from the machine, made present: the programs the tests run (the fault tests start
 # disposable PostgreSQL and MariaDB servers and a PgBouncer of their own; the observability tests a
-# Prometheus and promtool), the databases' command-line clients (psql and mysql, used here; pg_dump,
+# Prometheus, an Alertmanager and promtool), the databases' command-line clients (psql and mysql, used here; pg_dump,
 # mysqldump and sqlite3) and the two main servers (PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306,
 # each with a database `test`). Installs with apt only what is missing (root, or sudo), starts a server only
 # when it does not answer, and says what it did. When everything is there it only checks, in well under
@@ -41,9 +41,11 @@ need mariadb-client mysqldump
 need mariadb-client mysqladmin
 need mariadb-client mysql
 need sqlite3 sqlite3
-# @dbpool/observability's tests run a real Prometheus and promtool (check and unit-test the rules file).
+# @dbpool/observability's tests run a real Prometheus and Alertmanager, and promtool (check and unit-test the
+# rules file).
 need prometheus prometheus /usr/bin/prometheus
 need prometheus promtool /usr/bin/promtool
+need prometheus-alertmanager prometheus-alertmanager /usr/bin/prometheus-alertmanager
 # The SQLite drop-in test builds a one-function extension for SqliteClient.loadExtension.
 need gcc cc
 need_file() { # package, file

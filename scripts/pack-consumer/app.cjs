@@ -2,14 +2,14 @@
 // CommonJS build, used for something: the drivers open a pool and run a query (SQLite on
 // DBPOOL_PACK_SQLITE_FILE, PostgreSQL on DBPOOL_PACK_PG_URL when set), the others run without a server.
 const assert = require("node:assert/strict")
-const { Effect, Redacted } = require("effect")
+const { Context, Effect, Layer, Redacted } = require("effect")
 const { PoolConfig, ResourcePool } = require("@dbpool/core")
 const { Pool } = require("@dbpool/sql")
 const { PgPool } = require("@dbpool/pg")
 const { MysqlPool } = require("@dbpool/mysql")
 const { SqlitePool } = require("@dbpool/sqlite")
 const { Dashboard } = require("@dbpool/dashboard")
-const { Context, Layer } = require("effect")
+const { AlertRule, Prometheus } = require("@dbpool/observability")
 
 // A query through the pool's own connection: the driver's CommonJS code, default imports included.
 const selectOne = (layer) =>
@@ -45,6 +45,11 @@ const checks = {
     assert.equal(status, 200)
   },
   "@dbpool/mysql": () => assert.equal(MysqlPool.isConnectionError(new Error("no")), false),
+  "@dbpool/observability": async () => {
+    assert.match(AlertRule.toPrometheus(AlertRule.defaults), /alert: DbPoolSaturated/)
+    const text = await Effect.runPromise(Effect.scoped(Effect.flatMap(Prometheus.make(), (p) => p.scrape)))
+    assert.equal(typeof text, "string")
+  },
   "@dbpool/sqlite": async () => {
     const error = Effect.runSync(Effect.flip(SqlitePool.connector({ filename: ":memory:", pool: { maxConnections: 2 } })))
     assert.equal(error._tag, "PoolConfigError")

@@ -4,6 +4,7 @@
 // DBPOOL_PACK_SQLITE_FILE: the database file; DBPOOL_PACK_PG_URL: the server, or unset to skip PostgreSQL.
 import { ResourcePool } from "@dbpool/core"
 import { Dashboard } from "@dbpool/dashboard"
+import { Prometheus } from "@dbpool/observability"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { SqlitePool } from "@dbpool/sqlite"
@@ -20,8 +21,15 @@ const onSqlite = Effect.gen(function*() {
   yield* Pool.withTransaction((conn) => conn.sql`INSERT INTO greetings (text) VALUES (${"hello"}), (${"world"})`)
   const rows = yield* sql`SELECT text FROM greetings ORDER BY id`
   const stats = yield* Pool.stats
-  return { rows, totalConnections: stats.totalConnections }
-}).pipe(Effect.provide(SqlitePool.layer({ filename: sqliteFile, pool: { minConnections: 1, maxConnections: 2 } })))
+  // The pool's metrics in the Prometheus text format (@dbpool/observability and its OpenTelemetry packages).
+  const scrape = yield* Prometheus.scrape
+  return { rows, totalConnections: stats.totalConnections, scrape }
+}).pipe(
+  Effect.provide(
+    SqlitePool.layer({ filename: sqliteFile, pool: { name: "pack-sqlite", minConnections: 1, maxConnections: 2 } })
+  ),
+  Effect.provide(Prometheus.layer())
+)
 
 const onPg = (url) =>
   Effect.gen(function*() {
@@ -46,11 +54,16 @@ const program = Effect.gen(function*() {
   if (JSON.stringify(dashboard) !== JSON.stringify({ pools: ["packed"], uplot: 200 })) {
     return yield* Effect.dieMessage(`dashboard: unexpected ${JSON.stringify(dashboard)}`)
   }
-  const sqlite = yield* onSqlite
+  const { scrape, ...sqlite } = yield* onSqlite
   console.log(`sqlite: ${JSON.stringify(sqlite)}`)
   if (JSON.stringify(sqlite.rows) !== JSON.stringify([{ text: "hello" }, { text: "world" }])) {
     return yield* Effect.dieMessage(`sqlite: unexpected rows ${JSON.stringify(sqlite.rows)}`)
   }
+  const maxLine = "db_client_connection_max{db_client_connection_pool_name=\"pack-sqlite\"} 2"
+  if (!scrape.split("\n").includes(maxLine)) {
+    return yield* Effect.dieMessage(`observability: no "${maxLine}" in the scrape:\n${scrape}`)
+  }
+  console.log(`observability: ${maxLine}`)
   if (pgUrl === undefined) {
     console.log("postgresql: skipped (DBPOOL_PACK_PG_URL unset)")
     return

@@ -5,6 +5,7 @@ import { PoolConfig, ResourcePool } from "@dbpool/core"
 import { Dashboard } from "@dbpool/dashboard"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { MysqlPool } from "@dbpool/mysql"
+import { Alerts, Prometheus } from "@dbpool/observability"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { SqlitePool } from "@dbpool/sqlite"
@@ -47,3 +48,8 @@ export const defaults: number = PoolConfig.defaults.maxConnections
 
 // The dashboard over a pool's tag: the layer asks for the pool's service.
 export const dashboard: Layer.Layer<Dashboard.Dashboard, unknown, Pool.Pool> = Dashboard.layer({ pools: [Pool.Pool] })
+// The observability layers beside a pool: a scrape endpoint and in-process alerts on the default pool.
+export const observed = Layer.mergeAll(Prometheus.layerServer({ port: 9464 }), Alerts.layer(Pool.Pool)).pipe(
+  Layer.provideMerge(sqlite)
+)
+export const scrape: Effect.Effect<string, never, Prometheus.Prometheus> = Prometheus.scrape

@@ -7,7 +7,8 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as internal from "./internal/rules.js"
 
 /**
@@ -60,7 +61,10 @@ export interface AlertRule {
   /** How long the condition must hold before the alert is raised (Prometheus' `for`); 0 raises at once. */
   readonly for: Duration.DurationInput
   readonly severity: "warning" | "critical"
-  /** What the alert says; `{pool}` and `{value}` are replaced by the pool's name and the measured value. */
+  /**
+   * What the alert says; `{pool}` and `{value}` are replaced by the pool's name and the measured value
+   * (seconds to the millisecond for `SlowAcquire`, a whole number otherwise).
+   */
   readonly summary: string
 }
 
@@ -93,14 +97,14 @@ export const defaults: ReadonlyArray<AlertRule> = [
     condition: Condition.Saturated({ waiting: 0 }),
     for: "1 minute",
     severity: "warning",
-    summary: "Pool {pool}: {value} callers waiting for a connection for over a minute"
+    summary: "Pool {pool}: callers waiting for a connection for over a minute ({value} now)"
   },
   {
     name: "DbPoolAcquireTimeouts",
     condition: Condition.AcquireTimeouts({ window: "5 minutes" }),
     for: 0,
     severity: "critical",
-    summary: "Pool {pool}: {value} callers gave up waiting for a connection (acquireTimeout) in 5 minutes"
+    summary: "Pool {pool}: acquisitions timed out (acquireTimeout) in the last 5 minutes: {value}"
   },
   {
     name: "DbPoolCircuitOpen",
@@ -114,21 +118,21 @@ export const defaults: ReadonlyArray<AlertRule> = [
     condition: Condition.BelowMinimum(),
     for: "5 minutes",
     severity: "warning",
-    summary: "Pool {pool}: only {value} connections open, below minConnections, for 5 minutes"
+    summary: "Pool {pool}: {value} connections open, fewer than minConnections, for 5 minutes"
   },
   {
     name: "DbPoolLeak",
     condition: Condition.Leaks({ window: "15 minutes" }),
     for: 0,
     severity: "warning",
-    summary: "Pool {pool}: {value} leases held longer than leakDetectionThreshold in 15 minutes"
+    summary: "Pool {pool}: leases held longer than leakDetectionThreshold in the last 15 minutes: {value}"
   },
   {
     name: "DbPoolSlowAcquire",
     condition: Condition.SlowAcquire({ quantile: 0.99, seconds: 1, window: "5 minutes" }),
     for: "5 minutes",
     severity: "warning",
-    summary: "Pool {pool}: p99 wait for a connection is {value} s"
+    summary: "Pool {pool}: p99 wait for a connection {value} s over 5 minutes"
   }
 ]
 
@@ -166,3 +170,102 @@ export const toPrometheus: (
   rules: ReadonlyArray<AlertRule>,
   options?: { readonly group?: string | undefined }
 ) => string = internal.toPrometheus
+
+/**
+ * A rule that cannot be evaluated: `rule` names it (or its position), `field` the bad field.
+ *
+ * @example
+ * ```ts
+ * import { AlertRule } from "@dbpool/observability"
+ * import { Effect } from "effect"
+ *
+ * const checked = AlertRule.validate(AlertRule.defaults).pipe(
+ *   Effect.catchTag("AlertRuleError", (e) => Effect.dieMessage(e.message))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AlertRuleError extends Data.TaggedError("AlertRuleError")<{
+  readonly rule: string
+  readonly field: string
+  readonly reason: string
+}> {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `alert rule ${this.rule}: ${this.field} ${this.reason}`
+  }
+}
+
+const alertName = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** The problem with a duration, if any (`Duration.decode` throws on what it cannot read). */
+const badDuration = (input: Duration.DurationInput, positive: boolean): string | undefined => {
+  let millis: number
+  try {
+    millis = Duration.toMillis(Duration.decode(input))
+  } catch {
+    return `is not a duration: ${String(input)}`
+  }
+  if (!Number.isFinite(millis)) return "must be finite"
+  // (Effect's durations are never negative: a negative input reads as 0.)
+  if (positive && millis <= 0) return "must be more than 0"
+  return undefined
+}
+
+/** The first problem of one rule, as [field, reason]. */
+const problemOf = (rule: AlertRule): readonly [string, string] | undefined => {
+  if (!alertName.test(rule.name)) return ["name", "must be a Prometheus alert name (letters, digits, _)"]
+  if (rule.severity !== "warning" && rule.severity !== "critical") return ["severity", "must be warning or critical"]
+  const forProblem = badDuration(rule.for, false)
+  if (forProblem !== undefined) return ["for", forProblem]
+  const c = rule.condition
+  if (c._tag === "Saturated" && !(Number.isInteger(c.waiting) && c.waiting >= 0)) {
+    return ["condition.waiting", "must be a whole number, 0 or more"]
+  }
+  if (c._tag === "SlowAcquire" && !(c.quantile >= 0 && c.quantile <= 1)) {
+    return ["condition.quantile", "must be within 0 and 1"]
+  }
+  if (c._tag === "SlowAcquire" && !(c.seconds >= 0 && Number.isFinite(c.seconds))) {
+    return ["condition.seconds", "must be a finite number, 0 or more"]
+  }
+  if ("window" in c) {
+    const windowProblem = badDuration(c.window, true)
+    if (windowProblem !== undefined) return ["condition.window", windowProblem]
+  }
+  return undefined
+}
+
+/**
+ * Checks rules before they are used (`Alerts.make` does): names usable in Prometheus and unique,
+ * durations readable and finite, windows above 0, a quantile within 0 and 1, counts whole.
+ *
+ * @example
+ * ```ts
+ * import { AlertRule } from "@dbpool/observability"
+ *
+ * const rules = AlertRule.validate([{ ...AlertRule.defaults[0]!, name: "saturated pool" }]) // fails: name
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (rules: ReadonlyArray<AlertRule>): Effect.Effect<ReadonlyArray<AlertRule>, AlertRuleError> =>
+  Effect.suspend(() => {
+    const seen = new Set<string>()
+    for (const [i, rule] of rules.entries()) {
+      const label = typeof rule.name === "string" && rule.name !== "" ? rule.name : `#${i + 1}`
+      const problem = problemOf(rule)
+      if (problem !== undefined) {
+        return Effect.fail(new AlertRuleError({ rule: label, field: problem[0], reason: problem[1] }))
+      }
+      if (seen.has(rule.name)) {
+        return Effect.fail(new AlertRuleError({ rule: label, field: "name", reason: "is used twice" }))
+      }
+      seen.add(rule.name)
+    }
+    return Effect.succeed(rules)
+  })

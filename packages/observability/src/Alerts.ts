@@ -13,7 +13,7 @@ import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { AlertRule } from "./AlertRule.js"
+import type { AlertRule, AlertRuleError } from "./AlertRule.js"
 import * as internal from "./internal/alerts.js"
 
 /**
@@ -69,7 +69,8 @@ export interface Alerts {
 export const Alerts: Context.Tag<Alerts, Alerts> = internal.tag
 
 /**
- * Watches a pool until the scope closes (or the pool does).
+ * Watches a pool until the scope closes (or the pool does). Fails with `AlertRuleError` if a rule is
+ * invalid (see `AlertRule.validate`).
  *
  * @example
  * ```ts
@@ -89,8 +90,10 @@ export const Alerts: Context.Tag<Alerts, Alerts> = internal.tag
  * @since 0.1.0
  * @category constructors
  */
-export const make: <A, E>(pool: ResourcePool<A, E>, options?: Options) => Effect.Effect<Alerts, never, Scope.Scope> =
-  internal.make
+export const make: <A, E>(
+  pool: ResourcePool<A, E>,
+  options?: Options
+) => Effect.Effect<Alerts, AlertRuleError, Scope.Scope> = internal.make
 
 /**
  * The alerts of the pool of a tag (`Pool.Pool` of @dbpool/sql, or your own pool's tag) as a layer.
@@ -114,7 +117,7 @@ export const make: <A, E>(pool: ResourcePool<A, E>, options?: Options) => Effect
 export const layer: <I, S extends ResourcePool<any, any>>(
   pool: Context.Tag<I, S>,
   options?: Options
-) => Layer.Layer<Alerts, never, I> = internal.layer
+) => Layer.Layer<Alerts, AlertRuleError, I> = internal.layer
 
 /**
  * The pool's events with its alerts among them: what `pool.events` would be if the pool raised them.

@@ -15,6 +15,7 @@ import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/prometheus.js"
+import type { PrometheusServerError } from "./PrometheusError.js"
 
 /**
  * What the exporter includes and how it names things.
@@ -198,17 +199,3 @@ export const layerServerConfig: (
   config: Config.Config.Wrap<ServerConfig>,
   options?: Options
 ) => Layer.Layer<Prometheus, PrometheusServerError | ConfigError.ConfigError> = internal.layerServerConfig
-
-/**
- * The standalone endpoint could not listen (the port is taken, the host is not this machine's).
- *
- * @since 0.1.0
- * @category errors
- */
-export const PrometheusServerError: typeof internal.PrometheusServerError = internal.PrometheusServerError
-
-/**
- * @since 0.1.0
- * @category errors
- */
-export type PrometheusServerError = internal.PrometheusServerError

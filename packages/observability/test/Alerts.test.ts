@@ -2,7 +2,7 @@ import { ResourcePool } from "@dbpool/core"
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import { AlertRule, Alerts } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
 
 const settle = Effect.repeatN(Effect.yieldNow(), 100)
 let sequence = 0
@@ -69,7 +69,7 @@ describe("Alerts (in-process)", () => {
             "DbPoolSaturated",
             "warning",
             1,
-            `Pool ${name}: 1 callers waiting for a connection for over a minute`
+            `Pool ${name}: callers waiting for a connection for over a minute (1 now)`
           )
         ]
       ])
@@ -95,7 +95,7 @@ describe("Alerts (in-process)", () => {
             "DbPoolAcquireTimeouts",
             "critical",
             1,
-            `Pool ${name}: 1 callers gave up waiting for a connection (acquireTimeout) in 5 minutes`
+            `Pool ${name}: acquisitions timed out (acquireTimeout) in the last 5 minutes: 1`
           )
         ]
       ])
@@ -144,7 +144,7 @@ describe("Alerts (in-process)", () => {
             "DbPoolBelowMinimum",
             "warning",
             0,
-            `Pool ${name}: only 0 connections open, below minConnections, for 5 minutes`
+            `Pool ${name}: 0 connections open, fewer than minConnections, for 5 minutes`
           )
         ]
       ])
@@ -195,7 +195,7 @@ describe("Alerts (in-process)", () => {
           "DbPoolLeak",
           "warning",
           1,
-          `Pool ${name}: 1 leases held longer than leakDetectionThreshold in 15 minutes`
+          `Pool ${name}: leases held longer than leakDetectionThreshold in the last 15 minutes: 1`
         )
       ])
       // The waiter gets the connection after 20 s: of the two waits (0 and 20 s), the 99th percentile lies in
@@ -247,5 +247,14 @@ describe("Alerts (in-process)", () => {
       expect(yield* alerts.active).toEqual([
         { pool: name, alert: "DbPoolAcquireTimeouts", severity: "critical", since: 6000, value: 1 }
       ])
+    }))
+
+  it.scoped("refuses invalid rules with an AlertRuleError before watching", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ name: uniqueName("invalid"), minConnections: 0, maxConnections: 1 })
+      const rule = { ...AlertRule.defaults[0]!, for: Duration.infinity }
+      const error = yield* Effect.flip(Alerts.make(pool, { rules: [rule] }))
+      expect(error.message).toBe("alert rule DbPoolSaturated: for must be finite")
+      yield* close
     }))
 })

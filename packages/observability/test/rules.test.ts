@@ -1,6 +1,6 @@
 import { AlertRule } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration } from "effect"
+import { Duration, Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -63,4 +63,36 @@ describe("the Prometheus rules file", () => {
     )
     expect(AlertRule.toPrometheus([], { group: "orders" })).toContain(`- name: "orders"`)
   })
+
+  it.effect("validate accepts the defaults and names the rule and field of a bad one", () =>
+    Effect.gen(function*() {
+      expect(yield* AlertRule.validate(AlertRule.defaults)).toBe(AlertRule.defaults)
+      const [saturated, timeouts, , , , slow] = AlertRule.defaults
+      const failure = (rules: ReadonlyArray<AlertRule.AlertRule>) =>
+        Effect.map(Effect.flip(AlertRule.validate(rules)), (e) => ({ tag: e._tag, message: e.message }))
+      expect(yield* failure([{ ...saturated!, for: Duration.infinity }])).toEqual({
+        tag: "AlertRuleError",
+        message: "alert rule DbPoolSaturated: for must be finite"
+      })
+      expect((yield* failure([{ ...saturated!, for: "5 minuts" as Duration.DurationInput }])).message).toBe(
+        "alert rule DbPoolSaturated: for is not a duration: 5 minuts"
+      )
+      expect(
+        (yield* failure([{ ...timeouts!, condition: AlertRule.Condition.AcquireTimeouts({ window: 0 }) }])).message
+      )
+        .toBe("alert rule DbPoolAcquireTimeouts: condition.window must be more than 0")
+      expect(
+        (yield* failure([{
+          ...slow!,
+          condition: AlertRule.Condition.SlowAcquire({ quantile: 99, seconds: 1, window: "5 minutes" })
+        }]))
+          .message
+      ).toBe("alert rule DbPoolSlowAcquire: condition.quantile must be within 0 and 1")
+      expect((yield* failure([{ ...saturated!, condition: AlertRule.Condition.Saturated({ waiting: 0.5 }) }])).message)
+        .toBe("alert rule DbPoolSaturated: condition.waiting must be a whole number, 0 or more")
+      expect((yield* failure([{ ...saturated!, name: "pool saturated" }])).message).toBe(
+        "alert rule pool saturated: name must be a Prometheus alert name (letters, digits, _)"
+      )
+      expect((yield* failure([saturated!, saturated!])).message).toBe("alert rule DbPoolSaturated: name is used twice")
+    }))
 })

@@ -10,11 +10,12 @@ import type * as MetricState from "effect/MetricState"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { defaults } from "../AlertRule.js"
-import type { AlertRule } from "../AlertRule.js"
+import { defaults, validate } from "../AlertRule.js"
+import type { AlertRule, AlertRuleError } from "../AlertRule.js"
 import type * as Alerts from "../Alerts.js"
 import type { RuleState, Sample } from "./evaluate.js"
 import { longestWindow, measure, prune, step } from "./evaluate.js"
+import { formatValue } from "./rules.js"
 
 export const tag = Context.GenericTag<Alerts.Alerts>("@dbpool/observability/Alerts")
 
@@ -40,7 +41,7 @@ const readMetrics = (pool: string): Pick<Sample, "leaks" | "wait"> => {
 }
 
 const summary = (rule: AlertRule, pool: string, value: number): string =>
-  rule.summary.replace("{pool}", pool).replace("{value}", String(Math.round(value * 1000) / 1000))
+  rule.summary.replace("{pool}", pool).replace("{value}", formatValue(rule.condition, value))
 
 type AlertEvent = PoolEventNs.PoolEvent & { readonly _tag: "AlertRaised" | "AlertResolved" }
 
@@ -86,10 +87,10 @@ const makeEvaluator = (name: string, rules: ReadonlyArray<AlertRule>) => {
 export const make = <A, E>(
   pool: ResourcePool<A, E>,
   options?: Alerts.Options
-): Effect.Effect<Alerts.Alerts, never, Scope.Scope> =>
+): Effect.Effect<Alerts.Alerts, AlertRuleError, Scope.Scope> =>
   Effect.gen(function*() {
     const name = pool.config.name
-    const evaluator = makeEvaluator(name, options?.rules ?? defaults)
+    const evaluator = makeEvaluator(name, yield* validate(options?.rules ?? defaults))
     const onAlert = options?.onAlert
     // Alerts are rare; a subscriber that never reads loses the oldest beyond this, the pool never waits.
     const hub = yield* Effect.acquireRelease(PubSub.sliding<AlertEvent>(1024), PubSub.shutdown)
@@ -124,7 +125,7 @@ export const make = <A, E>(
 export const layer = <I, S extends ResourcePool<any, any>>(
   pool: Context.Tag<I, S>,
   options?: Alerts.Options
-): Layer.Layer<Alerts.Alerts, never, I> => Layer.scoped(tag, Effect.flatMap(pool, (p) => make(p, options)))
+): Layer.Layer<Alerts.Alerts, AlertRuleError, I> => Layer.scoped(tag, Effect.flatMap(pool, (p) => make(p, options)))
 
 export const withAlerts = <A, E>(
   pool: ResourcePool<A, E>,

@@ -26,7 +26,8 @@ export const units: Readonly<Record<string, string>> = {
 
 export type Include = "pools" | "all"
 
-const isPoolMetric = (name: string): boolean => name in units
+// By prefix, not by the table above: a metric a pool records later is exported before its unit is known here.
+const isPoolMetric = (name: string): boolean => name.startsWith("db.client.connection.") || name.startsWith("dbpool.")
 
 // Effect's histogram starts with min = Number.MAX_VALUE and max = Number.MIN_VALUE (no sample yet, or only
 // zeros): exported as they are, a backend would show a wait of 1.8e308 seconds.
@@ -52,7 +53,7 @@ const rewrite = (include: Include) => (result: CollectionResult): CollectionResu
       metrics: scope.metrics.flatMap((metric): Array<MetricData> => {
         const pool = isPoolMetric(metric.descriptor.name)
         if (!pool) return include === "all" ? [metric] : []
-        const unit = units[metric.descriptor.name]!
+        const unit = units[metric.descriptor.name] ?? metric.descriptor.unit
         return [cleanHistogram({ ...metric, descriptor: { ...metric.descriptor, unit } } as MetricData)]
       })
     }))

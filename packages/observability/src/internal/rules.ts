@@ -39,9 +39,19 @@ export const expression = (condition: AlertRule.Condition): string => {
   }
 }
 
-/** What the alert says, with the pool's name and the measured value filled in by Prometheus. */
+/** Whether a condition measures seconds (the wait's quantile) or counts (the rest). */
+const inSeconds = (condition: AlertRule.Condition): boolean => condition._tag === "SlowAcquire"
+
+/** A measured value as the summary shows it: seconds to the millisecond, counts whole (increase() extrapolates). */
+export const formatValue = (condition: AlertRule.Condition, value: number): string =>
+  inSeconds(condition) ? value.toFixed(3) : String(Math.round(value))
+
+/** What the alert says, with the pool's name and the measured value (formatted as `formatValue` does) filled in by Prometheus. */
 const annotation = (rule: AlertRule.AlertRule): string =>
-  rule.summary.replace("{pool}", `{{ $labels.${pool} }}`).replace("{value}", "{{ $value }}")
+  rule.summary.replace("{pool}", `{{ $labels.${pool} }}`).replace(
+    "{value}",
+    inSeconds(rule.condition) ? `{{ $value | printf "%.3f" }}` : `{{ $value | printf "%.0f" }}`
+  )
 
 const quoted = (s: string): string => JSON.stringify(s)
 

@@ -1,7 +1,8 @@
 /**
  * A real Prometheus scrapes the exporter's standalone endpoint while two pools of the program run; what its
  * HTTP API answers is compared with the pools' own statistics, and the shipped rules file raises an alert
- * when a pool is exhausted. Needs Debian's `prometheus` (scripts/test-env.sh installs it); never skipped.
+ * when a pool is exhausted, which a real Alertmanager delivers to a webhook. Needs Debian's `prometheus`
+ * and `prometheus-alertmanager` (scripts/test-env.sh installs them); never skipped.
  */
 import { ResourcePool } from "@dbpool/core"
 import type { PoolStats } from "@dbpool/core/PoolStats"
@@ -10,6 +11,7 @@ import { SparePort } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import { fileURLToPath } from "node:url"
+import * as Alertmanager from "./utils/Alertmanager.js"
 import * as PrometheusServer from "./utils/PrometheusServer.js"
 
 const rulesFile = fileURLToPath(new URL("../prometheus/dbpool.rules.yml", import.meta.url))
@@ -75,7 +77,12 @@ describe("Prometheus (a real server)", () => {
         const replica = `prom-replica-${id}`
         const port = yield* SparePort.get
         yield* Layer.build(Prometheus.layerServer({ port }))
-        const prometheus = yield* PrometheusServer.make({ targets: [`127.0.0.1:${port}`], ruleFiles: [rulesFile] })
+        const alertmanager = yield* Alertmanager.make
+        const prometheus = yield* PrometheusServer.make({
+          targets: [`127.0.0.1:${port}`],
+          ruleFiles: [rulesFile],
+          alertmanagers: [alertmanager.target]
+        })
 
         let opened = 0
         const ordersPool = yield* ResourcePool.make({
@@ -168,6 +175,21 @@ describe("Prometheus (a real server)", () => {
           alertname: "DbPoolAcquireTimeouts",
           severity: "critical",
           job: "dbpool"
+        })
+
+        // Alertmanager received it from Prometheus and notified the webhook.
+        const notified = yield* eventually(
+          "the webhook notified of DbPoolAcquireTimeouts",
+          alertmanager.received,
+          (alerts) => alerts.some((a) => a.labels.alertname === "DbPoolAcquireTimeouts")
+        )
+        const notification = notified.find((a) => a.labels.alertname === "DbPoolAcquireTimeouts")!
+        console.log(`alertmanager: webhook got ${JSON.stringify(notification)}`)
+        expect(notification).toMatchObject({
+          status: "firing",
+          labels: { [poolLabel]: replica, severity: "critical" },
+          // increase() extrapolates (1.289 once here); the summary rounds it.
+          annotations: { summary: `Pool ${replica}: acquisitions timed out (acquireTimeout) in the last 5 minutes: 1` }
         })
 
         yield* Deferred.succeed(release, undefined)
