@@ -2,8 +2,8 @@
 // against the installed tarballs: what an ES module program of a user writes.
 import type { PoolError } from "@dbpool/core"
 import { PoolConfig, ResourcePool } from "@dbpool/core"
-import { Dashboard } from "@dbpool/dashboard"
 import type { PoolStats } from "@dbpool/core/PoolStats"
+import { Dashboard } from "@dbpool/dashboard"
 import { MysqlPool } from "@dbpool/mysql"
 import { Alerts, Prometheus } from "@dbpool/observability"
 import { PgPool } from "@dbpool/pg"
