@@ -1,5 +1,5 @@
 // Type-checks every example a user reads: each ```ts block of a JSDoc `@example` in the public packages'
-// sources (packages/{core,sql,pg,mysql,sqlite,observability}/src) and of their README.md files. Each block becomes a
+// sources (packages/{core,sql,pg,mysql,sqlite,observability,cluster}/src) and of their README.md files. Each block becomes a
 // module of its own in .examples-tmp/ (gitignored; inside the repository so that `@dbpool/*` resolve to
 // the workspace packages), compiled with tsc under the repository's strict settings.
 // Exits non-zero if a block does not compile; tsc's messages name the block's file and line.

@@ -1,7 +1,9 @@
 // Checks each public package as it will be published (packages/<x>/dist, after `npm run build`):
 // publint --strict (package.json fields, exports, files) and @arethetypeswrong/cli --pack (the types
 // every resolver — node10, node16 from CJS and from ESM, bundler — finds for every entry point).
-// Exits non-zero if either reports anything for any package.
+// Also: the source package.json exports the compiled output under the `@dbpool/dist` condition (the
+// benchmark runs dbpool compiled through it, as its peers run), and that condition stays out of the
+// published package.json. Exits non-zero if any check reports anything for any package.
 import { spawnSync } from "node:child_process"
 import fs from "node:fs"
 import path from "node:path"
@@ -17,6 +19,17 @@ const run = (label, command, args) => {
   return ok
 }
 
+const sourceExports = {
+  ".": { "@dbpool/dist": "./dist/esm/index.js", default: "./src/index.ts" },
+  "./*": { "@dbpool/dist": "./dist/esm/*.js", default: "./src/*.ts" }
+}
+const check = (label, ok, why) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${label}`)
+  if (!ok) console.log(why)
+  return ok
+}
+const readJson = (file) => JSON.parse(fs.readFileSync(path.join(root, file), "utf8"))
+
 const started = Date.now()
 let failed = 0
 for (const name of publicPackages) {
@@ -25,6 +38,11 @@ for (const name of publicPackages) {
     console.error(`${dist}/package.json is missing: run npm run build first`)
     process.exit(1)
   }
+  const source = readJson(path.join("packages", name, "package.json")).exports
+  const sourceOk = JSON.stringify(source) === JSON.stringify(sourceExports)
+  if (!check(`packages/${name}/package.json exports`, sourceOk, `expected ${JSON.stringify(sourceExports)}`)) failed++
+  const leaked = fs.readFileSync(path.join(root, dist, "package.json"), "utf8").includes("@dbpool/dist")
+  if (!check(`${dist}/package.json without @dbpool/dist`, !leaked, "the benchmark's condition leaked")) failed++
   if (!run(`publint --strict ${dist}`, bin("publint"), ["--strict", dist])) failed++
   if (!run(`attw --pack ${dist}`, bin("attw"), ["--pack", dist, "--format", "ascii", "--no-color"])) failed++
 }

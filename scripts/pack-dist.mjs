@@ -11,14 +11,16 @@
 //   rules file)
 //
 // The source package.json keeps its ./src/*.ts exports: in the repository, vitest, tsc and tsx read the
-// sources directly. Usage: node scripts/pack-dist.mjs (after the tsc build; `npm run build` does both).
+// sources directly. It also exports dist/esm under the `@dbpool/dist` condition, which only the benchmark
+// asks for (`tsx --conditions=@dbpool/dist`: dbpool runs compiled, as its peers do); the package.json
+// written here is built from scratch and has no such condition. Usage: node scripts/pack-dist.mjs (after the tsc build; `npm run build` does both).
 import fs from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 
 /** The repository's root; the other scripts import it, with `publicPackages` and `walk`, from here. */
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite", "observability", "dashboard"]
+export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite", "observability", "dashboard", "cluster"]
 
 // Fields of the source package.json carried over as they are (order kept in the output).
 const carried = [

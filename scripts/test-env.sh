@@ -37,6 +37,7 @@ need mariadb-server mariadbd /usr/sbin/mariadbd
 need postgresql-client psql
 need postgresql-client pg_dump
 need postgresql-client pg_isready
+need postgresql-client pg_basebackup "/usr/lib/postgresql/*/bin/pg_basebackup"
 need mariadb-client mysqldump
 need mariadb-client mysqladmin
 need mariadb-client mysql

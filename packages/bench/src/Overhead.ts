@@ -19,7 +19,9 @@ import * as internal from "./internal/overhead.js"
  * also scrapes `/metrics` (Prometheus of @dbpool/observability) every second;
  * `"dbpool.get"` is `Effect.scoped(pool.get)`, `"effect.Pool"` and
  * `"effect.PoolTTL"` are `Effect.scoped(pool.get)` on `Pool.make` and
- * `Pool.makeWithTTL`, `"effect.Semaphore"` is `semaphore.withPermits(1)`,
+ * `Pool.makeWithTTL`, `"effect.fair"` is `use` on a minimal fair pool written
+ * with Effect in the benchmark (a FIFO of waiters, a release hands the item
+ * to the oldest: no barging), `"effect.Semaphore"` is `semaphore.withPermits(1)`,
  * `"effect.bare"` is the same fiber loop around `Effect.void`, no pool. The
  * promise peers run in async functions, not fibers: `"promise.pool"` is a
  * hand-written pool (a stack of idle items, a FIFO of resolvers),
@@ -36,6 +38,7 @@ export type ContenderId =
   | "dbpool.get"
   | "effect.Pool"
   | "effect.PoolTTL"
+  | "effect.fair"
   | "effect.Semaphore"
   | "effect.bare"
   | "promise.pool"
@@ -65,6 +68,8 @@ export interface Round {
   readonly ops: number
   readonly elapsedMs: number
   readonly opsPerSec: number
+  /** The process's CPU time (user + system, `process.cpuUsage`) over the counted window per operation, µs. */
+  readonly cpuUsPerOp: number
   readonly samples: number
   /**
    * Operations each fiber completed while counting: fewest, median, most. An
@@ -88,6 +93,7 @@ export interface Round {
 export interface ContenderResult {
   readonly id: ContenderId
   readonly opsPerSec: number
+  readonly cpuUsPerOp: number
   readonly p50: number
   readonly p99: number
   readonly p999: number

@@ -25,8 +25,8 @@ export interface Machine {
 }
 
 /**
- * Ops/s of every contender per case, and dbpool's ratio to effect's
- * `Pool.makeWithTTL` (the bar's ratio).
+ * Ops/s of every contender per case, each with the CPU time per operation
+ * beside it (µs, the process's user + system time over the counted window).
  *
  * @example
  * ```ts
@@ -42,6 +42,41 @@ export interface Machine {
  * @category formatting
  */
 export const throughputTable: (report: Overhead.Report) => string = internal.throughputTable
+
+/**
+ * dbpool's ops/s (use, use observed, scoped(get)) against tarn, the fair
+ * Effect pool and effect's Pool TTL, per case.
+ *
+ * @example
+ * ```ts
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * declare const report: import("@dbpool/bench/Overhead").Report
+ * console.log(Report.ratioTable(report))
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const ratioTable: (report: Overhead.Report) => string = internal.ratioTable
+
+/**
+ * Which contenders barge (a releasing fiber or a newcomer takes a resource
+ * ahead of older waiters), judged from the run's operations per fiber at its
+ * most contended case, and what that does to their figures.
+ *
+ * @example
+ * ```ts
+ * import * as Report from "@dbpool/bench/Report"
+ *
+ * declare const report: import("@dbpool/bench/Overhead").Report
+ * console.log(Report.bargingNotes(report))
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const bargingNotes: (report: Overhead.Report) => string = internal.bargingNotes
 
 /**
  * p99 acquire latency (µs) of every contender per case.

@@ -40,7 +40,7 @@ export interface Round {
 
 /**
  * Acquire cost at one number of fibers: medians over the rounds, and ratios
- * to the 100-fiber row (the bar: within ±20 %).
+ * to the 100-fiber row (the bar: within ±50 %).
  *
  * @since 0.1.0
  * @category models

@@ -22,3 +22,8 @@ export * as Scale from "./Scale.js"
  * @since 0.1.0
  */
 export * as SelectOne from "./SelectOne.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Pipeline from "./Pipeline.js"

@@ -13,18 +13,30 @@
  * `--memory-repetitions=N` (processes per figure; default `--rounds`, else 3),
  * `--memory-count=N` (connections, default 100),
  * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
- * `--skip=overhead,sql,pg,mysql,memory,scale` (any of them; pg and mysql also
+ * `--scale-parts=waiters,health,subscribers`, `--scale-fibers=100,10000` (the waiters rows),
+ * `--pipeline-duration=MS`, `--pipeline-rounds=N`,
+ * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
+ *
+ * dbpool runs compiled (dist/esm, from `npm run build`), as its peers do: the
+ * `bench` script builds, then starts tsx with `--conditions=@dbpool/dist`, and
+ * the run stops at once if dbpool's packages resolved to their sources (see
+ * internal/compiled.ts).
  */
 import * as Effect from "effect/Effect"
 import { writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
+import * as Compiled from "./internal/compiled.js"
 import * as Memory from "./Memory.js"
 import * as Overhead from "./Overhead.js"
+import * as Pipeline from "./Pipeline.js"
 import * as Report from "./Report.js"
 import * as Scale from "./Scale.js"
 import * as SelectOne from "./SelectOne.js"
+
+// Before anything else: a run over the sources would charge dbpool for tsx's wrappers.
+Compiled.assertCompiled()
 
 const args = process.argv.slice(2)
 const flag = (name: string): boolean => args.includes(`--${name}`)
@@ -59,6 +71,10 @@ const known = [
   "memory-count",
   "scale-duration",
   "scale-rounds",
+  "scale-parts",
+  "scale-fibers",
+  "pipeline-duration",
+  "pipeline-rounds",
   "skip"
 ]
 for (const a of args) {
@@ -92,14 +108,25 @@ const sqlWorkloads = value("sql-workloads")?.split(",").map((s) => {
   }
   return s as SelectOne.Workload
 })
+const scaleParts = value("scale-parts")?.split(",").map((s) => {
+  const part = ["waiters", "health", "subscribers"].find((p) => p === s)
+  if (part === undefined) throw new Error(`--scale-parts: waiters, health, subscribers; got ${s}`)
+  return part as "waiters" | "health" | "subscribers"
+})
+const scaleFibers = value("scale-fibers")?.split(",").map((s) => {
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--scale-fibers: expected whole numbers, got ${s}`)
+  return n
+})
 const skip = value("skip")?.split(",") ?? []
-const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale"]
+const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale", "pipeline"]
 for (const s of skip) {
   if (!parts.includes(s)) throw new Error(`--skip: ${parts.join(", ")}; got ${s}`)
 }
 const quick = flag("quick")
 const write = flag("write") || (!flag("no-write") && !quick && cases === undefined && only === undefined &&
   sqlCases === undefined && sqlWorkloads === undefined && skip.length === 0 &&
+  scaleParts === undefined && scaleFibers === undefined &&
   value("duration") === undefined && value("rounds") === undefined)
 
 const runStarted = Date.now()
@@ -133,13 +160,18 @@ if (overhead !== undefined) {
   console.log(
     [
       "",
-      "Throughput (ops/s, median of rounds):",
+      "Throughput (ops/s (CPU µs/op), median of rounds):",
       Report.throughputTable(overhead),
+      "",
+      "Ratios (ops/s):",
+      Report.ratioTable(overhead),
       "",
       "p99 acquire latency (µs):",
       Report.latencyTable(overhead),
       "",
       Report.fairnessTable(overhead),
+      "",
+      Report.bargingNotes(overhead),
       "",
       `${overhead.rounds} rounds × ${overhead.durationMs} ms, ${Math.round(overhead.totalSeconds)} s in all`,
       ""
@@ -169,6 +201,25 @@ if (sql !== undefined) {
   )
 }
 
+const pipeline = skip.includes("pipeline") || skip.includes("pg") ? undefined : await Effect.runPromise(Pipeline.run({
+  quick,
+  durationMs: num("pipeline-duration"),
+  rounds: num("pipeline-rounds"),
+  log: (line) => console.log(line)
+}))
+
+if (pipeline !== undefined) {
+  console.log(
+    [
+      "",
+      "Pipelining: queries/s (p99 ms, client CPU µs/query), median of rounds:",
+      Pipeline.table(pipeline),
+      "",
+      `${pipeline.rounds} rounds × ${pipeline.durationMs} ms, ${Math.round(pipeline.totalSeconds)} s in all`
+    ].join("\n")
+  )
+}
+
 const memory = skip.includes("memory") ? undefined : await Effect.runPromise(Memory.run({
   quick,
   repetitions: num("memory-repetitions") ?? num("rounds"),
@@ -193,6 +244,8 @@ const scale = skip.includes("scale") ? undefined : await Effect.runPromise(Scale
   quick,
   durationMs: num("scale-duration") ?? num("duration"),
   rounds: num("scale-rounds") ?? num("rounds"),
+  parts: scaleParts,
+  waiterFibers: scaleFibers,
   log: (line) => console.log(line)
 }))
 
@@ -222,17 +275,20 @@ if (write) {
     SelectOne.table(sql),
     ""
   ]
-  const overheadSection = overhead === undefined ? ["# Benchmarks", ""] : [Report.markdown(overhead, done, command)]
+  const overheadSection = overhead === undefined
+    ? ["# Benchmarks", "", Compiled.note, ""]
+    : [Report.markdown(overhead, done, command)]
+  const pipelineSection = pipeline === undefined ? [] : [Pipeline.markdown(pipeline)]
   const memorySection = memory === undefined ? [] : [Memory.markdown(memory)]
   const scaleSection = scale === undefined ? [] : [Scale.markdown(scale)]
   writeFileSync(
     docs("benchmarks.md"),
-    [...overheadSection, ...sqlSection, ...memorySection, ...scaleSection].join("\n")
+    [...overheadSection, ...sqlSection, ...pipelineSection, ...memorySection, ...scaleSection].join("\n")
   )
   writeFileSync(
     docs("benchmarks.json"),
     JSON.stringify(
-      { command, machine: done, runSeconds: totalSeconds, ...overhead, selectOne: sql, memory, scale },
+      { command, machine: done, runSeconds: totalSeconds, ...overhead, selectOne: sql, pipeline, memory, scale },
       null,
       2
     ) +

@@ -73,7 +73,7 @@ describe("Scale", () => {
           expect(w.cpuUsPerOp).toBeGreaterThan(0)
           // First in, first out: every fiber goes round the queue at the same pace, one more at the window's edges.
           expect(w.opsPerFiber.min).toBeGreaterThanOrEqual(1)
-          expect(w.opsPerFiber.max - w.opsPerFiber.min).toBeLessThanOrEqual(2)
+          expect(w.opsPerFiber.max - w.opsPerFiber.min, `${w.fibers} fibers`).toBeLessThanOrEqual(2)
         }
         const health = r.health!
         expect(health.rounds.map((x) => x.size)).toEqual([5, 20])
@@ -95,16 +95,16 @@ describe("Scale", () => {
     30_000
   )
 
-  it("judges the bar: acquire cost within ±20 % of the 100-fiber row, changes subscribers within 5 %", () => {
+  it("judges the bar: acquire cost within ±50 % of the 100-fiber row, changes subscribers within 5 %", () => {
     expect(Scale.verdicts(report(waiters([0.9, 1, 1.1, 1.19]), 0.96))).toEqual([
       "Acquire cost from 10 to 10,000 fibers: CPU per operation within 19 % of the 100-fiber row, throughput " +
-      "within 16 %: bar (±20 %) met by CPU time, met by throughput.",
+      "within 16 %: bar (±50 %) met by CPU time, met by throughput.",
       "100 subscribers to `changes`: throughput −4.0 %, CPU per operation +4.2 %: bar (≤ 5 %) met by throughput, " +
       "met by CPU time."
     ])
     expect(Scale.verdicts(report(waiters([0.9, 1, 2.1, 4.6]), 0.5))).toEqual([
       "Acquire cost from 10 to 10,000 fibers: CPU per operation within 360 % of the 100-fiber row, throughput " +
-      "within 78 %: bar (±20 %) not met by CPU time, not met by throughput.",
+      "within 78 %: bar (±50 %) not met by CPU time, not met by throughput.",
       "100 subscribers to `changes`: throughput −50.0 %, CPU per operation +100.0 %: bar (≤ 5 %) not met by " +
       "throughput, not met by CPU time."
     ])

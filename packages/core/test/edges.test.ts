@@ -79,8 +79,9 @@ const everyYieldPoint = (variant: Variant, check: (result: ReturnType<typeof gap
     if (!result.fired) break
     check(result, n)
   }
-  // The caller's run up to its wait (or its lease) covers the acquisition path.
-  expect(n).toBeGreaterThan(10)
+  // The caller's run up to its wait (or its lease) covers the acquisition path: `use` asks and waits in
+  // 9 operations (asking, queueing, entering the interruptible wait, registering the wake-up), `get` in more.
+  expect(n).toBeGreaterThan(9)
 }
 
 describe("acquisition is one step: no yield point loses a wake-up or a count", () => {

@@ -2,6 +2,7 @@ import { PoolError, ResourcePool } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Option, Ref, Scope, Stream, TestClock, Tracer } from "effect"
+import { Events } from "../src/internal/events.js"
 import * as FakeResource from "./utils/FakeResource.js"
 
 /** A tracer whose spans get predictable ids: trace-1/span-1, trace-2/span-2, ... */
@@ -227,5 +228,22 @@ describe("PoolTimeoutError: who holds the connections", () => {
         "ConnectionClosed"
       ])
       yield* FakeResource.expectNoLeak(fake)
+    }))
+
+  it.effect("a subscriber of pool.notices alone leaves the two events of every acquisition unrecorded", () =>
+    Effect.gen(function*() {
+      const events = new Events()
+      const flags = () => [events.listening, events.listeningAll]
+      expect(flags()).toEqual([false, false])
+      const notices = yield* Scope.make()
+      yield* events.subscribe(false).pipe(Scope.extend(notices))
+      expect(flags()).toEqual([true, false])
+      const everything = yield* Scope.make()
+      yield* events.subscribe(true).pipe(Scope.extend(everything))
+      expect(flags()).toEqual([true, true])
+      yield* Scope.close(everything, Exit.void)
+      expect(flags()).toEqual([true, false])
+      yield* Scope.close(notices, Exit.void)
+      expect(flags()).toEqual([false, false])
     }))
 })

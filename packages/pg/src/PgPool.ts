@@ -74,13 +74,52 @@ export interface PgPoolOptions {
   readonly preparedStatements?: number | undefined
   /** The pool's sizes and timeouts. */
   readonly pool?: PoolConfig.Input | undefined
+  /**
+   * Off unless given: statements outside transactions share connections,
+   * up to `maxInFlight` in flight on each, pipelined (see `PipelineOptions`).
+   */
+  readonly pipeline?: PipelineOptions | undefined
+}
+
+/**
+ * Pipelining, for links where the round trip dominates (another zone,
+ * another region): statements run through `SqlClient` (or `PgClient`)
+ * outside a transaction share the pool's connections, each connection
+ * carrying up to `maxInFlight` of them at once; each is answered as soon as
+ * its result arrives, in the order sent. Each statement ends with its own
+ * Sync, so it runs in an implicit transaction of its own and an error fails
+ * that statement only. Transactions, `reserve`, `Pool.withConnection`,
+ * streams, and statements that open or end a transaction block or run COPY
+ * keep a connection of their own. A slow statement delays those sent after
+ * it on the same connection. `maxInFlight` is a whole number from 1 to
+ * 1024; anything else fails with `PoolConfigError` naming
+ * `pipeline.maxInFlight`.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { PgPool } from "@dbpool/pg"
+ *
+ * const PoolLive = PgPool.layer({
+ *   url: Redacted.make("postgres://postgres@db.other-region:5432/app"),
+ *   pool: { maxConnections: 10 },
+ *   pipeline: { maxInFlight: 16 }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PipelineOptions {
+  /** Statements in flight at once on one connection. */
+  readonly maxInFlight: number
 }
 
 /**
  * The connector, for `Pool.layer` or an extra pool's tag (a replica), once
  * the options are checked: a malformed `url` (or one without a scheme), a
  * `port` (given or in the URL) that is not a whole number from 1 to 65535,
- * or an invalid `queryTimeout` fails with `PoolConfigError` naming the field
+ * an invalid `queryTimeout` or `pipeline` fails with `PoolConfigError` naming the field
  * (never showing the URL).
  * Its `connect` fails with a typed `ConnectFailure` (see `layer`).
  *

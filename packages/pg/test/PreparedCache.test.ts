@@ -20,13 +20,19 @@ const describeDb = run ? describe : describe.skip
 let tables = 0
 const table = () => `prepared_test_${process.pid}_${++tables}`
 
+/**
+ * The first statement with parameters on a connection runs unnamed, behind the check that the connection
+ * reaches the server directly (no pooler): from the next one on, statements are named.
+ */
+const warmUp = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT ${0}::int AS warm`)
+
 /** One connection, so that every statement runs on the session the checks read. */
 const withPool = <A, E>(
   program: Effect.Effect<A, E, Pool.Pool | SqlClient.SqlClient>,
   preparedStatements?: number
 ) =>
   Effect.provide(
-    program,
+    Effect.zipRight(warmUp, program),
     PgPool.layer({
       ...base,
       applicationName: appName,
@@ -55,6 +61,17 @@ const sqlstate = (exit: Exit.Exit<unknown, SqlError>): string | undefined =>
     : undefined
 
 describeDb("prepared-statement cache", () => {
+  it.live("the first statement with parameters of a connection runs unnamed, the next ones named", () =>
+    Effect.provide(
+      Effect.gen(function*() {
+        expect(yield* a(1)).toEqual([{ a: 1 }])
+        expect(yield* prepared).toEqual([])
+        expect(yield* a(2)).toEqual([{ a: 2 }])
+        expect(yield* prepared).toEqual([textA])
+      }),
+      PgPool.layer({ ...base, applicationName: appName, pool: { minConnections: 1, maxConnections: 1 } })
+    ))
+
   it.live("a statement with parameters is prepared once per connection and reused; one without is never named", () =>
     withPool(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -118,23 +135,25 @@ describeDb("prepared-statement cache", () => {
     })))
 
   it.live("a schema change (0A000): prepared again and run once more outside a transaction; inside one it fails", () =>
-    withPool(Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const t = table()
-      yield* sql`CREATE TABLE ${sql(t)} (id int)`
-      yield* Effect.addFinalizer(() => Effect.orDie(sql`DROP TABLE IF EXISTS ${sql(t)}`))
-      yield* sql`INSERT INTO ${sql(t)} VALUES (1)`
-      const select = sql`SELECT * FROM ${sql(t)} WHERE id = ${1}`
-      expect(yield* select).toEqual([{ id: 1 }])
-      yield* sql`ALTER TABLE ${sql(t)} ADD COLUMN x int DEFAULT 7`
-      expect(yield* select).toEqual([{ id: 1, x: 7 }])
+    withPool(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const t = table()
+        yield* sql`CREATE TABLE ${sql(t)} (id int)`
+        yield* Effect.addFinalizer(() => Effect.orDie(sql`DROP TABLE IF EXISTS ${sql(t)}`))
+        yield* sql`INSERT INTO ${sql(t)} VALUES (1)`
+        const select = sql`SELECT * FROM ${sql(t)} WHERE id = ${1}`
+        expect(yield* select).toEqual([{ id: 1 }])
+        yield* sql`ALTER TABLE ${sql(t)} ADD COLUMN x int DEFAULT 7`
+        expect(yield* select).toEqual([{ id: 1, x: 7 }])
 
-      yield* sql`ALTER TABLE ${sql(t)} ADD COLUMN y int DEFAULT 8`
-      const inTransaction = yield* Effect.exit(sql.withTransaction(select))
-      expect(sqlstate(inTransaction)).toBe("0A000")
-      expect(yield* select).toEqual([{ id: 1, x: 7, y: 8 }])
-      expect((yield* prepared).filter((s) => s.includes(t))).toEqual([`SELECT * FROM "${t}" WHERE id = $1`])
-    }).pipe(Effect.scoped)))
+        yield* sql`ALTER TABLE ${sql(t)} ADD COLUMN y int DEFAULT 8`
+        const inTransaction = yield* Effect.exit(sql.withTransaction(select))
+        expect(sqlstate(inTransaction)).toBe("0A000")
+        expect(yield* select).toEqual([{ id: 1, x: 7, y: 8 }])
+        expect((yield* prepared).filter((s) => s.includes(t))).toEqual([`SELECT * FROM "${t}" WHERE id = $1`])
+      }).pipe(Effect.scoped)
+    ))
 
   it.live("a bound that is not a whole number 0 or more fails with PoolConfigError", () =>
     Effect.gen(function*() {

@@ -225,7 +225,30 @@ export const make: <N, E>(
 export interface ClientOptions {
   readonly compiler?: Statement.Compiler | undefined
   readonly transformRows?: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  /**
+   * How a statement outside a transaction reaches a connection, given the
+   * pool's own way (a connection borrowed for that one statement): a driver
+   * may send it over a connection shared with other statements instead
+   * (`@dbpool/pg`'s pipelining). Transactions, `reserve` and streams keep
+   * connections of their own.
+   */
+  readonly statements?: ((exclusive: StatementRunner) => StatementRunner) | undefined
 }
+
+/**
+ * Runs one statement with the connection method `kind` (`execute`,
+ * `executeRaw`, `executeValues`, `executeUnprepared`) and gives back its
+ * result.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StatementRunner = (
+  kind: "execute" | "executeRaw" | "executeValues" | "executeUnprepared",
+  sql: string,
+  params: ReadonlyArray<unknown>,
+  transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+) => Effect.Effect<any, SqlError>
 
 /**
  * A new `SqlClient` over the pool's connections (not a second set of
@@ -254,6 +277,41 @@ export const makeClient: (pool: Pool<any>, options?: ClientOptions | undefined) 
   pool,
   options
 ) => internal.makePoolClient(pool, options ?? {})
+
+/**
+ * How a routed client runs one statement outside a transaction: it calls
+ * `run` with the pool of its choice (more than once to retry elsewhere) and
+ * may observe the outcome. Called when the statement runs, in its fiber.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Route = <A, R>(
+  run: (pool: Pool<any>) => Effect.Effect<A, SqlError, R>
+) => Effect.Effect<A, SqlError, R>
+
+/**
+ * A `SqlClient` over several pools: each statement outside a transaction
+ * runs where `route` sends it. Transactions, `reserve` and the statement
+ * compiler are `primary`'s; a statement inside a transaction runs on the
+ * transaction's connection. The pools must share the default transaction tag
+ * (pools from `make` or `layer` do), so that each joins the others'
+ * transactions. What `@dbpool/cluster` sends reads to replicas with.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@dbpool/sql"
+ *
+ * declare const primary: Pool.Pool
+ * declare const replica: Pool.Pool
+ * // every statement outside a transaction on the replica, transactions on the primary
+ * const sql = Pool.makeRoutedClient(primary, (run) => run(replica))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRoutedClient: (primary: Pool<any>, route: Route) => SqlClient.SqlClient = internal.makeRoutedClient
 
 /**
  * A layer providing the default `Pool` and `SqlClient.SqlClient`, both over

@@ -12,11 +12,13 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as DisposableServer from "./DisposableServer.js"
 import * as internal from "./internal/pgCluster.js"
+import * as replica from "./internal/pgReplica.js"
 
 /**
  * @since 0.1.0
@@ -109,6 +111,75 @@ export class PgClusterError extends Data.TaggedError("PgClusterError")<{
  * @category constructors
  */
 export const make: (options?: Options) => Effect.Effect<PgCluster, PgClusterError, Scope.Scope> = internal.make
+
+/**
+ * A streaming replica of a disposable cluster (a hot standby: it answers reads), on a spare port of its own,
+ * made by `makeReplica`. It is a cluster too (`sql`, `stop`, `start`, ...); stopped and started again it
+ * is still a replica and catches up from the primary.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgReplica extends PgCluster {
+  /** The cluster this replica streams from. */
+  readonly primary: PgCluster
+  /** The last WAL position replayed (`pg_last_wal_replay_lsn()`), as `X/Y`. */
+  readonly replayLsn: Effect.Effect<string, PgClusterError>
+  /** Waits until the replica has replayed up to `lsn` (default bound: 30 s, then `PgClusterError`). */
+  readonly awaitReplay: (lsn: string, timeout?: Duration.DurationInput) => Effect.Effect<void, PgClusterError>
+  /** Waits until the replica has replayed all that the primary had written when called. */
+  readonly catchUp: (timeout?: Duration.DurationInput) => Effect.Effect<void, PgClusterError>
+  /** Pauses replay (`pg_wal_replay_pause()`): the primary's new writes are received but not visible here. */
+  readonly pauseReplay: Effect.Effect<void, PgClusterError>
+  /** Resumes replay (`pg_wal_replay_resume()`). */
+  readonly resumeReplay: Effect.Effect<void, PgClusterError>
+  /** `pg_is_in_recovery()`: true while it is a replica, false once promoted. */
+  readonly isInRecovery: Effect.Effect<boolean, PgClusterError>
+  /** Promotes the replica to a primary (`pg_promote`), waiting until it accepts writes. */
+  readonly promote: Effect.Effect<void, PgClusterError>
+}
+
+/**
+ * Makes a streaming replica of a running cluster: `pg_basebackup -R -X stream` from it into a fresh
+ * directory, then a hot standby on a spare port (started unless `start: false`). Closing the scope stops
+ * it and deletes its directory. The primary needs no special options.
+ *
+ * @example
+ * ```ts
+ * import { PgCluster } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const primary = yield* PgCluster.make()
+ *   const replica = yield* PgCluster.makeReplica(primary)
+ *   yield* primary.sql("CREATE TABLE t (n int)")
+ *   yield* replica.catchUp()
+ *   const rows = yield* replica.sql("SELECT count(*)::int AS n FROM t") // [{ n: 0 }]
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeReplica: (
+  primary: PgCluster,
+  options?: Options
+) => Effect.Effect<PgReplica, PgClusterError, Scope.Scope> = replica.makeReplica
+
+/**
+ * Whether LSN `a` is at or after LSN `b` (both as PostgreSQL prints them, `X/Y` in hexadecimal).
+ *
+ * @example
+ * ```ts
+ * import { PgCluster } from "@dbpool/testing"
+ *
+ * PgCluster.lsnAtLeast("0/3000060", "0/2FFFFFF") // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const lsnAtLeast: (a: string, b: string) => boolean = replica.lsnAtLeast
 
 /**
  * The tag of a cluster provided by `layer`.

@@ -10,6 +10,7 @@ import { createRequire } from "node:module"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as Pg from "pg"
 import type * as Memory from "../Memory.js"
+import { conditionFlags } from "./compiled.js"
 import type { ChildResult } from "./memoryChild.js"
 import { median } from "./overhead.js"
 import { reachable } from "./selectOne.js"
@@ -50,7 +51,17 @@ const child = (
   Effect.async<ReadonlyArray<ChildResult>, string>((resume) => {
     const proc = execFile(
       process.execPath,
-      ["--expose-gc", "--import", tsxLoader, childPath, scenarios.join(","), String(count), String(pauseMs)],
+      // The parent's export conditions: under `npm run bench` the children load dbpool compiled, as it does.
+      [
+        "--expose-gc",
+        ...conditionFlags(),
+        "--import",
+        tsxLoader,
+        childPath,
+        scenarios.join(","),
+        String(count),
+        String(pauseMs)
+      ],
       { timeout: 90_000 * scenarios.length, maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
         const lines = stdout.split("\n").filter((l) => l.startsWith("{"))
@@ -304,7 +315,7 @@ export const markdown = (report: Memory.Report): string => {
   return [
     "## Memory: heap per idle pooled connection (bar 4)",
     "",
-    "Each figure comes from a process of its own (`node --expose-gc`, the TypeScript through tsx) that loads",
+    "Each figure comes from a process of its own (`node --expose-gc`, dbpool compiled, the rest through tsx) that loads",
     "only what it measures and warms up (opens and closes the same N connections, so that lazily loaded",
     "modules and the code V8 compiles for the hot functions are not counted as the connections' memory);",
     `then it takes the heap (\`heapUsed\`) after repeated \`global.gc()\` (repeated, ${

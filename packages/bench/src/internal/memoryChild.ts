@@ -1,6 +1,6 @@
 /**
  * One memory measurement, in a process of its own, started by `Memory.run` as
- * `node --expose-gc --import tsx memoryChild.ts SCENARIO COUNT [PAUSE_MS]`
+ * `node --expose-gc [--conditions=@dbpool/dist] --import tsx memoryChild.ts SCENARIO COUNT [PAUSE_MS]`
  * (or `SCENARIO,SCENARIO`: one after the other, as the quick mode does to
  * start fewer processes). It loads what
  * the scenario needs, warms up (COUNT connections opened and closed, so that

@@ -4,13 +4,15 @@
  */
 import * as ResourcePool from "@dbpool/core/ResourcePool"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Pool from "effect/Pool"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Overhead from "../Overhead.js"
 import * as Dashboard from "./dashboard.js"
+import { FairPool } from "./fairPool.js"
 import * as Peers from "./peers.js"
 
 export const contenders: ReadonlyArray<Overhead.ContenderId> = [
@@ -20,6 +22,7 @@ export const contenders: ReadonlyArray<Overhead.ContenderId> = [
   "dbpool.get",
   "effect.Pool",
   "effect.PoolTTL",
+  "effect.fair",
   "effect.Semaphore",
   "effect.bare",
   "promise.pool",
@@ -35,6 +38,7 @@ export const labels: Record<Overhead.ContenderId, string> = {
   "dbpool.get": "dbpool scoped(get)",
   "effect.Pool": "effect Pool",
   "effect.PoolTTL": "effect Pool TTL",
+  "effect.fair": "fair Effect pool",
   "effect.Semaphore": "effect Semaphore",
   "effect.bare": "bare Effect loop",
   "promise.pool": "promise pool",
@@ -72,6 +76,8 @@ interface EffectSubject {
   readonly timed: Effect.Effect<number, unknown>
   /** After the fibers stopped, before the scope closes: a description of what is still held, if anything. */
   readonly leftover: Effect.Effect<string | undefined>
+  /** Takes every resource (or permit) until the scope closes: the round starts with all of them lent out. */
+  readonly hold: Effect.Effect<unknown, unknown, Scope.Scope>
 }
 
 const now = Effect.sync(() => performance.now())
@@ -88,8 +94,9 @@ const makeSubject = (
     })
   const range = Array.from({ length: size }, (_, i) => i)
   // Holding every item at once makes a lazily filled pool open all of them before the round.
-  const fill = <A, E>(get: Effect.Effect<A, E, Scope.Scope>) =>
-    Effect.scoped(Effect.forEach(range, () => get, { concurrency: "unbounded", discard: true }))
+  const holdAll = <A, E>(get: Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.forEach(range, () => get, { concurrency: "unbounded", discard: true })
+  const fill = <A, E>(get: Effect.Effect<A, E, Scope.Scope>) => Effect.scoped(holdAll(get))
   switch (id) {
     case "dbpool.use":
     case "dbpool.use.observed":
@@ -121,12 +128,19 @@ const makeSubject = (
                 `total ${s.totalConnections}, failed ${s.failedRequests} (expected idle = total = ${size})`
         )
         return id !== "dbpool.get"
-          ? { _tag: "effect", plain: pool.use(() => Effect.void), timed: pool.use(() => now), leftover }
+          ? {
+            _tag: "effect",
+            plain: pool.use(() => Effect.void),
+            timed: pool.use(() => now),
+            leftover,
+            hold: holdAll(pool.get)
+          }
           : {
             _tag: "effect",
             plain: Effect.scoped(pool.get),
             timed: Effect.scoped(Effect.zipRight(pool.get, now)),
-            leftover
+            leftover,
+            hold: holdAll(pool.get)
           }
       })
     case "effect.Pool":
@@ -141,11 +155,30 @@ const makeSubject = (
           _tag: "effect",
           plain: Effect.scoped(pool.get),
           timed: Effect.scoped(Effect.zipRight(pool.get, now)),
+          hold: holdAll(pool.get),
           leftover: Effect.succeed(
             tracker.created === size ? undefined : `${id}: ${tracker.created} items made, expected ${size}`
           )
         }
       })
+    case "effect.fair":
+      return Effect.acquireRelease(
+        Effect.sync(() => new FairPool(Array.from({ length: size }, () => ({ id: ++tracker.created })))),
+        (pool) =>
+          Effect.sync(() => {
+            tracker.closed += pool.idle.length
+          })
+      ).pipe(Effect.map((pool): Subject => ({
+        _tag: "effect",
+        plain: pool.use(() => Effect.void),
+        timed: pool.use(() => now),
+        hold: holdAll(pool.get),
+        leftover: Effect.sync(() =>
+          pool.idle.length === size && pool.waiting === 0
+            ? undefined
+            : `${id}: idle ${pool.idle.length}, waiting ${pool.waiting} (expected idle = ${size})`
+        )
+      })))
     case "effect.Semaphore":
       return Effect.gen(function*() {
         const semaphore = yield* Effect.makeSemaphore(size)
@@ -154,6 +187,7 @@ const makeSubject = (
           _tag: "effect",
           plain: take(Effect.void),
           timed: take(now),
+          hold: Effect.acquireRelease(semaphore.take(size), () => semaphore.release(size)),
           leftover: Effect.map(
             semaphore.withPermitsIfAvailable(size)(Effect.void),
             (o) => Option.isSome(o) ? undefined : `${id}: permits still taken`
@@ -161,7 +195,13 @@ const makeSubject = (
         }
       })
     case "effect.bare":
-      return Effect.succeed({ _tag: "effect", plain: Effect.void, timed: now, leftover: Effect.succeed(undefined) })
+      return Effect.succeed({
+        _tag: "effect",
+        plain: Effect.void,
+        timed: now,
+        leftover: Effect.succeed(undefined),
+        hold: Effect.void
+      })
     case "promise.pool":
     case "generic-pool":
     case "tarn":
@@ -214,13 +254,24 @@ const runRound = (
     let giveUpSettling = 0
     let measureFrom = 0
     let deadline = 0
+    // The process's CPU time (user + system) over the counted window: a shared machine disturbs it less than ops/s.
+    let cpuFrom: NodeJS.CpuUsage = { user: 0, system: 0 }
+    let cpu: NodeJS.CpuUsage | undefined
+    let opsAtStop = 0
+    const stop = () => {
+      if (!running) return
+      running = false
+      cpu = process.cpuUsage(cpuFrom)
+      opsAtStop = ops
+    }
     const record = (asked: number, having: number) => {
       if (measuring) {
         samples.push(having - asked)
-        if (having >= deadline) running = false
+        if (having >= deadline) stop()
       } else if ((started === fibers && having >= settleUntil) || having >= giveUpSettling) {
         measuring = true
         measureFrom = having
+        cpuFrom = process.cpuUsage()
         deadline = having + durationMs
         ops = 0
         samples = []
@@ -242,6 +293,7 @@ const runRound = (
         ops,
         elapsedMs,
         opsPerSec: ops / (elapsedMs / 1000),
+        cpuUsPerOp: cpu === undefined ? Number.NaN : (cpu.user + cpu.system) / Math.max(1, opsAtStop),
         samples: sorted.length,
         settledAfterMs: measureFrom - start,
         p50: us(0.5),
@@ -316,8 +368,18 @@ const runRound = (
       const gate = yield* Effect.makeLatch(false)
       const forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
       for (let k = 0; k < fibers; k++) forked.push(yield* Effect.fork(loop(k, gate)))
+      // The round starts contended, as its case means: every resource is lent out while the fibers make
+      // their first ask, so that each queues; then all come back at once. Started with idle resources,
+      // fibers whose body never suspends would instead run turns of the scheduler's 2,048 operations
+      // each on idle resources, and leave that regime only after seconds, during the counted window.
+      const held = yield* Scope.make()
+      yield* Scope.extend(subject.hold, held)
       const start = begin()
       yield* gate.open
+      // One turn of the scheduler lets every fiber run to its first ask; a second one is for safety.
+      yield* Effect.yieldNow()
+      yield* Effect.yieldNow()
+      yield* Scope.close(held, Exit.void)
       yield* Fiber.joinAll(forked)
       return result(start)
     })
@@ -397,6 +459,7 @@ export const run = (options: Overhead.Options): Effect.Effect<Overhead.Report, u
         return {
           id,
           opsPerSec: pick((r) => r.opsPerSec),
+          cpuUsPerOp: pick((r) => r.cpuUsPerOp),
           p50: pick((r) => r.p50),
           p99: pick((r) => r.p99),
           p999: pick((r) => r.p999),

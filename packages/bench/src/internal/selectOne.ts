@@ -370,6 +370,34 @@ export const findPgbench: Effect.Effect<string | undefined> = Effect.map(
   (r) => r.error === null && r.stdout.trim() !== "" ? r.stdout.trim() : undefined
 )
 
+/**
+ * Why a run gave no figure: the last lines pgbench wrote to stderr (its own
+ * message, e.g. the server refusing connections), how it ended (exit code or
+ * signal, or killed at the time limit), else the end of its output. Never
+ * empty: an empty stderr used to print "failed ()".
+ */
+export const failureReason = (r: {
+  readonly stdout: string
+  readonly stderr: string
+  readonly error: (Error & { readonly code?: unknown; readonly signal?: unknown; readonly killed?: unknown }) | null
+}): string => {
+  const tail = (text: string) =>
+    text.split("\n").map((line) => line.trim()).filter((line) => line !== "").slice(-2).join(" / ")
+  const ended = r.error === null
+    ? "exit code 0, no tps in its output"
+    : r.error.killed === true
+    ? `killed${typeof r.error.signal === "string" ? ` by ${r.error.signal}` : ""} (time limit)`
+    : typeof r.error.code === "number"
+    ? `exit code ${r.error.code}`
+    : typeof r.error.signal === "string"
+    ? `ended by ${r.error.signal}`
+    : r.error.message
+  const said = tail(r.stderr)
+  if (said !== "") return `${said}; ${ended}`
+  const out = tail(r.stdout)
+  return out === "" ? `${ended}, no output` : `${ended}; output ends: ${out}`
+}
+
 /** One pgbench run of a `SELECT 1` script: `-c clients -j 2 -T seconds -M protocol`. */
 const pgbench = (
   bin: string,
@@ -414,9 +442,7 @@ const pgbench = (
           seconds,
           tps: tps === undefined ? undefined : Number(tps),
           latencyAvgMs: latency === undefined ? undefined : Number(latency),
-          error: tps === undefined
-            ? (r.stderr.trim().split("\n").pop() ?? r.error?.message ?? "no tps in the output")
-            : undefined
+          error: tps === undefined ? failureReason(r) : undefined
         }
       })
     },

@@ -1,6 +1,7 @@
 /**
  * What every part of the pool's runtime shares: the checked configuration,
- * the state machine, the event hub, the metrics and the clock. Built once by
+ * the state machine, the event hub, the statistics' publication, the metrics
+ * and the clock. Built once by
  * `make` (pool.ts) and handed to creation.ts, housekeeping.ts and
  * acquisition.ts, which each add one concern's fibers and effects.
  */
@@ -12,12 +13,14 @@ import type { PoolClosedError } from "../PoolError.js"
 import type { Events } from "./events.js"
 import type { PoolMetrics } from "./metrics.js"
 import type { PoolState } from "./state.js"
+import type { StatsPublication } from "./stats.js"
 
 export interface PoolContext<A, E> {
   readonly name: string
   readonly config: PoolConfig.PoolConfig
   readonly state: PoolState<A, E>
   readonly events: Events
+  readonly stats: StatsPublication
   readonly metrics: PoolMetrics
   /** The pool's clock (the TestClock under test), in milliseconds. */
   readonly now: () => number

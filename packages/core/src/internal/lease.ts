@@ -1,8 +1,12 @@
 /**
  * A lease, as the pool hands it out, and the record of one acquisition from
- * asking to giving back.
+ * asking to giving back (which is also the caller's place in the queue).
  */
+import type * as Effect from "effect/Effect"
+import * as Effectable from "effect/Effectable"
+import * as Exit from "effect/Exit"
 import type * as Tracer from "effect/Tracer"
+import type { PoolError } from "../PoolError.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import type { Restore } from "./context.js"
 import type { Conn, PoolWaiter } from "./state.js"
@@ -39,8 +43,9 @@ const leaseInfo = <A>(lease: LeaseImpl<A>, now: number): ResourcePool.LeaseInfo 
 export class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
-  /** Where it was acquired (stack and the caller's span), kept only while leak detection is on. */
+  /** Where it was acquired: the stack, kept only while leak detection is on. */
   acquiredStack: string | undefined = undefined
+  /** The caller's span, kept while a tracer is installed or leak detection is on. */
   acquiredSpan: Tracer.AnySpan | undefined = undefined
   leakReported = false
   readonly resource: A
@@ -56,18 +61,59 @@ export class LeaseImpl<A> implements ResourcePool.Lease<A> {
   }
 }
 
+/** What an `Acquisition` runs when its fiber evaluates it: built once per pool (acquisition.ts). */
+export interface AcquisitionSteps<A, E> {
+  /** Arrives and asks: an idle connection (lent, then the body), a wait, or a refusal. */
+  readonly ask: (op: Acquisition<A, E>) => Effect.Effect<unknown, unknown>
+  /** Served after waiting: the connection handed over is lent, then the body. */
+  readonly receive: (op: Acquisition<A, E>) => Effect.Effect<unknown, unknown>
+}
+
 /**
- * One `use` (or `get`) from asking to giving back: the caller's `restore`,
- * and whichever of its waiter or its lease answers for it now (when it asked
- * and its deadline travel as arguments: see acquisition.ts). Its single exit handler both returns the lease and, for
- * a caller interrupted while waiting, takes its waiter out of the queue: a
- * canceler on the wait itself would wrap every wait in an interruption
- * handler of its own, which under contention costs more than the pool.
+ * One `use` (or `get`) from asking to giving back. It is the caller's
+ * waiter too (a queue node the state links in, see waiters.ts), and an
+ * effect: evaluated first, it asks; evaluated again once its fiber is woken
+ * as served, it receives. The caller's `restore` and body ride along, so no
+ * closure is made per step: under contention whatever a waiting fiber keeps
+ * alive is copied and promoted by the garbage collector, and this record,
+ * the wait's own effects and the exit handler are all it keeps.
+ *
+ * Its single exit handler both returns the lease and, for a caller
+ * interrupted while waiting, takes it out of the queue: a canceler on the
+ * wait itself would wrap every wait in an interruption handler of its own.
  */
-export class Acquisition<A, E> {
-  waiter: PoolWaiter<A, E> | undefined = undefined
+export class Acquisition<A, E> extends Effectable.Class<unknown, unknown> implements PoolWaiter<A, E> {
+  prev: PoolWaiter<A, E> | undefined = undefined
+  next: PoolWaiter<A, E> | undefined = undefined
+  queued = false
+  served: Conn<A> | undefined = undefined
+  settled = false
+  enqueuedAt = 0
+  deadline = 0
+  /** Queued by its last ask and not yet received: its exit handler cancels it, and evaluating it receives. */
+  waiting = false
   lease: LeaseImpl<A> | undefined = undefined
-  /** The caller's span, read when it asked, if a tracer is installed or leak detection is on. */
-  span: Tracer.AnySpan | undefined = undefined
-  constructor(readonly restore: Restore) {}
+  /** Its fiber's wake-up, once the fiber waits. */
+  resume: ((outcome: Exit.Exit<Acquisition<A, E>, PoolError<E>>) => void) | undefined = undefined
+  /** A wake-up that came before the fiber waited. */
+  outcome: Exit.Exit<Acquisition<A, E>, PoolError<E>> | undefined = undefined
+  constructor(
+    readonly steps: AcquisitionSteps<A, E>,
+    readonly restore: Restore,
+    /** The body of `use`; none for `get`, whose acquisition succeeds with the lease. */
+    readonly body: ((lease: LeaseImpl<A>) => Effect.Effect<unknown, unknown>) | undefined
+  ) {
+    super()
+  }
+
+  commit(): Effect.Effect<unknown, unknown> {
+    return this.waiting ? this.steps.receive(this) : this.steps.ask(this)
+  }
+
+  /** Its fiber resumes with itself (then evaluated: it receives), or fails with `error`. */
+  wake(error: PoolError<E> | undefined): void {
+    const outcome = error === undefined ? Exit.succeed(this) : Exit.fail(error)
+    if (this.resume === undefined) this.outcome = outcome
+    else this.resume(outcome)
+  }
 }

@@ -5,8 +5,9 @@
  * - creation.ts: creator fibers, connection attempts, the circuit breaker's prober;
  * - housekeeping.ts: the waiters' timer, the sweeper with leak detection, health checks;
  * - acquisition.ts: `use` and `get`, from asking to giving back;
- * - events.ts: events, published only while someone listens;
- * - here: the statistics' publication, shutdown, and the `ResourcePool` record.
+ * - events.ts: events, recorded only while someone listens, delivered in batches;
+ * - stats.ts: the statistics' publication (`changes`), on a timer and on the release path;
+ * - here: shutdown, and the `ResourcePool` record.
  *
  * Callers only ever touch the state in synchronous steps.
  */
@@ -16,11 +17,9 @@ import { pipeArguments } from "effect/Pipeable"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as PoolConfig from "../PoolConfig.js"
 import { PoolClosedError } from "../PoolError.js"
 import type { ConnectError, PoolConfigError } from "../PoolError.js"
-import type { CloseReason, PoolStats } from "../PoolStats.js"
 import type * as ResourcePool from "../ResourcePool.js"
 import { makeAcquirer } from "./acquisition.js"
 import type { Acquirer } from "./acquisition.js"
@@ -34,59 +33,12 @@ import { makeHousekeeping } from "./housekeeping.js"
 import { heldLeases, LeaseImpl } from "./lease.js"
 import { PoolMetrics } from "./metrics.js"
 import { PoolState } from "./state.js"
+import { StatsPublication } from "./stats.js"
 
 export const TypeId: ResourcePool.TypeId = Symbol.for("@dbpool/core/ResourcePool") as ResourcePool.TypeId
 
 export const isResourcePool = (u: unknown): u is ResourcePool.ResourcePool<unknown, unknown> =>
   typeof u === "object" && u !== null && TypeId in u
-
-/** The last value of the statistics' SubscriptionRef: the pool closed. */
-const poolClosed = Symbol.for("@dbpool/core/PoolClosed")
-type PoolClosed = typeof poolClosed
-
-const sameStats = (a: PoolStats, b: PoolStats): boolean => {
-  for (const key in a) {
-    const k = key as keyof PoolStats
-    if (k === "connectionsClosed") {
-      for (const r in a.connectionsClosed) {
-        const reason = r as CloseReason
-        if (a.connectionsClosed[reason] !== b.connectionsClosed[reason]) return false
-      }
-    } else if (a[k] !== b[k]) return false
-  }
-  return true
-}
-
-/** The statistics' publication: coalesced, only when something changed, and ended once the pool closed. */
-const makeStats = <A, E>(ctx: PoolContext<A, E>) =>
-  Effect.gen(function*() {
-    const { config, metrics, state } = ctx
-    // Ends with `poolClosed`, which ends every `changes` stream: cheaper per delivery than racing each pull
-    // against the pool's closing (Stream.interruptWhen tripled it, measured).
-    const ref = yield* SubscriptionRef.make<PoolStats | PoolClosed>(state.snapshot())
-    let published = state.snapshot()
-    let ended = false
-    const publish = Effect.suspend(() => {
-      if (ended) return Effect.void
-      const s = state.snapshot()
-      metrics.publish(s)
-      if (sameStats(s, published)) return Effect.void
-      published = s
-      return SubscriptionRef.set(ref, s)
-    })
-    return {
-      publish,
-      publisher: Effect.sleep(config.statsInterval).pipe(Effect.zipRight(publish), Effect.forever),
-      // The current statistics first, then each published change, until the pool closes.
-      changes: Stream.unwrap(Effect.as(publish, ref.changes)).pipe(
-        Stream.takeWhile((s): s is PoolStats => s !== poolClosed)
-      ),
-      end: Effect.suspend(() => {
-        ended = true
-        return SubscriptionRef.set(ref, poolClosed)
-      })
-    }
-  })
 
 /** The state machine, and the context every part of the runtime shares. */
 const makeContext = <A, E>(config: PoolConfig.PoolConfig, creation: () => Creation<A, E>) =>
@@ -109,13 +61,16 @@ const makeContext = <A, E>(config: PoolConfig.PoolConfig, creation: () => Creati
         allClosed: () => allClosed.unsafeOpen()
       }
     )
+    const metrics = new PoolMetrics(config.name)
+    const now = () => clock.unsafeCurrentTimeMillis()
     const ctx: PoolContext<A, E> = {
       name: config.name,
       config,
       state,
       events: new Events(),
-      metrics: new PoolMetrics(config.name),
-      now: () => clock.unsafeCurrentTimeMillis(),
+      stats: yield* StatsPublication.make(() => state.snapshot(), metrics, millis(config.statsInterval), now),
+      metrics,
+      now,
       runFork: (effect) => runFork(effect),
       closedError: new PoolClosedError({ pool: config.name })
     }
@@ -132,7 +87,7 @@ export const make = <A, E = never, R = never>(
     // The state asks for creations and closes only once `make` has gone past the creation's construction.
     let creation: Creation<A, E> | undefined = undefined
     const { allClosed, ctx, leasesReturned } = yield* makeContext<A, E>(config, () => creation!)
-    const { closedError, events, state } = ctx
+    const { closedError, events, state, stats } = ctx
     creation = yield* makeCreation(ctx, {
       acquire: Effect.provide(options.acquire, context),
       release: options.release ?? (() => Effect.void),
@@ -143,7 +98,6 @@ export const make = <A, E = never, R = never>(
       validates: options.validate !== undefined,
       isBroken: options.isBroken
     })
-    const stats = yield* makeStats(ctx)
 
     // ---- background fibers ----------------------------------------------------
     const creators: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
@@ -171,7 +125,7 @@ export const make = <A, E = never, R = never>(
       yield* Fiber.interruptAll(background)
       yield* housekeeping.timer.stop
       yield* stats.publish
-      // Subscribers' streams end with the pool: the events' with their PubSub, the statistics' at the marker.
+      // Subscribers' streams end with the pool, each after what was recorded or published before.
       yield* events.shutdown
       yield* stats.end
     })
@@ -180,17 +134,16 @@ export const make = <A, E = never, R = never>(
     // ---- warm-up: open the minimum before the pool is handed out ---------------
     yield* creation.warmUp
     yield* stats.publish
-    return poolRecord(ctx, options.config, acquirer, stats.changes)
+    return poolRecord(ctx, options.config, acquirer)
   })
 
 /** The `ResourcePool` handed to the user. */
 const poolRecord = <A, E>(
   ctx: PoolContext<A, E>,
   input: PoolConfig.Input | undefined,
-  acquirer: Acquirer<A, E>,
-  changes: Stream.Stream<PoolStats>
+  acquirer: Acquirer<A, E>
 ): ResourcePool.ResourcePool<A, E> => {
-  const { config, events, now, state } = ctx
+  const { config, events, now, state, stats } = ctx
   return {
     [TypeId]: TypeId,
     get config(): PoolConfig.PoolConfig {
@@ -207,9 +160,9 @@ const poolRecord = <A, E>(
         state.discard(resource)
       }),
     stats: Effect.sync(() => state.snapshot()),
-    changes,
-    events: Stream.unwrapScoped(Effect.suspend(() => events.subscribe(state.closed, true))),
-    notices: Stream.unwrapScoped(Effect.suspend(() => events.subscribe(state.closed, false))),
+    changes: stats.changes,
+    events: Stream.unwrapScoped(events.subscribe(true)),
+    notices: Stream.unwrapScoped(events.subscribe(false)),
     leases: Effect.sync(() => heldLeases(state.open, now())),
     metrics: Effect.sync(() => {
       const t = now()

@@ -17,11 +17,11 @@
  * reported by return values (`attemptFailed`, `created`, `probesEnded`), so the
  * runtime logs and publishes them in order with the events around them.
  */
-import * as Exit from "effect/Exit"
 import { ConnectError } from "../PoolError.js"
 import type { PoolError } from "../PoolError.js"
 import type { CloseReason, PoolStats } from "../PoolStats.js"
-import { Waiter, WaiterQueue } from "./waiters.js"
+import type { Waiter } from "./waiters.js"
+import { WaiterQueue } from "./waiters.js"
 
 export type ConnState = "idle" | "active" | "validating" | "closing"
 
@@ -157,25 +157,25 @@ export class PoolState<A, E> {
    * so that nothing can happen between "no idle connection" and "queued" (a
    * connection given back in such a gap would find no waiter and go idle, and a
    * second caller could pass the queue's bound too). Returns an idle connection,
-   * now lent; or the caller's waiter, now queued; or `undefined` when the queue
-   * is full (counted as failed).
+   * now lent; or `waiter` (the caller's own record, with when it asked and its
+   * deadline), now queued; or `undefined` when the queue is full (counted as
+   * failed).
    *
    * A retrying caller (its connection failed validation on borrow) goes back
    * in arrival order: it asked before some of those now waiting.
    */
-  request(start: number, deadline: number, retrying: boolean, now: number): Conn<A> | PoolWaiter<A, E> | undefined {
+  request(waiter: PoolWaiter<A, E>, retrying: boolean, now: number): Conn<A> | PoolWaiter<A, E> | undefined {
     const conn = this.takeIdle(now)
-    return conn !== undefined ? conn : this.enqueue(start, deadline, retrying)
+    return conn !== undefined ? conn : this.enqueue(waiter, retrying)
   }
 
   /** The rest of `request` when no connection is idle (apart so that the common case stays small). */
-  private enqueue(start: number, deadline: number, retrying: boolean): PoolWaiter<A, E> | undefined {
+  private enqueue(waiter: PoolWaiter<A, E>, retrying: boolean): PoolWaiter<A, E> | undefined {
     // The waiting limit applies once nothing more can be opened: a caller may always wait for a creation.
     if (this.waiters.length >= this.maxWaiting && this.open.size + this.pending >= this.max) {
       this.failedRequests++
       return undefined
     }
-    const waiter: PoolWaiter<A, E> = new Waiter(start, deadline)
     if (retrying) this.waiters.insertByArrival(waiter)
     else this.waiters.pushBack(waiter)
     this.ensureCapacity(0)
@@ -226,7 +226,7 @@ export class PoolState<A, E> {
     this.waiters.remove(waiter)
     waiter.settled = true
     this.countFailure(error)
-    waiter.deliver(Exit.fail(error))
+    waiter.wake(error)
   }
 
   /** Counts a failed acquisition, waiting or not. */
@@ -269,7 +269,8 @@ export class PoolState<A, E> {
     conn.state = "active"
     this.active++
     waiter.served = conn
-    waiter.deliver(Exit.succeed(conn))
+    waiter.settled = true
+    waiter.wake(undefined)
     return true
   }
 
@@ -691,4 +692,4 @@ const circuitErrorOf = <E>(error: ConnectError<E>): ConnectError<E> =>
     circuitOpen: true
   })
 
-export { Waiter }
+export type { Waiter }

@@ -1,34 +1,30 @@
-import type * as Effect from "effect/Effect"
-
 /**
- * A caller waiting for a connection. It is settled exactly once: served with a
- * connection, failed, or cancelled by its own fiber.
+ * A caller waiting for a connection, as the state machine sees it. It is
+ * settled exactly once: served with a connection, failed, or cancelled by its
+ * own fiber.
+ *
+ * The caller brings its own record (acquisition.ts's `Acquisition`): the
+ * state allocates nothing per waiter. Everything a waiting fiber keeps alive
+ * until it is served costs twice under contention (copied by the young
+ * generation's collector, then promoted and marked), so one object serves as
+ * the caller's record, its queue node and its wake-up.
  *
  * It is queued in the same synchronous step in which its caller found no idle
- * connection, before the caller's fiber suspends: an outcome that arrives
- * before the fiber has registered `resume` is kept in `outcome` and picked up
- * when it does.
+ * connection, before the caller's fiber suspends: a wake-up that arrives
+ * before the fiber waits is kept by the waiter and delivered when it does.
  */
-export class Waiter<C, E> {
-  prev: Waiter<C, E> | undefined = undefined
-  next: Waiter<C, E> | undefined = undefined
-  queued = false
+export interface Waiter<C, E> {
+  prev: Waiter<C, E> | undefined
+  next: Waiter<C, E> | undefined
+  queued: boolean
   /** Set when a connection is handed over, before the fiber resumes, so a late interrupt can give it back. */
-  served: C | undefined = undefined
-  settled = false
-  resume: ((effect: Effect.Effect<C, E>) => void) | undefined = undefined
-  outcome: Effect.Effect<C, E> | undefined = undefined
-  constructor(
-    readonly enqueuedAt: number,
-    readonly deadline: number
-  ) {}
-
-  /** Settles the waiter with its outcome, delivered now or when its fiber starts waiting. */
-  deliver(effect: Effect.Effect<C, E>): void {
-    this.settled = true
-    if (this.resume === undefined) this.outcome = effect
-    else this.resume(effect)
-  }
+  served: C | undefined
+  settled: boolean
+  /** When its caller asked, and until when it may wait (the pool's clock, milliseconds). */
+  readonly enqueuedAt: number
+  readonly deadline: number
+  /** Wakes the caller's fiber: served (`served` is set) or, with `error`, failed. The waiter is settled. */
+  wake(error: E | undefined): void
 }
 
 /**

@@ -24,12 +24,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as net from "node:net"
 import Pg from "pg"
 import { parse as parseConnectionString } from "pg-connection-string"
 import Cursor from "pg-cursor"
 import type * as PgPool from "../PgPool.js"
+import { cancelRequest } from "./cancelRequest.js"
 import * as PgClientImpl from "./pgClient.js"
+import * as PipelineConfig from "./pipelineConfig.js"
 import { PreparedCache, staleOf } from "./preparedCache.js"
 
 /** SQLSTATE classes and codes after which the session is gone or unusable. */
@@ -164,16 +165,37 @@ const afterReadyForQuery = (client: Pg.Client, error: Error, f: () => void): voi
 const rowsOf = (result: Pg.QueryResult): ReadonlyArray<any> =>
   Array.isArray(result) ? (result as Array<Pg.QueryResult>).map((r) => r.rows ?? []) : result.rows ?? []
 
-/** Each client's prepared-statement cache, made when it connected (none when turned off or behind a pooler). */
-const caches = new WeakMap<Pg.Client, PreparedCache>()
+/**
+ * Each client's prepared-statement cache once its check has answered (`null`: none, behind a pooler or the
+ * check failed). No entry: turned off, or not answered yet.
+ */
+const caches = new WeakMap<Pg.Client, PreparedCache | null>()
 
 const transactionStatus = (client: Pg.Client): string | null | undefined =>
   (client as unknown as { getTransactionStatus?: () => string | null }).getTransactionStatus?.()
 
 class PgConnection implements SqlConnection.Connection {
-  readonly cache: PreparedCache | undefined
-  constructor(readonly client: Pg.Client) {
-    this.cache = caches.get(client)
+  /** The client's cache: `null` none, `undefined` its check not started or not answered yet. */
+  private known: PreparedCache | null | undefined
+  private checking = false
+  /** `preparedStatements`: the cache's bound, 0 for none. */
+  constructor(readonly client: Pg.Client, readonly preparedStatements: number) {
+    this.known = preparedStatements > 0 ? undefined : null
+  }
+
+  /**
+   * The client's cache, for a statement with parameters. Its check is queued before the first of them (which
+   * runs unnamed): a connection that never runs one, or whose peer went silent, never waits for it.
+   */
+  private get cache(): PreparedCache | undefined {
+    if (this.known === undefined) {
+      this.known = caches.get(this.client)
+      if (this.known === undefined && !this.checking) {
+        this.checking = true
+        prepareCache(this.client, this.preparedStatements)
+      }
+    }
+    return this.known ?? undefined
   }
 
   private query<A>(
@@ -183,36 +205,45 @@ class PgConnection implements SqlConnection.Connection {
     map: (result: Pg.QueryResult) => A,
     prepare = true
   ) {
-    return Effect.async<A, SqlError>((resume) => {
-      const client = this.client
-      const cache = this.cache
-      const values = params as Array<unknown>
-      // With no parameters node-postgres sends the simple protocol, which also runs several statements in one
-      // text: those are never named.
-      const named = prepare && cache !== undefined && values.length > 0
-      const submit = (retried: boolean) => {
-        const name = named ? cache.nameOf(sql) : undefined
-        const config = name !== undefined
-          ? { name, text: sql, rowMode }
-          : rowMode === undefined
-          ? sql
-          : { text: sql, rowMode }
-        client.query(config as any, values, (error: Error | null, result: Pg.QueryResult) => {
-          if (!error) {
-            cache?.ran(sql)
-            return resume(Effect.succeed(map(result)))
-          }
-          const stale = named ? staleOf(error) : "none"
-          if (stale !== "none") cache!.failed(sql, stale)
-          afterReadyForQuery(client, error, () => {
-            // Nothing ran (the server refused the statement at Bind): outside a transaction it is prepared
-            // again and run once more; inside one, the transaction has failed and the error is the caller's.
-            if (stale !== "none" && !retried && transactionStatus(client) === "I") submit(true)
-            else resume(Effect.fail(fail(error)))
-          })
-        })
+    return Effect.async<A, SqlError>((resume) => this.submit(sql, rowMode, params, map, prepare, false, resume))
+  }
+
+  /**
+   * Sends the statement, named by the cache when it has parameters (with none node-postgres sends the simple
+   * protocol, which also runs several statements in one text: those are never named), and resumes with its
+   * result. A named statement the server refused as stale is, outside a transaction, sent once more.
+   */
+  private submit<A>(
+    sql: string,
+    rowMode: "array" | undefined,
+    params: ReadonlyArray<unknown>,
+    map: (result: Pg.QueryResult) => A,
+    prepare: boolean,
+    retried: boolean,
+    resume: (effect: Effect.Effect<A, SqlError>) => void
+  ): void {
+    const client = this.client
+    const cache = prepare && params.length > 0 ? this.cache : undefined
+    const name = cache?.nameOf(sql)
+    const config = name !== undefined
+      ? { name, text: sql, rowMode }
+      : rowMode === undefined
+      ? sql
+      : { text: sql, rowMode }
+    client.query(config as any, params as Array<unknown>, (error: Error | null, result: Pg.QueryResult) => {
+      if (!error) {
+        this.known?.ran(sql)
+        return resume(Effect.succeed(map(result)))
       }
-      submit(false)
+      const stale = cache === undefined ? "none" : staleOf(error)
+      if (stale !== "none") cache!.failed(sql, stale)
+      afterReadyForQuery(client, error, () => {
+        // Nothing ran (the server refused the statement at Bind): outside a transaction it is prepared
+        // again and run once more; inside one, the transaction has failed and the error is the caller's.
+        if (stale !== "none" && !retried && transactionStatus(client) === "I") {
+          this.submit(sql, rowMode, params, map, prepare, true, resume)
+        } else resume(Effect.fail(fail(error)))
+      })
     })
   }
 
@@ -271,40 +302,6 @@ class PgConnection implements SqlConnection.Connection {
     }))
   }
 }
-
-/**
- * The protocol's CancelRequest on a socket of its own: no login, no connection slot (it works when the
- * server is at max_connections). Succeeds with whether the request was sent.
- */
-export const cancelRequest = (client: Pg.Client): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
-    let sent = false
-    return Effect.async<boolean>((resume) => {
-      const { processID, secretKey } = client as unknown as { processID: number | null; secretKey: number | null }
-      const { host, port } = (client as unknown as { connectionParameters: { host: string; port: number } })
-        .connectionParameters
-      if (processID === null || secretKey === null || typeof host !== "string") return resume(Effect.succeed(false))
-      const socket = host.startsWith("/")
-        ? net.connect(`${host}/.s.PGSQL.${port}`)
-        : net.connect(port, host)
-      socket.once("connect", () => {
-        const message = Buffer.alloc(16)
-        message.writeInt32BE(16, 0)
-        message.writeInt32BE(80877102, 4)
-        message.writeInt32BE(processID, 8)
-        message.writeInt32BE(secretKey, 12)
-        // Written, not ended: the server closes the socket once it has handled the request, and libpq waits for
-        // that. Ending our side first made PgBouncer 1.18 exit (FATAL in disconnect_client, pgbouncer#801) when
-        // the end arrived before it had forwarded the request.
-        socket.write(message, () => {
-          sent = true
-        })
-      })
-      socket.once("error", () => resume(Effect.succeed(sent)))
-      socket.once("close", () => resume(Effect.succeed(sent)))
-      return Effect.sync(() => socket.destroy())
-    }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: () => false, onSuccess: (done) => done }))
-  })
 
 /**
  * Ends the session politely (Terminate, then the socket's end), waiting at most 2 seconds; the socket is
@@ -389,7 +386,7 @@ export const connector = (
 ): Effect.Effect<Connector<Pg.Client, ConnectionError.ConnectFailure>, PoolConfigError> =>
   Effect.zipWith(
     Effect.zip(checkedConfig(options), checkedPreparedStatements(options)),
-    decodeQueryTimeout(options.queryTimeout),
+    Effect.zipLeft(decodeQueryTimeout(options.queryTimeout), PipelineConfig.decode(options.pipeline)),
     ([config, prepared], queryTimeout) => make(options, config, queryTimeout, prepared)
   )
 
@@ -397,18 +394,16 @@ export const connector = (
  * Gives `client` a prepared-statement cache, unless it reaches the server through a pooler that lends server
  * sessions (PgBouncer, and any proxy that multiplexes): a statement prepared on one server session would be
  * run on another (26000). Such a pooler must give its clients cancel keys of its own, so the process id the
- * client was given differs from the backend's own `pg_backend_pid()`.
+ * client was given differs from the backend's own `pg_backend_pid()`. The check is queued, not awaited, and
+ * until it has answered nothing is named.
  */
-const prepareCache = (client: Pg.Client, max: number): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    client.query("SELECT pg_backend_pid() AS pid", (error: Error | null, result: Pg.QueryResult) => {
-      const processID = (client as unknown as { processID?: number | null }).processID
-      if (!error && processID != null && Number(result.rows[0]?.pid) === processID) {
-        caches.set(client, new PreparedCache(client, max))
-      }
-      resume(Effect.void)
-    })
+const prepareCache = (client: Pg.Client, max: number): void => {
+  client.query("SELECT pg_backend_pid() AS pid", (error: Error | null, result: Pg.QueryResult) => {
+    const processID = (client as unknown as { processID?: number | null }).processID
+    const direct = !error && processID != null && Number(result.rows[0]?.pid) === processID
+    caches.set(client, direct ? new PreparedCache(client, max) : null)
   })
+}
 
 const make = (
   options: PgPool.PgPoolOptions,
@@ -469,19 +464,16 @@ const make = (
         open((error) => hooks.onBroken(error)),
         (client) => {
           client.on("end", () => hooks.onBroken(new Error("Connection terminated")))
-          const cache = preparedStatements > 0 ? prepareCache(client, preparedStatements) : Effect.void
-          const setUp = options.onConnect === undefined ? cache : Effect.zipRight(
-            cache,
-            Effect.mapError(options.onConnect(client), (cause) =>
+          if (options.onConnect === undefined) return Effect.succeed(client)
+          return options.onConnect(client).pipe(
+            Effect.mapError((cause) =>
               new ConnectionError.ConnectionSetupError({
                 system: "postgresql",
                 code: ConnectionError.codeOf(cause),
                 stage: "onConnect",
                 cause
-              }))
-          )
-          // Interrupted (connectTimeout) or failed: the client opened is closed.
-          return setUp.pipe(
+              })
+            ),
             Effect.onExit((exit) => exit._tag === "Failure" ? endClient(client) : Effect.void),
             Effect.as(client)
           )
@@ -494,7 +486,7 @@ const make = (
       }),
     cancel: (client) => Effect.flatMap(cancelRequest(client), (sent) => sent ? Effect.void : cancelWithQuery(client)),
     settle: PgClientImpl.settle,
-    connection: (client) => new PgConnection(client),
+    connection: (client) => new PgConnection(client, preparedStatements),
     isConnectionError,
     retryable: ConnectionError.isRetryable,
     queryTimeout,
@@ -529,3 +521,5 @@ export const layerConfig = (
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
 export const json = PgClientImpl.json
+
+export { cancelRequest }

@@ -17,6 +17,8 @@ import type * as Scope from "effect/Scope"
 import Pg from "pg"
 import type * as PgPool from "../PgPool.js"
 import { makeListen } from "./pgListen.js"
+import * as Pipeline from "./pipeline.js"
+import * as PipelineConfig from "./pipelineConfig.js"
 
 /** What node-postgres resolved a client's settings to (URL, fields, PG* environment variables). */
 interface Parameters {
@@ -151,14 +153,33 @@ export const layer = <E>(
   options: PgPool.PgPoolOptions,
   clientConfig: Effect.Effect<Pg.ClientConfig, E>
 ) =>
-  Layer.scoped(
-    PgClient,
+  Layer.scopedContext(
     Effect.gen(function*() {
       const pool = yield* Pool.Pool
       const parameters = parametersOf(new Pg.Client(yield* clientConfig))
-      return yield* make(pool, { parameters, config: configOf(parameters, options), types: options.types })
+      const statements = yield* pipelineOf(pool, connector, options.pipeline)
+      const pg = yield* make(pool, {
+        parameters,
+        config: configOf(parameters, options),
+        types: options.types,
+        clientOptions: statements === undefined ? undefined : { statements }
+      })
+      const context = Context.make(PgClient, pg)
+      // Pipelining on: the layer's SqlClient is this client too, so the program's statements share connections.
+      return statements === undefined ? context : Context.add(context, SqlClient.SqlClient, pg)
     })
   ).pipe(Layer.provideMerge(Pool.layer(connector, options.pool)))
+
+/** The pipeline of `PgPool`'s `pipeline` option, when given (pipeline.ts). */
+const pipelineOf = <E>(
+  pool: Pool.Pool<any>,
+  connector: Effect.Effect<Connector<Pg.Client, any>, E>,
+  input: PgPool.PipelineOptions | undefined
+) =>
+  Effect.flatMap(PipelineConfig.decode(input), (config) =>
+    config === undefined
+      ? Effect.succeed(undefined)
+      : Effect.flatMap(connector, (c) => Pipeline.make(pool, c, config)))
 
 /** A PgClient over a pool built elsewhere (`Pool.Pool`, or an extra pool's tag). */
 export const layerFromPool = <E, R>(options: PgPool.PgPoolFromPoolOptions<E, R>) =>

@@ -360,7 +360,9 @@ describe("PgBouncer in transaction mode", () => {
         yield* Effect.forEach(Array.from({ length: 8 }, (_, f) => f), (f) =>
           Effect.gen(function*() {
             for (let q = 0; q < 25; q++) {
-              const rows = yield* pool.sql<{ n: number; pid: number }>`SELECT ${f * 100 + q}::int AS n, pg_backend_pid() AS pid`
+              const rows = yield* pool.sql<{ n: number; pid: number }>`SELECT ${
+                f * 100 + q
+              }::int AS n, pg_backend_pid() AS pid`
               expect(rows[0]!.n).toBe(f * 100 + q)
               sessions.add(rows[0]!.pid)
             }
@@ -376,7 +378,9 @@ describe("PgBouncer in transaction mode", () => {
           username: "postgres",
           pool: { minConnections: 1, maxConnections: 1 }
         }, (name) => Effect.orDie(cluster.countConnections(name)))
+        // The first statement with parameters runs unnamed, behind the check; the second is named.
         yield* direct.pool.sql`SELECT ${1}::int AS n, pg_backend_pid() AS pid`
+        yield* direct.pool.sql`SELECT ${2}::int AS n, pg_backend_pid() AS pid`
         const statements = yield* direct.pool.sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`
         expect(statements).toEqual([{ statement: "SELECT $1::int AS n, pg_backend_pid() AS pid" }])
         yield* direct.close

@@ -431,18 +431,23 @@ const makeClient = (options: {
             beginWith(conn),
             Effect.locally(restore(effect), FiberRef.currentContext, Context.add(context, transactionTag, [conn, 0]))
           )),
-          (exit) => Effect.zipRight(Effect.orDie(Exit.isSuccess(exit) ? commitWith(conn) : rollbackWith(conn)), exit)
+          // A failed COMMIT is the transaction's failure, once the connection is back (see `commitFailed`).
+          (exit) =>
+            Exit.isSuccess(exit)
+              ? Effect.zipRight(conn.executeUnprepared(commit, [], undefined), exit)
+              : Effect.zipRight(Effect.orDie(rollbackWith(conn)), exit)
         )
       )
     )
   const withTransaction = <R, E, A>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
     Effect.withFiberRuntime((fiber) => {
-      const box: { error: SqlError | undefined } = { error: undefined }
       const context = fiber.getFiberRef(FiberRef.currentContext)
-      const untraced = fiber.currentTracer === PooledStatement.builtInTracer &&
-        !context.unsafeMap.has(transactionTag.key)
+      if (fiber.currentTracer === PooledStatement.builtInTracer && !context.unsafeMap.has(transactionTag.key)) {
+        return untracedTransaction(effect, context)
+      }
+      const box: { error: SqlError | undefined } = { error: undefined }
       return Effect.flatMap(
-        Effect.locally(untraced ? untracedTransaction(effect, context) : transaction(effect), commitFailure, box),
+        Effect.locally(transaction(effect), commitFailure, box),
         (a) => box.error === undefined ? Effect.succeed(a) : Effect.fail(box.error)
       )
     })
@@ -489,6 +494,25 @@ export const makePoolClient = (pool: Pool.Pool<any>, options: Pool.ClientOptions
     [clientBuilder](
       options
     )
+
+/** Where a pool keeps what its clients are made of, for a client that routes over several pools. */
+const clientParts: unique symbol = Symbol.for("@dbpool/sql/Pool/clientParts")
+
+type ClientParts = Parameters<typeof makeClient>[0]
+
+const partsOf = (pool: Pool.Pool<any>): ClientParts =>
+  (pool as unknown as Record<typeof clientParts, ClientParts>)[clientParts]
+
+export const makeRoutedClient = (primary: Pool.Pool<any>, route: Pool.Route): SqlClient.SqlClient => {
+  const parts = partsOf(primary)
+  return makeClient({
+    ...parts,
+    // Routed when the statement runs: the route may read the fiber's own settings (a read scope).
+    acquirer: route((pool) => partsOf(pool).acquirer),
+    statement: (kind, sql, params, transformRows) =>
+      route((pool) => partsOf(pool).statement(kind, sql, params, transformRows))
+  })
+}
 
 /** The transaction tag of the default pool: @effect/sql's own, so everything built on @effect/sql joins in. */
 export const defaultTransactionTag: TxTag = SqlClient.TransactionConnection
@@ -628,28 +652,26 @@ export const make = <N, E>(
       readonly _tag = "Broken"
     }
     const broken = new Broken()
+    // `left` (connections still to skip) is read from the config only once a broken connection turns up:
+    // `pool.config` makes a copy of the configuration, which every borrow would otherwise pay for.
     const use = <B, E2, R>(
       f: (lease: ResourcePool.Lease<Conn<N>>) => Effect.Effect<B, E2, R>,
       spareSettled = false,
-      skipBroken = true
-    ): Effect.Effect<B, E2 | PoolError<E>, R> => {
-      // `left` is read from the config only once a broken connection turns up: `pool.config` makes a copy of the
-      // configuration, which every statement would otherwise pay for.
-      const attempt = (left: number | undefined): Effect.Effect<B, E2 | PoolError<E> | Broken, R> =>
-        pool.use<B, E2 | Broken, R>((lease) => {
-          const conn = lend(lease)
-          if (skipBroken && conn.broken && (left ?? pool.config.maxConnections) > 0) {
-            return Effect.zipRight(giveBack(conn), Effect.fail(broken))
-          }
-          return Effect.onExit(f(lease), (exit) => giveBack(conn, exit, spareSettled))
-        }).pipe(
-          Effect.catchIf(
-            (e): e is Broken => e === broken,
-            () => attempt((left ?? pool.config.maxConnections) - 1)
-          )
-        ) as Effect.Effect<B, E2 | PoolError<E> | Broken, R>
-      return attempt(undefined) as Effect.Effect<B, E2 | PoolError<E>, R>
-    }
+      skipBroken = true,
+      left?: number
+    ): Effect.Effect<B, E2 | PoolError<E>, R> =>
+      pool.use<B, E2 | Broken, R>((lease) => {
+        const conn = lend(lease)
+        if (skipBroken && conn.broken && (left ?? pool.config.maxConnections) > 0) {
+          return Effect.zipRight(giveBack(conn), Effect.fail(broken))
+        }
+        return Effect.onExit(f(lease), (exit) => giveBack(conn, exit, spareSettled))
+      }).pipe(
+        Effect.catchIf(
+          (e): e is Broken => e === broken,
+          () => use(f, spareSettled, skipBroken, (left ?? pool.config.maxConnections) - 1)
+        )
+      ) as Effect.Effect<B, E2 | PoolError<E>, R>
 
     /**
      * One statement outside a transaction on a borrowed connection: the connection's `run` gives it back (see
@@ -659,24 +681,22 @@ export const make = <N, E>(
       kind: PooledStatement.Kind,
       sql: string,
       params: ReadonlyArray<unknown>,
-      transformRows: Connector<any, any>["transformRows"]
-    ): Effect.Effect<any, SqlError> => {
-      const attempt = (left: number | undefined): Effect.Effect<any, SqlError> =>
-        Effect.catchAll(
-          pool.use<any, SqlError | Broken, never>((lease) => {
-            const conn = lend(lease)
-            if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
-              return Effect.zipRight(giveBack(conn), Effect.fail(broken))
-            }
-            return conn.connection.run(kind, sql, params, transformRows, true)
-          }),
-          (error) =>
-            error === broken
-              ? attempt((left ?? pool.config.maxConnections) - 1)
-              : Effect.fail(error instanceof SqlError ? error : toSqlError(error as PoolError<E>))
-        )
-      return attempt(undefined)
-    }
+      transformRows: Connector<any, any>["transformRows"],
+      left?: number
+    ): Effect.Effect<any, SqlError> =>
+      Effect.catchAll(
+        pool.use<any, SqlError | Broken, never>((lease) => {
+          const conn = lend(lease)
+          if (conn.broken && (left ?? pool.config.maxConnections) > 0) {
+            return Effect.zipRight(giveBack(conn), Effect.fail(broken))
+          }
+          return conn.connection.run(kind, sql, params, transformRows, true)
+        }),
+        (error) =>
+          error === broken
+            ? statement(kind, sql, params, transformRows, (left ?? pool.config.maxConnections) - 1)
+            : Effect.fail(error instanceof SqlError ? error : toSqlError(error as PoolError<E>))
+      )
 
     const acquirer: SqlConnection.Connection.Acquirer = Effect.map(
       Effect.mapError(get, toSqlError),
@@ -727,6 +747,9 @@ export const make = <N, E>(
     const newClient = (options: Pool.ClientOptions): SqlClient.SqlClient =>
       makeClient({
         ...clientOptions,
+        statement: options.statements === undefined
+          ? clientOptions.statement
+          : options.statements(clientOptions.statement),
         connector: {
           ...connector,
           compiler: options.compiler ?? connector.compiler,
@@ -740,7 +763,8 @@ export const make = <N, E>(
       sql,
       withConnection,
       withTransaction,
-      [clientBuilder]: newClient
+      [clientBuilder]: newClient,
+      [clientParts]: clientOptions
     }) as any
     return service
   })

@@ -78,12 +78,16 @@ const templateData = Server.once(
 const settingValue = (value: string | number | boolean) =>
   typeof value === "boolean" ? (value ? "on" : "off") : String(value)
 
-/** Whether postmaster.pid says that this postmaster accepts connections (what `pg_ctl -w` waits for). */
+/**
+ * Whether postmaster.pid says that this postmaster accepts connections (what `pg_ctl -w` waits for): `ready`,
+ * or `standby` for a hot standby that accepts read-only connections.
+ */
 const isReady = (data: string, pid: number): Effect.Effect<boolean> =>
   Effect.sync(() => {
     try {
       const lines = Fs.readFileSync(Path.join(data, "postmaster.pid"), "utf8").split("\n")
-      return Number(lines[0]) === pid && lines[7]?.trim() === "ready"
+      const status = lines[7]?.trim()
+      return Number(lines[0]) === pid && (status === "ready" || status === "standby")
     } catch {
       return false
     }
@@ -91,33 +95,54 @@ const isReady = (data: string, pid: number): Effect.Effect<boolean> =>
 
 const fail = Server.failWith(() => PgClusterError)
 
-/** @internal */
-export const make = (
-  options: PgCluster.Options = {}
+/** Where a cluster lives and how its server runs: what `make` and `makeReplica` both serve. */
+export interface Place {
+  readonly bin: string
+  readonly owner: Process.UserIds
+  readonly data: string
+  readonly dir: Process.OwnedDir
+  readonly logFile: string
+  readonly port: number
+}
+
+/** The server's binaries and owner (`initdb`'s directory, the `postgres` user). */
+export const binaries: Effect.Effect<{ readonly bin: string; readonly owner: Process.UserIds }, Process.ProcessError> =
+  Effect.map(Effect.zip(binDir, Process.userIds("postgres")), ([bin, owner]) => ({ bin, owner }))
+
+/**
+ * The settings every disposable cluster has. A primary that replicas may stream from needs no more:
+ * `wal_level=replica` and 10 WAL senders are PostgreSQL's defaults, and initdb's pg_hba.conf trusts
+ * replication connections from 127.0.0.1. `wal_keep_size` keeps the WAL a stopped replica needs to
+ * catch up when it starts again (no replication slot that could fill the disk).
+ */
+const baseSettings = (host: string, port: number, dir: string) => ({
+  listen_addresses: host,
+  port,
+  unix_socket_directories: dir,
+  // A disposable cluster: no fsync (an OS crash would lose it, a server crash does not). Commits stay
+  // synchronous, so that a test's committed data survives its "immediate" stop.
+  fsync: false,
+  full_page_writes: false,
+  shared_buffers: "32MB",
+  wal_keep_size: "64MB"
+})
+
+/** Runs a PostgreSQL server in `place` (started unless `start: false`) and gives its cluster handle. */
+export const serve = (
+  place: Place,
+  options: PgCluster.Options,
+  extraSettings: Readonly<Record<string, string | number | boolean>> = {},
+  /** A replica has its databases from the primary's base backup, and could not create one. */
+  replica = false
 ): Effect.Effect<PgCluster.PgCluster, PgClusterError, Scope.Scope> =>
   Effect.gen(function*() {
-    const owner = yield* Process.userIds("postgres")
-    const bin = yield* binDir
-    const { data, dir, logFile, port } = yield* Server.copyTemplate({
-      template: yield* templateData,
-      prefix: "dbpool-pg-",
-      owner,
-      crashSignal: "SIGQUIT",
-      logName: "postgres.log"
-    })
-
+    const { bin, data, dir, logFile, owner, port } = place
     const database = options.database ?? templateDatabase
     const host = "127.0.0.1"
     const name = `PostgreSQL on ${host}:${port}`
     const settings: Record<string, string | number | boolean> = {
-      listen_addresses: host,
-      port,
-      unix_socket_directories: dir.path,
-      // A disposable cluster: no fsync (an OS crash would lose it, a server crash does not). Commits stay
-      // synchronous, so that a test's committed data survives its "immediate" stop.
-      fsync: false,
-      full_page_writes: false,
-      shared_buffers: "32MB",
+      ...baseSettings(host, port, dir.path),
+      ...extraSettings,
       ...(options.maxConnections !== undefined ? { max_connections: options.maxConnections } : {}),
       ...options.settings
     }
@@ -144,7 +169,7 @@ export const make = (
     const admin = (db: string): Admin.PgTarget => ({ host, port, user: "postgres", database: db })
 
     // Another database than the template's is created at the first start.
-    let created = database === templateDatabase || database === "postgres"
+    let created = replica || database === templateDatabase || database === "postgres"
     const ensureDatabase = Effect.suspend(() => {
       if (created) return Effect.void
       return Admin.withPg(
@@ -181,4 +206,30 @@ export const make = (
     }
     if (options.start !== false) yield* cluster.start
     return cluster
-  }).pipe(Effect.mapError((e) => e._tag === "PgClusterError" ? e : fail("cannot set up a PostgreSQL cluster")(e)))
+  })
+
+/** Gives a cluster's setup failures the cluster's own error. */
+export const asClusterError = <A, R>(
+  effect: Effect.Effect<A, PgClusterError | { readonly _tag: string; readonly message: string }, R>,
+  what: string
+): Effect.Effect<A, PgClusterError, R> =>
+  Effect.mapError(effect, (e) => e._tag === "PgClusterError" ? e as PgClusterError : fail(what)(e))
+
+/** @internal */
+export const make = (
+  options: PgCluster.Options = {}
+): Effect.Effect<PgCluster.PgCluster, PgClusterError, Scope.Scope> =>
+  asClusterError(
+    Effect.gen(function*() {
+      const { bin, owner } = yield* binaries
+      const copied = yield* Server.copyTemplate({
+        template: yield* templateData,
+        prefix: "dbpool-pg-",
+        owner,
+        crashSignal: "SIGQUIT",
+        logName: "postgres.log"
+      })
+      return yield* serve({ bin, owner, ...copied }, options)
+    }),
+    "cannot set up a PostgreSQL cluster"
+  )

@@ -1,0 +1,63 @@
+/**
+ * The cluster's own errors: a configuration it refuses before building any pool, and a read that found no
+ * usable replica when the cluster is told not to fall back to the primary.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * What is wrong with a cluster's configuration:
+ * - `NoNodes`: the node list is empty;
+ * - `NoPrimary`: no node has the role `primary`;
+ * - `SeveralPrimaries`: more than one node has the role `primary`;
+ * - `DuplicateName`: two nodes have the same name;
+ * - `InvalidOption`: a value out of its range (a weight, a failure count).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConfigProblem = "NoNodes" | "NoPrimary" | "SeveralPrimaries" | "DuplicateName" | "InvalidOption"
+
+/**
+ * The cluster's configuration is invalid; no pool was built.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, ClusterError } from "@dbpool/cluster"
+ * import { Effect } from "effect"
+ *
+ * const program = Cluster.make([]).pipe(
+ *   Effect.catchTag("ClusterConfigError", (e) => Effect.logError(`${e.problem}: ${e.message}`)),
+ *   Effect.scoped
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClusterConfigError extends Data.TaggedError("ClusterConfigError")<{
+  readonly problem: ConfigProblem
+  readonly message: string
+}> {}
+
+/**
+ * A read found no usable replica (each one down, or there are none) and the cluster's `readFallback` is
+ * `"fail"`. It reaches the caller as the `cause` of the statement's `SqlError`.
+ *
+ * @example
+ * ```ts
+ * import { ClusterError } from "@dbpool/cluster"
+ * import type { SqlError } from "@effect/sql/SqlError"
+ *
+ * const noReplica = (error: SqlError) => error.cause instanceof ClusterError.NoReplicaError
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoReplicaError extends Data.TaggedError("NoReplicaError")<{
+  readonly message: string
+  /** The replicas that were skipped, each with why. */
+  readonly skipped: ReadonlyArray<{ readonly node: string; readonly reason: string }>
+}> {}

@@ -1,0 +1,106 @@
+/**
+ * A cluster of PostgreSQL nodes from their `PgPool` settings: each node a dbpool pool named after the node.
+ *
+ * @since 0.1.0
+ */
+import * as PoolConfig from "@dbpool/core/PoolConfig"
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import * as PgPool from "@dbpool/pg/PgPool"
+import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
+import * as Pool from "@dbpool/sql/Pool"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Cluster from "./Cluster.js"
+import type { ClusterConfigError } from "./ClusterError.js"
+import * as Replication from "./Replication.js"
+
+/**
+ * One PostgreSQL node: its name, role and weight, and the settings of its pool (`url` or fields, `pool`
+ * sizes and timeouts, ...), as `PgPool.layer` takes them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgNodeConfig extends PgPool.PgPoolOptions {
+  readonly name: string
+  readonly role: Cluster.Role
+  readonly weight?: number | undefined
+}
+
+/**
+ * The node list `Cluster.make` and `Cluster.layer` take, from PostgreSQL settings. The primary's pool
+ * starts as `PgPool`'s does (its first connections opened, or a `ConnectError`); a replica's starts even
+ * when the replica is down, and fills up to its minimum in the background.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, PgCluster } from "@dbpool/cluster"
+ * import { Redacted } from "effect"
+ *
+ * const Live = Cluster.layer(PgCluster.nodes([
+ *   { name: "primary", role: "primary", url: Redacted.make("postgres://app@db1:5432/app") },
+ *   { name: "replica", role: "replica", url: Redacted.make("postgres://app@db2:5432/app") }
+ * ]))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nodes = (
+  configs: ReadonlyArray<PgNodeConfig>
+): ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> =>
+  configs.map(({ name, role, weight, ...options }) => ({
+    name,
+    role,
+    weight,
+    pool: role === "primary"
+      ? Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+      : replicaPool(name, options)
+  }))
+
+/**
+ * A replica's pool starts empty and is then resized to its minimum, which it fills in the background: a
+ * replica that is down when the cluster starts is a node that is down, not a cluster that cannot start.
+ */
+const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
+  Effect.gen(function*() {
+    const { minConnections } = yield* PoolConfig.make({ ...options.pool, name })
+    const connector = yield* PgPool.connector(options)
+    const pool = yield* Pool.make(connector, { ...options.pool, name, minConnections: 0 })
+    yield* pool.resize({ min: minConnections })
+    return pool
+  })
+
+/**
+ * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`, reading replication positions with
+ * `Replication.postgres` (so `maxReplicaLag` needs nothing more).
+ *
+ * @example
+ * ```ts
+ * import { Cluster, PgCluster } from "@dbpool/cluster"
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const Live = PgCluster.layer([
+ *   { name: "primary", role: "primary", url: Redacted.make("postgres://app@db1:5432/app") },
+ *   { name: "replica", role: "replica", url: Redacted.make("postgres://app@db2:5432/app") }
+ * ], { selector: "leastBusy", readFallback: "primary" })
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`INSERT INTO events (kind) VALUES ('signup')` // the primary
+ *   return yield* Cluster.read(sql`SELECT count(*) FROM events`) // a replica
+ * }).pipe(Effect.provide(Live))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  configs: ReadonlyArray<PgNodeConfig>,
+  options?: Cluster.Options
+): Layer.Layer<
+  Cluster.Cluster | SqlClient.SqlClient,
+  ClusterConfigError | PoolConfigError | ConnectError<ConnectFailure>
+> => Cluster.layer(nodes(configs), { replication: Replication.postgres, ...options })
