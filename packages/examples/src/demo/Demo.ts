@@ -265,7 +265,11 @@ export const run = (
             )
           )
           const durationMs = Date.now() - started.at
-          if (options.keep === true) yield* keepOpen(options)
+          if (options.keep === true) {
+            // The scenario's exact figures first: the pool publishes its last change up to statsInterval later.
+            yield* Effect.flatMap(Pool.stats, show)
+            yield* keepOpen(options)
+          }
           yield* Fiber.interrupt(watcher)
           yield* Effect.flatMap(Pool.stats, show) // the final, exact figures
           renderer.finish()
