@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import type * as Scheduler from "effect/Scheduler"
+import { roundRobin } from "../src/internal/scale.js"
 import * as Scale from "../src/Scale.js"
 
 const round: Scale.Round = {
@@ -46,7 +48,48 @@ const report = (rows: ReadonlyArray<Scale.WaitersRow>, changesRatio: number): Sc
   }))
 })
 
+/**
+ * 10 fibers each yielding 3 × 2,048 times in a row without waiting on anything (as at 10 fibers on a pool of 10):
+ * the longest stretch of consecutive yields one fiber made while the others made none, and the largest
+ * difference between two fibers' counts at any point.
+ */
+const turns = (scheduler: Scheduler.Scheduler | undefined) =>
+  Effect.gen(function*() {
+    const order: Array<number> = []
+    const fiber = (k: number) =>
+      Effect.forEach(Array.from({ length: 3 * 2048 }), () =>
+        Effect.zipRight(Effect.yieldNow(), Effect.sync(() => order.push(k))), {
+        discard: true
+      })
+    const forked: Array<Fiber.RuntimeFiber<void>> = []
+    for (let k = 0; k < 10; k++) {
+      forked.push(yield* Effect.fork(scheduler === undefined ? fiber(k) : Effect.withScheduler(fiber(k), scheduler)))
+    }
+    yield* Fiber.joinAll(forked)
+    const counts = new Array<number>(10).fill(0)
+    let longestRun = 1
+    let run = 1
+    let spread = 0
+    order.forEach((k, i) => {
+      counts[k]!++
+      run = i > 0 && order[i - 1] === k ? run + 1 : 1
+      longestRun = Math.max(longestRun, run)
+      spread = Math.max(spread, Math.max(...counts) - Math.min(...counts))
+    })
+    return { ops: order.length, longestRun, spread }
+  })
+
 describe("Scale", () => {
+  // Why the rounds' fibers share one run queue: without it the 10-fiber row's per-fiber counts measured
+  // Effect's scheduler, which runs a fiber that never waits alone for 2,049 yields at a time.
+  it.live("the rounds' fibers take turns one yield at a time, where Effect's default scheduler runs each alone for 2,049", () =>
+    Effect.gen(function*() {
+      expect(yield* turns(roundRobin())).toEqual({ ops: 10 * 3 * 2048, longestRun: 1, spread: 1 })
+      const unfair = yield* turns(undefined)
+      expect(unfair.longestRun).toBe(2049)
+      expect(unfair.spread).toBe(2049)
+    }))
+
   // Real time is the point: fibers loop under the live clock, and the health checks sleep for real.
   it.live(
     "runs the three parts: a fair FIFO queue at every fiber count, linear rounds, subscribers served",

@@ -10,6 +10,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
+import * as Scheduler from "effect/Scheduler"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Scale from "../Scale.js"
@@ -75,6 +76,23 @@ const makePool = (
     }
     return pool
   })
+
+/**
+ * One run queue for all the fibers of a round, drained a round of the queue at a time (on microtasks, and
+ * on a timer every 2,048 rounds so that Node's timers run), as Effect scheduled every fiber before 3.20.
+ * Effect's default scheduler keeps a run queue per fiber: a fiber that yields 2,048 times in a row without
+ * waiting on anything resumes next from a timer, and Node then runs that fiber's microtasks, its next 2,048
+ * yields, alone, before the next timer's fiber. Where no fiber waits in the pool (10 fibers on 10
+ * connections) the fibers took turns of 2,049 operations each instead of one, and a window's edge cutting a
+ * turn left one fiber up to 2,049 operations ahead of another: the scheduler's unfairness, not the pool's.
+ */
+export const roundRobin = (): Scheduler.Scheduler => {
+  const runner = new Scheduler.SchedulerRunner((depth, drain) => {
+    if (depth >= 2048) setTimeout(() => drain(0), 0)
+    else Promise.resolve().then(() => drain(depth + 1))
+  })
+  return Scheduler.make((task, priority) => runner.scheduleTask(task, priority))
+}
 
 /** One round of `fibers` fibers looping `body`; `timed` bodies report the wait from asking to having. */
 interface LoopOptions {
@@ -171,10 +189,14 @@ const loop = (options: LoopOptions): Effect.Effect<LoopResult, unknown> =>
         })
       })
     return Effect.gen(function*() {
-      // Every fiber is forked before any starts, so that the first ones do not loop alone.
+      // Every fiber is forked before any starts, so that the first ones do not loop alone; all share one run
+      // queue, so that those which never wait in the pool take turns of one operation each (see roundRobin).
       const gate = yield* Effect.makeLatch(false)
       const forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
-      for (let k = 0; k < fibers; k++) forked.push(yield* Effect.fork(Effect.zipRight(gate.await, fiber(k))))
+      const scheduler = roundRobin()
+      for (let k = 0; k < fibers; k++) {
+        forked.push(yield* Effect.fork(Effect.withScheduler(Effect.zipRight(gate.await, fiber(k)), scheduler)))
+      }
       yield* gate.open
       yield* Fiber.joinAll(forked)
       const elapsedMs = to - from
@@ -581,8 +603,9 @@ export const tables = (report: Scale.Report): string => {
     parts.push(
       "Acquire + release (`use`) on a pool of 10 against the number of fibers looping on it, each holding its",
       "connection across one `Effect.yieldNow()` so that the others queue in the pool (with an empty body a",
-      "fiber never suspends, and the others wait in the Effect scheduler's run queue instead); waiting: the",
-      "pool's `waitingRequests`, sampled every 256 operations, median:",
+      "fiber never suspends, and the others wait in the Effect scheduler's run queue instead). The fibers share",
+      "one run queue (Effect's default keeps one per fiber, and runs a fiber that never waits alone for 2,049",
+      "yields at a time); waiting: the pool's `waitingRequests`, sampled every 256 operations, median:",
       "",
       rows(
         [
