@@ -48,6 +48,14 @@ export interface ResourcePool<in out A, in out E = never> extends Pipeable {
   /** Marks a leased resource as bad: it is closed when released and never lent again. */
   readonly invalidate: (lease: Lease<A>) => Effect.Effect<void>
   /**
+   * Holds a leased resource out of the pool, once given back, until `verdict`
+   * ends: then it is lent again (`true`) or closed (`false`, a failure). Meanwhile
+   * it counts as active and is lent to no one; its caller does not wait. For a
+   * resource whose state is still being decided (a statement being cancelled).
+   * Shutdown interrupts a verdict still pending and closes the resource.
+   */
+  readonly hold: (lease: Lease<A>, verdict: Effect.Effect<boolean>) => Effect.Effect<void>
+  /**
    * Closes an idle resource known to be gone (the server ended its session,
    * the driver said so), now rather than at the next health check or borrow;
    * the minimum is refilled as after any close. A resource lent out or being

@@ -43,6 +43,8 @@ export interface Acquirer<A, E> {
   readonly use: <B, E2, R2>(
     f: (lease: ResourcePool.Lease<A>) => Effect.Effect<B, E2, R2>
   ) => Effect.Effect<B, E2 | PoolError<E>, R2>
+  /** The verdicts of leases given back while held (`ResourcePool.hold`): shutdown interrupts them. */
+  readonly held: Set<Fiber.RuntimeFiber<unknown>>
 }
 
 /**
@@ -222,16 +224,38 @@ const makeTake = <A, E>(
  * log line, the statistics' publication when `statsInterval` has elapsed: fibers which never suspend never
  * let the publication's timer run).
  */
-const makeGiveBack = <A, E>(ctx: PoolContext<A, E>, options: AcquisitionOptions) => {
-  const { events, metrics, name, now, state, stats } = ctx
+const makeGiveBack = <A, E>(
+  ctx: PoolContext<A, E>,
+  options: AcquisitionOptions,
+  held: Set<Fiber.RuntimeFiber<unknown>>
+) => {
+  const { events, metrics, name, now, runFork, state, stats } = ctx
   const isBroken = options.isBroken ?? defaultIsBroken
+  /**
+   * A held lease: its connection stays active, lent to no one, until the verdict; the caller does not wait
+   * for it. Interrupted (shutdown) or failed, the verdict closes it.
+   */
+  const releaseAfter = (conn: Conn<A>, verdict: Effect.Effect<boolean>): void => {
+    if (state.closed) return state.release(conn, now(), "broken")
+    // A verdict already reached runs to its end inside runFork: then there is nothing to hold.
+    let done = false
+    let fiber: Fiber.RuntimeFiber<unknown> | undefined = undefined
+    fiber = runFork(Effect.onExit(verdict, (exit) =>
+      Effect.sync(() => {
+        done = true
+        if (fiber !== undefined) held.delete(fiber)
+        state.release(conn, now(), exit._tag === "Success" && exit.value ? undefined : "broken")
+      })))
+    if (!done) held.add(fiber)
+  }
   return (lease: LeaseImpl<A>, cause: Cause.Cause<unknown> | undefined): Effect.Effect<void> | undefined => {
     if (lease.released) return undefined
     lease.released = true
     const t = now()
     const broken = lease.invalid || (cause !== undefined && isBroken(cause))
     metrics.useTime.update((t - lease.acquiredAt) / 1000)
-    state.release(lease.conn, t, broken ? "broken" : undefined)
+    if (!broken && lease.verdict !== undefined) releaseAfter(lease.conn, lease.verdict)
+    else state.release(lease.conn, t, broken ? "broken" : undefined)
     const returned = lease.leakReported ?
       Effect.logInfo(
         `dbpool: connection ${lease.id} of pool "${name}", reported as a possible leak, came back after ` +
@@ -276,7 +300,8 @@ export const makeAcquirer = <A, E>(
 ): Acquirer<A, E> => {
   const { now, state } = ctx
   const steps = makeSteps(ctx, housekeeping, options)
-  const giveBack = makeGiveBack(ctx, options)
+  const held = new Set<Fiber.RuntimeFiber<unknown>>()
+  const giveBack = makeGiveBack(ctx, options, held)
 
   /**
    * The acquisition (or its body) failed: the lease goes back, or, for a caller interrupted while
@@ -325,5 +350,5 @@ export const makeAcquirer = <A, E>(
       })
     }) as Effect.Effect<B, E2 | PoolError<E>, R2>
 
-  return { get, use }
+  return { get, use, held }
 }

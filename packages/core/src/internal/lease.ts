@@ -43,6 +43,8 @@ const leaseInfo = <A>(lease: LeaseImpl<A>, now: number): ResourcePool.LeaseInfo 
 export class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
+  /** Set by `hold`: given back, the resource waits for this verdict before it is reused or closed. */
+  verdict: Effect.Effect<boolean> | undefined = undefined
   /** Where it was acquired: the stack, kept only while leak detection is on. */
   acquiredStack: string | undefined = undefined
   /** The caller's span, kept while a tracer is installed or leak detection is on. */

@@ -115,6 +115,8 @@ export const make = <A, E = never, R = never>(
     const shutdown = Effect.gen(function*() {
       if (state.closed) return
       for (const waiter of state.shutdown()) state.fail(waiter, closedError)
+      // A connection held for its verdict (a statement being cancelled) is closed now, not at the verdict.
+      yield* Fiber.interruptAll(Array.from(acquirer.held))
       // Interruptible inside: a scope's finalizers run uninterruptibly (a layer's teardown, Effect.scoped), and
       // there the timeout could not stop the wait, so a lease never given back held the shutdown forever.
       yield* Effect.interruptible(leasesReturned.await).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
@@ -154,6 +156,10 @@ const poolRecord = <A, E>(
     invalidate: (lease) =>
       Effect.sync(() => {
         if (lease instanceof LeaseImpl) lease.invalid = true
+      }),
+    hold: (lease, verdict) =>
+      Effect.sync(() => {
+        if (lease instanceof LeaseImpl && !lease.released) lease.verdict = verdict
       }),
     discard: (resource) =>
       Effect.sync(() => {

@@ -346,6 +346,9 @@ export const connector = (
     (config, queryTimeout) => make(options, config, queryTimeout)
   )
 
+/** How long a statement is given to answer a KILL QUERY before the KILL is sent again. */
+const resendAfter = "100 millis"
+
 /**
  * Waits until mysql2 has nothing in flight on `conn` (the statement stopped by KILL QUERY answered, with
  * ER_QUERY_INTERRUPTED or its result) and says whether the connection is still whole. Whether it is in a
@@ -407,25 +410,43 @@ const make = (
       }).pipe(Effect.zipRight(destroySocket(conn)))
     })
 
-  const cancel = (conn: Mysql.Connection): Effect.Effect<void> => {
+  /**
+   * KILL QUERY from a short connection of our own (the busy one cannot take a statement). With `resend`, the
+   * KILL is sent again on that same connection while the statement has not answered (a KILL that reaches the
+   * server before the statement starts running is ignored there), rather than a handshake for each attempt,
+   * and nothing is sent while that connection is still connecting. Connecting and
+   * killing stay interruptible, so that the pool's bound holds against a server that does not answer; once
+   * open, the short connection is closed whatever happens.
+   */
+  const kill = (conn: Mysql.Connection, resend: boolean): Effect.Effect<void> => {
     const threadId = conn.threadId
     if (threadId === null || threadId === undefined) return Effect.void
-    // KILL QUERY from a short connection of our own (the busy one cannot take a statement). Connecting and
-    // killing stay interruptible, so that the pool's bound on the cancel holds against a server that does not
-    // answer; once open, the short connection is closed whatever happens.
+    const killOn = (killer: Mysql.Connection): Effect.Effect<void> => {
+      const once = Effect.async<boolean>((resume) => {
+        // On a fatal error the short connection is gone: nothing more can be sent on it.
+        killer.query(`KILL QUERY ${Number(threadId)}`, (error) => resume(Effect.succeed(error?.fatal !== true)))
+      })
+      if (!resend) return Effect.asVoid(once)
+      const loop: Effect.Effect<void> = Effect.flatMap(once, (usable) =>
+        usable ?
+          Effect.flatMap(
+            Effect.timeoutOption(settle(conn), resendAfter),
+            Option.match({ onNone: () => loop, onSome: () => Effect.void })
+          ) :
+          Effect.void)
+      return loop
+    }
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
         Effect.option(restore(open(() => {}))),
         Option.match({
           onNone: () => Effect.void,
-          onSome: (killer) =>
-            restore(Effect.async<void>((resume) => {
-              killer.query(`KILL QUERY ${Number(threadId)}`, () => resume(Effect.void))
-            })).pipe(Effect.ensuring(endConnection(killer)))
+          onSome: (killer) => restore(killOn(killer)).pipe(Effect.ensuring(endConnection(killer)))
         })
       )
     )
   }
+  const cancel = (conn: Mysql.Connection): Effect.Effect<void> => kill(conn, true)
 
   return {
     system: "mysql",
@@ -454,7 +475,7 @@ const make = (
       }),
     cancel,
     settle,
-    connection: (conn) => new MysqlConnection(conn, cancel(conn)),
+    connection: (conn) => new MysqlConnection(conn, kill(conn, false)),
     isConnectionError,
     retryable: ConnectionError.isRetryable,
     queryTimeout,

@@ -32,9 +32,18 @@ import * as PooledStatement from "./statement.js"
 
 type TxTag = Context.Tag<any, readonly [conn: SqlConnection.Connection, depth: number]>
 
-/** Bound on the best-effort cancel of an interrupted statement. */
+/** Bound on the best-effort cancel of a statement left running (the connection is closed anyway). */
 const cancelTimeout = "2 seconds"
-/** How long the statement's caller waits for that cancel; it runs on in the background up to `cancelTimeout`. */
+/**
+ * Bound on the verdict on an interrupted statement (cancelled, answered, the session idle), past which the
+ * connection is closed. Meanwhile it is lent to no one and a reserved connection's next statement waits; a
+ * cancel takes milliseconds on a healthy server, but on a loaded machine (load 8–17 on 2 cores) MariaDB
+ * answered some `KILL QUERY`s of a `SLEEP` only after about 2.0 s (the KILL itself took 2 s, or the statement
+ * answered about 2 s after the first KILL however often it was sent again): with a 2 s bound, the reserved
+ * connection's next statement then failed ("did not settle").
+ */
+const settleTimeout = "5 seconds"
+/** How long the statement's caller waits for that cancel; it runs on in the background (see `bounded`). */
 const cancelWait = "50 millis"
 /** How long an interrupted statement is given to answer a cancel before the cancel is sent again. */
 const cancelRetry = "100 millis"
@@ -43,8 +52,12 @@ const cancelRetry = "100 millis"
  * Work on an interrupted statement (its cancel), bounded by `cancelTimeout`: `otherwise` past the bound or on
  * failure. Interruptible, or the bound would not hold (it runs in finalizers).
  */
-const bounded = <A>(work: Effect.Effect<A>, otherwise: A): Effect.Effect<A> =>
-  work.pipe(Effect.interruptible, Effect.timeout(cancelTimeout), Effect.catchAllCause(() => Effect.succeed(otherwise)))
+const bounded = <A>(
+  work: Effect.Effect<A>,
+  otherwise: A,
+  bound: Duration.DurationInput = cancelTimeout
+): Effect.Effect<A> =>
+  work.pipe(Effect.interruptible, Effect.timeout(bound), Effect.catchAllCause(() => Effect.succeed(otherwise)))
 
 /**
  * The statement's caller waits for that work, in a fiber of its own, only briefly: a server that stopped
@@ -212,9 +225,9 @@ class GuardedConnection<N> implements SqlConnection.Connection {
    * and the connection is kept only once BOTH have finished and the session is idle. Keeping it as soon as
    * the statement answered let a cancel still on its way hit the next statement on the kept connection
    * (57014 on an innocent query, 65 of 460 in a loop). The verdict is reached in a fiber of its own, bounded
-   * by `cancelTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
+   * by `settleTimeout`; the caller waits for it at most `cancelWait` (a server that does not answer, a
    * partition, must not hold it). Until the verdict, the connection is `settling`: its next statement waits
-   * for it, and given back to the pool it is closed.
+   * for it, and given back to the pool it is held out of it until the verdict (`ResourcePool.hold`).
    */
   private settle(settle: (native: N) => Effect.Effect<boolean>): Effect.Effect<void> {
     const conn = this.conn
@@ -246,10 +259,13 @@ class GuardedConnection<N> implements SqlConnection.Connection {
       )
       return Effect.ensuring(attempt, Fiber.interrupt(idle))
     })
-    return Effect.flatMap(Effect.forkDaemon(Effect.flatMap(bounded(cancelUntilSettled, false), verdict)), (work) => {
-      if (!decided) conn.settling = work
-      return awaitBriefly(work)
-    })
+    return Effect.flatMap(
+      Effect.forkDaemon(Effect.flatMap(bounded(cancelUntilSettled, false, settleTimeout), verdict)),
+      (work) => {
+        if (!decided) conn.settling = work
+        return awaitBriefly(work)
+      }
+    )
   }
 
   execute(
@@ -614,6 +630,14 @@ export const make = <N, E>(
       conn.settled = false
       return conn
     }
+    /**
+     * Whether a connection given back while `settling` can be reused: its verdict settled it. Interrupted
+     * (the pool's shutdown), it stops the cancel rather than wait for it.
+     */
+    const verdictOf = (conn: Conn<N>, settling: Fiber.RuntimeFiber<void>): Effect.Effect<boolean> =>
+      Effect.zipRight(Fiber.await(settling), Effect.sync(() => conn.settled && !conn.broken)).pipe(
+        Effect.onInterrupt(() => Fiber.interruptFork(settling))
+      )
     /** Before a connection goes back: one left mid-statement or inside a transaction is closed, not reused. */
     const giveBack = (conn: Conn<N>, exit?: Exit.Exit<unknown, unknown>, spareSettled = false): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -624,11 +648,13 @@ export const make = <N, E>(
         // An interrupted borrower may have left anything on the connection (a SET it meant to undo): closed.
         // Only a borrow for one statement of the client, interrupted in that statement which then settled,
         // has left nothing behind.
+        const settling = conn.settling
         const interrupted = exit !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) &&
-          !(spareSettled && conn.settled)
-        if (conn.broken || conn.running > 0 || inTransaction || interrupted || conn.settling !== undefined) {
-          return pool.invalidate(lease)
-        }
+          !(spareSettled && (conn.settled || settling !== undefined))
+        if (conn.broken || conn.running > 0 || inTransaction || interrupted) return pool.invalidate(lease)
+        // Its interrupted statement's cancel is slow (a loaded machine): held, lent to no one, until the
+        // verdict, then kept or closed. Closing it at once closed healthy connections under load.
+        if (settling !== undefined) return pool.hold(lease, verdictOf(conn, settling))
         return Effect.void
       })
 
