@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url"
 
 /** The repository's root; the other scripts import it, with `publicPackages` and `walk`, from here. */
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite", "observability", "cluster"]
+export const publicPackages = ["core", "sql", "pg", "mysql", "sqlite", "observability", "dashboard", "cluster"]
 
 // Fields of the source package.json carried over as they are (order kept in the output).
 const carried = [

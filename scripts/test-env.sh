@@ -54,6 +54,8 @@ need_file() { # package, file
   case " ${missing[*]-} " in *" $1 "*) ;; *) missing+=("$1") ;; esac
 }
 need_file libsqlite3-dev /usr/include/sqlite3ext.h
+# The dashboard's browser test drives Debian's chromium (playwright-core, no browser download).
+need chromium chromium /usr/bin/chromium
 
 as_root() { # installing packages and starting the servers need root: sudo when not root
   if [ "$(id -u)" -eq 0 ]; then

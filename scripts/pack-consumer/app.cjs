@@ -2,12 +2,13 @@
 // CommonJS build, used for something: the drivers open a pool and run a query (SQLite on
 // DBPOOL_PACK_SQLITE_FILE, PostgreSQL on DBPOOL_PACK_PG_URL when set), the others run without a server.
 const assert = require("node:assert/strict")
-const { Effect, Redacted } = require("effect")
+const { Context, Effect, Layer, Redacted } = require("effect")
 const { PoolConfig, ResourcePool } = require("@dbpool/core")
 const { Pool } = require("@dbpool/sql")
 const { PgPool } = require("@dbpool/pg")
 const { MysqlPool } = require("@dbpool/mysql")
 const { SqlitePool } = require("@dbpool/sqlite")
+const { Dashboard } = require("@dbpool/dashboard")
 const { AlertRule, Prometheus } = require("@dbpool/observability")
 
 // A query through the pool's own connection: the driver's CommonJS code, default imports included.
@@ -32,6 +33,16 @@ const checks = {
     assert.equal(error._tag, "PoolConfigError")
     const url = process.env.DBPOOL_PACK_PG_URL
     if (url !== undefined) assert.deepEqual(await selectOne(PgPool.layer({ url: Redacted.make(url) })), [{ one: 1 }])
+  },
+  "@dbpool/dashboard": async () => {
+    // Served, then asked for uPlot: found from the CommonJS build's own path.
+    const status = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const pool = yield* ResourcePool.make({ acquire: Effect.succeed({}), config: { name: "cjs", minConnections: 0 } })
+      const context = yield* Layer.build(Dashboard.layer({ pools: [pool], port: 0 }))
+      const { url } = Context.get(context, Dashboard.Dashboard)
+      return yield* Effect.promise(() => fetch(`${url}assets/uPlot.min.js`).then((r) => r.status))
+    })))
+    assert.equal(status, 200)
   },
   "@dbpool/mysql": () => assert.equal(MysqlPool.isConnectionError(new Error("no")), false),
   "@dbpool/observability": async () => {

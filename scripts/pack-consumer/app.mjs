@@ -2,12 +2,14 @@
 // installed: plain Node, ES modules, no TypeScript loader. Opens a SQLite pool on a file and a
 // PostgreSQL pool, runs a query on each, prints what came back, and exits non-zero on any failure.
 // DBPOOL_PACK_SQLITE_FILE: the database file; DBPOOL_PACK_PG_URL: the server, or unset to skip PostgreSQL.
+import { ResourcePool } from "@dbpool/core"
+import { Dashboard } from "@dbpool/dashboard"
 import { Prometheus } from "@dbpool/observability"
 import { PgPool } from "@dbpool/pg"
 import { Pool } from "@dbpool/sql"
 import { SqlitePool } from "@dbpool/sqlite"
 import { SqlClient } from "@effect/sql"
-import { Effect, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 
 const sqliteFile = process.env.DBPOOL_PACK_SQLITE_FILE
 const pgUrl = process.env.DBPOOL_PACK_PG_URL
@@ -36,7 +38,22 @@ const onPg = (url) =>
     return { rows }
   }).pipe(Effect.provide(PgPool.layer({ url: Redacted.make(url), pool: { minConnections: 1, maxConnections: 2 } })))
 
+// The dashboard, served on a free port: its JSON, and uPlot found in this project's node_modules.
+const onDashboard = Effect.gen(function*() {
+  const pool = yield* ResourcePool.make({ acquire: Effect.succeed({}), config: { name: "packed", minConnections: 1 } })
+  const context = yield* Layer.build(Dashboard.layer({ pools: [pool], port: 0 }))
+  const { url } = Context.get(context, Dashboard.Dashboard)
+  const stats = yield* Effect.promise(() => fetch(`${url}stats`).then((r) => r.json()))
+  const uplot = yield* Effect.promise(() => fetch(`${url}assets/uPlot.min.js`).then((r) => r.status))
+  return { pools: stats.pools.map((p) => p.name), uplot }
+}).pipe(Effect.scoped)
+
 const program = Effect.gen(function*() {
+  const dashboard = yield* onDashboard
+  console.log(`dashboard: ${JSON.stringify(dashboard)}`)
+  if (JSON.stringify(dashboard) !== JSON.stringify({ pools: ["packed"], uplot: 200 })) {
+    return yield* Effect.dieMessage(`dashboard: unexpected ${JSON.stringify(dashboard)}`)
+  }
   const { scrape, ...sqlite } = yield* onSqlite
   console.log(`sqlite: ${JSON.stringify(sqlite)}`)
   if (JSON.stringify(sqlite.rows) !== JSON.stringify([{ text: "hello" }, { text: "world" }])) {

@@ -3,6 +3,7 @@
 import type { PoolError } from "@dbpool/core"
 import { PoolConfig, ResourcePool } from "@dbpool/core"
 import type { PoolStats } from "@dbpool/core/PoolStats"
+import { Dashboard } from "@dbpool/dashboard"
 import { MysqlPool } from "@dbpool/mysql"
 import { Alerts, Prometheus } from "@dbpool/observability"
 import { PgPool } from "@dbpool/pg"
@@ -45,6 +46,8 @@ export const generic = ResourcePool.make({
 
 export const defaults: number = PoolConfig.defaults.maxConnections
 
+// The dashboard over a pool's tag: the layer asks for the pool's service.
+export const dashboard: Layer.Layer<Dashboard.Dashboard, unknown, Pool.Pool> = Dashboard.layer({ pools: [Pool.Pool] })
 // The observability layers beside a pool: a scrape endpoint and in-process alerts on the default pool.
 export const observed = Layer.mergeAll(Prometheus.layerServer({ port: 9464 }), Alerts.layer(Pool.Pool)).pipe(
   Layer.provideMerge(sqlite)

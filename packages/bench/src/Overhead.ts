@@ -14,7 +14,9 @@ import * as internal from "./internal/overhead.js"
  * What is measured: `"dbpool.use"` is `pool.use(() => Effect.void)`;
  * `"dbpool.use.observed"` is the same while one fiber drains `pool.events`
  * and another `pool.changes` for the whole round (the bar's "stats and
- * events on");
+ * events on"); `"dbpool.use.dashboard"` is the same while @dbpool/dashboard
+ * serves the pool, a page's feed (`/events`) is read by another process that
+ * also scrapes `/metrics` (Prometheus of @dbpool/observability) every second;
  * `"dbpool.get"` is `Effect.scoped(pool.get)`, `"effect.Pool"` and
  * `"effect.PoolTTL"` are `Effect.scoped(pool.get)` on `Pool.make` and
  * `Pool.makeWithTTL`, `"effect.fair"` is `use` on a minimal fair pool written
@@ -32,6 +34,7 @@ import * as internal from "./internal/overhead.js"
 export type ContenderId =
   | "dbpool.use"
   | "dbpool.use.observed"
+  | "dbpool.use.dashboard"
   | "dbpool.get"
   | "effect.Pool"
   | "effect.PoolTTL"

@@ -7,11 +7,15 @@
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import type { PoolStats } from "./PoolStats.js"
+import type { LeaseInfo } from "./ResourcePool.js"
 
 /**
  * A caller waited `acquireTimeout` for a connection and got none. Carries a
- * snapshot of the pool's statistics at that moment and, when connecting was
- * failing at the time, the last connection error.
+ * snapshot of the pool's statistics at that moment, who held the connections
+ * then (`leases`, oldest first: how long each had been held, the acquiring
+ * span when a tracer is on, the call site under leak detection) and, when
+ * connecting was failing at the time, the last connection error. The message
+ * names the three oldest leases.
  *
  * @example
  * ```ts
@@ -20,7 +24,8 @@ import type { PoolStats } from "./PoolStats.js"
  *
  * declare const pool: ResourcePool<string>
  * pool.use(Effect.succeed).pipe(
- *   Effect.catchTag("PoolTimeoutError", (e) => Effect.logWarning(e.message))
+ *   Effect.catchTag("PoolTimeoutError", (e) =>
+ *     Effect.logWarning(e.message, e.leases.map((l) => `${l.connectionId}: ${l.heldFor} ms`)))
  * )
  * ```
  *
@@ -31,6 +36,8 @@ export class PoolTimeoutError extends Data.TaggedError("PoolTimeoutError")<{
   readonly pool: string
   readonly timeout: Duration.Duration
   readonly stats: PoolStats
+  /** The connections lent out at that moment, held longest first. */
+  readonly leases: ReadonlyArray<LeaseInfo>
   readonly lastConnectError?: ConnectError | undefined
 }> {
   override get message(): string {
@@ -38,10 +45,21 @@ export class PoolTimeoutError extends Data.TaggedError("PoolTimeoutError")<{
     const base = `Timed out after ${Duration.format(this.timeout)} waiting for a connection from pool "${this.pool}" ` +
       `(${s.activeConnections} in use, ${s.idleConnections} idle, ${s.pendingConnections} being opened, ` +
       `${s.waitingRequests} waiting, max ${s.maxConnections})`
+    const held = this.leases.length === 0 ? base : `${base}; held longest: ${describeLeases(this.leases)}`
     return this.lastConnectError === undefined
-      ? base
-      : `${base}; last connection error: ${this.lastConnectError.message}`
+      ? held
+      : `${held}; last connection error: ${this.lastConnectError.message}`
   }
+}
+
+/** The three oldest leases, e.g. `p-1 for 12000 ms (span "checkout"), p-2 for 900 ms, and 3 more`. */
+const describeLeases = (leases: ReadonlyArray<LeaseInfo>): string => {
+  const named = leases.slice(0, 3).map((l) => {
+    const span = l.span === undefined ? "" : ` (span ${l.span.name === undefined ? "external" : `"${l.span.name}"`})`
+    return `${l.connectionId} for ${l.heldFor} ms${span}`
+  })
+  const more = leases.length - named.length
+  return more > 0 ? `${named.join(", ")}, and ${more} more` : named.join(", ")
 }
 
 /**

@@ -68,6 +68,15 @@ export interface ResourcePool<in out A, in out E = never> extends Pipeable {
   readonly changes: Stream.Stream<PoolStats>
   /** Everything that happens in the pool, in order, from the moment of subscription; it ends when the pool closes. */
   readonly events: Stream.Stream<PoolEvent>
+  /**
+   * The same events but the two every acquisition makes (`ConnectionAcquired`,
+   * `ConnectionReleased`): connections opened and closed, health checks,
+   * timeouts, leaks, connection failures, the circuit breaker. What a
+   * dashboard or an alert follows: subscribing costs the acquisition path nothing.
+   */
+  readonly notices: Stream.Stream<PoolEvent>
+  /** Who holds the connections now, held longest first (as a `PoolTimeoutError` lists them). */
+  readonly leases: Effect.Effect<ReadonlyArray<LeaseInfo>>
   /** One entry per open connection: id, age, uses, state. */
   readonly metrics: Effect.Effect<ReadonlyArray<ConnectionInfo>>
   /** Changes the bounds; connections above a lowered maximum close as they fall idle. */
@@ -113,6 +122,58 @@ export interface ConnectionInfo {
   /** When it will be retired for age (its lifetime minus its jitter). */
   readonly retireAt: number
   readonly healthy: boolean
+}
+
+/**
+ * Who holds one lent connection, as a `PoolTimeoutError` and a dashboard
+ * show it: since when, in which span, from where.
+ *
+ * @example
+ * ```ts
+ * import type { LeaseInfo } from "@dbpool/core/ResourcePool"
+ *
+ * const describe = (l: LeaseInfo) =>
+ *   `${l.connectionId} held ${l.heldFor} ms` + (l.span === undefined ? "" : ` in span ${l.span.name}`)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseInfo {
+  /** The lent connection's id. */
+  readonly connectionId: string
+  /** When the lease began (epoch milliseconds of the pool's `Clock`). */
+  readonly acquiredAt: number
+  /** Milliseconds it has been held, at the moment the list was made. */
+  readonly heldFor: number
+  /** How many times the connection has been lent, this lease included. */
+  readonly usageCount: number
+  /**
+   * The span the caller acquired it in: recorded when a tracer is installed
+   * (or leak detection is on). `name` is undefined for an external span.
+   */
+  readonly span?: LeaseSpan | undefined
+  /** The stack where it was acquired: recorded only while leak detection is on. */
+  readonly callSite?: string | undefined
+}
+
+/**
+ * The acquiring span of a lease: its name and ids.
+ *
+ * @example
+ * ```ts
+ * import type { LeaseSpan } from "@dbpool/core/ResourcePool"
+ *
+ * const link = (s: LeaseSpan) => `trace ${s.traceId}, span ${s.spanId}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseSpan {
+  readonly name: string | undefined
+  readonly traceId: string
+  readonly spanId: string
 }
 
 /**

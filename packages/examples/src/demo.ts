@@ -1,7 +1,10 @@
 /**
  * `npm start`: the dbpool demo. Twenty workers share a small pool on an
  * embedded SQLite file (or the server in `DATABASE_URL`) while the pool's
- * live statistics are shown; then a summary. Exits 0 when the run was clean.
+ * live statistics are shown, and the live dashboard is served (its address is
+ * printed; `DBPOOL_DASHBOARD_PORT` fixes the port, else a free one); then a
+ * summary. Exits 0 when the run was clean. `npm start -- --keep` keeps the
+ * pool and the dashboard open after the scenario, until Ctrl-C.
  *
  * @since 0.1.0
  */
@@ -23,6 +26,8 @@ const program = Demo.run({
   cwd: process.env.INIT_CWD ?? process.cwd(),
   tty: process.stdout.isTTY === true,
   columns: process.stdout.columns,
+  dashboardPort: Number(process.env.DBPOOL_DASHBOARD_PORT ?? 0),
+  keep: process.argv.slice(2).includes("--keep"),
   write
 }).pipe(
   Effect.tap((summary) => Console.log(Demo.formatSummary(summary).join("\n"))),

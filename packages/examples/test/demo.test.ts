@@ -30,10 +30,14 @@ const openDatabaseFiles = (): ReadonlyArray<string> =>
   })
 
 /** Runs `npm start`'s program as a child process, as a user would (output to a pipe: not a terminal). */
-const runDemo = (env: Record<string, string>, onOutput?: (stdout: string, child: childProcess.ChildProcess) => void) =>
+const runDemo = (
+  env: Record<string, string>,
+  onOutput?: (stdout: string, child: childProcess.ChildProcess) => void,
+  args: ReadonlyArray<string> = []
+) =>
   run(
     process.execPath,
-    ["--import", "tsx", "src/demo.ts"],
+    ["--import", "tsx", "src/demo.ts", ...args],
     { cwd: packageDir, env: { ...process.env, ...env } },
     onOutput
   )
@@ -64,6 +68,33 @@ describe("the demo (npm start)", () => {
     const [, created, closed] = /connections {3}(\d+) created, (\d+) closed/.exec(stdout)!
     expect(Number(created)).toBeGreaterThanOrEqual(2)
     expect(closed).toBe(created)
+  }, 120_000)
+
+  it("serves the dashboard while it runs and prints its address; with --keep, stays open until Ctrl-C", async () => {
+    const file = path.join(dir, "keep.db")
+    let url: string | undefined
+    let stats: { readonly status: number; readonly pools: ReadonlyArray<string> } | undefined
+    let asked = false
+    const { code, stderr, stdout } = await runDemo({ DATABASE_URL: `sqlite:${file}` }, (out, child) => {
+      url ??= /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(out)?.[1]
+      if (asked || url === undefined || !out.includes("Ctrl-C to stop")) return
+      asked = true
+      // Kept open after the scenario: the dashboard still answers, then Ctrl-C ends the program.
+      fetch(`${url}stats`).then(async (response) => {
+        const body = await response.json() as { pools: ReadonlyArray<{ name: string }> }
+        stats = { status: response.status, pools: body.pools.map((p) => p.name) }
+      }).finally(() => child.kill("SIGINT"))
+    }, ["--keep"])
+    expect(stderr).toBe("")
+    expect(stdout.split("\n")[1]).toMatch(/^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/)
+    expect(stats).toEqual({ status: 200, pools: ["demo"] })
+    const kept = stdout.indexOf(
+      "\nThe scenario is done; the pool and the dashboard stay open under a light load. Ctrl-C to stop.\n"
+    )
+    expect(kept).toBeGreaterThan(0)
+    expect(stdout).toContain(" 2000/2000 queries")
+    expect(stdout).toMatch(/\nStopped: closing the pool\.\n$/)
+    expect(code).toBe(130)
   }, 120_000)
 
   it("DATABASE_URL=sqlite:./file is the file in the directory npm start was run in, not the workspace's", async () => {

@@ -20,7 +20,14 @@ import { fileURLToPath } from "node:url"
 export const condition = "@dbpool/dist"
 
 /** The dbpool packages the benchmark measures. */
-const measured = ["@dbpool/core", "@dbpool/sql", "@dbpool/pg", "@dbpool/mysql"] as const
+const measured = [
+  "@dbpool/core",
+  "@dbpool/sql",
+  "@dbpool/pg",
+  "@dbpool/mysql",
+  "@dbpool/observability",
+  "@dbpool/dashboard"
+] as const
 
 /**
  * The export conditions this process was started with (`--conditions=X`,

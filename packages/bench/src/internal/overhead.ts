@@ -11,12 +11,14 @@ import * as Pool from "effect/Pool"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Overhead from "../Overhead.js"
+import * as Dashboard from "./dashboard.js"
 import { FairPool } from "./fairPool.js"
 import * as Peers from "./peers.js"
 
 export const contenders: ReadonlyArray<Overhead.ContenderId> = [
   "dbpool.use",
   "dbpool.use.observed",
+  "dbpool.use.dashboard",
   "dbpool.get",
   "effect.Pool",
   "effect.PoolTTL",
@@ -32,6 +34,7 @@ export const contenders: ReadonlyArray<Overhead.ContenderId> = [
 export const labels: Record<Overhead.ContenderId, string> = {
   "dbpool.use": "dbpool use",
   "dbpool.use.observed": "dbpool use, observed",
+  "dbpool.use.dashboard": "dbpool use, dashboard open",
   "dbpool.get": "dbpool scoped(get)",
   "effect.Pool": "effect Pool",
   "effect.PoolTTL": "effect Pool TTL",
@@ -97,6 +100,7 @@ const makeSubject = (
   switch (id) {
     case "dbpool.use":
     case "dbpool.use.observed":
+    case "dbpool.use.dashboard":
     case "dbpool.get":
       return Effect.gen(function*() {
         const pool = yield* ResourcePool.make({
@@ -112,6 +116,7 @@ const makeSubject = (
           // Let both subscribe before the pool is filled and the round starts.
           yield* Effect.repeatN(Effect.yieldNow(), 3)
         }
+        if (id === "dbpool.use.dashboard") yield* Dashboard.watch(pool)
         yield* fill(pool.get)
         const leftover = Effect.map(
           pool.stats,

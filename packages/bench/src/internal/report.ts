@@ -111,6 +111,7 @@ export const fairnessTable = (report: Overhead.Report): string => {
 const handOff: Record<Overhead.ContenderId, string> = {
   "dbpool.use": "a release hands the connection to the oldest waiter (FIFO)",
   "dbpool.use.observed": "a release hands the connection to the oldest waiter (FIFO)",
+  "dbpool.use.dashboard": "a release hands the connection to the oldest waiter (FIFO)",
   "dbpool.get": "a release hands the connection to the oldest waiter (FIFO)",
   "effect.Pool": "a release puts the item back in the pool's queue and wakes a waiter, but the releasing fiber, " +
     "still running (its body never suspends), asks again and takes the item before the woken waiter runs",

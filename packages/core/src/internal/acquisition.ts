@@ -9,7 +9,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { PoolExhaustedError } from "../PoolError.js"
 import type { PoolError } from "../PoolError.js"
@@ -49,8 +49,8 @@ export interface Acquirer<A, E> {
 
 /**
  * Lends the connection the caller who asked at `start` received at `t`, then goes on: the body of `use`
- * in the caller's interruptibility, or the lease for `get`; the event and, under leak detection, the
- * lease's origin first.
+ * in the caller's interruptibility, or the lease for `get`; the event, the caller's span (under a tracer or
+ * leak detection) and, under leak detection, the lease's origin first.
  */
 type Proceed<A, E> = (op: Acquisition<A, E>, conn: Conn<A>, start: number, t: number) => Effect.Effect<unknown, unknown>
 
@@ -80,16 +80,18 @@ const makeProceed = <A, E>(ctx: PoolContext<A, E>, leakMillis: number | undefine
     if (!state.lend(conn, t - start, lease)) return Effect.fail(closedError)
     op.lease = lease
     metrics.waitTime.update((t - start) / 1000)
-    // The hot path: no event built while nobody listens, and none published here (recorded for the batch).
-    if (events.listening) events.record(connectionAcquired(conn.id, t - start))
-    if (leakMillis === undefined) return afterLending(op, lease)
-    lease.acquiredStack = new Error("lease acquired here").stack
-    return Effect.flatMap(
-      Effect.map(Effect.option(Effect.currentSpan), (span) => {
-        if (span._tag === "Some") lease.acquiredSpan = span.value
-      }),
-      () => afterLending(op, lease)
-    )
+    // The hot path: no event built while nobody listens to it (`pool.notices` does not), and none published
+    // here (recorded for the batch).
+    if (events.listeningAll) events.record(connectionAcquired(conn.id, t - start))
+    // Who holds the connections (PoolTimeoutError.leases, pool.leases): the caller's span, kept when a tracer
+    // is installed or leak detection is on. This runs in the caller's fiber's run loop (the Acquisition is
+    // evaluated there), so the fiber is read as it is: no Effect step, for either.
+    const fiber = Fiber.getCurrentFiber()
+    if (fiber._tag === "Some" && (leakMillis !== undefined || fiber.value.currentTracer !== builtInTracer)) {
+      lease.acquiredSpan = fiber.value.currentSpan
+    }
+    if (leakMillis !== undefined) lease.acquiredStack = new Error("lease acquired here").stack
+    return afterLending(op, lease)
   }
 }
 
@@ -164,7 +166,7 @@ const makeRetryRefusal = <A, E>(ctx: PoolContext<A, E>, housekeeping: Housekeepi
     }
     const t = now()
     if (t < deadline) return undefined
-    const error = timeoutError()
+    const error = timeoutError(t)
     state.countFailure(error)
     const event = acquireTimedOut(t - start)
     return events.before(() => event!, Effect.fail(error))
@@ -260,7 +262,7 @@ const makeGiveBack = <A, E>(
           `${t - lease.acquiredAt} ms`
       ) :
       undefined
-    if (events.listening) events.record(connectionReleased(lease.id, t - lease.acquiredAt))
+    if (events.listeningAll) events.record(connectionReleased(lease.id, t - lease.acquiredAt))
     if (!stats.isDue(t)) return returned
     return returned === undefined ? stats.publishDue(t) : Effect.zipRight(stats.publishDue(t), returned)
   }

@@ -8,6 +8,12 @@
  * Publishing each event to a PubSub woke every subscriber once per event, and
  * cost an observed pool up to half its throughput (measured). A pool nobody
  * observes pays one comparison per event.
+ *
+ * `pool.notices` reads the same log but never sees the two events every
+ * acquisition makes (`ConnectionAcquired`, `ConnectionReleased`): those are
+ * recorded only while a subscriber of `pool.events` listens
+ * (`listeningAll`), so a dashboard or an alert following the notices costs
+ * the acquisition path nothing.
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -53,7 +59,13 @@ interface Reader {
   next: number
   /** Set while it waits for an event. */
   wake: ((resume: Effect.Effect<void>) => void) | undefined
+  /** A subscriber of `pool.events`, who reads every event; else of `pool.notices`, who skips the per-acquisition two. */
+  readonly all: boolean
 }
+
+/** Whether a subscriber of `pool.notices` reads `event`: all but the two events of every acquisition. */
+const isNotice = (event: PoolEvent): boolean =>
+  event._tag !== "ConnectionAcquired" && event._tag !== "ConnectionReleased"
 
 export class Events {
   /** Events not yet read by every subscriber; `log[0]` is the event number `first`. */
@@ -63,15 +75,26 @@ export class Events {
   /** The readers waiting for an event: each is woken by the next one recorded. */
   private waiting: Array<Reader> = []
   private closed = false
+  /** How many of `readers` read every event (`pool.events`). */
+  private readersOfAll = 0
 
-  /** Whether anyone listens now: check it before building an event. */
+  /**
+   * Whether anyone listens now (to `pool.events` or `pool.notices`): check it before building an event, but
+   * `listeningAll` before `ConnectionAcquired` and `ConnectionReleased`.
+   */
   get listening(): boolean {
     return this.readers.size > 0
   }
 
+  /** Whether anyone listens to the two events of every acquisition: a subscriber of `pool.events`. */
+  get listeningAll(): boolean {
+    return this.readersOfAll > 0
+  }
+
   /**
-   * Records an event (the hot path: no Effect step). Call it only while `listening`. Only the first event
-   * after a reader started waiting wakes it: it reads the events recorded until its fiber's turn all at once.
+   * Records an event (the hot path: no Effect step). Call it only while `listening` (`listeningAll` for the
+   * two events of every acquisition). Only the first event after a reader started waiting wakes it: it reads
+   * the events recorded until its fiber's turn all at once.
    */
   record(event: PoolEvent): void {
     if (this.log.push(event) >= 2 * maxBehind) this.dropOldest()
@@ -101,10 +124,12 @@ export class Events {
       const from = Math.max(reader.next, this.first, end - maxBehind)
       if (from < end) {
         // The only reader takes the whole log as it is, with no copy.
-        const events = this.readers.size === 1 && from === this.first ? this.log : this.log.slice(from - this.first)
+        const read = this.readers.size === 1 && from === this.first ? this.log : this.log.slice(from - this.first)
         reader.next = end
         this.forgetRead(end)
-        return Effect.succeed(Chunk.unsafeFromArray(events))
+        // A notices reader skips what only `pool.events` asked for; if that was all there was, it waits on.
+        const events = reader.all ? read : read.filter(isNotice)
+        if (events.length > 0) return Effect.succeed(Chunk.unsafeFromArray(events))
       }
       if (this.closed) return Effect.fail(Option.none())
       return Effect.zipRight(this.waitFor(reader), this.pull(reader))
@@ -158,19 +183,24 @@ export class Events {
       })
   }
 
-  /** A subscription for `pool.events`: the events recorded from now on; empty once the pool has closed. */
-  get subscribe(): Effect.Effect<Stream.Stream<PoolEvent>, never, Scope.Scope> {
+  /**
+   * A subscription for `pool.events` (`all`) or `pool.notices`: the events recorded from now on; empty once
+   * the pool has closed.
+   */
+  subscribe(all: boolean): Effect.Effect<Stream.Stream<PoolEvent>, never, Scope.Scope> {
     return Effect.map(
       Effect.acquireRelease(
         Effect.sync((): Reader => {
-          const reader: Reader = { next: this.first + this.log.length, wake: undefined }
+          const reader: Reader = { next: this.first + this.log.length, wake: undefined, all }
           this.readers.add(reader)
+          if (all) this.readersOfAll++
           return reader
         }),
         (reader) =>
           Effect.sync(() => {
             this.stopWaiting(reader)
             this.readers.delete(reader)
+            if (reader.all) this.readersOfAll--
             if (this.readers.size === 0) this.forgetRead(this.first + this.log.length)
           })
       ),

@@ -13,9 +13,11 @@ import * as Schedule from "effect/Schedule"
 import type * as Tracer from "effect/Tracer"
 import { PoolTimeoutError } from "../PoolError.js"
 import { PoolEvent } from "../PoolEvent.js"
+import type * as ResourcePool from "../ResourcePool.js"
 import type { PoolContext } from "./context.js"
 import { millis } from "./context.js"
 import type { LeaseImpl } from "./lease.js"
+import { heldLeases } from "./lease.js"
 import type { Conn, PoolWaiter } from "./state.js"
 
 /** The sweeper never sleeps longer than this, whatever the settings. */
@@ -46,7 +48,8 @@ export interface Housekeeping<A> {
   readonly healthChecks: Effect.Effect<void> | undefined
   /** Runs `validate` bounded by `validationTimeout` (or a shorter limit). */
   readonly runValidation: (resource: A, limitMillis?: number) => Effect.Effect<Verdict>
-  readonly timeoutError: () => PoolTimeoutError
+  /** The error of a caller who timed out at `t`; `leases` (who holds the connections then) is built if not given. */
+  readonly timeoutError: (t: number, leases?: ReadonlyArray<ResourcePool.LeaseInfo>) => PoolTimeoutError
   /** The metric of a timed-out acquisition, and its event when someone listens. */
   readonly acquireTimedOut: (waitTime: number) => PoolEvent | undefined
   /** `leakDetectionThreshold` in milliseconds, if set. */
@@ -57,11 +60,12 @@ export interface Housekeeping<A> {
 const makeTimer = <A, E>(ctx: PoolContext<A, E>) => {
   const { config, events, metrics, name, now, runFork, state } = ctx
   const acquireTimeoutMillis = millis(config.acquireTimeout)
-  const timeoutError = () =>
+  const timeoutError = (t: number, leases: ReadonlyArray<ResourcePool.LeaseInfo> = heldLeases(state.open, t)) =>
     new PoolTimeoutError({
       pool: name,
       timeout: config.acquireTimeout,
       stats: state.snapshot(),
+      leases,
       lastConnectError: state.lastConnectError
     })
   /** The metric of a timed-out acquisition, and its event when someone listens. */
@@ -74,8 +78,10 @@ const makeTimer = <A, E>(ctx: PoolContext<A, E>) => {
       const expired: Array<PoolWaiter<A, E>> = []
       for (let w = state.waiters.head; w !== undefined && w.deadline <= t; w = w.next) expired.push(w)
       const timedOut: Array<PoolEvent> = []
+      // Failing a waiter changes no lease: one list for them all.
+      const leases = expired.length === 0 ? [] : heldLeases(state.open, t)
       for (const w of expired) {
-        state.fail(w, timeoutError())
+        state.fail(w, timeoutError(t, leases))
         const event = acquireTimedOut(t - w.enqueuedAt)
         if (event !== undefined) timedOut.push(event)
       }

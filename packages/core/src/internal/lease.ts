@@ -11,13 +11,43 @@ import type * as ResourcePool from "../ResourcePool.js"
 import type { Restore } from "./context.js"
 import type { Conn, PoolWaiter } from "./state.js"
 
+/**
+ * Who holds the connections now, held longest first. Built only when asked
+ * for (a timeout, a dashboard): lending records nothing for it beyond what
+ * the lease already carries.
+ */
+export const heldLeases = <A>(open: Iterable<Conn<A>>, now: number): Array<ResourcePool.LeaseInfo> => {
+  const held: Array<LeaseImpl<A>> = []
+  for (const conn of open) {
+    const lease = conn.lease
+    if (lease instanceof LeaseImpl && !lease.released) held.push(lease)
+  }
+  held.sort((a, b) => a.acquiredAt - b.acquiredAt)
+  return held.map((lease) => leaseInfo(lease, now))
+}
+
+const leaseInfo = <A>(lease: LeaseImpl<A>, now: number): ResourcePool.LeaseInfo => {
+  const span = lease.acquiredSpan
+  return {
+    connectionId: lease.id,
+    acquiredAt: lease.acquiredAt,
+    heldFor: now - lease.acquiredAt,
+    usageCount: lease.usageCount,
+    span: span === undefined ?
+      undefined :
+      { name: span._tag === "Span" ? span.name : undefined, traceId: span.traceId, spanId: span.spanId },
+    callSite: lease.acquiredStack
+  }
+}
+
 export class LeaseImpl<A> implements ResourcePool.Lease<A> {
   released = false
   invalid = false
   /** Set by `hold`: given back, the resource waits for this verdict before it is reused or closed. */
   verdict: Effect.Effect<boolean> | undefined = undefined
-  /** Where it was acquired (stack and the caller's span), kept only while leak detection is on. */
+  /** Where it was acquired: the stack, kept only while leak detection is on. */
   acquiredStack: string | undefined = undefined
+  /** The caller's span, kept while a tracer is installed or leak detection is on. */
   acquiredSpan: Tracer.AnySpan | undefined = undefined
   leakReported = false
   readonly resource: A

@@ -30,7 +30,7 @@ import type { Creation } from "./creation.js"
 import { makeCreation } from "./creation.js"
 import { Events } from "./events.js"
 import { makeHousekeeping } from "./housekeeping.js"
-import { LeaseImpl } from "./lease.js"
+import { heldLeases, LeaseImpl } from "./lease.js"
 import { PoolMetrics } from "./metrics.js"
 import { PoolState } from "./state.js"
 import { StatsPublication } from "./stats.js"
@@ -167,7 +167,9 @@ const poolRecord = <A, E>(
       }),
     stats: Effect.sync(() => state.snapshot()),
     changes: stats.changes,
-    events: Stream.unwrapScoped(events.subscribe),
+    events: Stream.unwrapScoped(events.subscribe(true)),
+    notices: Stream.unwrapScoped(events.subscribe(false)),
+    leases: Effect.sync(() => heldLeases(state.open, now())),
     metrics: Effect.sync(() => {
       const t = now()
       return Array.from(state.open, (c): ResourcePool.ConnectionInfo => ({

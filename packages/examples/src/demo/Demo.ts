@@ -9,13 +9,17 @@ import type * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import { closeReasons } from "@dbpool/core/PoolStats"
+import * as Dashboard from "@dbpool/dashboard/Dashboard"
 import * as Pool from "@dbpool/sql/Pool"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as Database from "./Database.js"
 import * as Renderer from "./Renderer.js"
@@ -49,6 +53,16 @@ export interface Options extends Scenario.Options {
   readonly columns?: number | undefined
   /** The pool's sizes; `statsInterval` sets the pace of the live status. */
   readonly pool?: PoolConfig.Input | undefined
+  /**
+   * Serve the live dashboard (@dbpool/dashboard) on 127.0.0.1 at this port
+   * while the demo runs, and print its address; 0 picks a free port. Default: none.
+   */
+  readonly dashboardPort?: number | undefined
+  /**
+   * After the scenario, keep the pool and the dashboard open, with a light
+   * load so that the charts move, until the program is interrupted (Ctrl-C).
+   */
+  readonly keep?: boolean | undefined
 }
 
 /**
@@ -191,7 +205,14 @@ export const run = (
   options: Options
 ): Effect.Effect<
   Summary,
-  DemoFailed | Database.UnsupportedDatabase | PoolConfigError | ConnectError | SqlError
+  | DemoFailed
+  | Database.UnsupportedDatabase
+  | PoolConfigError
+  | ConnectError
+  | SqlError
+  | Dashboard.DashboardConfigError
+  | ServeError
+  | ConfigError.ConfigError
 > =>
   Effect.gen(function*() {
     const target = yield* Database.fromUrl(options.url, { ...defaultPool, ...options.pool }, options.cwd)
@@ -223,6 +244,12 @@ export const run = (
       Effect.gen(function*() {
         const context = yield* Layer.build(target.layer)
         const pool = Context.get(context, Pool.Pool)
+        if (options.dashboardPort !== undefined) {
+          const dashboard = yield* Layer.build(
+            Dashboard.layer({ pools: [pool], port: options.dashboardPort, host: "127.0.0.1", title: "dbpool demo" })
+          )
+          options.write(`dashboard: ${Context.get(dashboard, Dashboard.Dashboard).url}\n`)
+        }
         return yield* Effect.gen(function*() {
           yield* Scenario.setup
           started.at = Date.now()
@@ -238,6 +265,11 @@ export const run = (
             )
           )
           const durationMs = Date.now() - started.at
+          if (options.keep === true) {
+            // The scenario's exact figures first: the pool publishes its last change up to statsInterval later.
+            yield* Effect.flatMap(Pool.stats, show)
+            yield* keepOpen(options)
+          }
           yield* Fiber.interrupt(watcher)
           yield* Effect.flatMap(Pool.stats, show) // the final, exact figures
           renderer.finish()
@@ -273,6 +305,19 @@ export const run = (
   })
 
 const count = Renderer.formatCount
+
+/** The scenario is done: a light load (a few workers, a `SELECT 1` now and then) until interrupted. */
+const keepOpen = (options: Options) =>
+  Effect.gen(function*() {
+    options.write("\nThe scenario is done; the pool and the dashboard stay open under a light load. Ctrl-C to stop.\n")
+    const worker = Effect.forever(
+      Effect.zipRight(
+        Effect.flatMap(Random.nextIntBetween(5, 60), (ms) => Effect.sleep(ms)),
+        Effect.ignore(Pool.withConnection((conn) => conn.sql`SELECT 1`))
+      )
+    )
+    yield* Effect.forEach(Array.from({ length: 6 }), () => worker, { concurrency: "unbounded", discard: true })
+  }).pipe(Effect.onInterrupt(() => Effect.sync(() => options.write("\nStopped: closing the pool.\n"))))
 
 /**
  * The summary as lines of text.

@@ -167,12 +167,20 @@ export class Pipeline implements LaneOwner<Hold> {
     return Effect.onInterrupt(sent, () => Effect.sync(() => this.leave(waiter)))
   }
 
-  /** Waits for room end at `acquireTimeout` with the pool's own error, as a wait for a connection does. */
-  private expire(stats: PoolStats): void {
+  /** Whether the oldest wait for room has reached `acquireTimeout`. */
+  private expiring(): boolean {
+    return this.waiters.length > 0 && this.now() - this.waiters[0]!.since >= Duration.toMillis(this.acquireTimeout)
+  }
+
+  /**
+   * Waits for room end at `acquireTimeout` with the pool's own error, as a wait for a connection does: with
+   * the leases held then (the lanes' connections among them).
+   */
+  private expire(stats: PoolStats, leases: ReadonlyArray<ResourcePool.LeaseInfo>): void {
     const timeout = Duration.toMillis(this.acquireTimeout)
     const now = this.now()
     while (this.waiters.length > 0 && now - this.waiters[0]!.since >= timeout) {
-      const error = new PoolTimeoutError({ pool: this.pool.config.name, timeout: this.acquireTimeout, stats })
+      const error = new PoolTimeoutError({ pool: this.pool.config.name, timeout: this.acquireTimeout, stats, leases })
       this.waiters.shift()!.resume!(Effect.fail(Errors.fromPool(error)))
     }
   }
@@ -281,10 +289,14 @@ export class Pipeline implements LaneOwner<Hold> {
   readonly housekeeping: Effect.Effect<never> = Effect.sleep(Housekeeping.interval).pipe(
     Effect.zipRight(
       Effect.suspend(() =>
-        this.lanes.length === 0 && this.waiters.length === 0 ? Effect.void : Effect.map(this.pool.stats, (stats) => {
-          this.expire(stats)
-          this.lookOver(stats)
-        })
+        this.lanes.length === 0 && this.waiters.length === 0 ? Effect.void : Effect.map(
+          // Who holds the connections is listed only when a wait has run out.
+          Effect.zip(this.pool.stats, this.expiring() ? this.pool.leases : Effect.succeed([])),
+          ([stats, leases]) => {
+            this.expire(stats, leases)
+            this.lookOver(stats)
+          }
+        )
       )
     ),
     Effect.forever

@@ -1,0 +1,317 @@
+/**
+ * The page: plain HTML, CSS and JavaScript, fed by the server-sent events of
+ * `/events` (no polling), charts drawn by uPlot served from `/assets`. Written
+ * without template literals, so that it can sit in this file as it is.
+ */
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c]!)
+
+const style = String.raw`
+:root { --bg:#0f1419; --panel:#161c24; --line:#253041; --text:#d7dde6; --dim:#8593a6; --active:#4c9aff;
+  --idle:#36b37e; --pending:#ffab00; --waiting:#ff5630; --accent:#a78bfa; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--text); font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif; }
+header { display:flex; align-items:center; gap:12px; padding:14px 24px; border-bottom:1px solid var(--line); }
+header h1 { font-size:17px; margin:0; font-weight:600; letter-spacing:.2px; }
+header .sub { color:var(--dim); font-size:13px; }
+#link { margin-left:auto; display:flex; align-items:center; gap:6px; color:var(--dim); font-size:12px; }
+#link i { width:9px; height:9px; border-radius:50%; background:var(--waiting); display:inline-block; }
+#link.up i { background:var(--idle); box-shadow:0 0 6px var(--idle); }
+main { padding:18px 24px; display:grid; gap:18px; }
+.pool { background:var(--panel); border:1px solid var(--line); border-radius:10px; padding:16px 18px; }
+.pool h2 { margin:0; font-size:16px; display:flex; align-items:center; gap:10px; }
+.badges { display:flex; gap:6px; flex-wrap:wrap; }
+.badge { font-size:11px; padding:2px 8px; border-radius:999px; border:1px solid var(--line); color:var(--dim); }
+.badge.ok { color:var(--idle); border-color:#1f5c44; }
+.badge.warn { color:var(--pending); border-color:#6b4e00; background:#2a2100; }
+.badge.bad { color:#ff8f73; border-color:#7a2a1a; background:#2d130d; }
+.numbers { display:grid; grid-template-columns:repeat(7,minmax(80px,1fr)); gap:10px; margin:14px 0 8px; }
+.num { background:#111820; border:1px solid var(--line); border-radius:8px; padding:8px 10px; }
+.num b { display:block; font-size:22px; font-variant-numeric:tabular-nums; font-weight:600; }
+.num span { color:var(--dim); font-size:11px; text-transform:uppercase; letter-spacing:.6px; }
+.num.active b { color:var(--active); } .num.idle b { color:var(--idle); } .num.pending b { color:var(--pending); }
+.num.waiting b { color:var(--waiting); }
+.bar { position:relative; height:14px; background:#0c1117; border:1px solid var(--line); border-radius:7px; overflow:hidden; }
+.bar div { position:absolute; top:0; bottom:0; transition:left .25s, width .25s; }
+.bar .a { background:var(--active); } .bar .i { background:var(--idle); } .bar .p { background:var(--pending); }
+.bar .min { width:2px; background:#fff; opacity:.7; }
+.legend { color:var(--dim); font-size:12px; margin-top:4px; }
+.charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:12px; margin-top:14px; }
+.chart { background:#111820; border:1px solid var(--line); border-radius:8px; padding:8px; }
+.chart h3 { margin:0 0 4px; font-size:12px; color:var(--dim); font-weight:500; text-transform:uppercase; letter-spacing:.6px; }
+.lower { display:grid; grid-template-columns:3fr 2fr; gap:12px; margin-top:14px; }
+table { width:100%; border-collapse:collapse; font-size:12.5px; font-variant-numeric:tabular-nums; }
+th { text-align:left; color:var(--dim); font-weight:500; border-bottom:1px solid var(--line); padding:5px 6px; }
+td { border-bottom:1px solid #1d2530; padding:4px 6px; white-space:nowrap; }
+td.state-active { color:var(--active); } td.state-idle { color:var(--idle); } td.state-validating { color:var(--pending); }
+td.state-closing { color:var(--dim); } td.bad { color:#ff8f73; }
+.box { background:#111820; border:1px solid var(--line); border-radius:8px; padding:8px 10px; max-height:320px; overflow:auto; }
+.box h3 { margin:0 0 6px; font-size:12px; color:var(--dim); font-weight:500; text-transform:uppercase; letter-spacing:.6px; }
+.event { font-size:12.5px; padding:3px 0; border-bottom:1px solid #1d2530; display:flex; gap:8px; }
+.event time { color:var(--dim); font-variant-numeric:tabular-nums; }
+.event.alert { color:#ffbdad; } .event.good { color:#abf5d1; }
+.empty { color:var(--dim); font-style:italic; font-size:12px; }
+.u-legend { font-size:11px !important; color:var(--dim); }
+`
+
+const script = String.raw`
+(function () {
+  var pools = {};
+  var windowSeconds = 300;
+  var main = document.getElementById("pools");
+  var link = document.getElementById("link");
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function fmt(n, digits) {
+    if (n === null || n === undefined || isNaN(n)) return "–";
+    return Number(n).toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? 0 : digits });
+  }
+  function ms(n) {
+    if (n < 1000) return fmt(n) + " ms";
+    if (n < 60000) return fmt(n / 1000, 1) + " s";
+    return fmt(n / 60000, 1) + " min";
+  }
+  function clock(t) { return new Date(t).toLocaleTimeString(); }
+
+  function chart(parent, title, series, width) {
+    var box = el("div", "chart");
+    box.appendChild(el("h3", null, title));
+    parent.appendChild(box);
+    var opts = {
+      width: width, height: 150,
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true } },
+      axes: [
+        { stroke: "#8593a6", grid: { stroke: "#1d2530" }, ticks: { stroke: "#253041" } },
+        { stroke: "#8593a6", grid: { stroke: "#1d2530" }, ticks: { stroke: "#253041" }, size: 52 }
+      ],
+      series: [{}].concat(series.map(function (s) {
+        return { label: s.label, stroke: s.color, width: 2, fill: s.fill, points: { show: false }, spanGaps: false };
+      }))
+    };
+    var data = [[]].concat(series.map(function () { return []; }));
+    var plot = new uPlot(opts, data, box);
+    return { plot: plot, data: data, box: box };
+  }
+
+  function makePool(name) {
+    var card = el("section", "pool");
+    card.setAttribute("data-pool", name);
+    var h = el("h2");
+    h.appendChild(el("span", null, name));
+    var badges = el("span", "badges");
+    h.appendChild(badges);
+    card.appendChild(h);
+    var numbers = el("div", "numbers");
+    var fields = {};
+    [["active", "active"], ["idle", "idle"], ["pending", "pending"], ["waiting", "waiting"],
+     ["total", "open / max"], ["min", "min"], ["timeouts", "timeouts"]].forEach(function (f) {
+      var n = el("div", "num " + f[0]);
+      var b = el("b", null, "–");
+      b.setAttribute("data-field", f[0]);
+      n.appendChild(b);
+      n.appendChild(el("span", null, f[1]));
+      numbers.appendChild(n);
+      fields[f[0]] = b;
+    });
+    card.appendChild(numbers);
+    var bar = el("div", "bar");
+    var a = el("div", "a"), i = el("div", "i"), p = el("div", "p"), m = el("div", "min");
+    [a, i, p, m].forEach(function (d) { bar.appendChild(d); });
+    card.appendChild(bar);
+    card.appendChild(el("div", "legend", "blue in use · green idle · amber being opened · white line: minimum · full width: maximum"));
+    var charts = el("div", "charts");
+    card.appendChild(charts);
+    main.appendChild(card);
+    var w = Math.max(300, Math.floor((charts.clientWidth - 24) / 3) - 18);
+    var pool = {
+      card: card, badges: badges, fields: fields, bar: { a: a, i: i, p: p, m: m },
+      throughput: chart(charts, "throughput (acquisitions/s)", [{ label: "acquired/s", color: "#4c9aff", fill: "rgba(76,154,255,.12)" }], w),
+      wait: chart(charts, "acquire wait (ms)", [{ label: "p50", color: "#36b37e" }, { label: "p99", color: "#ffab00" }], w),
+      timeouts: chart(charts, "timeouts & waiting", [{ label: "timeouts", color: "#ff5630", fill: "rgba(255,86,48,.15)" }, { label: "waiting", color: "#a78bfa" }], w)
+    };
+    pool.throughput.box.setAttribute("data-chart", "throughput");
+    pool.wait.box.setAttribute("data-chart", "wait");
+    pool.timeouts.box.setAttribute("data-chart", "timeouts");
+    var lower = el("div", "lower");
+    var conns = el("div", "box");
+    conns.appendChild(el("h3", null, "connections"));
+    var table = el("table");
+    table.innerHTML = "<thead><tr><th>id</th><th>state</th><th>age</th><th>uses</th><th>idle</th><th>health</th><th>held by</th></tr></thead>";
+    var tbody = el("tbody");
+    tbody.setAttribute("data-connections", name);
+    table.appendChild(tbody);
+    conns.appendChild(table);
+    var events = el("div", "box");
+    events.appendChild(el("h3", null, "recent events & alerts"));
+    var list = el("div");
+    list.setAttribute("data-events", name);
+    list.appendChild(el("div", "empty", "nothing yet"));
+    events.appendChild(list);
+    lower.appendChild(conns);
+    lower.appendChild(events);
+    card.appendChild(lower);
+    pool.tbody = tbody;
+    pool.events = list;
+    pool.lastTimeouts = 0;
+    pool.timeoutsSeenAt = 0;
+    pools[name] = pool;
+    return pool;
+  }
+
+  function push(c, t, values) {
+    c.data[0].push(t);
+    for (var k = 0; k < values.length; k++) c.data[k + 1].push(values[k]);
+    var cut = 0;
+    while (cut < c.data[0].length && c.data[0][cut] < t - windowSeconds) cut++;
+    if (cut > 0) for (var j = 0; j < c.data.length; j++) c.data[j].splice(0, cut);
+  }
+
+  function addPoint(p, t, point, redraw) {
+    var s = t / 1000;
+    push(p.throughput, s, [point.throughput]);
+    push(p.wait, s, [point.waitP50, point.waitP99]);
+    push(p.timeouts, s, [point.timeouts, point.stats.waitingRequests]);
+    if (point.timeouts > 0) p.timeoutsSeenAt = t;
+    if (redraw) {
+      p.throughput.plot.setData(p.throughput.data);
+      p.wait.plot.setData(p.wait.data);
+      p.timeouts.plot.setData(p.timeouts.data);
+    }
+  }
+
+  function badge(text, cls) { var b = el("span", "badge " + cls, text); b.setAttribute("data-alert", text); return b; }
+
+  function showStats(p, point, t) {
+    var s = point.stats;
+    p.fields.active.textContent = fmt(s.activeConnections);
+    p.fields.idle.textContent = fmt(s.idleConnections);
+    p.fields.pending.textContent = fmt(s.pendingConnections);
+    p.fields.waiting.textContent = fmt(s.waitingRequests);
+    p.fields.total.textContent = fmt(s.totalConnections) + " / " + fmt(s.maxConnections);
+    p.fields.min.textContent = fmt(s.minConnections);
+    p.fields.timeouts.textContent = fmt(s.timeouts);
+    var max = Math.max(1, s.maxConnections);
+    var pct = function (n) { return (100 * n / max) + "%"; };
+    p.bar.a.style.left = "0"; p.bar.a.style.width = pct(s.activeConnections);
+    p.bar.i.style.left = pct(s.activeConnections); p.bar.i.style.width = pct(s.idleConnections);
+    p.bar.p.style.left = pct(s.activeConnections + s.idleConnections); p.bar.p.style.width = pct(s.pendingConnections);
+    p.bar.m.style.left = pct(s.minConnections);
+    p.badges.textContent = "";
+    var alerts = 0;
+    if (s.circuitState === "open") { p.badges.appendChild(badge("circuit open", "bad")); alerts++; }
+    if (t - p.timeoutsSeenAt < 60000) { p.badges.appendChild(badge("acquire timeouts", "bad")); alerts++; }
+    if (s.waitingRequests > 0 && s.activeConnections >= s.maxConnections) { p.badges.appendChild(badge("exhausted: callers waiting", "warn")); alerts++; }
+    if (s.totalConnections + s.pendingConnections < s.minConnections) { p.badges.appendChild(badge("below minimum", "warn")); alerts++; }
+    if (alerts === 0) p.badges.appendChild(badge("healthy", "ok"));
+  }
+
+  function showDetail(p, detail) {
+    var holders = {};
+    detail.leases.forEach(function (l) { holders[l.connectionId] = l; });
+    p.tbody.textContent = "";
+    detail.connections.forEach(function (c) {
+      var tr = el("tr");
+      tr.setAttribute("data-connection", c.id);
+      var held = holders[c.id];
+      var by = held ? ms(held.heldFor) + (held.span ? " · " + (held.span.name || "external span") + " (" + held.span.traceId.slice(0, 8) + ")" : "") : "";
+      [[c.id], [c.state, "state-" + c.state], [ms(c.age)], [fmt(c.usageCount)], [c.state === "idle" ? ms(c.idleTime) : ""],
+       [c.healthy ? "healthy" : "unhealthy", c.healthy ? "" : "bad"], [by]].forEach(function (cell) {
+        tr.appendChild(el("td", cell[1] || null, cell[0]));
+      });
+      p.tbody.appendChild(tr);
+    });
+    if (detail.connections.length === 0) {
+      var tr = el("tr"); var td = el("td", "empty", "no open connection"); td.colSpan = 7; tr.appendChild(td); p.tbody.appendChild(tr);
+    }
+  }
+
+  var alertTags = { AcquireTimedOut: 1, CircuitOpened: 1, ConnectFailed: 1, LeakDetected: 1, AlertRaised: 1 };
+  var goodTags = { CircuitClosed: 1, AlertResolved: 1 };
+  function describe(e) {
+    switch (e._tag) {
+      case "ConnectionCreated": return "connection " + e.connectionId + " opened in " + ms(e.createTime) + (e.attempts > 1 ? " (" + e.attempts + " attempts)" : "");
+      case "ConnectionClosed": return "connection " + e.connectionId + " closed (" + e.reason + ")";
+      case "HealthCheckStarted": return "health check of " + e.connectionId;
+      case "HealthCheckCompleted": return "health check of " + e.connectionId + ": " + (e.healthy ? "healthy" : "unhealthy") + " in " + ms(e.duration);
+      case "AcquireTimedOut": return "a caller timed out after " + ms(e.waitTime);
+      case "LeakDetected": return "possible leak: " + e.connectionId + " held for " + ms(e.heldTime);
+      case "ConnectFailed": return "connection attempt " + e.attempt + " failed: " + e.cause;
+      case "CircuitOpened": return "circuit breaker opened after " + e.failures + " failures: " + e.cause;
+      case "CircuitClosed": return "circuit breaker closed after " + ms(e.duration);
+      case "AlertRaised": return "ALERT " + e.alert + " (" + e.severity + "): " + e.summary;
+      case "AlertResolved": return "resolved " + e.alert + " after " + ms(e.duration);
+      default:
+        var rest = Object.keys(e).filter(function (k) { return k !== "_tag"; }).map(function (k) { return k + " " + JSON.stringify(e[k]); });
+        return e._tag + (rest.length ? ": " + rest.join(", ") : "");
+    }
+  }
+  function addNotice(n) {
+    var p = pools[n.pool];
+    if (!p || n.event._tag === "HealthCheckStarted") return;
+    var empty = p.events.querySelector(".empty");
+    if (empty) empty.remove();
+    var row = el("div", "event" + (alertTags[n.event._tag] ? " alert" : goodTags[n.event._tag] ? " good" : ""));
+    row.setAttribute("data-event", n.event._tag);
+    row.appendChild(el("time", null, clock(n.t)));
+    row.appendChild(el("span", null, describe(n.event)));
+    p.events.insertBefore(row, p.events.firstChild);
+    while (p.events.childNodes.length > 60) p.events.removeChild(p.events.lastChild);
+  }
+
+  function sample(message, redraw) {
+    var t = message.sample.t;
+    message.sample.pools.forEach(function (point) {
+      var p = pools[point.name] || makePool(point.name);
+      addPoint(p, t, point, redraw);
+      showStats(p, point, t);
+    });
+    (message.details || []).forEach(function (d) { if (pools[d.name]) showDetail(pools[d.name], d); });
+    document.body.setAttribute("data-updated", String(t));
+  }
+
+  function connect() {
+    var source = new EventSource("events");
+    source.addEventListener("hello", function (m) {
+      var hello = JSON.parse(m.data);
+      hello.pools.forEach(function (name) { if (!pools[name]) makePool(name); });
+      hello.samples.forEach(function (s) { sample({ sample: s }, false); });
+      if (hello.latest) sample(hello.latest, true);
+      hello.notices.forEach(addNotice);
+      link.className = "up";
+      link.lastChild.textContent = "live";
+    });
+    source.addEventListener("sample", function (m) { sample(JSON.parse(m.data), true); });
+    source.addEventListener("notice", function (m) { addNotice(JSON.parse(m.data)); });
+    source.onerror = function () { link.className = ""; link.lastChild.textContent = "reconnecting…"; };
+    source.onopen = function () { link.className = "up"; link.lastChild.textContent = "live"; };
+  }
+  connect();
+})();
+`
+
+/** The page, titled `title`. */
+export const html = (title: string): string => {
+  const t = escapeHtml(title)
+  return [
+    "<!doctype html>",
+    "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+    `<title>${t}</title>`,
+    "<link rel=\"stylesheet\" href=\"assets/uPlot.min.css\">",
+    `<style>${style}</style>`,
+    "</head><body>",
+    `<header><h1>${t}</h1><span class="sub">dbpool · live pool statistics</span>`,
+    "<span id=\"link\"><i></i><span>connecting…</span></span></header>",
+    "<main id=\"pools\"></main>",
+    "<script src=\"assets/uPlot.min.js\"></script>",
+    `<script>${script}</script>`,
+    "</body></html>"
+  ].join("\n")
+}
