@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Pg from "pg"
 import type * as Pipeline from "../Pipeline.js"
 import { median, quantile } from "./overhead.js"
+import { describeError } from "./selectOne.js"
 import { applicationName, servers } from "./servers.js"
 
 export const contenders: ReadonlyArray<Pipeline.ContenderId> = ["raw", "dbpool", "dbpool.pipeline"]
@@ -130,8 +131,6 @@ const runRound = (query: Query, workers: number, durationMs: number): Effect.Eff
       cpuPerQueryUs: sorted.length === 0 ? Number.NaN : (cpu.user + cpu.system) / sorted.length
     }
   })
-
-const describeError = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split("\n")[0]!.slice(0, 200)
 
 export const run = (options: Pipeline.Options): Effect.Effect<Pipeline.Report> =>
   Effect.gen(function*() {

@@ -315,7 +315,8 @@ const runRound = (
     }
   })
 
-const describeError = (e: unknown): string => {
+/** The first line of a failure, for the report: an Error's message, or a tagged error's tag and its cause's message. */
+export const describeError = (e: unknown): string => {
   const cause = (e as { cause?: unknown })?.cause
   const text = e instanceof Error ? e.message : typeof e === "object" && e !== null && "_tag" in e
     ? `${String((e as { _tag: unknown })._tag)}${cause instanceof Error ? `: ${cause.message}` : ""}`
