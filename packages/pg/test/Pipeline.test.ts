@@ -249,6 +249,11 @@ describeDb("PgPool with pipelining", () => {
         "QueryTimeoutError",
         "QueryTimeoutError"
       ])
+      // the message says what happened in this mode: the connection stays, the answer is dropped
+      expect(causeOf(exits[0]!)).toMatchObject({
+        pipelined: true,
+        message: expect.stringContaining("answer will be dropped")
+      })
       // cancelled on the server, not left running for 30 s
       yield* until(backends(p.name), (b) => b.active === 0)
       expect(yield* p.sql`SELECT 2 AS two`).toEqual([{ two: 2 }])

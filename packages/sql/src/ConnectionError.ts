@@ -278,7 +278,8 @@ export class ConnectionLostError extends Data.TaggedError("ConnectionLostError")
 
 /**
  * A statement ran past the pool's `queryTimeout`: it was cancelled on the
- * server and its connection closed. The cause of the statement's `SqlError`.
+ * server and its connection closed (on a pipelined PostgreSQL connection, see
+ * `pipelined`). The cause of the statement's `SqlError`.
  *
  * @example
  * ```ts
@@ -295,12 +296,19 @@ export class ConnectionLostError extends Data.TaggedError("ConnectionLostError")
 export class QueryTimeoutError extends Data.TaggedError("QueryTimeoutError")<{
   readonly system?: System | undefined
   readonly timeout: Duration.Duration
+  /**
+   * The statement was sent on a pipelined PostgreSQL connection: its answer is dropped, the server is
+   * asked to cancel it only when no other statement waits on that connection (a cancel stops whatever
+   * the session runs), and the connection is closed once the others are answered.
+   */
+  readonly pipelined?: boolean | undefined
 }> {
   override get message(): string {
     const where = this.system === undefined ? "" : ` on the ${server(this.system)} server`
-    return `The statement did not finish within ${
-      Duration.format(this.timeout)
-    }${where}: it was cancelled and its connection closed`
+    const outcome = this.pipelined === true
+      ? "its answer will be dropped, it is cancelled once no other statement waits on its pipelined connection, and that connection is closed once drained"
+      : "it was cancelled and its connection closed"
+    return `The statement did not finish within ${Duration.format(this.timeout)}${where}: ${outcome}`
   }
 }
 

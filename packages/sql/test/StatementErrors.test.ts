@@ -94,6 +94,17 @@ describe("statement errors", () => {
     }).pipe(Effect.provide(Pool.layer(connector, config)))
   })
 
+  it("a QueryTimeoutError from a pipelined connection says what happens to the statement and its connection", () => {
+    const error = new QueryTimeoutError({ system: "postgresql", timeout: Duration.millis(300), pipelined: true })
+    expect(error.message).toBe(
+      "The statement did not finish within 300ms on the PostgreSQL server: its answer will be dropped, it is " +
+        "cancelled once no other statement waits on its pipelined connection, and that connection is closed once drained"
+    )
+    expect(new QueryTimeoutError({ timeout: Duration.seconds(1) }).message).toBe(
+      "The statement did not finish within 1s: it was cancelled and its connection closed"
+    )
+  })
+
   it.effect("queryTimeout bounds each statement of a transaction; the transaction fails and is not committed", () => {
     const driver = makeFakeDriver()
     const connector = { ...driver.connector, queryTimeout: Duration.seconds(1) }

@@ -20,8 +20,8 @@ export const statementError = (cause: unknown, isConnectionError: (cause: unknow
   })
 }
 
-/** A statement past `queryTimeout`, as without pipelining. */
+/** A statement past `queryTimeout`: the same error as without pipelining, saying that its connection lives on. */
 export const timedOut = (timeout: Duration.Duration): SqlError => {
-  const cause = new ConnectionError.QueryTimeoutError({ system: "postgresql", timeout })
+  const cause = new ConnectionError.QueryTimeoutError({ system: "postgresql", timeout, pipelined: true })
   return new SqlError({ message: cause.message, cause })
 }
