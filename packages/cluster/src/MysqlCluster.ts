@@ -1,0 +1,152 @@
+/**
+ * A cluster of MySQL or MariaDB nodes from their `MysqlPool` settings: each node a dbpool pool named after
+ * the node, the cluster provided as `SqlClient` and as @effect/sql-mysql2's `MysqlClient`.
+ *
+ * @since 0.1.0
+ */
+import * as PoolConfig from "@dbpool/core/PoolConfig"
+import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
+import * as MysqlPool from "@dbpool/mysql/MysqlPool"
+import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
+import * as Pool from "@dbpool/sql/Pool"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Cluster from "./Cluster.js"
+import type { ClusterConfigError } from "./ClusterError.js"
+
+/**
+ * One MySQL or MariaDB node: its name, role and weight, and the settings of its pool (`url` or fields,
+ * `pool` sizes and timeouts, ...), as `MysqlPool.layer` takes them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MysqlNodeConfig extends MysqlPool.MysqlPoolOptions {
+  readonly name: string
+  readonly role: Cluster.Role
+  readonly weight?: number | undefined
+}
+
+/**
+ * The node list `Cluster.make` and `Cluster.layer` take, from MySQL or MariaDB settings. The primary's pool
+ * starts as `MysqlPool`'s does (its first connections opened, or a `ConnectError`); a replica's starts
+ * even when the replica is down, and fills up to its minimum in the background.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, MysqlCluster, Replication } from "@dbpool/cluster"
+ * import { Redacted } from "effect"
+ *
+ * const Live = Cluster.layer(MysqlCluster.nodes([
+ *   { name: "primary", role: "primary", url: Redacted.make("mysql://app@db1:3306/app") },
+ *   { name: "replica", role: "replica", url: Redacted.make("mysql://app@db2:3306/app") }
+ * ]), { replication: Replication.mariadb, maxReplicaLag: "5 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nodes = (
+  configs: ReadonlyArray<MysqlNodeConfig>
+): ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> =>
+  configs.map(({ name, role, weight, ...options }) => ({
+    name,
+    role,
+    weight,
+    pool: role === "primary"
+      ? Effect.flatMap(MysqlPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+      : replicaPool(name, options)
+  }))
+
+/**
+ * A replica's pool starts empty and is then resized to its minimum, which it fills in the background: a
+ * replica that is down when the cluster starts is a node that is down, not a cluster that cannot start.
+ */
+const replicaPool = (name: string, options: MysqlPool.MysqlPoolOptions) =>
+  Effect.gen(function*() {
+    const { minConnections } = yield* PoolConfig.make({ ...options.pool, name })
+    const connector = yield* MysqlPool.connector(options)
+    const pool = yield* Pool.make(connector, { ...options.pool, name, minConnections: 0 })
+    yield* pool.resize({ min: minConnections })
+    return pool
+  })
+
+/**
+ * The cluster's routing client as a `MysqlClient`: a copy of it (the cluster's own `sql` is not touched)
+ * whose `config` is the primary's settings as given.
+ */
+const asMysqlClient = (sql: SqlClient.SqlClient, primary: MysqlNodeConfig | undefined): MysqlClient.MysqlClient => {
+  const config: MysqlClient.MysqlClientConfig = primary === undefined ? {} : {
+    url: primary.url,
+    host: primary.host,
+    port: primary.port,
+    database: primary.database,
+    username: primary.username,
+    password: primary.password,
+    maxConnections: primary.pool?.maxConnections,
+    connectionTTL: primary.pool?.maxLifetime,
+    spanAttributes: primary.spanAttributes,
+    transformResultNames: primary.transformResultNames,
+    transformQueryNames: primary.transformQueryNames
+  }
+  const statement = sql as unknown as (...args: Array<unknown>) => unknown
+  const client = Object.assign(
+    function(this: unknown, ...args: Array<unknown>) {
+      return statement.apply(this, args)
+    },
+    sql,
+    { [MysqlClient.TypeId]: MysqlClient.TypeId, config }
+  )
+  ;(client as { safe: unknown }).safe = client
+  return client as unknown as MysqlClient.MysqlClient
+}
+
+/**
+ * A MySQL or MariaDB cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-mysql2's
+ * `MysqlClient` (programs and `MysqlMigrator` written for it run on the cluster: everything on the primary
+ * until reads are marked). Give `replication` for `maxReplicaLag` and `readYourWrites`:
+ * `Replication.mariadb` (MariaDB GTIDs) or `Replication.mysql` (MySQL 8 GTID sets); there is no default,
+ * as the wrong one would leave lag unmeasured. Without it, a read-your-writes session's reads after a write
+ * run on the primary.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, MysqlCluster, Replication } from "@dbpool/cluster"
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const Live = MysqlCluster.layer([
+ *   { name: "primary", role: "primary", url: Redacted.make("mysql://app@db1:3306/app") },
+ *   { name: "replica", role: "replica", url: Redacted.make("mysql://app@db2:3306/app") }
+ * ], { replication: Replication.mariadb, maxReplicaLag: "5 seconds" })
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   yield* sql`INSERT INTO events (kind) VALUES ('signup')` // the primary
+ *   return yield* Cluster.read(sql`SELECT count(*) AS n FROM events`) // the replica
+ * }).pipe(Effect.provide(Live))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  configs: ReadonlyArray<MysqlNodeConfig>,
+  options?: Cluster.Options
+): Layer.Layer<
+  Cluster.Cluster | SqlClient.SqlClient | MysqlClient.MysqlClient,
+  ClusterConfigError | PoolConfigError | ConnectError<ConnectFailure>
+> =>
+  Layer.scopedContext(
+    Effect.map(Cluster.make(nodes(configs), options), (cluster) =>
+      Context.make(Cluster.Cluster, cluster).pipe(
+        Context.add(SqlClient.SqlClient, cluster.sql),
+        Context.add(
+          MysqlClient.MysqlClient,
+          asMysqlClient(cluster.sql, configs.find((config) => config.role === "primary"))
+        )
+      ))
+  )
