@@ -93,6 +93,33 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
       }
     }))
 
+  it.scopedLive("Replication.mariadb on the servers: isPrimary, positions, and time behind (NULL: unknown)", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* primaryAndReplica
+      const cluster = yield* Cluster.make(MysqlCluster.nodes(nodesOf(primary, replica)))
+      const [p, r] = cluster.nodes.map((node) => node.pool.sql)
+      const { isPrimary, primaryPosition, replicaPosition } = Replication.mariadb
+      expect([yield* isPrimary!(p!), yield* isPrimary!(r!)]).toEqual([true, false])
+
+      yield* cluster.sql`INSERT INTO t VALUES (1)`
+      const written = yield* primaryPosition(p!)
+      expect(written).toBe(String((yield* primary.sql("SELECT @@gtid_binlog_pos AS pos"))[0]!.pos))
+      expect(written).toMatch(/^0-1-\d+$/)
+      yield* replica.awaitPosition(written)
+      expect(yield* replicaPosition(r!)).toEqual({ position: written, behindMillis: 0 })
+
+      yield* replica.stopSqlThread
+      yield* cluster.sql`INSERT INTO t VALUES (2)`
+      const next = yield* primaryPosition(p!)
+      expect(Replication.mariadb.atLeast(next, written)).toBe(true)
+      expect(Replication.mariadb.atLeast(written, next)).toBe(false)
+      // the SQL thread stopped: the position is held and Seconds_Behind_Master is NULL
+      expect(yield* replicaPosition(r!)).toEqual({ position: written, behindMillis: undefined })
+      yield* replica.startSqlThread
+      yield* replica.awaitPosition(next)
+      expect(yield* replicaPosition(r!)).toEqual({ position: next, behindMillis: 0 })
+    }))
+
   it.scopedLive("maxReplicaLag: a replica whose SQL thread is stopped gets no reads until it catches up", () =>
     Effect.gen(function*() {
       const { primary, replica } = yield* primaryAndReplica
