@@ -48,6 +48,16 @@ const where = (sql: SqlClient.SqlClient): Effect.Effect<Where, SqlError> =>
 
 const onPrimary = (n: number): Where => ({ id: 1, ro: 0, n })
 
+/** Nothing leaked: no node's pool has a connection lent or a request waiting. */
+const expectIdle = (cluster: Cluster.Cluster) =>
+  Effect.gen(function*() {
+    const stats = yield* Effect.forEach(cluster.nodes, (node) => node.pool.stats)
+    expect(stats.map((s) => [s.name, s.activeConnections, s.waitingRequests])).toEqual([
+      ["primary", 0, 0],
+      ["replica", 0, 0]
+    ])
+  })
+
 describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
   it.scopedLive("reads run on the replica; writes, transactions and onPrimary on the primary; MysqlClient routes too", () =>
     Effect.gen(function*() {
@@ -80,6 +90,7 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
         expect(yield* Cluster.read(mysql.withTransaction(where(mysql)))).toEqual(onPrimary(3))
 
         const cluster = yield* Cluster.Cluster
+        yield* expectIdle(cluster)
         const [p, r] = yield* Effect.forEach(cluster.nodes, (node) => node.pool.stats)
         // primary: 4 statements and 3 transactions; replica: 4 reads (the refused INSERT included: the statement's
         // own error, not the node's)
@@ -118,6 +129,7 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
       yield* replica.startSqlThread
       yield* replica.awaitPosition(next)
       expect(yield* replicaPosition(r!)).toEqual({ position: next, behindMillis: 0 })
+      yield* expectIdle(cluster)
     }))
 
   it.scopedLive("maxReplicaLag: a replica whose SQL thread is stopped gets no reads until it catches up", () =>
@@ -149,6 +161,7 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
       yield* Reliability.eventually("the replica to catch up", lagOf, (lag) => lag === 0, 20_000)
       const backAfter = performance.now() - started
       expect(yield* Cluster.read(where(cluster.sql))).toEqual(onReplica(1))
+      yield* expectIdle(cluster)
       yield* Effect.log(
         `SQL thread stopped: replica skipped ${skippedAfter.toFixed(0)} ms after the write (lag ${behind}); ` +
           `started: back at 0 ms ${backAfter.toFixed(0)} ms later`
@@ -184,6 +197,7 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
       expect(yield* Cluster.read(where(cluster.sql))).toEqual(onPrimary(1))
       yield* Reliability.eventually("the replica to apply the row", lagOf, (lag) => lag === 0, 20_000)
       expect(yield* Cluster.read(where(cluster.sql))).toEqual(onReplica(1))
+      yield* expectIdle(cluster)
       yield* Effect.log(
         `MASTER_DELAY = 3: lag measured ${[...new Set(lags)].join(", ")} ms; skipped over 1.5 s, back at 0`
       )
@@ -227,6 +241,7 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
         )
       )
       expect(caughtUp).toEqual(onReplica(3))
+      yield* expectIdle(cluster)
     }))
 
   it.scopedLive("the replica stopped: reads fall back to the primary (NodeDown), and return when it is back (NodeUp)", () =>
@@ -276,6 +291,7 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
       // restarted, it replicates what it missed
       yield* replica.catchUp()
       expect(yield* Cluster.read(where(cluster.sql))).toEqual({ id: replica.serverId, ro: 1, n: 1 })
+      yield* expectIdle(cluster)
       yield* Effect.log(
         `replica stopped: ${outcomes.length} reads (${
           outcomes.filter((o) => typeof o === "string").join(", ") || "none failed"
