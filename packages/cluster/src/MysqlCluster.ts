@@ -12,6 +12,7 @@ import * as Pool from "@dbpool/sql/Pool"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
@@ -150,3 +151,37 @@ export const layer = (
         )
       ))
   )
+
+/**
+ * Writes the heartbeat that `Replication.mariadbHeartbeat(table)` reads: every `every` (default 100 ms),
+ * `REPLACE INTO <table> (id, ts) VALUES (1, UTC_TIMESTAMP(6))` on the cluster's primary, for as long as it
+ * runs (fork it in the cluster's scope). A write that fails (the primary down) is skipped; the next one
+ * is tried on time.
+ *
+ * @example
+ * ```ts
+ * import { Cluster, MysqlCluster, Replication } from "@dbpool/cluster"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const cluster = yield* Cluster.make(MysqlCluster.nodes([
+ *     { name: "primary", role: "primary", url: Redacted.make("mysql://app@db1:3306/app") },
+ *     { name: "replica", role: "replica", url: Redacted.make("mysql://app@db2:3306/app") }
+ *   ]), { replication: Replication.mariadbHeartbeat("dbpool_heartbeat"), maxReplicaLag: "500 millis" })
+ *   yield* Effect.forkScoped(MysqlCluster.heartbeat(cluster, "dbpool_heartbeat"))
+ *   return yield* Cluster.read(cluster.sql`SELECT count(*) AS n FROM events`)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const heartbeat = (
+  cluster: Cluster.Cluster,
+  table: string,
+  every: Duration.DurationInput = Duration.millis(100)
+): Effect.Effect<never> => {
+  const sql = cluster.primary.pool.sql.withoutTransforms()
+  const beat = Effect.ignore(sql`REPLACE INTO ${sql(table)} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`)
+  return Effect.forever(Effect.zipRight(beat, Effect.sleep(every)))
+}

@@ -150,3 +150,44 @@ export const mysql: Replication = {
   atLeast: Gtid.mysqlAtLeast,
   isPrimary: writable
 }
+
+/**
+ * MariaDB with a heartbeat table for the time behind, instead of `Seconds_Behind_Master`: positions as
+ * `mariadb`'s, and a replica short of the primary's position is as far behind as the age of the last
+ * heartbeat it has applied (`UTC_TIMESTAMP(6)` minus the row's `ts`, read in one query with its
+ * position; no `SLAVE MONITOR` needed). Something must write the heartbeat on the primary:
+ * `MysqlCluster.heartbeat` does, every 100 ms by default. The table (create it on the primary, it
+ * replicates): `CREATE TABLE dbpool_heartbeat (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)`.
+ *
+ * What it tells: milliseconds, not whole seconds, and a number also while replication is stopped (the
+ * heartbeat keeps aging), where `Seconds_Behind_Master` is `NULL`. A replica keeping up is measured up
+ * to one heartbeat interval behind (the primary's position may hold a heartbeat the replica has not
+ * applied yet), so keep the interval well under `maxReplicaLag`. The servers' clocks are compared: keep
+ * them in sync (NTP). With no heartbeat row on the replica yet, it cannot tell (counted as over any bound).
+ *
+ * @example
+ * ```ts
+ * import { Replication } from "@dbpool/cluster"
+ *
+ * const replication = Replication.mariadbHeartbeat("dbpool_heartbeat")
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const mariadbHeartbeat = (table: string): Replication => ({
+  primaryPosition: positionOf("gtid_binlog_pos"),
+  replicaPosition: (sql) => {
+    const raw = sql.withoutTransforms()
+    return Effect.map(
+      raw<{ pos: string | null; behind: number | string | null }>`SELECT @@global.gtid_slave_pos AS pos,
+        (SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) FROM ${raw(table)} WHERE id = 1) AS behind`,
+      (rows) => ({
+        position: rows[0]!.pos ?? "",
+        behindMillis: rows[0]!.behind === null ? undefined : Math.max(0, Number(rows[0]!.behind)) / 1000
+      })
+    )
+  },
+  atLeast: Gtid.mariadbAtLeast,
+  isPrimary: writable
+})

@@ -9,7 +9,7 @@ import { SqlClient } from "@effect/sql"
 import { MysqlClient } from "@effect/sql-mysql2"
 import type { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Queue, Redacted, Schedule } from "effect"
+import { Duration, Effect, Either, Fiber, Queue, Redacted, Schedule } from "effect"
 
 const pool = { minConnections: 0, maxConnections: 4, maxRetries: 0, connectTimeout: "2 seconds" } as const
 
@@ -200,6 +200,61 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
       yield* expectIdle(cluster)
       yield* Effect.log(
         `MASTER_DELAY = 3: lag measured ${[...new Set(lags)].join(", ")} ms; skipped over 1.5 s, back at 0`
+      )
+    }))
+
+  it.scopedLive("maxReplicaLag with a heartbeat table: lag in milliseconds, also while the SQL thread is stopped", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* primaryAndReplica
+      yield* primary.sql("CREATE TABLE heartbeat (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)")
+      const cluster = yield* Cluster.make(MysqlCluster.nodes(nodesOf(primary, replica)), {
+        replication: Replication.mariadbHeartbeat("heartbeat"),
+        maxReplicaLag: "500 millis",
+        lagSchedule: Schedule.spaced("50 millis")
+      })
+      const beating = yield* Effect.forkScoped(MysqlCluster.heartbeat(cluster, "heartbeat", "50 millis"))
+      const onReplica = (n: number): Where => ({ id: replica.serverId, ro: 1, n })
+      const lagOf = Effect.map(cluster.health, (health) => health[1]!.lagMillis)
+      yield* Reliability.eventually("a lag within 500 ms", lagOf, (lag) => lag !== undefined && lag <= 500, 20_000)
+      yield* Reliability.eventually(
+        "a read on the replica",
+        Cluster.read(where(cluster.sql)),
+        (w) => w.id !== 1,
+        20_000
+      )
+
+      yield* replica.stopSqlThread
+      yield* cluster.sql`INSERT INTO t VALUES (1)`
+      const lags: Array<number> = []
+      const behind = yield* Reliability.eventually(
+        "the replica to be over 500 ms",
+        Effect.tap(lagOf, (lag) => lag !== undefined && lags.push(lag)),
+        (lag) => (lag ?? 0) > 500,
+        10_000
+      )
+      // the stopped replica's lag is a number of milliseconds (the heartbeat's age), where
+      // Seconds_Behind_Master is NULL
+      expect(Number.isFinite(behind)).toBe(true)
+      expect(lags.some((lag) => lag > 0 && lag % 1000 !== 0)).toBe(true)
+      expect(yield* Cluster.read(where(cluster.sql))).toEqual(onPrimary(1))
+      expect(yield* replica.sql("SELECT count(*) AS n FROM t")).toEqual([{ n: 0 }])
+
+      yield* replica.startSqlThread
+      yield* Reliability.eventually("the replica back within 500 ms", lagOf, (lag) => (lag ?? Infinity) <= 500, 20_000)
+      yield* Reliability.eventually(
+        "a read on the replica",
+        Cluster.read(where(cluster.sql)),
+        (w) => w.id !== 1,
+        20_000
+      )
+      expect(yield* Cluster.read(where(cluster.sql))).toEqual(onReplica(1))
+      yield* Fiber.interrupt(beating)
+      yield* expectIdle(cluster)
+      const seen = [...new Set(lags.map((lag) => Math.round(lag)))]
+      yield* Effect.log(
+        `heartbeat every 50 ms, SQL thread stopped: lag measured ${seen.slice(0, 3).join(", ")} ... ${
+          seen.slice(-2).join(", ")
+        } ms; skipped once over 500 ms (${Math.round(behind!)} ms), back after START SLAVE SQL_THREAD`
       )
     }))
 
