@@ -4,7 +4,6 @@
  *
  * @since 0.1.0
  */
-import * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import * as MysqlPool from "@dbpool/mysql/MysqlPool"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
@@ -12,11 +11,12 @@ import * as Pool from "@dbpool/sql/Pool"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
+import * as internal from "./internal/mysqlCluster.js"
 
 /**
  * One MySQL or MariaDB node: its name, role and weight, and the settings of its pool (`url` or fields,
@@ -59,51 +59,8 @@ export const nodes = (
     weight,
     pool: role === "primary"
       ? Effect.flatMap(MysqlPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
-      : replicaPool(name, options)
+      : internal.replicaPool(name, options)
   }))
-
-/**
- * A replica's pool starts empty and is then resized to its minimum, which it fills in the background: a
- * replica that is down when the cluster starts is a node that is down, not a cluster that cannot start.
- */
-const replicaPool = (name: string, options: MysqlPool.MysqlPoolOptions) =>
-  Effect.gen(function*() {
-    const { minConnections } = yield* PoolConfig.make({ ...options.pool, name })
-    const connector = yield* MysqlPool.connector(options)
-    const pool = yield* Pool.make(connector, { ...options.pool, name, minConnections: 0 })
-    yield* pool.resize({ min: minConnections })
-    return pool
-  })
-
-/**
- * The cluster's routing client as a `MysqlClient`: a copy of it (the cluster's own `sql` is not touched)
- * whose `config` is the primary's settings as given.
- */
-const asMysqlClient = (sql: SqlClient.SqlClient, primary: MysqlNodeConfig | undefined): MysqlClient.MysqlClient => {
-  const config: MysqlClient.MysqlClientConfig = primary === undefined ? {} : {
-    url: primary.url,
-    host: primary.host,
-    port: primary.port,
-    database: primary.database,
-    username: primary.username,
-    password: primary.password,
-    maxConnections: primary.pool?.maxConnections,
-    connectionTTL: primary.pool?.maxLifetime,
-    spanAttributes: primary.spanAttributes,
-    transformResultNames: primary.transformResultNames,
-    transformQueryNames: primary.transformQueryNames
-  }
-  const statement = sql as unknown as (...args: Array<unknown>) => unknown
-  const client = Object.assign(
-    function(this: unknown, ...args: Array<unknown>) {
-      return statement.apply(this, args)
-    },
-    sql,
-    { [MysqlClient.TypeId]: MysqlClient.TypeId, config }
-  )
-  ;(client as { safe: unknown }).safe = client
-  return client as unknown as MysqlClient.MysqlClient
-}
 
 /**
  * A MySQL or MariaDB cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-mysql2's
@@ -147,7 +104,7 @@ export const layer = (
         Context.add(SqlClient.SqlClient, cluster.sql),
         Context.add(
           MysqlClient.MysqlClient,
-          asMysqlClient(cluster.sql, configs.find((config) => config.role === "primary"))
+          internal.asMysqlClient(cluster.sql, configs.find((config) => config.role === "primary"))
         )
       ))
   )
@@ -176,12 +133,8 @@ export const layer = (
  * @since 0.1.0
  * @category constructors
  */
-export const heartbeat = (
+export const heartbeat: (
   cluster: Cluster.Cluster,
   table: string,
-  every: Duration.DurationInput = Duration.millis(100)
-): Effect.Effect<never> => {
-  const sql = cluster.primary.pool.sql.withoutTransforms()
-  const beat = Effect.ignore(sql`REPLACE INTO ${sql(table)} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`)
-  return Effect.forever(Effect.zipRight(beat, Effect.sleep(every)))
-}
+  every?: Duration.DurationInput
+) => Effect.Effect<never> = internal.heartbeat

@@ -8,7 +8,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import * as Gtid from "./internal/gtid.js"
+import * as internal from "./internal/mysqlReplication.js"
 
 /**
  * @since 0.1.0
@@ -65,38 +65,6 @@ export const postgres: Replication = {
   atLeast: (a, b) => lsnValue(a) >= lsnValue(b)
 }
 
-/** `Seconds_Behind_Master` (or `_Source`) of a replica's status row; `null`, or no row: it cannot tell. */
-const secondsBehind = (rows: ReadonlyArray<Record<string, unknown>>, column: string): number | undefined => {
-  const value = rows[0]?.[column]
-  return value === null || value === undefined ? undefined : Math.max(0, Number(value)) * 1000
-}
-
-/** `@@global.read_only = 0`: a server that takes writes from users without the privilege to bypass it. */
-const writable = (sql: SqlClient.SqlClient): Effect.Effect<boolean, SqlError> =>
-  Effect.map(
-    sql.withoutTransforms()<{ ro: number | string }>`SELECT @@global.read_only AS ro`,
-    (rows) => Number(rows[0]!.ro) === 0
-  )
-
-/**
- * A replica's position (a global variable) and time behind (a column of its status row), read without the
- * pool's result-name transforms: the status row's columns keep the server's names.
- */
-const replicaOf = (positionVariable: string, status: string, column: string) => (sql: SqlClient.SqlClient) => {
-  const raw = sql.withoutTransforms()
-  return Effect.zipWith(
-    raw.unsafe<{ pos: string | null }>(`SELECT @@global.${positionVariable} AS pos`),
-    raw.unsafe<Record<string, unknown>>(status),
-    (position, rows) => ({ position: position[0]!.pos ?? "", behindMillis: secondsBehind(rows, column) })
-  )
-}
-
-const positionOf = (variable: string) => (sql: SqlClient.SqlClient) =>
-  Effect.map(
-    sql.withoutTransforms().unsafe<{ pos: string | null }>(`SELECT @@global.${variable} AS pos`),
-    (rows) => rows[0]!.pos ?? ""
-  )
-
 /**
  * MariaDB (10.0 and later): GTID positions, compared per replication domain (`domain-server-seq`; the
  * server id is not compared). The primary's position is `@@gtid_binlog_pos` (it needs `log_bin`); a
@@ -118,10 +86,10 @@ const positionOf = (variable: string) => (sql: SqlClient.SqlClient) =>
  * @category constructors
  */
 export const mariadb: Replication = {
-  primaryPosition: positionOf("gtid_binlog_pos"),
-  replicaPosition: replicaOf("gtid_slave_pos", "SHOW SLAVE STATUS", "Seconds_Behind_Master"),
-  atLeast: Gtid.mariadbAtLeast,
-  isPrimary: writable
+  primaryPosition: internal.positionOf("gtid_binlog_pos"),
+  replicaPosition: internal.replicaOf("gtid_slave_pos", "SHOW SLAVE STATUS", "Seconds_Behind_Master"),
+  atLeast: internal.mariadbAtLeast,
+  isPrimary: internal.writable
 }
 
 /**
@@ -145,10 +113,10 @@ export const mariadb: Replication = {
  * @category constructors
  */
 export const mysql: Replication = {
-  primaryPosition: positionOf("gtid_executed"),
-  replicaPosition: replicaOf("gtid_executed", "SHOW REPLICA STATUS", "Seconds_Behind_Source"),
-  atLeast: Gtid.mysqlAtLeast,
-  isPrimary: writable
+  primaryPosition: internal.positionOf("gtid_executed"),
+  replicaPosition: internal.replicaOf("gtid_executed", "SHOW REPLICA STATUS", "Seconds_Behind_Source"),
+  atLeast: internal.mysqlAtLeast,
+  isPrimary: internal.writable
 }
 
 /**
@@ -176,18 +144,8 @@ export const mysql: Replication = {
  * @category constructors
  */
 export const mariadbHeartbeat = (table: string): Replication => ({
-  primaryPosition: positionOf("gtid_binlog_pos"),
-  replicaPosition: (sql) => {
-    const raw = sql.withoutTransforms()
-    return Effect.map(
-      raw<{ pos: string | null; behind: number | string | null }>`SELECT @@global.gtid_slave_pos AS pos,
-        (SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) FROM ${raw(table)} WHERE id = 1) AS behind`,
-      (rows) => ({
-        position: rows[0]!.pos ?? "",
-        behindMillis: rows[0]!.behind === null ? undefined : Math.max(0, Number(rows[0]!.behind)) / 1000
-      })
-    )
-  },
-  atLeast: Gtid.mariadbAtLeast,
-  isPrimary: writable
+  primaryPosition: internal.positionOf("gtid_binlog_pos"),
+  replicaPosition: internal.heartbeatReplica(table),
+  atLeast: internal.mariadbAtLeast,
+  isPrimary: internal.writable
 })
