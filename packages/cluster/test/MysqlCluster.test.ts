@@ -355,6 +355,25 @@ describe("MysqlCluster on a MariaDB primary and a GTID replica", () => {
         })`
       )
     }))
+
+  it.scopedLive("a replica down when the cluster starts: the cluster starts, reads run on the primary until it is up", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* primaryAndReplica
+      yield* replica.stop("fast")
+      const cluster = yield* Cluster.make(
+        MysqlCluster.nodes(
+          nodesOf(primary, replica).map((node) => ({ ...node, pool: { ...pool, minConnections: 2 } }))
+        ),
+        { removeAfterFailures: 1, probe: Schedule.spaced("100 millis") }
+      )
+      const events = yield* cluster.subscribe
+      expect(yield* Cluster.read(where(cluster.sql))).toEqual(onPrimary(0))
+      expect((yield* Queue.take(events))._tag).toBe("NodeDown")
+      yield* replica.start
+      expect((yield* Queue.take(events))._tag).toBe("NodeUp")
+      expect(yield* Cluster.read(where(cluster.sql))).toEqual({ id: replica.serverId, ro: 1, n: 0 })
+      yield* expectIdle(cluster)
+    }))
 })
 
 describe("Replication.mariadb and Replication.mysql positions", () => {
