@@ -65,7 +65,7 @@ export const nodes = (
 /**
  * A MySQL or MariaDB cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-mysql2's
  * `MysqlClient` (programs and `MysqlMigrator` written for it run on the cluster: everything on the primary
- * until reads are marked). Give `replication` for `maxReplicaLag` and `readYourWrites`:
+ * until reads are marked; its `config` is the primary's settings as given, the URL not parsed). Give `replication` for `maxReplicaLag` and `readYourWrites`:
  * `Replication.mariadb` (MariaDB GTIDs) or `Replication.mysql` (MySQL 8 GTID sets); there is no default,
  * as the wrong one would leave lag unmeasured. Without it, a read-your-writes session's reads after a write
  * run on the primary.
