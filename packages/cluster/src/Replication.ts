@@ -1,12 +1,14 @@
 /**
  * How a cluster reads replication positions and lag, per database system: what `maxReplicaLag` and
- * `readYourWrites` need. `PgCluster` uses `Replication.postgres` unless told otherwise.
+ * `readYourWrites` need. `PgCluster` uses `Replication.postgres` unless told otherwise; a `MysqlCluster`
+ * takes `Replication.mariadb` (MariaDB) or `Replication.mysql` (MySQL 8).
  *
  * @since 0.1.0
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as internal from "./internal/mysqlReplication.js"
 
 /**
  * @since 0.1.0
@@ -24,6 +26,8 @@ export interface Replication {
   ) => Effect.Effect<{ readonly position: string; readonly behindMillis: number | undefined }, SqlError>
   /** Whether position `a` is at or after `b`. */
   readonly atLeast: (a: string, b: string) => boolean
+  /** Whether the node is a writable primary (failover: which node to send writes to). */
+  readonly isPrimary?: (sql: SqlClient.SqlClient) => Effect.Effect<boolean, SqlError>
 }
 
 const lsnValue = (lsn: string): bigint => {
@@ -60,3 +64,88 @@ export const postgres: Replication = {
     ),
   atLeast: (a, b) => lsnValue(a) >= lsnValue(b)
 }
+
+/**
+ * MariaDB (10.0 and later): GTID positions, compared per replication domain (`domain-server-seq`; the
+ * server id is not compared). The primary's position is `@@gtid_binlog_pos` (it needs `log_bin`); a
+ * replica's is `@@gtid_slave_pos`, and its time behind is `SHOW SLAVE STATUS`'s `Seconds_Behind_Master`:
+ * whole seconds, and `NULL` while its I/O or SQL thread is not running, which the cluster counts as over
+ * any `maxReplicaLag` once the replica is short of the primary's position (a replica at the primary's
+ * position is 0 ms behind, replicating or not). `SHOW SLAVE STATUS` needs the `SLAVE MONITOR` privilege
+ * (MariaDB 10.5.9 and later; `REPLICATION CLIENT` before). `isPrimary`: `@@read_only = 0`.
+ *
+ * @example
+ * ```ts
+ * import { Replication } from "@dbpool/cluster"
+ *
+ * Replication.mariadb.atLeast("0-1-42,1-2-7", "0-1-40") // true
+ * Replication.mariadb.atLeast("0-1-42", "0-1-40,1-2-7") // false: nothing of domain 1 applied
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const mariadb: Replication = {
+  primaryPosition: internal.positionOf("gtid_binlog_pos"),
+  replicaPosition: internal.replicaOf("gtid_slave_pos", "SHOW SLAVE STATUS", "Seconds_Behind_Master"),
+  atLeast: internal.mariadbAtLeast,
+  isPrimary: internal.writable
+}
+
+/**
+ * MySQL 8.0.22 and later, with `gtid_mode=ON`: GTID sets (`@@global.gtid_executed` on the primary and on
+ * the replica), a replica having reached a position when its set contains every transaction of it (tagged
+ * GTIDs of MySQL 8.3 included). Time behind: `SHOW REPLICA STATUS`'s `Seconds_Behind_Source` (whole
+ * seconds, `NULL` while a thread is not running). `isPrimary`: `@@read_only = 0` (`super_read_only` implies
+ * `read_only`). The set comparison is tested on its own; against a MySQL server it is not (our tests run
+ * MariaDB only).
+ *
+ * @example
+ * ```ts
+ * import { Replication } from "@dbpool/cluster"
+ *
+ * const source = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+ * Replication.mysql.atLeast(`${source}:1-100`, `${source}:1-57`) // true
+ * Replication.mysql.atLeast(`${source}:1-50:52-100`, `${source}:51`) // false: 51 not applied
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const mysql: Replication = {
+  primaryPosition: internal.positionOf("gtid_executed"),
+  replicaPosition: internal.replicaOf("gtid_executed", "SHOW REPLICA STATUS", "Seconds_Behind_Source"),
+  atLeast: internal.mysqlAtLeast,
+  isPrimary: internal.writable
+}
+
+/**
+ * MariaDB with a heartbeat table for the time behind, instead of `Seconds_Behind_Master`: positions as
+ * `mariadb`'s, and a replica short of the primary's position is as far behind as the age of the last
+ * heartbeat it has applied (`UTC_TIMESTAMP(6)` minus the row's `ts`, read in one query with its
+ * position; no `SLAVE MONITOR` needed). Something must write the heartbeat on the primary:
+ * `MysqlCluster.heartbeat` does, every 100 ms by default. The table (create it on the primary, it
+ * replicates): `CREATE TABLE dbpool_heartbeat (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)`.
+ *
+ * What it tells: milliseconds, not whole seconds, and a number also while replication is stopped (the
+ * heartbeat keeps aging), where `Seconds_Behind_Master` is `NULL`. A replica keeping up is measured up
+ * to one heartbeat interval behind (the primary's position may hold a heartbeat the replica has not
+ * applied yet), so keep the interval well under `maxReplicaLag`. The servers' clocks are compared: keep
+ * them in sync (NTP). With no heartbeat row on the replica yet, it cannot tell (counted as over any bound).
+ *
+ * @example
+ * ```ts
+ * import { Replication } from "@dbpool/cluster"
+ *
+ * const replication = Replication.mariadbHeartbeat("dbpool_heartbeat")
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const mariadbHeartbeat = (table: string): Replication => ({
+  primaryPosition: internal.positionOf("gtid_binlog_pos"),
+  replicaPosition: internal.heartbeatReplica(table),
+  atLeast: internal.mariadbAtLeast,
+  isPrimary: internal.writable
+})

@@ -12,6 +12,11 @@ export * as FaultProxy from "./FaultProxy.js"
 /**
  * @since 0.1.0
  */
+export * as MariaReplica from "./MariaReplica.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as MariaServer from "./MariaServer.js"
 
 /**
