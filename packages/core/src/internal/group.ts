@@ -11,8 +11,9 @@
  * Capacity moves in two ways. At once: a member that needs a connection and gets no permit makes the
  * group close an idle connection of another member above its floor. On the controller's tick
  * (`rebalance`): when the members' demand exceeds the budget, each gets a max-min fair share (floors
- * first) as its `ceiling`; a member above its share closes its idle surplus now and the rest as its
- * connections come back (the state's release closes what is above the ceiling).
+ * first), and a member that would take more than its share gets it as its `ceiling`: it closes its idle
+ * surplus now and the rest as its connections come back (the state's release closes what is above the
+ * ceiling).
  */
 import { GroupEvent } from "./groupEvent.js"
 import type { Budget, Conn, PoolState } from "./state.js"
@@ -167,7 +168,10 @@ export class Group {
     const demands = members.map((m) => m.demand)
     const contended = demands.reduce((a, b) => a + b, 0) > this.budget
     const shares = contended ? fairShares(demands, members.map((m) => m.floor), this.budget) : undefined
-    members.forEach((m, i) => this.setCeiling(m, shares === undefined ? m.limit : Math.min(m.limit, shares[i]!)))
+    // Only a member that would take more than its share is held to it: the others may use what is free.
+    members.forEach((m, i) =>
+      this.setCeiling(m, shares === undefined || demands[i]! <= shares[i]! ? m.limit : Math.min(m.limit, shares[i]!))
+    )
     for (const m of members) {
       while (m.live > m.state.ceiling && m.spare > 0) this.move(m, m.state.idle[0]!, this.neediest())
     }
