@@ -282,7 +282,14 @@ describe("PoolConfig: the table of settings", () => {
     expect(PoolConfig.defaults).toEqual(fixed)
     expect(Object.keys(fixed)).toEqual(
       names.filter((name) =>
-        !["lifetimeJitter", "healthCheckSchedule", "retrySchedule", "leakDetectionThreshold", "circuitBreakerSchedule", "group"]
+        ![
+          "lifetimeJitter",
+          "healthCheckSchedule",
+          "retrySchedule",
+          "leakDetectionThreshold",
+          "circuitBreakerSchedule",
+          "group"
+        ]
           .includes(name)
       )
     )

@@ -2,6 +2,7 @@ import { PoolGroup, ResourcePool } from "@dbpool/core"
 import type { PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
+import type { Duration } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 
 const budget = 6
@@ -63,9 +64,12 @@ const world = Effect.gen(function*() {
     yield* Effect.fork(Stream.runForEach(a.events, () => check)),
     yield* Effect.fork(Stream.runForEach(b.events, () => check)),
     yield* Effect.fork(Stream.runForEach(group.events, (e) =>
-      Effect.zipRight(Effect.sync(() => {
-        if (e._tag === "CapacityMoved") moves.count++
-      }), check)))
+      Effect.zipRight(
+        Effect.sync(() => {
+          if (e._tag === "CapacityMoved") moves.count++
+        }),
+        check
+      )))
   ]
   yield* Fake.settle
   const held = (pool: ResourcePool.ResourcePool<Fake.FakeConnection, string>) =>
@@ -78,7 +82,7 @@ const burst = (
   pool: ResourcePool.ResourcePool<Fake.FakeConnection, string>,
   fibers: number,
   uses: number,
-  hold = "100 millis"
+  hold: Duration.DurationInput = "100 millis"
 ) =>
   Effect.forEach(
     Array.from({ length: fibers }),
@@ -184,8 +188,13 @@ describe("PoolGroup", () => {
         acquire: Effect.succeed(1),
         config: { name: "z", maxConnections: 3, group: PoolGroup.member(group, { floor: 2, ceiling: 1 }) }
       }))
-      expect(badFloor).toMatchObject({ field: "group", reason: "floor (2) must not exceed the ceiling (1, at most maxConnections)" })
-      const notAGroup = yield* Effect.flip(ResourcePool.make({ acquire: Effect.succeed(1), config: { group: {} as any } }))
+      expect(badFloor).toMatchObject({
+        field: "group",
+        reason: "floor (2) must not exceed the ceiling (1, at most maxConnections)"
+      })
+      const notAGroup = yield* Effect.flip(
+        ResourcePool.make({ acquire: Effect.succeed(1), config: { group: {} as any } })
+      )
       expect(notAGroup).toMatchObject({ field: "group" })
       expect(yield* Effect.flip(PoolGroup.make({ maxConnections: 0 }))).toMatchObject({ field: "maxConnections" })
       const stats = yield* group.stats

@@ -76,20 +76,24 @@ const alternatingLoad = (members: ReadonlyArray<Member>) =>
   })
 
 describeDb("PoolGroup on PostgreSQL", () => {
-  it.live("the control: the same pools and load without the group are refused by the server", () =>
-    Effect.gen(function*() {
-      const members = [
-        yield* member(undefined, "a", "test"),
-        yield* member(undefined, "b", "test"),
-        yield* member(undefined, "c", "postgres")
-      ]
-      const failures = yield* Effect.exit(alternatingLoad(members))
-      let connectFailures = 0
-      for (const m of members) connectFailures += (yield* m.pool.stats).connectFailures
-      console.log(`pg without group: budget ${budget}, connect failures ${connectFailures}`)
-      expect(connectFailures).toBeGreaterThan(0)
-      expect(failures._tag).toBe("Failure")
-    }).pipe(Effect.scoped), 60_000)
+  it.live(
+    "the control: the same pools and load without the group are refused by the server",
+    () =>
+      Effect.gen(function*() {
+        const members = [
+          yield* member(undefined, "a", "test"),
+          yield* member(undefined, "b", "test"),
+          yield* member(undefined, "c", "postgres")
+        ]
+        const failures = yield* Effect.exit(alternatingLoad(members))
+        let connectFailures = 0
+        for (const m of members) connectFailures += (yield* m.pool.stats).connectFailures
+        console.log(`pg without group: budget ${budget}, connect failures ${connectFailures}`)
+        expect(connectFailures).toBeGreaterThan(0)
+        expect(failures._tag).toBe("Failure")
+      }).pipe(Effect.scoped),
+    60_000
+  )
 
   it.live(
     "three pools under a role's CONNECTION LIMIT equal to the budget, alternating load: no connection ever refused",
@@ -129,11 +133,14 @@ describeDb("PoolGroup on PostgreSQL", () => {
           expect([s.failedRequests, s.connectFailures]).toEqual([0, 0])
         }
         expect(stats.connections).toBeLessThanOrEqual(budget)
-      }).pipe(Effect.scoped, Effect.zipRight(Effect.gen(function*() {
-        // Closed with their scope: the server lets go of every session.
-        for (let i = 0; i < 100 && (yield* serverCount) > 0; i++) yield* Effect.sleep("20 millis")
-        expect(yield* serverCount).toBe(0)
-      }))),
+      }).pipe(
+        Effect.scoped,
+        Effect.zipRight(Effect.gen(function*() {
+          // Closed with their scope: the server lets go of every session.
+          for (let i = 0; i < 100 && (yield* serverCount) > 0; i++) yield* Effect.sleep("20 millis")
+          expect(yield* serverCount).toBe(0)
+        }))
+      ),
     60_000
   )
 })

@@ -9,7 +9,7 @@ import * as Metric from "effect/Metric"
 import { pipeArguments } from "effect/Pipeable"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as PoolConfig from "../PoolConfig.js"
 import { PoolConfigError } from "../PoolError.js"
@@ -26,8 +26,7 @@ export const MembershipTypeId: PoolGroup.MembershipTypeId = Symbol.for(
 /** The bookkeeping behind a `PoolGroup` value, for the pools that join it. */
 const groups = new WeakMap<PoolGroup.PoolGroup, { readonly group: Group; readonly now: () => number }>()
 
-export const isPoolGroup = (u: unknown): u is PoolGroup.PoolGroup =>
-  typeof u === "object" && u !== null && TypeId in u
+export const isPoolGroup = (u: unknown): u is PoolGroup.PoolGroup => typeof u === "object" && u !== null && TypeId in u
 
 export const isMembership = (u: unknown): u is PoolGroup.Membership =>
   typeof u === "object" && u !== null && MembershipTypeId in u
@@ -43,7 +42,12 @@ const wholeAtLeast = (n: unknown, min: number): boolean => typeof n === "number"
 export const member = (
   group: PoolGroup.PoolGroup,
   bounds: { readonly floor?: number | undefined; readonly ceiling?: number | undefined } = {}
-): PoolGroup.Membership => ({ [MembershipTypeId]: MembershipTypeId, group, floor: bounds.floor, ceiling: bounds.ceiling })
+): PoolGroup.Membership => ({
+  [MembershipTypeId]: MembershipTypeId,
+  group,
+  floor: bounds.floor,
+  ceiling: bounds.ceiling
+})
 
 /** The `group` setting's rule against the pool's bounds (checked with the rest of the configuration). */
 export const checkSetting = (
@@ -72,7 +76,10 @@ export const join = <A, E>(
   const value = isMembership(setting) ? setting.group : setting
   const internal = groups.get(value)!
   const floor = (isMembership(setting) ? setting.floor : undefined) ?? config.minConnections
-  const cap = Math.min((isMembership(setting) ? setting.ceiling : undefined) ?? config.maxConnections, value.maxConnections)
+  const cap = Math.min(
+    (isMembership(setting) ? setting.ceiling : undefined) ?? config.maxConnections,
+    value.maxConnections
+  )
   return Effect.suspend(() => {
     const refused = internal.group.refuse(config.name, floor)
     if (refused !== undefined) return Effect.fail(invalid("group", value.name, refused))
@@ -86,7 +93,9 @@ export const join = <A, E>(
 // ---- metrics ------------------------------------------------------------------
 const groupAttribute = "dbpool.group.name"
 const poolAttribute = "db.client.connection.pool.name"
-const budgetGauge = Metric.gauge("dbpool.group.max", { description: "The connection budget shared by the group's pools" })
+const budgetGauge = Metric.gauge("dbpool.group.max", {
+  description: "The connection budget shared by the group's pools"
+})
 const usedGauge = Metric.gauge("dbpool.group.connections", {
   description: "A member's connections, open or being opened, counted against the group's budget"
 })
