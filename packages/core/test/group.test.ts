@@ -1,7 +1,7 @@
 import { PoolGroup, ResourcePool } from "@dbpool/core"
 import type { PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
+import { Effect, Exit, Fiber, Metric, Ref, Scope, Stream, TestClock } from "effect"
 import type { Duration } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 
@@ -199,6 +199,18 @@ describe("PoolGroup", () => {
       expect(yield* Effect.flip(PoolGroup.make({ maxConnections: 0 }))).toMatchObject({ field: "maxConnections" })
       const stats = yield* group.stats
       expect(stats.members.map((m) => [m.pool, m.floor, m.connections])).toEqual([["x", 3, 3], ["y", 1, 1]])
+      // A controller step publishes the group's gauges, tagged with the group's and the pool's names.
+      yield* group.rebalance
+      const snapshot = yield* Metric.snapshot
+      const gauge = (name: string, pool?: string) =>
+        snapshot.filter((pair) =>
+          pair.metricKey.name === name &&
+          pair.metricKey.tags.some((t) => t.key === "dbpool.group.name" && t.value === "small") &&
+          (pool === undefined || pair.metricKey.tags.some((t) => t.value === pool))
+        ).map((pair) => (pair.metricState as { readonly value: number }).value)
+      expect(gauge("dbpool.group.max")).toEqual([4])
+      expect(gauge("dbpool.group.connections", "x")).toEqual([3])
+      expect(gauge("dbpool.group.ceiling", "y")).toEqual([4]) // its maxConnections (50), at most the budget
     }).pipe(Effect.scoped))
 })
 
