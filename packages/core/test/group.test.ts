@@ -167,6 +167,25 @@ describe("PoolGroup", () => {
       yield* finish(w)
     }))
 
+  it.effect("a pool starting while the budget is held by another's idle connections starts, then gets one when asked", () =>
+    Effect.gen(function*() {
+      const group = yield* PoolGroup.make({ name: "full", maxConnections: 2 })
+      const x = yield* ResourcePool.make({
+        acquire: Effect.succeed(1),
+        config: { name: "x", minConnections: 2, group: PoolGroup.member(group, { floor: 0 }) }
+      })
+      // No permit is free and y's floor (0) needs none: its warm-up opens nothing and does not wait.
+      const y = yield* ResourcePool.make({
+        acquire: Effect.succeed(2),
+        config: { name: "y", minConnections: 1, group: PoolGroup.member(group, { floor: 0 }) }
+      })
+      expect([(yield* x.stats).totalConnections, (yield* y.stats).totalConnections]).toEqual([2, 0])
+      // A caller of y: one of x's idle connections is closed for it, and y opens one in its place.
+      expect(yield* y.use((lease) => Effect.succeed(lease.resource))).toBe(2)
+      expect((yield* group.stats).members.map((m) => [m.pool, m.connections])).toEqual([["x", 1], ["y", 1]])
+      expect((yield* group.stats).capacityMoves).toBe(1)
+    }).pipe(Effect.scoped))
+
   it.effect("a pool whose floor would not fit the budget fails with PoolConfigError; so do bad bounds", () =>
     Effect.gen(function*() {
       const group = yield* PoolGroup.make({ name: "small", maxConnections: 4 })
@@ -192,6 +211,10 @@ describe("PoolGroup", () => {
         field: "group",
         reason: "floor (2) must not exceed the ceiling (1, at most maxConnections)"
       })
+      const sameName = yield* Effect.flip(
+        ResourcePool.make({ acquire: Effect.succeed(1), config: { name: "x", minConnections: 0, group } })
+      )
+      expect(sameName).toMatchObject({ field: "group", reason: "a pool named \"x\" is already in group \"small\"" })
       const notAGroup = yield* Effect.flip(
         ResourcePool.make({ acquire: Effect.succeed(1), config: { group: {} as any } })
       )
