@@ -230,7 +230,7 @@ describe("PoolGroup", () => {
           pair.metricKey.name === name &&
           pair.metricKey.tags.some((t) => t.key === "dbpool.group.name" && t.value === "small") &&
           (pool === undefined || pair.metricKey.tags.some((t) => t.value === pool))
-        ).map((pair) => (pair.metricState as { readonly value: number }).value)
+        ).map((pair) => (pair.metricState as unknown as { readonly value: number }).value)
       expect(gauge("dbpool.group.max")).toEqual([4])
       expect(gauge("dbpool.group.connections", "x")).toEqual([3])
       expect(gauge("dbpool.group.ceiling", "y")).toEqual([4]) // its maxConnections (50), at most the budget
