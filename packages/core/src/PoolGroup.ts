@@ -68,6 +68,15 @@ export type GroupEvent = eventInternal.GroupEvent
 export const GroupEvent = eventInternal.GroupEvent
 
 /**
+ * What `make` takes: the budget, and how often the controller rebalances.
+ *
+ * @example
+ * ```ts
+ * import type * as PoolGroup from "@dbpool/core/PoolGroup"
+ *
+ * const options: PoolGroup.Options = { name: "tenants", maxConnections: 90, rebalanceInterval: "500 millis" }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -83,7 +92,7 @@ export interface Options {
 }
 
 /**
- * One member in a group's statistics. `connections` is what it holds of the budget (open,
+ * One member in a group's statistics (`GroupStats.members`). `connections` is what it holds of the budget (open,
  * closing, and being opened).
  *
  * @since 0.1.0
@@ -105,6 +114,17 @@ export interface MemberStats {
 }
 
 /**
+ * The group's statistics: the budget, what is counted against it, and each member.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as PoolGroup from "@dbpool/core/PoolGroup"
+ *
+ * declare const group: PoolGroup.PoolGroup
+ * const waiting = Effect.map(group.stats, (s) => s.members.filter((m) => m.waiting > 0).map((m) => m.pool))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -121,6 +141,17 @@ export interface GroupStats {
 /**
  * A group of pools under one connection budget. Make it with `make` and give it (or a `member` of
  * it) as a pool's `group` setting.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import type * as PoolGroup from "@dbpool/core/PoolGroup"
+ *
+ * declare const group: PoolGroup.PoolGroup
+ * const logMoves = Stream.runForEach(group.events, (event) =>
+ *   event._tag === "CapacityMoved" ? Effect.log(`${event.from} -> ${event.to ?? "(its share)"}`) : Effect.void
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -140,7 +171,15 @@ export interface PoolGroup extends Pipeable {
 }
 
 /**
- * A pool's place in a group, with its own bounds there.
+ * A pool's place in a group, with its own bounds there (see `member`).
+ *
+ * @example
+ * ```ts
+ * import * as PoolGroup from "@dbpool/core/PoolGroup"
+ *
+ * declare const group: PoolGroup.PoolGroup
+ * const reports: PoolGroup.Membership = PoolGroup.member(group, { floor: 0, ceiling: 2 })
+ * ```
  *
  * @since 0.1.0
  * @category models
