@@ -393,6 +393,7 @@ export class PoolState<A, E> {
     this.refillPausedUntil = pauseUntil
     if (this.closed) {
       this.checkDrained()
+      this.permitFreed(now)
       return
     }
     // While the circuit is open, ensureCapacity decides which waiters fail.
@@ -522,7 +523,8 @@ export class PoolState<A, E> {
     if (conn.unhealthy) this.unhealthy--
     this.closedBy[reason]++
     if (this.closed) this.checkDrained()
-    else this.permitFreed(now)
+    // Even while shutting down: in a group, another member may be waiting for this permit.
+    this.permitFreed(now)
   }
 
   private removeIdle(conn: Conn<A>): void {
