@@ -24,7 +24,7 @@ export const MembershipTypeId: PoolGroup.MembershipTypeId = Symbol.for(
 ) as PoolGroup.MembershipTypeId
 
 /** The bookkeeping behind a `PoolGroup` value, for the pools that join it. */
-const groups = new WeakMap<PoolGroup.PoolGroup, { readonly group: Group; readonly now: () => number }>()
+const groups = new WeakMap<PoolGroup.PoolGroup, Group>()
 
 export const isPoolGroup = (u: unknown): u is PoolGroup.PoolGroup => typeof u === "object" && u !== null && TypeId in u
 
@@ -55,6 +55,7 @@ export const checkSetting = (
   earlier: { readonly minConnections: number; readonly maxConnections: number }
 ): string | undefined => {
   if (!isMembership(value)) return undefined
+  if (!isPoolGroup(value.group)) return "must be a membership of a PoolGroup (PoolGroup.member(group, ...))"
   const { ceiling, floor } = value
   if (floor !== undefined && !wholeAtLeast(floor, 0)) return `floor must be a whole number ≥ 0 (got ${floor})`
   if (ceiling !== undefined && !wholeAtLeast(ceiling, 1)) return `ceiling must be a whole number ≥ 1 (got ${ceiling})`
@@ -74,19 +75,22 @@ export const join = <A, E>(
   const setting = config.group
   if (setting === undefined) return Effect.succeed(Effect.void)
   const value = isMembership(setting) ? setting.group : setting
-  const internal = groups.get(value)!
+  const group = groups.get(value)
   const floor = (isMembership(setting) ? setting.floor : undefined) ?? config.minConnections
   const cap = Math.min(
     (isMembership(setting) ? setting.ceiling : undefined) ?? config.maxConnections,
     value.maxConnections
   )
   return Effect.suspend(() => {
-    const refused = internal.group.refuse(config.name, floor)
+    if (group === undefined) {
+      return Effect.fail(invalid("group", value.name, "is a PoolGroup of another copy of @dbpool/core"))
+    }
+    const refused = group.refuse(config.name, floor)
     if (refused !== undefined) return Effect.fail(invalid("group", value.name, refused))
-    const m = new Member(internal.group, state as PoolState<unknown, unknown>, floor, cap)
-    internal.group.join(m)
+    const m = new Member(group, state as PoolState<unknown, unknown>, floor, cap)
+    group.join(m)
     state.ceiling = Math.min(state.ceiling, cap)
-    return Effect.succeed(Effect.sync(() => internal.group.leave(m)))
+    return Effect.succeed(Effect.sync(() => group.leave(m)))
   })
 }
 
@@ -192,6 +196,6 @@ export const make = (options: PoolGroup.Options): Effect.Effect<PoolGroup.PoolGr
         return pipeArguments(this, arguments)
       }
     }
-    groups.set(value, { group, now })
+    groups.set(value, group)
     return value
   })
