@@ -1,7 +1,7 @@
 import { PoolGroup, ResourcePool } from "@dbpool/core"
 import type { PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Metric, Ref, Scope, Stream, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Ref, Scope, Stream, TestClock } from "effect"
 import type { Duration } from "effect"
 import * as Fake from "./utils/FakeResource.js"
 
@@ -184,6 +184,37 @@ describe("PoolGroup", () => {
       expect(yield* y.use((lease) => Effect.succeed(lease.resource))).toBe(2)
       expect((yield* group.stats).members.map((m) => [m.pool, m.connections])).toEqual([["x", 1], ["y", 1]])
       expect((yield* group.stats).capacityMoves).toBe(1)
+    }).pipe(Effect.scoped))
+
+  it.effect("a member shutting down hands its permits on as its closes complete, with no tick", () =>
+    Effect.gen(function*() {
+      const group = yield* PoolGroup.make({ name: "handover", maxConnections: 2, rebalanceInterval: "1 hour" })
+      const xScope = yield* Scope.make()
+      const x = yield* ResourcePool.make({
+        acquire: Effect.succeed(1),
+        config: { name: "x", minConnections: 0, maxConnections: 2, group }
+      }).pipe(Scope.extend(xScope))
+      const y = yield* ResourcePool.make({
+        acquire: Effect.succeed(2),
+        config: { name: "y", minConnections: 0, maxConnections: 2, group }
+      })
+      // x's two connections are in use; y's caller waits: nothing is idle anywhere, the budget is held.
+      const release = yield* Deferred.make<void>()
+      const users = yield* Effect.forEach([1, 2], () => Effect.fork(x.use(() => Deferred.await(release))))
+      yield* Fake.settle
+      const waiting = yield* Effect.fork(y.use((lease) => Effect.succeed(lease.resource)))
+      yield* Fake.settle
+      expect((yield* group.stats).members.map((m) => [m.pool, m.connections, m.waiting])).toEqual([
+        ["x", 2, 0],
+        ["y", 0, 1]
+      ])
+      // x shuts down; its users finish; its connections close and y is served, the clock unmoved.
+      const closing = yield* Effect.fork(Scope.close(xScope, Exit.void))
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.joinAll(users)
+      yield* Fiber.join(closing)
+      expect(yield* Fiber.join(waiting)).toBe(2)
+      expect((yield* group.stats).members.map((m) => [m.pool, m.connections])).toEqual([["y", 1]])
     }).pipe(Effect.scoped))
 
   it.effect("a pool whose floor would not fit the budget fails with PoolConfigError; so do bad bounds", () =>
