@@ -59,7 +59,7 @@ const world = Effect.gen(function*() {
     }
     checks++
   })
-  const moves = { count: 0 }
+  const moves = { count: 0, ceilings: [] as Array<string> }
   const watchers = [
     yield* Effect.fork(Stream.runForEach(a.events, () => check)),
     yield* Effect.fork(Stream.runForEach(b.events, () => check)),
@@ -67,6 +67,7 @@ const world = Effect.gen(function*() {
       Effect.zipRight(
         Effect.sync(() => {
           if (e._tag === "CapacityMoved") moves.count++
+        else moves.ceilings.push(`${e.pool}: ${e.previous} -> ${e.ceiling}`)
         }),
         check
       )))
@@ -121,6 +122,7 @@ describe("PoolGroup", () => {
       yield* run(1000)
 
       // Both busy: within one tick (plus one use, for a connection to come back) each holds its fair share.
+      w.moves.ceilings.length = 0
       const burstA2 = yield* burst(a, 12, 30)
       const burstB2 = yield* burst(b, 12, 30)
       yield* run(1300)
@@ -132,6 +134,8 @@ describe("PoolGroup", () => {
       // Quiet again: at the next tick the ceilings go back to the members' caps.
       yield* run(1000)
       expect((yield* group.stats).members.map((m) => m.ceiling)).toEqual([6, 6])
+      // b was still held to its share of 5 from its own burst (a at its floor of 1).
+      expect(w.moves.ceilings).toEqual(["a: 6 -> 3", "b: 5 -> 3", "a: 3 -> 6", "b: 3 -> 6"])
 
       expect(count.violations).toBe(0)
       expect(count.peak).toBe(budget)
