@@ -67,7 +67,7 @@ const world = Effect.gen(function*() {
       Effect.zipRight(
         Effect.sync(() => {
           if (e._tag === "CapacityMoved") moves.count++
-        else moves.ceilings.push(`${e.pool}: ${e.previous} -> ${e.ceiling}`)
+          else moves.ceilings.push(`${e.pool}: ${e.previous} -> ${e.ceiling}`)
         }),
         check
       )))
