@@ -282,7 +282,14 @@ describe("PoolConfig: the table of settings", () => {
     expect(PoolConfig.defaults).toEqual(fixed)
     expect(Object.keys(fixed)).toEqual(
       names.filter((name) =>
-        !["lifetimeJitter", "healthCheckSchedule", "retrySchedule", "leakDetectionThreshold", "circuitBreakerSchedule"]
+        ![
+          "lifetimeJitter",
+          "healthCheckSchedule",
+          "retrySchedule",
+          "leakDetectionThreshold",
+          "circuitBreakerSchedule",
+          "group"
+        ]
           .includes(name)
       )
     )
@@ -386,7 +393,8 @@ describe("PoolConfig: the table of settings", () => {
       expect(names.filter((name) => fields[name].read === undefined)).toEqual([
         "healthCheckSchedule",
         "retrySchedule",
-        "circuitBreakerSchedule"
+        "circuitBreakerSchedule",
+        "group"
       ])
     }))
 

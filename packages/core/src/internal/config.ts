@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as PoolConfig from "../PoolConfig.js"
 import type { PoolConfigError } from "../PoolError.js"
+import * as group from "./poolGroup.js"
 import * as Setting from "./setting.js"
 
 /** Share of `maxLifetime` taken as the default jitter, as HikariCP does. */
@@ -91,7 +92,18 @@ export const fields = {
    * Overrides `circuitBreakerProbeInterval`: a probe at each recurrence, from the moment the circuit opens.
    * If the schedule ends, the circuit closes without a probe and callers' connections are attempted again.
    */
-  circuitBreakerSchedule: Setting.schedule()
+  circuitBreakerSchedule: Setting.schedule(),
+  /**
+   * Joins a `PoolGroup` (or `PoolGroup.member(group, { floor, ceiling })`): one connection budget shared
+   * with the group's other pools; the pool's floor defaults to `minConnections`, its ceiling to
+   * `maxConnections`. Default: no group.
+   */
+  group: Setting.value(
+    group.isGroupSetting,
+    "must be a PoolGroup (PoolGroup.make) or a membership (PoolGroup.member)",
+    (value, earlier: { readonly minConnections: number; readonly maxConnections: number }) =>
+      group.checkSetting(value, earlier)
+  )
 }
 
 type Fields = typeof fields

@@ -335,7 +335,9 @@ const makeWarmUp = <A, E>(
     if (config.minConnections > 0) {
       warming.on = true
       state.ensureCapacity(now())
-      yield* warming.done.await
+      // In a group whose budget is held by the other members, nothing may be granted yet: the pool starts
+      // with what it got, and opens the rest as permits come back.
+      if (state.pending > 0) yield* warming.done.await
       warming.on = false
       if (state.open.size === 0 && state.lastConnectError !== undefined) {
         return yield* Effect.fail(state.lastConnectError)

@@ -32,6 +32,7 @@ import { Events } from "./events.js"
 import { makeHousekeeping } from "./housekeeping.js"
 import { heldLeases, LeaseImpl } from "./lease.js"
 import { PoolMetrics } from "./metrics.js"
+import * as group from "./poolGroup.js"
 import { PoolState } from "./state.js"
 import { StatsPublication } from "./stats.js"
 
@@ -88,6 +89,8 @@ export const make = <A, E = never, R = never>(
     let creation: Creation<A, E> | undefined = undefined
     const { allClosed, ctx, leasesReturned } = yield* makeContext<A, E>(config, () => creation!)
     const { closedError, events, state, stats } = ctx
+    // A pool in a group takes its permits from the group's budget before it asks for any creation.
+    const leaveGroup = yield* group.join(config, state)
     creation = yield* makeCreation(ctx, {
       acquire: Effect.provide(options.acquire, context),
       release: options.release ?? (() => Effect.void),
@@ -124,6 +127,7 @@ export const make = <A, E = never, R = never>(
       yield* Fiber.interruptAll(creators)
       state.abandonCreations()
       yield* allClosed.await
+      yield* leaveGroup
       yield* Fiber.interruptAll(background)
       yield* housekeeping.timer.stop
       yield* stats.publish

@@ -181,3 +181,19 @@ const decodeDuration = (field: string, input: unknown): Duration.Duration => {
   }
   return decoded.value
 }
+
+/**
+ * A value only code can give (a `PoolGroup`), recognised by `is`; off unless given. Config never reads it.
+ */
+export const value = <T, E = unknown>(
+  is: (u: unknown) => u is T,
+  expected: string,
+  relation?: ((value: T, earlier: E) => string | undefined) | undefined
+): Setting<T, T | undefined, undefined, E> => ({
+  default: undefined,
+  optional: true,
+  check: (field, value) => is(value) ? value : invalid(field, value, expected),
+  defaultFrom: undefined,
+  relation: relation === undefined ? undefined : (v, earlier) => v === undefined ? undefined : relation(v, earlier),
+  read: undefined
+})

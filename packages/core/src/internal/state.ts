@@ -60,6 +60,18 @@ export interface Runtime<A> {
 
 export type PoolWaiter<A, E> = Waiter<Conn<A>, PoolError<E>>
 
+/**
+ * A pool group's hold on a member (internal/group.ts): the group's connections, open or being opened,
+ * never exceed its budget. `grant` is asked before a creation is counted as pending (the pool's
+ * `open.size + pending` is its share of the budget); `freed` is told when a permit came back.
+ */
+export interface Budget {
+  /** How many of `wanted` creations this member may start now; when short, the group makes room elsewhere. */
+  readonly grant: (wanted: number) => number
+  /** A connection's close completed, or a creation failed: the group hands the permit to its neediest member. */
+  readonly freed: (now: number) => void
+}
+
 export class PoolState<A, E> {
   // ---- connections -------------------------------------------------------
   /** Every open connection, whatever its state; each counts against the maximum until closed. */
@@ -75,6 +87,12 @@ export class PoolState<A, E> {
 
   // ---- callers -----------------------------------------------------------
   readonly waiters = new WaiterQueue<Conn<A>, PoolError<E>>()
+
+  // ---- group -------------------------------------------------------------
+  /** The effective cap (≤ max): a pool group lowers it to move this pool's capacity to another member. */
+  ceiling: number
+  /** Set when the pool belongs to a group. */
+  budget: Budget | undefined = undefined
 
   // ---- lifecycle ---------------------------------------------------------
   closed = false
@@ -118,7 +136,9 @@ export class PoolState<A, E> {
     /** `maxWaiting`: callers beyond it are refused once nothing more can be opened. */
     readonly maxWaiting: number,
     readonly runtime: Runtime<A>
-  ) {}
+  ) {
+    this.ceiling = max
+  }
 
   // ==== acquisition ========================================================
 
@@ -250,7 +270,7 @@ export class PoolState<A, E> {
     if (this.closed) this.close(conn, "closed")
     else if (mustClose !== undefined) this.close(conn, mustClose)
     else if (now >= conn.retireAt) this.close(conn, "lifetime")
-    else if (this.open.size - this.closing > this.max) this.close(conn, "idle")
+    else if (this.open.size - this.closing > this.ceiling) this.close(conn, "idle")
     else this.handOffOrIdle(conn, now)
     if (this.closed) this.checkDrained()
   }
@@ -283,6 +303,7 @@ export class PoolState<A, E> {
   resize(min: number, max: number, now: number): void {
     this.min = min
     this.max = max
+    this.ceiling = max // a group lowers it again at its next rebalance
     for (const conn of this.idle.slice()) {
       if (this.open.size - this.closing <= this.max) break
       this.close(conn, "idle")
@@ -303,8 +324,10 @@ export class PoolState<A, E> {
     const live = this.open.size - this.closing
     const forMin = now >= this.refillPausedUntil ? this.min - (live + this.pending) : 0
     const forWaiters = this.waiters.length - this.pending
-    const room = this.max - (this.open.size + this.pending)
-    const n = Math.min(Math.max(forMin, forWaiters), room)
+    const room = this.ceiling - (this.open.size + this.pending)
+    const wanted = Math.min(Math.max(forMin, forWaiters), room)
+    // In a group, each creation takes a permit of the shared budget before it counts as pending.
+    const n = this.budget === undefined || wanted <= 0 ? wanted : this.budget.grant(wanted)
     for (let i = 0; i < n; i++) {
       this.pending++
       this.queuedCreations++
@@ -370,13 +393,20 @@ export class PoolState<A, E> {
     this.refillPausedUntil = pauseUntil
     if (this.closed) {
       this.checkDrained()
+      this.permitFreed(now)
       return
     }
     // While the circuit is open, ensureCapacity decides which waiters fail.
     if (!this.circuitOpen && this.waiters.length > this.pending && this.waiters.head !== undefined) {
       this.fail(this.waiters.head, error)
     }
-    this.ensureCapacity(now)
+    this.permitFreed(now)
+  }
+
+  /** A connection or creation ended: in a group, the freed permit goes to the neediest member first. */
+  private permitFreed(now: number): void {
+    if (this.budget !== undefined) this.budget.freed(now)
+    else this.ensureCapacity(now)
   }
 
   // ==== circuit breaker ====================================================
@@ -441,7 +471,8 @@ export class PoolState<A, E> {
    * no room.
    */
   beginProbe(): boolean {
-    if (this.closed || !this.circuitOpen || this.pending > 0 || this.open.size >= this.max) return false
+    if (this.closed || !this.circuitOpen || this.pending > 0 || this.open.size >= this.ceiling) return false
+    if (this.budget !== undefined && this.budget.grant(1) < 1) return false
     this.pending++
     return true
   }
@@ -492,7 +523,8 @@ export class PoolState<A, E> {
     if (conn.unhealthy) this.unhealthy--
     this.closedBy[reason]++
     if (this.closed) this.checkDrained()
-    else this.ensureCapacity(now)
+    // Even while shutting down: in a group, another member may be waiting for this permit.
+    this.permitFreed(now)
   }
 
   private removeIdle(conn: Conn<A>): void {

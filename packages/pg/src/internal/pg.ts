@@ -436,10 +436,11 @@ const make = (
           settle(Effect.succeed(client))
         }
       })
-      // Interrupted (connectTimeout): close whatever was opened.
-      return Effect.sync(() => {
+      // Interrupted (connectTimeout): close whatever was opened, and only then let the attempt end, so that the
+      // pool (and a pool group's budget) stops counting this session once the server has let it go.
+      return Effect.suspend(() => {
         pending = undefined
-        client.end().catch(() => {})
+        return endClient(client)
       })
     })
 
