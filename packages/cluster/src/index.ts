@@ -19,6 +19,11 @@ export * as ClusterEvent from "./ClusterEvent.js"
 /**
  * @since 0.1.0
  */
+export * as ClusterStats from "./ClusterStats.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as PgCluster from "./PgCluster.js"
 
 /**
