@@ -112,7 +112,9 @@ export const checkPoolNames = (
     new ClusterConfigError({
       problem: "InvalidOption",
       message: `node ${node}: its pool is named ${JSON.stringify(pools[index]!.config.name)}; name it after the node ` +
-        `(Pool.make(connector, { name: ${JSON.stringify(node)} })) so that its statistics and metrics carry the node's name`
+        `(Pool.make(connector, { name: ${
+          JSON.stringify(node)
+        } })) so that its statistics and metrics carry the node's name`
     })
   )
 }
