@@ -107,16 +107,11 @@ export const checkPoolNames = (
 ): Effect.Effect<void, ClusterConfigError> => {
   const index = configs.findIndex((config, i) => pools[i]!.config.name !== config.name)
   if (index < 0) return Effect.void
-  const node = configs[index]!.name
-  return Effect.fail(
-    new ClusterConfigError({
-      problem: "InvalidOption",
-      message: `node ${node}: its pool is named ${JSON.stringify(pools[index]!.config.name)}; name it after the node ` +
-        `(Pool.make(connector, { name: ${
-          JSON.stringify(node)
-        } })) so that its statistics and metrics carry the node's name`
-    })
-  )
+  const node = JSON.stringify(configs[index]!.name)
+  const pool = JSON.stringify(pools[index]!.config.name)
+  const message = `node ${configs[index]!.name}: its pool is named ${pool}; name it after the node ` +
+    `(Pool.make(connector, { name: ${node} })) so that its statistics and metrics carry the node's name`
+  return Effect.fail(new ClusterConfigError({ problem: "InvalidOption", message }))
 }
 
 export interface Stats {
