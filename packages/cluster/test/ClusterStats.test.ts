@@ -174,7 +174,9 @@ describe("Cluster stats", () => {
     Effect.gen(function*() {
       const [p, x] = nodes("p", "x")
       const [primary, other] = fakeConfigs([p!, x!])
-      const error = yield* Effect.flip(Cluster.make([primary!, { ...other!, name: "replica-1" }]))
+      const error = (yield* Effect.flip(
+        Cluster.make([primary!, { ...other!, name: "replica-1" }])
+      )) as ClusterError.ClusterConfigError
       expect(error).toBeInstanceOf(ClusterError.ClusterConfigError)
       expect(error.problem).toBe("InvalidOption")
       expect(error.message).toBe(
