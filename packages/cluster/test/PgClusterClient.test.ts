@@ -8,7 +8,7 @@ import { PgCluster as TestCluster, Reliability } from "@dbpool/testing"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Deferred, Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Chunk, Context, Deferred, Effect, Exit, Fiber, Layer, Redacted, Scope, Stream } from "effect"
 
 const pool = { minConnections: 0, maxConnections: 4, maxRetries: 0, connectTimeout: "2 seconds" } as const
 
@@ -41,7 +41,7 @@ describe("PgCluster.layer as PgClient", () => {
       yield* primary.sql("CREATE TABLE t (n int, doc jsonb)")
       const replica = yield* TestCluster.makeReplica(primary)
       const applicationName = `dbpool-cluster-pgclient-${process.pid}`
-      const scope = yield* Effect.scope
+      const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
         PgCluster.layer([
           { name: "pg-primary", role: "primary", url: Redacted.make(primary.url), applicationName, pool },
@@ -79,6 +79,12 @@ describe("PgCluster.layer as PgClient", () => {
         ["pg-primary", 0, 3],
         ["pg-replica", 3, 0]
       ])
+      // every node's pool back to idle, and once the layer's scope closed, nothing of it left on either server
+      for (const node of stats.nodes) expect([node.pool.activeConnections, node.pool.waitingRequests]).toEqual([0, 0])
+      yield* Scope.close(scope, Exit.void)
+      for (const server of [primary, replica]) {
+        yield* Reliability.eventually("the backends to end", server.countConnections(applicationName), (n) => n === 0)
+      }
     }))
 
   it.scopedLive("listen has its connection on the primary; notify runs on the primary even inside a read", () =>

@@ -51,7 +51,7 @@ export const make = <E = never, R = never>(
     yield* Effect.forEach(routed, (node) => Effect.forkIn(watchCircuit(node.pool, node.tracker), scope))
     const primary = routed[resolved.primaryIndex]!
     const replicas = routed.filter((node) => node !== primary)
-    const stats = yield* Stats.make(routed, () => primary, Stream.fromPubSub(events), scope)
+    const stats = yield* Stats.make(routed, () => primary, events, scope)
     if (options.replication !== undefined && Number.isFinite(resolved.maxLag)) {
       const schedule = Schedule.tapInput(resolved.lagSchedule, () => stats.publish)
       yield* Effect.forkIn(measure(options.replication, primary, replicas, schedule), scope)

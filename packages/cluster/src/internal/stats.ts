@@ -12,8 +12,9 @@ import * as Metric from "effect/Metric"
 import type * as MetricHook from "effect/MetricHook"
 import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
+import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Cluster from "../Cluster.js"
@@ -172,7 +173,7 @@ const setGauges = (nodes: ReadonlyArray<RoutedNode>, stats: ClusterStats): void 
 export const make = (
   nodes: ReadonlyArray<RoutedNode>,
   primary: () => RoutedNode,
-  events: Stream.Stream<ClusterEvent>,
+  events: PubSub.PubSub<ClusterEvent>,
   scope: Scope.Scope
 ): Effect.Effect<Stats> =>
   Effect.gen(function*() {
@@ -192,6 +193,8 @@ export const make = (
     // which would change when the cluster's own circuit watch sees a pool's breaker open.
     const interval = Math.min(...nodes.map((node) => Duration.toMillis(node.pool.config.statsInterval)))
     yield* Effect.forkIn(Effect.repeat(publish, Schedule.spaced(Duration.millis(interval))), scope)
-    yield* Effect.forkIn(Stream.runForEach(events, () => publish), scope)
+    // subscribed now, not when the fiber starts: a NodeDown right after the cluster's start is not missed
+    const downsAndUps = yield* Scope.extend(PubSub.subscribe(events), scope)
+    yield* Effect.forkIn(Stream.runForEach(Stream.fromQueue(downsAndUps), () => publish), scope)
     return { stats: take, changes: ref.changes, publish }
   })

@@ -197,7 +197,11 @@ export const make = (
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.interval), tick)))
     for (const pool of pools) yield* Effect.forkScoped(follow(pool.notices, pool.config.name))
     for (const alerts of options.alerts) yield* Effect.forkScoped(follow(alerts.events, undefined))
-    if (options.cluster !== undefined) yield* Effect.forkScoped(follow(options.cluster.events, undefined))
+    if (options.cluster !== undefined) {
+      // subscribed before the sampler is returned: no NodeDown between the two is missed
+      const downsAndUps = yield* options.cluster.subscribe
+      yield* Effect.forkScoped(follow(Stream.fromQueue(downsAndUps), undefined))
+    }
 
     return {
       pools,

@@ -9,6 +9,8 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 
 /** The part of a `ResourcePool` the dashboard uses: every pool of @dbpool/core and @dbpool/sql is one. */
@@ -71,8 +73,8 @@ export interface ClusterStatsView {
 export interface ClusterSource {
   readonly nodes: ReadonlyArray<{ readonly name: string; readonly role: string; readonly pool: PoolSource }>
   readonly stats: Effect.Effect<ClusterStatsView>
-  /** `NodeDown` and `NodeUp`, each naming its node. */
-  readonly events: Stream.Stream<{ readonly _tag: string; readonly node: string }>
+  /** A subscription to `NodeDown` and `NodeUp` (each naming its node), taken now, ended with the scope. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<{ readonly _tag: string; readonly node: string }>, never, Scope.Scope>
 }
 
 /**
