@@ -192,6 +192,9 @@ describe("the dashboard page in chromium", () => {
         expect(yield* cell(names.dead, "state")).toMatch(/^down: 1 failures in a row: /)
         expect([yield* cell(names.dead, "reads"), yield* cell(names.dead, "rerouted")]).toEqual(["1", "1"])
         expect(yield* text(page, "[data-cluster] [data-alert]")).toBe("2 of 3 nodes up")
+        // each node's pool card names its role, and says when the node is down
+        expect(yield* text(page, `[data-pool="${names.primary}"] [data-role]`)).toBe("primary")
+        expect(yield* text(page, `[data-pool="${names.dead}"] [data-role]`)).toBe("replica · down")
         // the cluster's section, as docs/observability.md shows it
         yield* Effect.promise(() => page.locator("[data-cluster]").screenshot({ path: clusterScreenshot }))
         yield* until(page, `document.querySelector('[data-events="${names.dead}"] [data-event=NodeDown]') !== null`)

@@ -276,6 +276,13 @@ const script = String.raw`
         tr.appendChild(td);
       });
       cluster.tbody.appendChild(tr);
+      // the node's pool card says which node it is
+      var p = pools[n.name];
+      if (p) {
+        var role = el("span", "badge " + (n.up ? "ok" : "bad"), n.role + (n.up ? "" : " · down"));
+        role.setAttribute("data-role", n.role);
+        p.badges.insertBefore(role, p.badges.firstChild);
+      }
     });
   }
 
