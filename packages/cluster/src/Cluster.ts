@@ -162,7 +162,8 @@ export const Cluster: Context.Tag<Cluster, Cluster> = internal.tag
 
 /**
  * Builds every node's pool (concurrently) and the routing client, after checking the configuration
- * (`ClusterConfigError`: no nodes, no or several primaries, a duplicate name, an option out of range).
+ * (`ClusterConfigError`: no nodes, no or several primaries, a duplicate name, an option out of range;
+ * once the pools are built, a pool not named after its node).
  *
  * @example
  * ```ts
