@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { ClusterConfigError } from "./ClusterError.js"
 import type { ClusterEvent } from "./ClusterEvent.js"
+import type { ClusterStats } from "./ClusterStats.js"
 import * as internal from "./internal/cluster.js"
 import * as ReadScope from "./internal/readScope.js"
 import * as Session from "./internal/session.js"
@@ -43,7 +44,9 @@ import type { Selector } from "./Selector.js"
 export type Role = "primary" | "replica"
 
 /**
- * One node of a cluster: a name (unique; also the name of its pool's stats), its role, its weight for the
+ * One node of a cluster: a name (unique; its pool must have the same name, `PoolConfig.name`, so that the
+ * pool's stats and metrics carry it: a pool named otherwise fails the cluster's start with
+ * `ClusterConfigError`), its role, its weight for the
  * `weighted` selector (above 0, default 1), and the effect that builds its pool in the cluster's scope.
  *
  * @since 0.1.0
@@ -130,6 +133,14 @@ export interface Cluster {
   /** A subscription to the events, taken now (none is missed after it), ended with the scope. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<ClusterEvent>, never, Scope.Scope>
   readonly health: Effect.Effect<ReadonlyArray<NodeHealth & { readonly name: string }>>
+  /** Every node's role, health, lag, routed statements and pool statistics, and their sums: exact, now. */
+  readonly stats: Effect.Effect<ClusterStats>
+  /**
+   * The statistics as they change: the current ones first, then the new ones when they differ, looked at
+   * every `statsInterval` (the shortest of the node pools'), when a node goes down or up, and when lag is
+   * measured.
+   */
+  readonly changes: Stream.Stream<ClusterStats>
 }
 
 /**
@@ -151,7 +162,8 @@ export const Cluster: Context.Tag<Cluster, Cluster> = internal.tag
 
 /**
  * Builds every node's pool (concurrently) and the routing client, after checking the configuration
- * (`ClusterConfigError`: no nodes, no or several primaries, a duplicate name, an option out of range).
+ * (`ClusterConfigError`: no nodes, no or several primaries, a duplicate name, an option out of range;
+ * once the pools are built, a pool not named after its node).
  *
  * @example
  * ```ts
@@ -164,8 +176,8 @@ export const Cluster: Context.Tag<Cluster, Cluster> = internal.tag
  * declare const replica: Connector<unknown>
  * const program = Effect.gen(function*() {
  *   const cluster = yield* Cluster.make([
- *     { name: "primary", role: "primary", pool: Pool.make(primary) },
- *     { name: "replica-1", role: "replica", pool: Pool.make(replica) }
+ *     { name: "primary", role: "primary", pool: Pool.make(primary, { name: "primary" }) },
+ *     { name: "replica-1", role: "replica", pool: Pool.make(replica, { name: "replica-1" }) }
  *   ], { selector: "leastBusy" })
  *   return yield* Cluster.read(cluster.sql`SELECT 1`)
  * }).pipe(Effect.scoped)
@@ -192,8 +204,8 @@ export const make: <E = never, R = never>(
  * declare const primary: Connector<unknown>
  * declare const replica: Connector<unknown>
  * const ClusterLive = Cluster.layer([
- *   { name: "primary", role: "primary", pool: Pool.make(primary) },
- *   { name: "replica-1", role: "replica", pool: Pool.make(replica) }
+ *   { name: "primary", role: "primary", pool: Pool.make(primary, { name: "primary" }) },
+ *   { name: "replica-1", role: "replica", pool: Pool.make(replica, { name: "replica-1" }) }
  * ])
  * ```
  *

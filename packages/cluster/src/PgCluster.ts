@@ -8,11 +8,15 @@ import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import * as PgPool from "@dbpool/pg/PgPool"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
 import * as Pool from "@dbpool/sql/Pool"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
+import * as PgClientImpl from "./internal/pgClient.js"
 import * as Replication from "./Replication.js"
 
 /**
@@ -73,13 +77,17 @@ const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
   })
 
 /**
- * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`, reading replication positions with
- * `Replication.postgres` (so `maxReplicaLag` needs nothing more).
+ * A PostgreSQL cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-pg's `PgClient`, reading
+ * replication positions with `Replication.postgres` (so `maxReplicaLag` needs nothing more). A program
+ * written against `PgClient` runs on the cluster unchanged: its statements route as any other (on the
+ * primary, or on a replica inside `Cluster.read`); `listen` has one connection of its own to the primary
+ * and `notify` runs on the primary even inside a read; `config` is the primary's. Building the layer
+ * borrows one of the primary's connections once, to read its settings.
  *
  * @example
  * ```ts
  * import { Cluster, PgCluster } from "@dbpool/cluster"
- * import { SqlClient } from "@effect/sql"
+ * import { PgClient } from "@effect/sql-pg"
  * import { Effect, Redacted } from "effect"
  *
  * const Live = PgCluster.layer([
@@ -88,8 +96,9 @@ const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
  * ], { selector: "leastBusy", readFallback: "primary" })
  *
  * const program = Effect.gen(function*() {
- *   const sql = yield* SqlClient.SqlClient
+ *   const sql = yield* PgClient.PgClient
  *   yield* sql`INSERT INTO events (kind) VALUES ('signup')` // the primary
+ *   yield* sql.notify("events", "signup") // the primary
  *   return yield* Cluster.read(sql`SELECT count(*) FROM events`) // a replica
  * }).pipe(Effect.provide(Live))
  * ```
@@ -101,6 +110,14 @@ export const layer = (
   configs: ReadonlyArray<PgNodeConfig>,
   options?: Cluster.Options
 ): Layer.Layer<
-  Cluster.Cluster | SqlClient.SqlClient,
-  ClusterConfigError | PoolConfigError | ConnectError<ConnectFailure>
-> => Cluster.layer(nodes(configs), { replication: Replication.postgres, ...options })
+  Cluster.Cluster | SqlClient.SqlClient | PgClient.PgClient,
+  ClusterConfigError | PoolConfigError | ConnectError<ConnectFailure> | SqlError
+> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const cluster = yield* Cluster.make(nodes(configs), { replication: Replication.postgres, ...options })
+    const pg = yield* PgClientImpl.make(cluster, configs.find((config) => config.role === "primary")!)
+    return Context.make(Cluster.Cluster, cluster).pipe(
+      Context.add(SqlClient.SqlClient, pg),
+      Context.add(PgClient.PgClient, pg)
+    )
+  }))

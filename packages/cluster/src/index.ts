@@ -24,6 +24,11 @@ export * as MysqlCluster from "./MysqlCluster.js"
 /**
  * @since 0.1.0
  */
+export * as ClusterStats from "./ClusterStats.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as PgCluster from "./PgCluster.js"
 
 /**

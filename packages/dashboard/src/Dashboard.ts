@@ -4,6 +4,14 @@
  * (`/events`), the health routes (`/health/live`, `/health/ready`) and, when
  * given a scrape function, Prometheus metrics (`/metrics`).
  *
+ * With a `Cluster` of @dbpool/cluster in the context the layer is built in, the
+ * dashboard also shows the cluster: its nodes' pools join the given ones, the
+ * page has a cluster section (each node's role, up or down and why, lag, the
+ * statements routed to it), `/stats` has a `cluster` field (`ClusterStats`),
+ * a node's `NodeDown` and `NodeUp` are events of its pool, and
+ * `/health/ready` checks the cluster's primary but not its replicas (reads
+ * fall back when a replica is down).
+ *
  * @since 0.1.0
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
@@ -108,7 +116,10 @@ export { DashboardConfigError } from "./internal/source.js"
  * @category models
  */
 export interface Options<P = never, A = never, M = never> {
-  /** The pools shown, each under its name (`PoolConfig` `name`): names must differ. */
+  /**
+   * The pools shown, each under its name (`PoolConfig` `name`): names must differ. With a `Cluster` of
+   * @dbpool/cluster in the context, its nodes' pools are shown after these (may then be empty).
+   */
   readonly pools: ReadonlyArray<PoolInput<P>>
   /** Default: `DBPOOL_DASHBOARD_HOST`, else `127.0.0.1` (only this machine). */
   readonly host?: string | undefined

@@ -12,10 +12,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { chromium } from "playwright-core"
 import type { Page } from "playwright-core"
+import { makeCluster, postgresUp, workload as clusterWorkload } from "./utils/cluster.js"
 import { fakePool, serve } from "./utils/serve.js"
 
 const executablePath = "/usr/bin/chromium"
 const screenshot = path.resolve(import.meta.dirname, "../../../docs/images/dashboard.png")
+const clusterScreenshot = path.resolve(import.meta.dirname, "../../../docs/images/dashboard-cluster.png")
 const ci = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
 const available = fs.existsSync(executablePath)
 
@@ -146,4 +148,65 @@ describe("the dashboard page in chromium", () => {
       yield* Fiber.join(holders)
     }).pipe(Effect.scoped)
   }, 120_000)
+
+  it.live(
+    "shows a cluster's nodes: role, up or down with why, lag, routed counts, and NodeDown on the node's pool",
+    (ctx) => {
+      if (!available) {
+        const message = `${executablePath} is missing (Debian package chromium; npm run test:env installs it)`
+        if (ci) throw new Error(`${message}: CI must run the browser test`)
+        console.warn(`${message}: skipping`)
+        ctx.skip(message)
+      }
+      return Effect.gen(function*() {
+        if (!(yield* Effect.promise(postgresUp))) {
+          const message = "PostgreSQL does not answer at 127.0.0.1:5432"
+          if (ci) throw new Error(`${message}: CI must run this test`)
+          console.warn(`${message}: skipping`)
+          return ctx.skip(message)
+        }
+        const { cluster, context, names } = yield* makeCluster("page")
+        // no pool given: the cluster's nodes' pools are the page's
+        const { url } = yield* Effect.provide(serve({ pools: [], interval: "100 millis" }), context)
+        yield* clusterWorkload(cluster)
+
+        const browser = yield* launch
+        const page = yield* Effect.promise(() => browser.newPage())
+        yield* Effect.promise(() => page.goto(url))
+        yield* until(page, "document.querySelectorAll('[data-cluster] tr[data-node]').length === 3")
+        yield* until(page, "document.querySelectorAll('[data-pool]').length === 3")
+        const cell = (node: string, field: string) =>
+          text(page, `[data-cluster] tr[data-node="${node}"] [data-field=${field}]`)
+        expect([
+          yield* cell(names.primary, "role"),
+          yield* cell(names.primary, "state"),
+          yield* cell(names.primary, "writes")
+        ])
+          .toEqual(["primary", "up", "1"])
+        expect([
+          yield* cell(names.replica, "role"),
+          yield* cell(names.replica, "reads"),
+          yield* cell(names.replica, "lag")
+        ])
+          .toEqual(["replica", "4", "–"])
+        expect(yield* cell(names.dead, "state")).toMatch(/^down: 1 failures in a row: /)
+        expect([yield* cell(names.dead, "reads"), yield* cell(names.dead, "rerouted")]).toEqual(["1", "1"])
+        expect(yield* text(page, "[data-cluster] [data-alert]")).toBe("2 of 3 nodes up")
+        // each node's pool card names its role, and says when the node is down
+        expect(yield* text(page, `[data-pool="${names.primary}"] [data-role]`)).toBe("primary")
+        expect(yield* text(page, `[data-pool="${names.dead}"] [data-role]`)).toBe("replica · down")
+        // the cluster's section, as docs/observability.md shows it
+        yield* Effect.promise(() => page.locator("[data-cluster]").screenshot({ path: clusterScreenshot }))
+        yield* until(page, `document.querySelector('[data-events="${names.dead}"] [data-event=NodeDown]') !== null`)
+        expect(yield* text(page, `[data-events="${names.dead}"] [data-event=NodeDown]`)).toContain("cluster: node down")
+        // more reads: the page follows
+        yield* Effect.forEach([1, 2, 3], () => clusterWorkload(cluster))
+        yield* until(
+          page,
+          `document.querySelector('[data-cluster] tr[data-node="${names.replica}"] [data-field=reads]').textContent === "16"`
+        )
+      }).pipe(Effect.scoped)
+    },
+    120_000
+  )
 })

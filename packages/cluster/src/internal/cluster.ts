@@ -4,6 +4,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Cluster from "../Cluster.js"
@@ -15,6 +16,7 @@ import { makeTracker, watchCircuit } from "./health.js"
 import { measure } from "./lag.js"
 import { route, type RoutedNode } from "./routing.js"
 import * as Session from "./session.js"
+import * as Stats from "./stats.js"
 
 export const tag: Context.Tag<Cluster.Cluster, Cluster.Cluster> = Context.GenericTag<Cluster.Cluster>(
   "@dbpool/cluster/Cluster"
@@ -29,11 +31,13 @@ export const make = <E = never, R = never>(
     const scope = yield* Effect.scope
     const events = yield* Effect.acquireRelease(PubSub.unbounded<ClusterEvent>(), PubSub.shutdown)
     const pools = yield* Effect.forEach(configs, (config) => config.pool, { concurrency: "unbounded" })
+    yield* Stats.checkPoolNames(configs, pools)
     const routed: Array<RoutedNode> = configs.map((config, index) => ({
       name: config.name,
       index,
       weight: resolved.weights[index]!,
       pool: pools[index]!,
+      counters: new Stats.NodeCounters(config.name),
       tracker: makeTracker({
         name: config.name,
         pool: pools[index]!,
@@ -47,8 +51,10 @@ export const make = <E = never, R = never>(
     yield* Effect.forEach(routed, (node) => Effect.forkIn(watchCircuit(node.pool, node.tracker), scope))
     const primary = routed[resolved.primaryIndex]!
     const replicas = routed.filter((node) => node !== primary)
+    const stats = yield* Stats.make(routed, () => primary, events, scope)
     if (options.replication !== undefined && Number.isFinite(resolved.maxLag)) {
-      yield* Effect.forkIn(measure(options.replication, primary, replicas, resolved.lagSchedule), scope)
+      const schedule = Schedule.tapInput(resolved.lagSchedule, () => stats.publish)
+      yield* Effect.forkIn(measure(options.replication, primary, replicas, schedule), scope)
     }
     const sql = Pool.makeRoutedClient(
       primary.pool,
@@ -80,7 +86,9 @@ export const make = <E = never, R = never>(
       sql,
       events: Stream.fromPubSub(events),
       subscribe: PubSub.subscribe(events),
-      health: Effect.sync(() => routed.map((node) => ({ name: node.name, ...node.tracker.state() })))
+      health: Effect.sync(() => routed.map((node) => ({ name: node.name, ...node.tracker.state() }))),
+      stats: stats.stats,
+      changes: stats.changes
     }
   })
 

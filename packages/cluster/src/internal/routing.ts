@@ -15,6 +15,7 @@ import type { Tracker } from "./health.js"
 import { neverSent } from "./health.js"
 import * as ReadScope from "./readScope.js"
 import * as Session from "./session.js"
+import type { NodeCounters } from "./stats.js"
 
 export interface RoutedNode {
   readonly name: string
@@ -22,6 +23,7 @@ export interface RoutedNode {
   readonly weight: number
   readonly pool: Pool.Pool<any>
   readonly tracker: Tracker
+  readonly counters: NodeCounters
 }
 
 export interface Routing {
@@ -117,11 +119,14 @@ const readOn = <A, R>(
 ): Effect.Effect<A, SqlError, R> =>
   Effect.flatMap(
     chooseReplica(routing, selector, tried, session),
-    (node) =>
-      node === routing.primary ? runOn(node, run) : Effect.catchAll(runOn(node, run), (error) =>
-        neverSent(error)
-          ? readOn(routing, selector, run, new Set([...(tried ?? []), node.name]), session)
-          : Effect.fail(error))
+    (node) => {
+      node.counters.read(node === routing.primary)
+      return node === routing.primary ? runOn(node, run) : Effect.catchAll(runOn(node, run), (error) => {
+        if (!neverSent(error)) return Effect.fail(error)
+        node.counters.reroute()
+        return readOn(routing, selector, run, new Set([...(tried ?? []), node.name]), session)
+      })
+    }
   )
 
 export const route = (routing: Routing): Pool.Route => (run) =>
@@ -129,6 +134,7 @@ export const route = (routing: Routing): Pool.Route => (run) =>
     const scope = fiber.getFiberRef(ReadScope.current)
     const session = fiber.getFiberRef(Session.current)
     if (scope !== undefined) return readOn(routing, scope.selector ?? routing.selector, run, undefined, session)
+    routing.primary.counters.write()
     const written = runOn(routing.primary, run)
     return session === undefined ? written : Effect.ensuring(written, Session.markWrite(session))
   })

@@ -14,10 +14,13 @@ import * as Auth from "./auth.js"
 import * as Health from "./health.js"
 import * as Page from "./page.js"
 import type { Message, Sampler } from "./sampler.js"
+import type { PoolSource } from "./source.js"
 
 export interface AppOptions {
   readonly sampler: Sampler
   readonly guard: Auth.Guard
+  /** The pools `/health/ready` checks: a cluster's replicas that were not given are left out. */
+  readonly ready: ReadonlyArray<PoolSource>
   readonly readyTimeout: Duration.Duration
   readonly metrics: Effect.Effect<string, unknown> | undefined
   readonly title: string
@@ -71,14 +74,17 @@ const keepAlive = Stream.fromSchedule(Schedule.spaced("15 seconds")).pipe(
 
 const stats = (sampler: Sampler) =>
   Effect.map(
-    Effect.forEach(sampler.pools, (pool) =>
-      Effect.all({
-        name: Effect.succeed(pool.config.name),
-        stats: pool.stats,
-        connections: pool.metrics,
-        leases: pool.leases
-      })),
-    (pools) => json({ pools })
+    Effect.all({
+      pools: Effect.forEach(sampler.pools, (pool) =>
+        Effect.all({
+          name: Effect.succeed(pool.config.name),
+          stats: pool.stats,
+          connections: pool.metrics,
+          leases: pool.leases
+        })),
+      cluster: sampler.cluster === undefined ? Effect.succeed(undefined) : sampler.cluster.stats
+    }),
+    (body) => json(body)
   )
 
 const unauthorized = json({ error: "unauthorized: this dashboard needs its bearer token" }, 401).pipe(
@@ -142,7 +148,7 @@ export const make = (options: AppOptions) => {
       case "/health/live":
         return json({ status: "live" })
       case "/health/ready": {
-        const readiness = yield* Health.readiness(sampler.pools, options.readyTimeout)
+        const readiness = yield* Health.readiness(options.ready, options.readyTimeout)
         return json(readiness, readiness.status === "ready" ? 200 : 503)
       }
       default:

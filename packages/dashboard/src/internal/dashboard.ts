@@ -7,6 +7,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as Dashboard from "../Dashboard.js"
@@ -14,11 +15,21 @@ import { config, Dashboard as DashboardTag } from "../Dashboard.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Sampler from "./sampler.js"
-import { type DashboardConfigError, gather, gatherAlerts } from "./source.js"
+import { type DashboardConfigError, findCluster, gather, gatherAlerts } from "./source.js"
 
 const appWith = <P, A, M>(options: Dashboard.Options<P, A, M>, token: Dashboard.Options["token"]) =>
   Effect.gen(function*() {
-    const pools = yield* gather(options.pools)
+    // A cluster of the context (@dbpool/cluster): its nodes' pools are shown with the given ones.
+    const cluster = Option.getOrUndefined(yield* findCluster)
+    const pools = yield* gather(options.pools, cluster?.nodes.map((node) => node.pool) ?? [])
+    // Ready: the pools given, and a cluster's primary; a replica down is not the service down (reads fall back).
+    const given = pools.slice(0, options.pools.length)
+    const ready = [
+      ...given,
+      ...pools.slice(given.length).filter((pool) =>
+        cluster?.nodes.some((node) => node.role === "primary" && node.pool === pool)
+      )
+    ]
     const alerts = yield* gatherAlerts(options.alerts)
     // The scrape may need services of the layer's context (the Prometheus exporter of @dbpool/observability).
     const context = yield* Effect.context<M>()
@@ -28,11 +39,13 @@ const appWith = <P, A, M>(options: Dashboard.Options<P, A, M>, token: Dashboard.
     const sampler = yield* Sampler.make(pools, {
       interval,
       keep: Math.max(1, Math.ceil(Duration.toMillis(history) / Math.max(1, Duration.toMillis(interval)))),
-      alerts
+      alerts,
+      cluster
     })
     return App.make({
       sampler,
       guard: Auth.make(token),
+      ready,
       readyTimeout: Duration.decode(options.readyTimeout ?? "1 second"),
       metrics,
       title: options.title ?? "dbpool dashboard"

@@ -232,8 +232,62 @@ const script = String.raw`
     }
   }
 
-  var alertTags = { AcquireTimedOut: 1, CircuitOpened: 1, ConnectFailed: 1, LeakDetected: 1, AlertRaised: 1 };
-  var goodTags = { CircuitClosed: 1, AlertResolved: 1 };
+  var cluster = null;
+  function makeCluster() {
+    var card = el("section", "pool cluster");
+    card.setAttribute("data-cluster", "");
+    var h = el("h2");
+    h.appendChild(el("span", null, "cluster"));
+    var badges = el("span", "badges");
+    h.appendChild(badges);
+    card.appendChild(h);
+    var box = el("div", "box");
+    box.style.marginTop = "12px";
+    var table = el("table");
+    table.innerHTML = "<thead><tr><th>node</th><th>role</th><th>state</th><th>lag</th><th>reads</th><th>writes</th>" +
+      "<th>fallbacks</th><th>rerouted</th></tr></thead>";
+    var tbody = el("tbody");
+    table.appendChild(tbody);
+    box.appendChild(table);
+    card.appendChild(box);
+    card.appendChild(el("div", "legend", "reads and writes: statements routed outside a transaction · fallbacks: reads the primary ran as no replica could · rerouted: reads a node could not start, run on the next"));
+    main.insertBefore(card, main.firstChild);
+    cluster = { badges: badges, tbody: tbody };
+  }
+  function lagText(n) {
+    if (n === undefined) return "–";
+    if (n === null) return "behind (unknown)";
+    return ms(n);
+  }
+  function showCluster(c) {
+    if (!cluster) makeCluster();
+    cluster.badges.textContent = "";
+    var allUp = c.nodesUp === c.nodes.length;
+    cluster.badges.appendChild(badge(c.nodesUp + " of " + c.nodes.length + " nodes up", allUp ? "ok" : "bad"));
+    cluster.tbody.textContent = "";
+    c.nodes.forEach(function (n) {
+      var tr = el("tr");
+      tr.setAttribute("data-node", n.name);
+      [["name", n.name], ["role", n.role], ["state", n.up ? "up" : "down" + (n.reason ? ": " + n.reason : ""), n.up ? "state-idle" : "bad"],
+       ["lag", lagText(n.lagMillis)], ["reads", fmt(n.reads)], ["writes", fmt(n.writes)], ["fallbacks", fmt(n.fallbacks)],
+       ["rerouted", fmt(n.rerouted)]].forEach(function (cell) {
+        var td = el("td", cell[2] || null, cell[1]);
+        td.setAttribute("data-field", cell[0]);
+        tr.appendChild(td);
+      });
+      cluster.tbody.appendChild(tr);
+      // the node's pool card says which node it is
+      var p = pools[n.name];
+      if (p) {
+        var role = el("span", "badge " + (n.up ? "ok" : "bad"), n.role + (n.up ? "" : " · down"));
+        role.setAttribute("data-role", n.role);
+        p.badges.insertBefore(role, p.badges.firstChild);
+      }
+    });
+  }
+
+  var alertTags = { AcquireTimedOut: 1, CircuitOpened: 1, ConnectFailed: 1, LeakDetected: 1, AlertRaised: 1, NodeDown: 1 };
+  var goodTags = { CircuitClosed: 1, AlertResolved: 1, NodeUp: 1 };
   function describe(e) {
     switch (e._tag) {
       case "ConnectionCreated": return "connection " + e.connectionId + " opened in " + ms(e.createTime) + (e.attempts > 1 ? " (" + e.attempts + " attempts)" : "");
@@ -247,6 +301,8 @@ const script = String.raw`
       case "CircuitClosed": return "circuit breaker closed after " + ms(e.duration);
       case "AlertRaised": return "ALERT " + e.alert + " (" + e.severity + "): " + e.summary;
       case "AlertResolved": return "resolved " + e.alert + " after " + ms(e.duration);
+      case "NodeDown": return "cluster: node down (" + e.reason + ")";
+      case "NodeUp": return "cluster: node up after " + ms(e.downFor);
       default:
         var rest = Object.keys(e).filter(function (k) { return k !== "_tag"; }).map(function (k) { return k + " " + JSON.stringify(e[k]); });
         return e._tag + (rest.length ? ": " + rest.join(", ") : "");
@@ -273,6 +329,7 @@ const script = String.raw`
       showStats(p, point, t);
     });
     (message.details || []).forEach(function (d) { if (pools[d.name]) showDetail(pools[d.name], d); });
+    if (message.sample.cluster) showCluster(message.sample.cluster);
     document.body.setAttribute("data-updated", String(t));
   }
 

@@ -22,7 +22,7 @@ import * as MetricState from "effect/MetricState"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { AlertSource, PoolSource } from "./source.js"
+import type { AlertSource, ClusterNodeView, ClusterSource, ClusterStatsView, PoolSource } from "./source.js"
 
 export interface PoolPoint {
   readonly name: string
@@ -36,10 +36,17 @@ export interface PoolPoint {
   readonly waitP99: number | null
 }
 
+/** A cluster at one tick: its statistics without the nodes' pool stats (those are in the pools' points). */
+export interface ClusterPoint extends Omit<ClusterStatsView, "nodes"> {
+  readonly nodes: ReadonlyArray<ClusterNodeView>
+}
+
 /** One tick: every pool's point; `connections` and `leases` are sent live but not kept in the history. */
 export interface Sample {
   readonly t: number
   readonly pools: ReadonlyArray<PoolPoint>
+  /** With a cluster in the context. */
+  readonly cluster?: ClusterPoint | undefined
 }
 
 export interface PoolDetail {
@@ -51,7 +58,8 @@ export interface PoolDetail {
 export interface Notice {
   readonly t: number
   readonly pool: string
-  readonly event: PoolEvent
+  /** A pool's event, an alert, or a cluster's `NodeDown` / `NodeUp` (shown on the node's pool). */
+  readonly event: PoolEvent | { readonly _tag: string; readonly node: string }
 }
 
 export type Message =
@@ -60,6 +68,7 @@ export type Message =
 
 export interface Sampler {
   readonly pools: ReadonlyArray<PoolSource>
+  readonly cluster: ClusterSource | undefined
   /** The kept samples, oldest first, and the recent notices. */
   readonly history: () => { readonly samples: ReadonlyArray<Sample>; readonly notices: ReadonlyArray<Notice> }
   readonly latest: () => { readonly sample: Sample; readonly details: ReadonlyArray<PoolDetail> } | undefined
@@ -105,6 +114,11 @@ export const quantile = (now: Buckets, before: Buckets | undefined, q: number): 
   return null
 }
 
+const clusterPoint = ({ nodes, ...totals }: ClusterStatsView): ClusterPoint => ({
+  ...totals,
+  nodes: nodes.map(({ pool: _, ...node }) => node)
+})
+
 interface Previous {
   readonly t: number
   readonly successful: number
@@ -118,6 +132,7 @@ export const make = (
     readonly interval: Duration.Duration
     readonly keep: number
     readonly alerts: ReadonlyArray<AlertSource>
+    readonly cluster: ClusterSource | undefined
   }
 ): Effect.Effect<Sampler, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -159,7 +174,8 @@ export const make = (
         points.push(point(pool, stats, t, pairs))
         details.push({ name: pool.config.name, connections: yield* pool.metrics, leases: yield* pool.leases })
       }
-      const sample: Sample = { t, pools: points }
+      const cluster = options.cluster === undefined ? undefined : clusterPoint(yield* options.cluster.stats)
+      const sample: Sample = cluster === undefined ? { t, pools: points } : { t, pools: points, cluster }
       samples.push(sample)
       if (samples.length > options.keep) samples.splice(0, samples.length - options.keep)
       latest = { sample, details }
@@ -167,10 +183,11 @@ export const make = (
     })
 
     // An alert names its pool; a pool's own notices are its.
-    const follow = (events: Stream.Stream<PoolEvent>, pool: string | undefined) =>
+    const follow = (events: Stream.Stream<Notice["event"]>, pool: string | undefined) =>
       Stream.runForEach(events, (event) =>
         Effect.flatMap(Clock.currentTimeMillis, (t) => {
-          const notice: Notice = { t, pool: pool ?? ("pool" in event ? event.pool : ""), event }
+          const named = "pool" in event ? event.pool : "node" in event ? event.node : ""
+          const notice: Notice = { t, pool: pool ?? named, event }
           notices.push(notice)
           if (notices.length > keptNotices) notices.shift()
           return PubSub.publish(hub, { _tag: "notice", notice })
@@ -180,9 +197,15 @@ export const make = (
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.interval), tick)))
     for (const pool of pools) yield* Effect.forkScoped(follow(pool.notices, pool.config.name))
     for (const alerts of options.alerts) yield* Effect.forkScoped(follow(alerts.events, undefined))
+    if (options.cluster !== undefined) {
+      // subscribed before the sampler is returned: no NodeDown between the two is missed
+      const downsAndUps = yield* options.cluster.subscribe
+      yield* Effect.forkScoped(follow(Stream.fromQueue(downsAndUps), undefined))
+    }
 
     return {
       pools,
+      cluster: options.cluster,
       history: () => ({ samples: samples.slice(), notices: notices.slice() }),
       latest: () => latest,
       subscribe: Effect.map(PubSub.subscribe(hub), (queue) => Stream.fromQueue(queue))

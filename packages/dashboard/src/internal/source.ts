@@ -5,8 +5,12 @@
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import type { ConnectionInfo, LeaseInfo } from "@dbpool/core/ResourcePool"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 
 /** The part of a `ResourcePool` the dashboard uses: every pool of @dbpool/core and @dbpool/sql is one. */
@@ -39,6 +43,48 @@ export const gatherAlerts = <R>(
 export const isPoolSource = (u: unknown): u is PoolSource =>
   typeof u === "object" && u !== null && "notices" in u && "changes" in u && "stats" in u
 
+/** One node of a cluster as the dashboard shows it (`NodeStats` of @dbpool/cluster, without its pool's stats). */
+export interface ClusterNodeView {
+  readonly name: string
+  readonly role: string
+  readonly up: boolean
+  readonly reason?: string | undefined
+  readonly failures: number
+  /** Milliseconds; `Infinity` (JSON `null`) when behind by an unknown amount; absent when not measured. */
+  readonly lagMillis?: number | undefined
+  readonly reads: number
+  readonly writes: number
+  readonly fallbacks: number
+  readonly rerouted: number
+}
+
+/** A cluster's statistics (`ClusterStats` of @dbpool/cluster). */
+export interface ClusterStatsView {
+  readonly primary: string
+  readonly nodes: ReadonlyArray<ClusterNodeView & { readonly pool: PoolStats }>
+  readonly reads: number
+  readonly writes: number
+  readonly fallbacks: number
+  readonly rerouted: number
+  readonly nodesUp: number
+}
+
+/** The part of @dbpool/cluster's `Cluster` the dashboard uses. */
+export interface ClusterSource {
+  readonly nodes: ReadonlyArray<{ readonly name: string; readonly role: string; readonly pool: PoolSource }>
+  readonly stats: Effect.Effect<ClusterStatsView>
+  /** A subscription to `NodeDown` and `NodeUp` (each naming its node), taken now, ended with the scope. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<{ readonly _tag: string; readonly node: string }>, never, Scope.Scope>
+}
+
+/**
+ * @dbpool/cluster's `Cluster` tag, found by its key: the dashboard shows a cluster of the context without
+ * depending on @dbpool/cluster (and on the drivers it brings). `test/Cluster.test.ts` checks that the keys agree.
+ */
+const clusterTag = Context.GenericTag<ClusterSource>("@dbpool/cluster/Cluster")
+
+export const findCluster: Effect.Effect<Option.Option<ClusterSource>> = Effect.serviceOption(clusterTag)
+
 export class DashboardConfigError extends Data.TaggedError("DashboardConfigError")<{
   readonly field: string
   readonly reason: string
@@ -48,13 +94,18 @@ export class DashboardConfigError extends Data.TaggedError("DashboardConfigError
   }
 }
 
-/** The pools, in the order given; two pools with one name would be indistinguishable on the page. */
+/**
+ * The pools, in the order given, then the pools of `extra` (a cluster's nodes) not given by name; two
+ * pools with one name would be indistinguishable on the page.
+ */
 export const gather = <R>(
-  inputs: ReadonlyArray<PoolInput<R>>
+  inputs: ReadonlyArray<PoolInput<R>>,
+  extra: ReadonlyArray<PoolSource> = []
 ): Effect.Effect<ReadonlyArray<PoolSource>, DashboardConfigError, R> =>
   Effect.flatMap(
     Effect.forEach(inputs, (input) => isPoolSource(input) ? Effect.succeed(input) : input),
-    (pools) => {
+    (given) => {
+      const pools = [...given, ...extra.filter((pool) => !given.some((g) => g.config.name === pool.config.name))]
       if (pools.length === 0) {
         return new DashboardConfigError({
           field: "pools",

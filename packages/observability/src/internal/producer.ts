@@ -21,7 +21,13 @@ export const units: Readonly<Record<string, string>> = {
   "db.client.connection.wait_time": "s",
   "db.client.connection.use_time": "s",
   "dbpool.connection.leaks": "{lease}",
-  "dbpool.circuit.open": "1"
+  "dbpool.circuit.open": "1",
+  // @dbpool/cluster's, labelled with the node's name as its pool's are
+  "dbpool.cluster.statements": "{statement}",
+  "dbpool.cluster.fallbacks": "{statement}",
+  "dbpool.cluster.reroutes": "{statement}",
+  "dbpool.cluster.node.up": "1",
+  "dbpool.cluster.replica.lag": "s"
 }
 
 export type Include = "pools" | "all"
