@@ -22,3 +22,8 @@ export * as PoolStats from "./PoolStats.js"
  * @since 0.1.0
  */
 export * as ResourcePool from "./ResourcePool.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PoolSizing from "./PoolSizing.js"

@@ -91,7 +91,13 @@ export const fields = {
    * Overrides `circuitBreakerProbeInterval`: a probe at each recurrence, from the moment the circuit opens.
    * If the schedule ends, the circuit closes without a probe and callers' connections are attempted again.
    */
-  circuitBreakerSchedule: Setting.schedule()
+  circuitBreakerSchedule: Setting.schedule(),
+  /**
+   * How many connections are kept open: `PoolSizing.fixed` (the default: `minConnections`, more on demand)
+   * or `PoolSizing.adaptive(...)`, a controller that moves the number kept open between `minConnections`
+   * and `maxConnections` from measured demand and warming policies.
+   */
+  sizing: Setting.sizing()
 }
 
 type Fields = typeof fields
