@@ -81,7 +81,7 @@ export interface AdaptiveOptions {
   readonly hysteresis?: number | undefined
   /** Share of the gap to the estimate the target falls by per interval (at least one). Default 0.1. */
   readonly decay?: number | undefined
-  /** Weight of the newest measurement while demand falls (a rise is taken at once). Default 0.3. */
+  /** Weight of the newest interval in the moving means of arrival rate and hold time. Default 0.3. */
   readonly smoothing?: number | undefined
   /** An idle connection above the target is closed after being idle this long. Default 30 seconds. */
   readonly retireAfter?: Duration.DurationInput | undefined

@@ -76,7 +76,6 @@ export const makeController = <A, E>(ctx: PoolContext<A, E>, sizing: PoolSizing.
           arrivals: state.totalRequests,
           ended: state.leasesEnded,
           holdTotal: state.holdTimeTotal,
-          inUse,
           waiting
         })
       }

@@ -13,21 +13,21 @@ export interface Sample {
   /** Leases given back since the pool started, and the sum of their durations (ms). */
   readonly ended: number
   readonly holdTotal: number
-  /** Connections in use (lent out or being checked) and callers waiting, now. */
-  readonly inUse: number
+  /** Callers waiting for a connection, now. */
   readonly waiting: number
 }
 
 export interface EstimatorOptions {
   readonly headroom: number
-  /** Weight of the newest rate and hold time while they fall; a rise is taken whole. */
+  /** Weight of the newest interval's rate and hold time in their moving means. */
   readonly smoothing: number
 }
 
 /**
- * Connections needed = ceil(λ × W × (1 + headroom)) + waiting, at least those in use plus waiting,
- * where λ (arrivals per ms) and W (mean hold, ms) are measured between ticks. Both follow a rise at
- * once (open ahead of the queue) and a fall slowly (one quiet tick is no reason to close).
+ * Connections needed = ceil(λ × W × (1 + headroom)) + waiting, where λ (arrivals per ms) and W (mean
+ * hold, ms) are exponentially weighted means of what each interval measured: one noisy interval moves
+ * them little, so a steady load keeps a steady estimate. A sudden rise shows first as callers waiting,
+ * which count in full at once.
  */
 export class DemandEstimator {
   private last: Sample | undefined = undefined
@@ -44,16 +44,17 @@ export class DemandEstimator {
     const last = this.last
     this.last = s
     if (last !== undefined && s.t > last.t) {
-      this.rate = this.follow(this.rate, (s.arrivals - last.arrivals) / (s.t - last.t))
+      this.rate = this.follow(this.rate, (s.arrivals - last.arrivals) / (s.t - last.t), last.arrivals === 0)
       const ended = s.ended - last.ended
-      if (ended > 0) this.hold = this.follow(this.hold, (s.holdTotal - last.holdTotal) / ended)
+      const first = last.ended === 0
+      if (ended > 0) this.hold = this.follow(this.hold, (s.holdTotal - last.holdTotal) / ended, first)
     }
-    const estimate = Math.ceil(this.load * (1 + this.options.headroom) - 1e-9)
-    return Math.max(estimate, s.inUse) + s.waiting
+    return Math.ceil(this.load * (1 + this.options.headroom) - 1e-9) + s.waiting
   }
 
-  private follow(smoothed: number, measured: number): number {
-    return measured >= smoothed ? measured : smoothed + this.options.smoothing * (measured - smoothed)
+  /** The moving mean; the first measurement is taken whole (nothing to weigh it against). */
+  private follow(smoothed: number, measured: number, first: boolean): number {
+    return first ? measured : smoothed + this.options.smoothing * (measured - smoothed)
   }
 }
 
