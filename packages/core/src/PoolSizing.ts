@@ -77,13 +77,13 @@ export interface AdaptiveOptions {
   readonly interval?: Duration.DurationInput | undefined
   /** Share added to the estimate (0.25: 25 % more connections than Little's law gives). Default 0.25. */
   readonly headroom?: number | undefined
-  /** The target falls only once the estimate is this share (at least one connection) below it. Default 0.2. */
+  /** The target falls only once the estimate is this share (at least one connection) below it. Default 0.3. */
   readonly hysteresis?: number | undefined
   /** Share of the gap to the estimate the target falls by per interval (at least one). Default 0.1. */
   readonly decay?: number | undefined
-  /** Weight of the newest interval in the moving means of arrival rate and hold time. Default 0.3. */
+  /** Weight of the newest interval in the moving means of arrival rate and hold time. Default 0.2. */
   readonly smoothing?: number | undefined
-  /** An idle connection above the target is closed after being idle this long. Default 30 seconds. */
+  /** An idle connection above the target is closed after being idle this long. Default 10 seconds. */
   readonly retireAfter?: Duration.DurationInput | undefined
   /** Warming policies: the target is at least what each asks for. Default none. */
   readonly warming?: ReadonlyArray<Warming> | undefined

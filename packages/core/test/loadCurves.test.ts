@@ -49,11 +49,11 @@ describe("adaptive sizing on load curves", () => {
           p99: expect.toSatisfy((p99: number) => p99 <= Math.max(fixedMax.p99 * 1.1, fixedMax.p99 + createMillis))
         })
         expect(adaptive.result.timeouts).toBe(0)
-        // Markedly fewer: at most 60 % of fixed-max's connection-seconds.
+        // Markedly fewer: at most 65 % of fixed-max's connection-seconds.
         expect({ curve: curve.name, share: adaptive.result.connectionSeconds / fixedMax.result.connectionSeconds })
-          .toEqual({ curve: curve.name, share: expect.toSatisfy((share: number) => share <= 0.6) })
+          .toEqual({ curve: curve.name, share: expect.toSatisfy((share: number) => share <= 0.65) })
       }
-      // Under steady load (the step's last two minutes at 40 requests/s) the target moves at most twice a minute.
+      // Under steady load (the step's last two minutes at 40 requests/s) the target moves at most twice a minute (3 in 90 s).
       const step = rows.find((r) => r.curve === "step" && r.pool === "adaptive")!
       const steady = step.result.changes.filter((c) => c.t >= 90_000)
       expect(steady.length).toBeLessThanOrEqual(3)

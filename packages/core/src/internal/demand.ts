@@ -33,6 +33,8 @@ export class DemandEstimator {
   private last: Sample | undefined = undefined
   rate = 0
   hold = 0
+  private measured = false
+  private holdMeasured = false
   constructor(readonly options: EstimatorOptions) {}
 
   /** Little's law: the mean number of connections busy, as last estimated. */
@@ -44,10 +46,11 @@ export class DemandEstimator {
     const last = this.last
     this.last = s
     if (last !== undefined && s.t > last.t) {
-      this.rate = this.follow(this.rate, (s.arrivals - last.arrivals) / (s.t - last.t), last.arrivals === 0)
+      this.rate = this.follow(this.rate, (s.arrivals - last.arrivals) / (s.t - last.t), !this.measured)
       const ended = s.ended - last.ended
-      const first = last.ended === 0
-      if (ended > 0) this.hold = this.follow(this.hold, (s.holdTotal - last.holdTotal) / ended, first)
+      if (ended > 0) this.hold = this.follow(this.hold, (s.holdTotal - last.holdTotal) / ended, !this.holdMeasured)
+      this.measured = true
+      if (ended > 0) this.holdMeasured = true
     }
     return Math.ceil(this.load * (1 + this.options.headroom) - 1e-9) + s.waiting
   }

@@ -30,10 +30,10 @@ export const fixed: PoolSizing.Fixed = make<PoolSizing.Fixed>({ _tag: "Fixed" })
 export const adaptiveDefaults = {
   interval: "1 second",
   headroom: 0.25,
-  hysteresis: 0.2,
+  hysteresis: 0.3,
   decay: 0.1,
-  smoothing: 0.3,
-  retireAfter: "30 seconds"
+  smoothing: 0.2,
+  retireAfter: "10 seconds"
 } as const
 
 export const adaptive = (options: PoolSizing.AdaptiveOptions = {}): PoolSizing.Adaptive =>
