@@ -1,10 +1,8 @@
-import { PoolError, PoolEvent, PoolSizing, ResourcePool } from "@dbpool/core"
+import { PoolError, PoolSizing, ResourcePool } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Metric, Ref, Schedule, Stream, TestClock } from "effect"
+import { Effect, Fiber, Metric, Ref, Schedule, Stream } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
-
-type TargetChanged = Extract<PoolEvent.PoolEvent, { _tag: "TargetChanged" }>
 
 /** A pool of fake connections and the TargetChanged events it emits, as they come. */
 const makePool = (fake: FakeResource.FakeResource, config: PoolConfig.Input) =>
@@ -25,7 +23,11 @@ const makePool = (fake: FakeResource.FakeResource, config: PoolConfig.Input) =>
   })
 
 /** One caller every `every` ms (first at `every / 2`, clear of the controller's ticks), each holding `hold` ms. */
-const steadyLoad = (pool: ResourcePool.ResourcePool<FakeResource.FakeConnection, string>, every: number, hold: number) =>
+const steadyLoad = (
+  pool: ResourcePool.ResourcePool<FakeResource.FakeConnection, string>,
+  every: number,
+  hold: number
+) =>
   Effect.gen(function*() {
     yield* Effect.sleep(every / 2)
     while (true) {
@@ -77,6 +79,193 @@ describe("PoolSizing.adaptive", () => {
         yield* FakeResource.advance("1 minute")
         const stats = yield* pool.stats
         expect([stats.totalConnections, stats.connectionsClosed.idle]).toEqual([1, 6])
+      }).pipe(Effect.scoped)
+      yield* FakeResource.expectNoLeak(fake)
+    }))
+
+  it.effect("callers waiting raise the target at once (reason queue)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      yield* Effect.gen(function*() {
+        const { changes, pool } = yield* makePool(fake, {
+          minConnections: 0,
+          maxConnections: 10,
+          sizing: PoolSizing.adaptive({ interval: "1 second" })
+        })
+        yield* Ref.set(fake.createMode, { _tag: "slow", delay: "5 seconds" })
+        for (let i = 0; i < 5; i++) yield* Effect.forkDaemon(Effect.orDie(pool.use(() => Effect.sleep("1 minute"))))
+        yield* FakeResource.advance("1 second")
+        expect(changes).toEqual([{ from: 0, to: 5, reason: "queue" }])
+        expect((yield* pool.stats).pendingConnections).toBe(5)
+        // Opened through the pool's creation path: maxConnecting (4) at a time.
+        yield* FakeResource.advance("5 seconds")
+        const opening = yield* pool.stats
+        expect([opening.activeConnections, opening.pendingConnections]).toEqual([4, 1])
+        yield* Ref.set(fake.createMode, { _tag: "ok" })
+        yield* FakeResource.advance("1 minute")
+      }).pipe(Effect.scoped)
+      yield* FakeResource.expectNoLeak(fake)
+    }))
+
+  it.effect("spare(k) keeps k idle connections above those in use", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      yield* Effect.gen(function*() {
+        const { changes, pool } = yield* makePool(fake, {
+          minConnections: 0,
+          maxConnections: 10,
+          sizing: PoolSizing.adaptive({ interval: "1 second", retireAfter: "1 second", warming: [PoolSizing.spare(2)] })
+        })
+        yield* FakeResource.advance("1 second")
+        expect(changes).toEqual([{ from: 0, to: 2, reason: "spare" }])
+        expect((yield* pool.stats).idleConnections).toBe(2)
+        for (let i = 0; i < 3; i++) yield* Effect.forkDaemon(Effect.orDie(pool.use(() => Effect.sleep("20 seconds"))))
+        yield* FakeResource.advance("500 millis")
+        yield* FakeResource.advance("500 millis")
+        // 3 in use: the two spare ones were lent, one more was opened for the third caller, and now two
+        // more stand ready.
+        expect(changes.at(-1)).toEqual({ from: 2, to: 5, reason: "spare" })
+        const busy = yield* pool.stats
+        expect([busy.activeConnections, busy.idleConnections]).toEqual([3, 2])
+        // The callers leave: the target falls back to 2 spare, and the rest closes, sooner than maxIdleTime.
+        for (let i = 0; i < 60; i++) yield* FakeResource.advance("1 second")
+        const calm = yield* pool.stats
+        expect([calm.totalConnections, calm.idleConnections, calm.connectionsClosed.idle]).toEqual([2, 2, 3])
+        expect(changes.at(-1)).toEqual({ from: 3, to: 2, reason: "decay" })
+      }).pipe(Effect.scoped)
+      yield* FakeResource.expectNoLeak(fake)
+    }))
+
+  it.effect("scheduled warming opens its connections at each recurrence of a cron schedule, for its duration", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      yield* Effect.gen(function*() {
+        const { changes, pool } = yield* makePool(fake, {
+          minConnections: 1,
+          maxConnections: 20,
+          statsInterval: "1 minute",
+          sizing: PoolSizing.adaptive({
+            interval: "1 minute",
+            warming: [
+              PoolSizing.scheduled({
+                schedule: Schedule.cron("55 * * * *", "UTC"),
+                connections: 10,
+                duration: "30 minutes"
+              })
+            ]
+          })
+        })
+        // The TestClock starts at 00:00 UTC: the first recurrence is at 00:55.
+        yield* FakeResource.advance("54 minutes")
+        expect(changes).toEqual([])
+        expect((yield* pool.stats).totalConnections).toBe(1)
+        yield* FakeResource.advance("1 minute")
+        expect(changes).toEqual([{ from: 1, to: 10, reason: "scheduled" }])
+        expect((yield* pool.stats).idleConnections).toBe(10)
+        // Kept for the whole window (to 01:25), then left to decay.
+        yield* FakeResource.advance("29 minutes")
+        expect(changes.length).toBe(1)
+        yield* FakeResource.advance("2 minutes")
+        expect(changes.slice(1)).toEqual([{ from: 10, to: 9, reason: "decay" }, { from: 9, to: 8, reason: "decay" }])
+      }).pipe(Effect.scoped)
+      yield* FakeResource.expectNoLeak(fake)
+    }))
+
+  it.effect("learned warming opens, a lead ahead, what the same minute needed one period before", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      yield* Effect.gen(function*() {
+        const { changes, pool } = yield* makePool(fake, {
+          minConnections: 0,
+          maxConnections: 20,
+          statsInterval: "1 minute",
+          sizing: PoolSizing.adaptive({
+            interval: "10 seconds",
+            warming: [PoolSizing.learned({ period: "10 minutes", bucket: "1 minute", lead: "1 minute" })]
+          })
+        })
+        const burst = Effect.forEach(
+          Array.from({ length: 8 }),
+          () => Effect.forkDaemon(Effect.orDie(pool.use(() => Effect.sleep("10 seconds")))),
+          { discard: true }
+        )
+        // 00:05:15: eight callers for 10 seconds (in use at the 00:05:20 tick).
+        yield* FakeResource.advance(315_000)
+        yield* burst
+        yield* FakeResource.advance("10 seconds")
+        const created = (yield* pool.stats).connectionsCreated
+        expect(created).toBe(8)
+        // Nine minutes later the burst's own connections are gone (retired above the decayed target) ...
+        yield* FakeResource.advance(505_000)
+        expect((yield* pool.stats).totalConnections).toBe(0)
+        expect(changes.some((c) => c.reason === "learned")).toBe(false)
+        // ... and at 00:14:00, a minute ahead of 00:15, eight are opened again for the burst it expects.
+        yield* FakeResource.advance("10 seconds")
+        expect(changes.at(-1)).toEqual({ from: 0, to: 8, reason: "learned" })
+        expect((yield* pool.stats).idleConnections).toBe(8)
+        yield* FakeResource.advance(75_000)
+        yield* burst
+        yield* FakeResource.advance("0 millis")
+        // Served at once by the warmed connections: none opened for it.
+        const stats = yield* pool.stats
+        // The burst itself moved the target little (its hold time is known only once it ends); learning did.
+        expect(changes).toEqual([
+          { from: 0, to: 2, reason: "demand" },
+          { from: 2, to: 1, reason: "decay" },
+          { from: 1, to: 0, reason: "decay" },
+          { from: 0, to: 8, reason: "learned" }
+        ])
+        expect([stats.activeConnections, stats.connectionsCreated]).toEqual([8, 16])
+        expect(stats.averageAcquireTime).toBe(0)
+        yield* FakeResource.advance("1 minute")
+      }).pipe(Effect.scoped)
+      yield* FakeResource.expectNoLeak(fake)
+    }))
+
+  it.effect("rejects a sizing that is not one, or bad options, with a PoolConfigError naming sizing", () =>
+    Effect.gen(function*() {
+      const reasons = yield* Effect.forEach(
+        [
+          "adaptive",
+          PoolSizing.adaptive({ headroom: -1 }),
+          PoolSizing.adaptive({ interval: 0 }),
+          PoolSizing.adaptive({ warming: [PoolSizing.spare(1.5)] }),
+          PoolSizing.adaptive({ warming: [PoolSizing.learned({ period: "1 minute", bucket: "1 hour" })] })
+        ],
+        (sizing) =>
+          Effect.flip(ResourcePool.make({ acquire: Effect.succeed(1), config: { sizing: sizing as never } })).pipe(
+            Effect.scoped,
+            Effect.map((e) => e instanceof PoolError.PoolConfigError ? [e.field, e.reason] : e)
+          )
+      )
+      expect(reasons).toEqual([
+        ["sizing", "must be PoolSizing.fixed or PoolSizing.adaptive(...)"],
+        ["sizing", "headroom must be a number from 0 to 10"],
+        ["sizing", "interval must be finite and > 0"],
+        ["sizing", "spare connections must be a whole number >= 0"],
+        ["sizing", "learned period must hold 1 to 100,000 buckets"]
+      ])
+    }))
+})
+
+describe("PoolSizing.fixed", () => {
+  it.effect("is today's pool: no controller, and resize moves what is kept open with the minimum", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      yield* Effect.gen(function*() {
+        const { changes, pool } = yield* makePool(fake, {
+          minConnections: 3,
+          maxConnections: 5,
+          maxIdleTime: "1 minute",
+          sizing: PoolSizing.fixed
+        })
+        yield* pool.resize({ min: 1 })
+        yield* FakeResource.advance("1 minute")
+        expect((yield* pool.stats).totalConnections).toBe(1)
+        yield* pool.resize({ min: 4 })
+        yield* FakeResource.settle
+        expect((yield* pool.stats).totalConnections).toBe(4)
+        expect(changes).toEqual([])
       }).pipe(Effect.scoped)
       yield* FakeResource.expectNoLeak(fake)
     }))

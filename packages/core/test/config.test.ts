@@ -283,7 +283,14 @@ describe("PoolConfig: the table of settings", () => {
     expect(PoolConfig.defaults).toEqual(fixed)
     expect(Object.keys(fixed)).toEqual(
       names.filter((name) =>
-        !["lifetimeJitter", "healthCheckSchedule", "retrySchedule", "leakDetectionThreshold", "circuitBreakerSchedule", "sizing"]
+        ![
+          "lifetimeJitter",
+          "healthCheckSchedule",
+          "retrySchedule",
+          "leakDetectionThreshold",
+          "circuitBreakerSchedule",
+          "sizing"
+        ]
           .includes(name)
       )
     )

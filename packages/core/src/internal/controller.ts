@@ -93,7 +93,12 @@ export const makeController = <A, E>(ctx: PoolContext<A, E>, sizing: PoolSizing.
       }
     }
     const from = state.target
-    const to = decide(from, wanted, { min: state.min, max: state.max, hysteresis: sizing.hysteresis, decay: sizing.decay })
+    const to = decide(from, wanted, {
+      min: state.min,
+      max: state.max,
+      hysteresis: sizing.hysteresis,
+      decay: sizing.decay
+    })
     if (to !== undefined && to !== from) state.setTarget(to, t)
     state.trimIdle(t, retireAfter)
     if (state.target === from) return Effect.void

@@ -52,7 +52,8 @@ export class DemandEstimator {
       this.measured = true
       if (ended > 0) this.holdMeasured = true
     }
-    return Math.ceil(this.load * (1 + this.options.headroom) - 1e-9) + s.waiting
+    // Up to a tenth of a connection's worth rounds down: a moving mean decays towards zero but never reaches it.
+    return Math.ceil(this.load * (1 + this.options.headroom) - 0.1) + s.waiting
   }
 
   /** The moving mean; the first measurement is taken whole (nothing to weigh it against). */
@@ -83,14 +84,18 @@ export const decide = (current: number, wanted: number, options: DecideOptions):
 }
 
 /**
- * The peak demand of each bucket of time over the last period (a ring of `period / bucket` slots,
- * each tagged with the bucket it holds, so a slot from longer ago reads as nothing).
+ * The peak demand of each bucket of time over the last period and the current one: a ring of twice
+ * `period / bucket` slots, each tagged with the bucket it holds, so that recording the current bucket
+ * never overwrites the one a period before it (still read ahead of and during it), and a slot from
+ * longer ago reads as nothing.
  */
 export class PeakHistory {
   private readonly slots: Array<{ bucket: number; peak: number }>
+  /** Buckets in one period. */
+  private readonly n: number
   constructor(readonly periodMillis: number, readonly bucketMillis: number) {
-    const n = Math.max(1, Math.round(periodMillis / bucketMillis))
-    this.slots = Array.from({ length: n }, () => ({ bucket: -1, peak: 0 }))
+    this.n = Math.max(1, Math.round(periodMillis / bucketMillis))
+    this.slots = Array.from({ length: 2 * this.n }, () => ({ bucket: -1, peak: 0 }))
   }
 
   record(t: number, demand: number): void {
@@ -105,12 +110,12 @@ export class PeakHistory {
 
   /** The largest peak that the buckets from `t` to `t + lead` had one period before. */
   ahead(t: number, leadMillis: number): number {
-    const n = this.slots.length
+    const n = this.n
     const first = Math.floor(t / this.bucketMillis)
     const last = Math.min(Math.floor((t + leadMillis) / this.bucketMillis), first + n - 1)
     let peak = 0
-    for (let b = first; b <= last; b++) {
-      const slot = this.slots[b % n]!
+    for (let b = Math.max(first, n); b <= last; b++) {
+      const slot = this.slots[(b - n) % this.slots.length]!
       if (slot.bucket === b - n) peak = Math.max(peak, slot.peak)
     }
     return peak

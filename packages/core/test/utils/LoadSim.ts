@@ -71,7 +71,9 @@ export interface Result {
   /** Every successful caller's wait, in arrival order (ms). */
   readonly waits: ReadonlyArray<number>
   readonly timeouts: number
-  readonly changes: ReadonlyArray<{ readonly t: number; readonly from: number; readonly to: number; readonly reason: string }>
+  readonly changes: ReadonlyArray<
+    { readonly t: number; readonly from: number; readonly to: number; readonly reason: string }
+  >
   readonly maxOpen: number
 }
 
