@@ -68,8 +68,10 @@ export interface Options {
 
 export interface Result {
   readonly connectionSeconds: number
-  /** Every successful caller's wait, in arrival order (ms). */
+  /** Every successful caller's wait (ms), in the order they were served. */
   readonly waits: ReadonlyArray<number>
+  /** The wait of each request, by its index in the requests; undefined if it timed out. */
+  readonly waitOf: ReadonlyArray<number | undefined>
   readonly timeouts: number
   readonly changes: ReadonlyArray<
     { readonly t: number; readonly from: number; readonly to: number; readonly reason: string }
@@ -93,9 +95,11 @@ export const run = (options: Options): Effect.Effect<Result> =>
     const fake = yield* FakeResource.make
     yield* Ref.set(fake.createMode, { _tag: "slow", delay: options.createMillis })
     const waits: Array<number> = []
+    const waitOf: Array<number | undefined> = []
     const changes: Array<Result["changes"][number]> = []
     let timeouts = 0
     let start = 0
+    let started = false
     const sim = Effect.gen(function*() {
       const pool = yield* Effect.orDie(
         ResourcePool.make({ acquire: fake.acquire, release: fake.release, config: options.config })
@@ -107,14 +111,17 @@ export const run = (options: Options): Effect.Effect<Result> =>
           }
         })))
       start = clock.now
+      started = true
       const fibers: Array<Fiber.RuntimeFiber<unknown>> = []
-      for (const request of options.requests) {
+      for (const [i, request] of options.requests.entries()) {
         const delay = start + request.at - clock.now
         if (delay > 0) yield* Effect.sleep(delay)
         const asked = clock.now
         fibers.push(
           yield* Effect.fork(
-            pool.use(() => Effect.suspend(() => (waits.push(clock.now - asked), Effect.sleep(request.hold)))).pipe(
+            pool.use(() =>
+              Effect.suspend(() => (waits.push(waitOf[i] = clock.now - asked), Effect.sleep(request.hold)))
+            ).pipe(
               Effect.catchTag("PoolTimeoutError", () => Effect.sync(() => timeouts++)),
               Effect.orDie
             )
@@ -133,9 +140,34 @@ export const run = (options: Options): Effect.Effect<Result> =>
       maxOpen = Math.max(maxOpen, open)
       const before = clock.now
       if (!clock.wakeNext()) return yield* Effect.dieMessage("the simulation is stuck: nothing to wake")
-      if (before >= start && start > 0) area += open * (clock.now - before)
+      if (started) area += open * (clock.now - before)
     }
     yield* Fiber.join(fiber)
     yield* FakeResource.expectNoLeak(fake)
-    return { connectionSeconds: area / 1000, waits, timeouts, changes, maxOpen }
+    return { connectionSeconds: area / 1000, waits, waitOf, timeouts, changes, maxOpen }
   })
+
+/**
+ * A known daily peak, compressed: periods of `periodSeconds`, each idle until `startSeconds`, then a ramp
+ * from 0 to `peak` requests/s over `rampSeconds`, `peak` for `plateauSeconds`, and idle again.
+ */
+export const peakEvery = (options: {
+  readonly periods: number
+  readonly periodSeconds: number
+  readonly startSeconds: number
+  readonly rampSeconds: number
+  readonly plateauSeconds: number
+  readonly peak: number
+}): Curve => {
+  const { peak, periodSeconds, plateauSeconds, rampSeconds, startSeconds } = options
+  return {
+    name: "peak",
+    seconds: options.periods * periodSeconds,
+    peak,
+    rate: (s) => {
+      const x = (s % periodSeconds) - startSeconds
+      if (x < 0 || x >= rampSeconds + plateauSeconds) return 0
+      return x < rampSeconds ? (x / rampSeconds) * peak : peak
+    }
+  }
+}
