@@ -3,6 +3,7 @@ import type { PoolConfig } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Metric, Ref, Schedule, Stream } from "effect"
 import * as FakeResource from "./utils/FakeResource.js"
+import { random } from "./utils/LoadSim.js"
 
 /** A pool of fake connections and the TargetChanged events it emits, as they come. */
 const makePool = (fake: FakeResource.FakeResource, config: PoolConfig.Input) =>
@@ -245,6 +246,55 @@ describe("PoolSizing.adaptive", () => {
         ["sizing", "spare connections must be a whole number >= 0"],
         ["sizing", "learned period must hold 1 to 100,000 buckets"]
       ])
+    }))
+})
+
+describe("PoolSizing.adaptive under churn", () => {
+  it.effect("300 callers, a third interrupted at random, while the target moves and idle connections retire: bounds hold, nothing leaks", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeResource.make
+      const next = random(2026)
+      yield* Effect.gen(function*() {
+        const { changes, pool } = yield* makePool(fake, {
+          minConnections: 1,
+          maxConnections: 8,
+          maxConnecting: 2,
+          acquireTimeout: "1 hour",
+          sizing: PoolSizing.adaptive({
+            interval: "100 millis",
+            retireAfter: "200 millis",
+            warming: [PoolSizing.spare(2)]
+          })
+        })
+        yield* Ref.set(fake.createMode, { _tag: "slow", delay: "30 millis" })
+        let peak = 0
+        const sample = Effect.map(pool.stats, (s) => {
+          peak = Math.max(peak, s.totalConnections + s.pendingConnections)
+        })
+        const fibers = []
+        for (let i = 0; i < 300; i++) {
+          const hold = Math.floor(next() * 400)
+          const fiber = yield* Effect.fork(Effect.orDie(pool.use(() => Effect.sleep(hold))))
+          fibers.push(fiber)
+          if (next() < 1 / 3) yield* Effect.forkDaemon(Effect.delay(Fiber.interrupt(fiber), Math.floor(next() * 300)))
+          yield* FakeResource.advance(Math.floor(next() * 20))
+          yield* sample
+        }
+        for (let i = 0; i < 100; i++) {
+          yield* FakeResource.advance("100 millis")
+          yield* sample
+        }
+        yield* Fiber.awaitAll(fibers)
+        const stats = yield* pool.stats
+        expect(peak).toBeLessThanOrEqual(8)
+        expect([stats.activeConnections, stats.waitingRequests, stats.pendingConnections]).toEqual([0, 0, 0])
+        expect(stats.successfulRequests + stats.cancelledRequests).toBe(300)
+        // The target moved both ways, and settled at the two spare above none in use.
+        expect(changes.some((c) => c.to > c.from) && changes.some((c) => c.to < c.from)).toBe(true)
+        expect(changes.at(-1)!.to).toBe(2)
+        expect([stats.totalConnections, stats.idleConnections]).toEqual([2, 2])
+      }).pipe(Effect.scoped)
+      yield* FakeResource.expectNoLeak(fake)
     }))
 })
 
