@@ -21,7 +21,8 @@ export const units: Readonly<Record<string, string>> = {
   "db.client.connection.wait_time": "s",
   "db.client.connection.use_time": "s",
   "dbpool.connection.leaks": "{lease}",
-  "dbpool.circuit.open": "1"
+  "dbpool.circuit.open": "1",
+  "dbpool.connection.target": "{connection}"
 }
 
 export type Include = "pools" | "all"
