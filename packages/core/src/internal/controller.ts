@@ -21,14 +21,14 @@ const toMillis = (d: Duration.DurationInput): number => Duration.toMillis(Durati
 
 /** What each warming policy asks for now, with the reason it would give. */
 interface Floor {
-  readonly wanted: (t: number, inUse: number, needed: number) => number
+  readonly wanted: (t: number, inUse: number, waiting: number, needed: number) => number
   readonly reason: TargetReason
 }
 
 const floorOf = (policy: PoolSizing.Warming, windows: Map<PoolSizing.Scheduled, number>): Floor => {
   switch (policy._tag) {
     case "Spare":
-      return { reason: "spare", wanted: (_t, inUse) => inUse + policy.connections }
+      return { reason: "spare", wanted: (_t, inUse, waiting) => inUse + waiting + policy.connections }
     case "Scheduled":
       return { reason: "scheduled", wanted: (t) => (windows.get(policy) ?? 0) > t ? policy.connections : 0 }
     case "Learned": {
@@ -36,7 +36,7 @@ const floorOf = (policy: PoolSizing.Warming, windows: Map<PoolSizing.Scheduled, 
       const lead = toMillis(policy.lead)
       return {
         reason: "learned",
-        wanted: (t, inUse, needed) => {
+        wanted: (t, inUse, _waiting, needed) => {
           history.record(t, Math.max(inUse, needed))
           return history.ahead(t, lead)
         }
@@ -86,7 +86,7 @@ export const makeController = <A, E>(ctx: PoolContext<A, E>, sizing: PoolSizing.
     let wanted = needed
     let reason: TargetReason = waiting > 0 ? "queue" : "demand"
     for (const floor of floors) {
-      const w = floor.wanted(t, inUse, needed)
+      const w = floor.wanted(t, inUse, waiting, needed)
       if (w > wanted) {
         wanted = w
         reason = floor.reason
