@@ -14,8 +14,8 @@
  * `--memory-count=N` (connections, default 100),
  * `--scale-duration=MS`, `--scale-rounds=N` (default `--duration`, `--rounds`),
  * `--scale-parts=waiters,health,subscribers`, `--scale-fibers=100,10000` (the waiters rows),
- * `--pipeline-duration=MS`, `--pipeline-rounds=N`,
- * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline` (any of them; pg and mysql also
+ * `--pipeline-duration=MS`, `--pipeline-rounds=N`, `--sizing-seconds=N` (the sizing benchmark's curve),
+ * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline,sizing` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
  *
  * dbpool runs compiled (dist/esm, from `npm run build`), as its peers do: the
@@ -34,6 +34,7 @@ import * as Pipeline from "./Pipeline.js"
 import * as Report from "./Report.js"
 import * as Scale from "./Scale.js"
 import * as SelectOne from "./SelectOne.js"
+import * as Sizing from "./Sizing.js"
 
 // Before anything else: a run over the sources would charge dbpool for tsx's wrappers.
 Compiled.assertCompiled()
@@ -75,6 +76,7 @@ const known = [
   "scale-fibers",
   "pipeline-duration",
   "pipeline-rounds",
+  "sizing-seconds",
   "skip"
 ]
 for (const a of args) {
@@ -119,7 +121,7 @@ const scaleFibers = value("scale-fibers")?.split(",").map((s) => {
   return n
 })
 const skip = value("skip")?.split(",") ?? []
-const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale", "pipeline"]
+const parts = ["overhead", "sql", "pg", "mysql", "memory", "scale", "pipeline", "sizing"]
 for (const s of skip) {
   if (!parts.includes(s)) throw new Error(`--skip: ${parts.join(", ")}; got ${s}`)
 }
@@ -220,6 +222,21 @@ if (pipeline !== undefined) {
   )
 }
 
+const sizing = skip.includes("sizing") || skip.includes("pg") ? undefined : await Effect.runPromise(Sizing.run({
+  seconds: num("sizing-seconds") ?? (quick ? 4 : undefined),
+  idleMs: quick ? 3000 : undefined,
+  log: (line) => console.log(line)
+}))
+
+if (sizing !== undefined) {
+  console.log(
+    ["", "Adaptive sizing on PostgreSQL:", Sizing.table(sizing), "", `${Math.round(sizing.totalSeconds)} s in all`]
+      .join(
+        "\n"
+      )
+  )
+}
+
 const memory = skip.includes("memory") ? undefined : await Effect.runPromise(Memory.run({
   quick,
   repetitions: num("memory-repetitions") ?? num("rounds"),
@@ -279,16 +296,29 @@ if (write) {
     ? ["# Benchmarks", "", Compiled.note, ""]
     : [Report.markdown(overhead, done, command)]
   const pipelineSection = pipeline === undefined ? [] : [Pipeline.markdown(pipeline)]
+  const sizingSection = sizing === undefined ? [] : [Sizing.markdown(sizing)]
   const memorySection = memory === undefined ? [] : [Memory.markdown(memory)]
   const scaleSection = scale === undefined ? [] : [Scale.markdown(scale)]
   writeFileSync(
     docs("benchmarks.md"),
-    [...overheadSection, ...sqlSection, ...pipelineSection, ...memorySection, ...scaleSection].join("\n")
+    [...overheadSection, ...sqlSection, ...pipelineSection, ...sizingSection, ...memorySection, ...scaleSection].join(
+      "\n"
+    )
   )
   writeFileSync(
     docs("benchmarks.json"),
     JSON.stringify(
-      { command, machine: done, runSeconds: totalSeconds, ...overhead, selectOne: sql, pipeline, memory, scale },
+      {
+        command,
+        machine: done,
+        runSeconds: totalSeconds,
+        ...overhead,
+        selectOne: sql,
+        pipeline,
+        sizing,
+        memory,
+        scale
+      },
       null,
       2
     ) +

@@ -43,6 +43,18 @@ export type PoolEvent = Data.TaggedEnum<{
    */
   CircuitClosed: { readonly duration: number }
   /**
+   * The adaptive sizing controller (`PoolSizing.adaptive`) moved the pool's target, the number of
+   * connections it keeps open, `from` → `to`. `reason`: "demand" (the estimate rose), "queue" (it rose
+   * with callers waiting), "spare", "scheduled" or "learned" (a warming policy asked for more), "decay"
+   * (demand fell). `demand` is the estimated number of connections busy (arrival rate × mean hold time).
+   */
+  TargetChanged: {
+    readonly from: number
+    readonly to: number
+    readonly reason: "demand" | "queue" | "spare" | "scheduled" | "learned" | "decay"
+    readonly demand: number
+  }
+  /**
    * An alert rule's condition has held for its duration (in-process alerting, `@dbpool/observability`):
    * `alert` names the rule, `value` is what its condition measured, `summary` says it in words.
    * Never emitted by the pool itself.

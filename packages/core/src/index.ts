@@ -27,3 +27,8 @@ export * as ResourcePool from "./ResourcePool.js"
  * @since 0.1.0
  */
 export * as PoolGroup from "./PoolGroup.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PoolSizing from "./PoolSizing.js"

@@ -236,7 +236,7 @@ const docsTable = (heading: string): ReadonlyArray<ReadonlyArray<string>> => {
 }
 
 describe("PoolConfig: the table of settings", () => {
-  it.effect("every setting resolves with no input: its default, or off (undefined) for the four optional ones", () =>
+  it.effect("every setting resolves with no input: its default, or off (undefined) for the five optional ones", () =>
     Effect.gen(function*() {
       const config = yield* PoolConfig.make({})
       const millis = (d: unknown) => Duration.isDuration(d) ? Duration.toMillis(d) : d
@@ -263,7 +263,8 @@ describe("PoolConfig: the table of settings", () => {
         leakDetectionThreshold: undefined,
         circuitBreakerThreshold: 5,
         circuitBreakerProbeInterval: 1000,
-        circuitBreakerSchedule: undefined
+        circuitBreakerSchedule: undefined,
+        sizing: undefined
       })
       expect(Object.keys(config)).toEqual(names)
       for (const name of names) {
@@ -288,7 +289,8 @@ describe("PoolConfig: the table of settings", () => {
           "retrySchedule",
           "leakDetectionThreshold",
           "circuitBreakerSchedule",
-          "group"
+          "group",
+          "sizing"
         ]
           .includes(name)
       )
@@ -394,7 +396,8 @@ describe("PoolConfig: the table of settings", () => {
         "healthCheckSchedule",
         "retrySchedule",
         "circuitBreakerSchedule",
-        "group"
+        "group",
+        "sizing"
       ])
     }))
 

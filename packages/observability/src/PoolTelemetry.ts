@@ -4,7 +4,8 @@
  * A pool records its metrics as Effect metrics named after the OpenTelemetry semantic conventions for
  * database client connection pools (`db.client.connection.count` with `db.client.connection.state` idle or
  * used, `.max`, `.idle.min`, `.pending_requests`, `.timeouts`, `.create_time`, `.wait_time`, `.use_time`,
- * each with `db.client.connection.pool.name`), plus `dbpool.connection.leaks` and `dbpool.circuit.open`.
+ * each with `db.client.connection.pool.name`), plus `dbpool.connection.leaks`, `dbpool.circuit.open` and,
+ * for a pool sized by `PoolSizing.adaptive`, `dbpool.connection.target`.
  * A caller who has to wait for a connection does so in a `dbpool.acquire` span. This module hands them to
  * your OpenTelemetry metric readers and span processors, with the units of the conventions.
  *

@@ -103,7 +103,13 @@ export const fields = {
     "must be a PoolGroup (PoolGroup.make) or a membership (PoolGroup.member)",
     (value, earlier: { readonly minConnections: number; readonly maxConnections: number }) =>
       group.checkSetting(value, earlier)
-  )
+  ),
+  /**
+   * How many connections are kept open: `PoolSizing.fixed` (the default: `minConnections`, more on demand)
+   * or `PoolSizing.adaptive(...)`, a controller that moves the number kept open between `minConnections`
+   * and `maxConnections` from measured demand and warming policies.
+   */
+  sizing: Setting.sizing()
 }
 
 type Fields = typeof fields

@@ -18,6 +18,7 @@ export const names = {
   timeouts: "db.client.connection.timeouts",
   leaks: "dbpool.connection.leaks",
   circuitOpen: "dbpool.circuit.open",
+  target: "dbpool.connection.target",
   createTime: "db.client.connection.create_time",
   waitTime: "db.client.connection.wait_time",
   useTime: "db.client.connection.use_time"
@@ -37,6 +38,7 @@ const descriptions = {
   timeouts: "The number of connection timeouts that have occurred trying to obtain a connection from the pool",
   leaks: "Leases held longer than leakDetectionThreshold (each counted once)",
   circuitOpen: "1 while the circuit breaker is open (failing fast, probing), 0 while it is closed",
+  target: "Connections the adaptive sizing controller keeps open (its target), set at each move",
   createTime: "The time it took to create a new connection (s)",
   waitTime: "The time it took to obtain an open connection from the pool (s)",
   useTime: "The time between borrowing a connection and returning it to the pool (s)"
@@ -47,6 +49,7 @@ const max = Metric.gauge(names.max, { description: descriptions.max })
 const idleMin = Metric.gauge(names.idleMin, { description: descriptions.idleMin })
 const pendingRequests = Metric.gauge(names.pendingRequests, { description: descriptions.pendingRequests })
 const circuitOpen = Metric.gauge(names.circuitOpen, { description: descriptions.circuitOpen })
+const target = Metric.gauge(names.target, { description: descriptions.target })
 
 /**
  * The metrics of one pool, with its name attached. Those updated on every
@@ -61,6 +64,8 @@ export class PoolMetrics {
   readonly idleMin
   readonly pendingRequests
   readonly circuitOpen
+  /** Updated by the adaptive sizing controller only, as it moves the target. */
+  readonly target
   readonly timeouts: MetricHook.MetricHook<number, unknown>
   readonly leaks: MetricHook.MetricHook<number, unknown>
   readonly createTime: MetricHook.MetricHook<number, unknown>
@@ -77,6 +82,7 @@ export class PoolMetrics {
     this.idleMin = tag(idleMin)
     this.pendingRequests = tag(pendingRequests)
     this.circuitOpen = tag(circuitOpen)
+    this.target = tag(target)
     this.timeouts = hook(MetricKey.counter(names.timeouts, { description: descriptions.timeouts, incremental: true }))
     this.leaks = hook(MetricKey.counter(names.leaks, { description: descriptions.leaks, incremental: true }))
     this.createTime = hook(MetricKey.histogram(names.createTime, timeBoundaries, descriptions.createTime))

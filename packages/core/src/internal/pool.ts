@@ -7,6 +7,7 @@
  * - acquisition.ts: `use` and `get`, from asking to giving back;
  * - events.ts: events, recorded only while someone listens, delivered in batches;
  * - stats.ts: the statistics' publication (`changes`), on a timer and on the release path;
+ * - controller.ts: the adaptive sizing controller, when `sizing` is `PoolSizing.adaptive`;
  * - here: shutdown, and the `ResourcePool` record.
  *
  * Callers only ever touch the state in synchronous steps.
@@ -26,6 +27,7 @@ import type { Acquirer } from "./acquisition.js"
 import * as configInternal from "./config.js"
 import type { PoolContext } from "./context.js"
 import { millis } from "./context.js"
+import { makeController } from "./controller.js"
 import type { Creation } from "./creation.js"
 import { makeCreation } from "./creation.js"
 import { Events } from "./events.js"
@@ -112,6 +114,11 @@ export const make = <A, E = never, R = never>(
       yield* Effect.forkDaemon(stats.publisher)
     ]
     if (housekeeping.healthChecks !== undefined) background.push(yield* Effect.forkDaemon(housekeeping.healthChecks))
+    if (config.sizing?._tag === "Adaptive") {
+      const controller = makeController(ctx, config.sizing)
+      background.push(yield* Effect.forkDaemon(controller.run))
+      for (const schedule of controller.schedules) background.push(yield* Effect.forkDaemon(schedule))
+    }
     housekeeping.timer.restart()
 
     // ---- shutdown -----------------------------------------------------------------
@@ -194,7 +201,12 @@ const poolRecord = <A, E>(
           minConnections: bounds.min ?? state.min,
           maxConnections: bounds.max ?? state.max
         }),
-        (checked) => Effect.sync(() => state.resize(checked.minConnections, checked.maxConnections, now()))
+        (checked) =>
+          Effect.sync(() => {
+            state.resize(checked.minConnections, checked.maxConnections, now())
+            // Fixed sizing keeps exactly the minimum; an adaptive controller moves the target at its next tick.
+            if (config.sizing?._tag !== "Adaptive") state.setTarget(checked.minConnections, now())
+          })
       ),
     pipe() {
       return pipeArguments(this, arguments)

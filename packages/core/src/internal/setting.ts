@@ -8,6 +8,8 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { PoolConfigError } from "../PoolError.js"
+import type * as PoolSizing from "../PoolSizing.js"
+import * as sizingInternal from "./sizing.js"
 
 /** Thrown by a check and caught once by `make`: a throw keeps every check a plain function. */
 export class Invalid {
@@ -132,6 +134,19 @@ export const schedule = (): Setting<AnySchedule, AnySchedule | undefined, undefi
   optional: true,
   check: (field, value) =>
     Schedule.isSchedule(value) ? value as AnySchedule : invalid(field, value, "must be a Schedule"),
+  defaultFrom: undefined,
+  relation: undefined,
+  read: undefined
+})
+
+/** How the pool is sized (PoolSizing); off means fixed. Text cannot express one, so Config never reads it. */
+export const sizing = (): Setting<PoolSizing.PoolSizing, PoolSizing.PoolSizing | undefined, undefined, unknown> => ({
+  default: undefined,
+  optional: true,
+  check: (field, value) => {
+    const broken = sizingInternal.check(value)
+    return broken === undefined ? value as PoolSizing.PoolSizing : invalid(field, value, broken)
+  },
   defaultFrom: undefined,
   relation: undefined,
   read: undefined

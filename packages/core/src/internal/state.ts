@@ -32,7 +32,7 @@ export class Conn<A> {
   lastValidatedAt: number
   unhealthy = false
   /** The lease holding this connection, while one does. */
-  lease: { released: boolean } | undefined = undefined
+  lease: { released: boolean; readonly acquiredAt: number } | undefined = undefined
   constructor(
     readonly id: string,
     readonly resource: A,
@@ -84,6 +84,11 @@ export class PoolState<A, E> {
   unhealthy = 0
   /** Creations queued or in flight. */
   pending = 0
+  /**
+   * Connections kept open, between `min` and `max`: `min` unless a sizing controller (PoolSizing.adaptive)
+   * moves it with `setTarget`. Refilling and the idle sweep keep this many instead of `min`.
+   */
+  target: number
 
   // ---- callers -----------------------------------------------------------
   readonly waiters = new WaiterQueue<Conn<A>, PoolError<E>>()
@@ -122,6 +127,9 @@ export class PoolState<A, E> {
   cancelledRequests = 0
   timeouts = 0
   acquireTimeTotal = 0
+  /** Leases given back, and the sum of their durations in milliseconds (the sizing controller's hold time). */
+  leasesEnded = 0
+  holdTimeTotal = 0
   connectionsCreated = 0
   connectFailures = 0
   readonly closedBy: Record<CloseReason, number> = { idle: 0, lifetime: 0, unhealthy: 0, broken: 0, closed: 0 }
@@ -138,6 +146,7 @@ export class PoolState<A, E> {
     readonly runtime: Runtime<A>
   ) {
     this.ceiling = max
+    this.target = min
   }
 
   // ==== acquisition ========================================================
@@ -160,7 +169,7 @@ export class PoolState<A, E> {
    * borrow) after `waited` milliseconds: `lease` now holds it. False if
    * shutdown cut it before the caller's fiber ran: the request fails as closed.
    */
-  lend(conn: Conn<A>, waited: number, lease: { released: boolean }): boolean {
+  lend(conn: Conn<A>, waited: number, lease: { released: boolean; readonly acquiredAt: number }): boolean {
     if (conn.state !== "active") {
       this.failedRequests++
       return false
@@ -266,6 +275,10 @@ export class PoolState<A, E> {
     // Released once: shutdown may have cut it already (a waiter served, cut, then interrupted).
     if (conn.state !== "active") return
     this.active--
+    if (conn.lease !== undefined) {
+      this.leasesEnded++
+      this.holdTimeTotal += now - conn.lease.acquiredAt
+    }
     conn.lease = undefined
     if (this.closed) this.close(conn, "closed")
     else if (mustClose !== undefined) this.close(conn, mustClose)
@@ -304,6 +317,7 @@ export class PoolState<A, E> {
     this.min = min
     this.max = max
     this.ceiling = max // a group lowers it again at its next rebalance
+    this.target = Math.min(Math.max(this.target, min), max)
     for (const conn of this.idle.slice()) {
       if (this.open.size - this.closing <= this.max) break
       this.close(conn, "idle")
@@ -311,18 +325,42 @@ export class PoolState<A, E> {
     this.ensureCapacity(now)
   }
 
+  /** The sizing controller moves the target (kept between `min` and `max`); a higher one opens connections now. */
+  setTarget(target: number, now: number): void {
+    this.target = Math.min(Math.max(target, this.min), this.max)
+    this.ensureCapacity(now)
+  }
+
+  /**
+   * Closes idle connections above the target that have been idle for `idleMillis` (oldest idle first):
+   * the sizing controller retires them sooner than `maxIdleTime` when demand falls. Returns how many.
+   */
+  trimIdle(now: number, idleMillis: number): number {
+    if (this.closed) return 0
+    let surplus = this.open.size - this.closing - this.target
+    let trimmed = 0
+    for (const conn of this.idle.slice()) {
+      if (surplus <= 0) break
+      if (now - conn.idleSince < idleMillis) continue
+      this.close(conn, "idle")
+      surplus--
+      trimmed++
+    }
+    return trimmed
+  }
+
   // ==== creation ===========================================================
 
   /**
    * Requests the creations needed to serve the waiters not yet covered by one
-   * in flight, and to keep `min` open; never beyond `max`, counting every open
+   * in flight, and to keep `target` open; never beyond `max`, counting every open
    * connection (closing ones too) and every creation in flight.
    */
   ensureCapacity(now: number): void {
     if (this.closed) return
     if (this.circuitOpen) return this.shedWaiters()
     const live = this.open.size - this.closing
-    const forMin = now >= this.refillPausedUntil ? this.min - (live + this.pending) : 0
+    const forMin = now >= this.refillPausedUntil ? this.target - (live + this.pending) : 0
     const forWaiters = this.waiters.length - this.pending
     const room = this.ceiling - (this.open.size + this.pending)
     const wanted = Math.min(Math.max(forMin, forWaiters), room)
@@ -536,12 +574,12 @@ export class PoolState<A, E> {
 
   /**
    * Retires idle connections past their lifetime, and those idle past
-   * `maxIdleTime` while more than `min` are open (oldest idle first), then
+   * `maxIdleTime` while more than `target` (`min` unless sized) are open (oldest idle first), then
    * refills. Returns when the next one of these can be due.
    */
   sweep(now: number): number {
     if (this.closed) return Number.POSITIVE_INFINITY
-    let surplus = this.open.size - this.closing - this.min
+    let surplus = this.open.size - this.closing - this.target
     let next = Number.POSITIVE_INFINITY
     for (const conn of this.idle.slice()) {
       if (now >= conn.retireAt) {
@@ -563,7 +601,7 @@ export class PoolState<A, E> {
       if (conn.state !== "idle" && conn.state !== "closing" && conn.retireAt > now) next = Math.min(next, conn.retireAt)
     }
     this.ensureCapacity(now)
-    if (this.refillPausedUntil > now && this.open.size - this.closing + this.pending < this.min) {
+    if (this.refillPausedUntil > now && this.open.size - this.closing + this.pending < this.target) {
       next = Math.min(next, this.refillPausedUntil)
     }
     return next

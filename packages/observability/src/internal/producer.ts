@@ -27,7 +27,9 @@ export const units: Readonly<Record<string, string>> = {
   "dbpool.cluster.fallbacks": "{statement}",
   "dbpool.cluster.reroutes": "{statement}",
   "dbpool.cluster.node.up": "1",
-  "dbpool.cluster.replica.lag": "s"
+  "dbpool.cluster.replica.lag": "s",
+  // adaptive sizing's target
+  "dbpool.connection.target": "{connection}"
 }
 
 export type Include = "pools" | "all"
