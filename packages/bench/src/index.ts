@@ -27,3 +27,8 @@ export * as SelectOne from "./SelectOne.js"
  * @since 0.1.0
  */
 export * as Pipeline from "./Pipeline.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Processes from "./Processes.js"
