@@ -70,6 +70,7 @@ export interface Row {
  */
 export interface Report {
   readonly quick: boolean
+  readonly rounds: number
   readonly durationMs: number
   readonly warmupMs: number
   readonly pool: number
@@ -82,14 +83,16 @@ export interface Report {
 }
 
 /**
- * Defaults: N = 1, 2, 4, 8; P = 10; W = 20; 3 s windows after 500 ms of warm-up; PgBouncer
- * `default_pool_size` 20; the low servers' `max_connections` 40. `quick`: N = 4 only, 300 ms windows after 100 ms.
+ * Defaults: N = 1, 2, 4, 8; P = 10; W = 20; 3 rounds (the targets alternating) of 2 s windows after
+ * 500 ms of warm-up; PgBouncer `default_pool_size` 20; the low servers' `max_connections` 40. `quick`: N = 4
+ * only, 1 round of 300 ms after 100 ms.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
   readonly quick?: boolean | undefined
+  readonly rounds?: number | undefined
   readonly durationMs?: number | undefined
   readonly warmupMs?: number | undefined
   readonly counts?: ReadonlyArray<number> | undefined
@@ -101,8 +104,9 @@ export interface Options {
 }
 
 /**
- * Runs the benchmark: disposable servers and PgBouncer, then for each N every target in turn, both
- * workloads in the same processes.
+ * Runs the benchmark: disposable servers and PgBouncer, then for each N the processes of every target,
+ * and each round every target in turn, both workloads in the same processes. Each row gives the medians over
+ * the rounds (errors summed).
  *
  * @example
  * ```ts
@@ -119,7 +123,7 @@ export interface Options {
 export const run: (options: Options) => Effect.Effect<Report, unknown> = internal.run
 
 /**
- * The flags of `npm run bench:processes`: `--quick`, `--write`, `--duration=MS`, `--warmup=MS`,
+ * The flags of `npm run bench:processes`: `--quick`, `--write`, `--rounds=N`, `--duration=MS`, `--warmup=MS`,
  * `--counts=1,2,4,8`, `--pool=P`, `--workers=W`, `--bouncer-pool=N`, `--low-max=N`; throws on anything else.
  *
  * @example
@@ -170,3 +174,12 @@ export const heading: string = report.heading
  * @category formatting
  */
 export const replaceSection: (text: string, section: string) => string = report.replaceSection
+
+/**
+ * The section under {@link heading} in `text` (docs/benchmarks.md), if there is one: `npm run bench` keeps
+ * it when it rewrites the file, since it does not run this benchmark.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const sectionOf: (text: string) => string | undefined = report.sectionOf

@@ -4,7 +4,7 @@
  * section into docs/benchmarks.md (replacing the previous one; the other sections are kept) and its rows
  * into docs/benchmarks-processes.json.
  *
- * Flags: `--quick` (N = 4 only, 300 ms windows: under a minute), `--duration=MS`, `--warmup=MS`,
+ * Flags: `--quick` (N = 4 only, 1 round of 300 ms: under a minute), `--rounds=N`, `--duration=MS`, `--warmup=MS`,
  * `--counts=1,2,4,8`, `--pool=P`, `--workers=W`, `--bouncer-pool=N`, `--low-max=N`, `--write`.
  *
  * Like `npm run bench`, it builds first and runs dbpool compiled, in its children too.

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { ChildResult } from "../src/internal/processesModel.js"
-import { errorKind, summarize, tooManyConnections } from "../src/internal/processesModel.js"
+import { combine, errorKind, summarize, tooManyConnections } from "../src/internal/processesModel.js"
 import * as Processes from "../src/Processes.js"
 
 const result = (over: Partial<ChildResult>): ChildResult => ({
@@ -35,6 +35,7 @@ describe("Processes", () => {
     expect(Processes.parseArgs(["--quick", "--counts=1,2,8", "--pool=5", "--bouncer-pool=15"])).toEqual({
       quick: true,
       write: false,
+      rounds: undefined,
       durationMs: undefined,
       warmupMs: undefined,
       counts: [1, 2, 8],
@@ -45,8 +46,8 @@ describe("Processes", () => {
     })
     expect(Processes.parseArgs(["--write", "--duration=3000", "--warmup=0", "--low-max=40", "--workers=20"]))
       .toMatchObject({ write: true, durationMs: 3000, warmupMs: 0, lowMaxConnections: 40, workers: 20 })
-    expect(() => Processes.parseArgs(["--rounds=3"])).toThrow(
-      "unknown argument --rounds=3; flags: --quick, --write, --duration"
+    expect(() => Processes.parseArgs(["--sql-rounds=3"])).toThrow(
+      "unknown argument --sql-rounds=3; flags: --quick, --write, --rounds, --duration"
     )
     expect(() => Processes.parseArgs(["--counts=1,x"])).toThrow("--counts: expected whole numbers ≥ 1, got x")
     expect(() => Processes.parseArgs(["--pool=0"])).toThrow("--pool: expected a whole number ≥ 1, got 0")
@@ -89,6 +90,31 @@ describe("Processes", () => {
     })
   })
 
+  it("combines rounds: medians of throughput and p99, the highest peaks, errors summed, the fewest connections", () => {
+    const round = (ops: number, p99: number, busy: number, errors: number, fewest: number) =>
+      summarize(shape, [
+        result({
+          windowMs: 1000,
+          latencies: Array.from({ length: ops }, () => p99),
+          errors,
+          errorKinds: errors === 0 ? {} : { [tooManyConnections]: errors },
+          connections: fewest,
+          connectFailures: errors
+        })
+      ], [{ open: 10 + busy, busy }])
+    const row = combine([round(100, 9, 4, 0, 10), round(300, 5, 2, 2, 8), round(200, 7, 6, 1, 9)])
+    expect(row).toMatchObject({
+      opsPerSecond: 200,
+      p99Ms: 7,
+      errors: 3,
+      tooManyConnections: 3,
+      errorKinds: { [tooManyConnections]: 3 },
+      server: { peakOpen: 16, peakBusy: 6, medianBusy: 4 },
+      connections: { fewest: 8, total: 8 },
+      connectFailures: 2
+    })
+  })
+
   it("writes a table row per case with its notes, and replaces only its own section of docs/benchmarks.md", () => {
     const row = summarize(shape, [
       result({ latencies: [1, 1, 2, 4], errors: 3, errorKinds: { [tooManyConnections]: 3 }, connections: 0 }),
@@ -96,6 +122,7 @@ describe("Processes", () => {
     ], [{ open: 10, busy: 2 }])
     const report: Processes.Report = {
       quick: true,
+      rounds: 1,
       durationMs: 2000,
       warmupMs: 100,
       pool: 10,
@@ -136,5 +163,9 @@ describe("Processes", () => {
       "## More than one application process: N processes, direct and through PgBouncer\n\nnew\n"
     )
     expect(twice).toBe(`${docs}\n${Processes.heading}\n\nnew\n\n## After\n\nmore\n`)
+    // What `npm run bench` keeps when it rewrites the file.
+    expect(Processes.sectionOf(docs)).toBeUndefined()
+    expect(Processes.sectionOf(once)).toBe(section)
+    expect(Processes.sectionOf(twice)).toBe(`${Processes.heading}\n\nnew\n\n`)
   })
 })

@@ -17,7 +17,7 @@ import * as Pg from "pg"
 import type * as Processes from "../Processes.js"
 import { conditionFlags } from "./compiled.js"
 import type { ChildConfig, ChildResult, Command, Sample } from "./processesModel.js"
-import { summarize } from "./processesModel.js"
+import { combine, summarize } from "./processesModel.js"
 import { caseLine } from "./processesReport.js"
 
 export const targets: ReadonlyArray<Processes.TargetId> = ["direct", "pgbouncer", "direct-low"]
@@ -133,14 +133,16 @@ const urlOf = (servers: Servers, target: Processes.TargetId): string => {
   return `postgres://${role}@${at.host}:${at.port}/test`
 }
 
-/** N children on one target, both workloads; the rows in workload order. */
-const runCase = (
-  servers: Servers,
-  target: Processes.TargetId,
-  n: number,
-  settings: { readonly pool: number; readonly workers: number; readonly warmupMs: number; readonly durationMs: number }
-) =>
-  Effect.scoped(Effect.gen(function*() {
+interface Settings {
+  readonly pool: number
+  readonly workers: number
+  readonly warmupMs: number
+  readonly durationMs: number
+}
+
+/** N children on one target, their pools built (or not: `startFailures`). */
+const startGroup = (servers: Servers, target: Processes.TargetId, n: number, settings: Settings) =>
+  Effect.gen(function*() {
     const children = yield* Effect.forEach(Array.from({ length: n }, (_, i) => i), (index) =>
       startChild({
         index,
@@ -152,30 +154,42 @@ const runCase = (
       }))
     const ready = yield* Effect.forEach(children, (c) => fromPromise(c.next), { concurrency: "unbounded" }).pipe(
       Effect.timeoutFail({
-        duration: "90 seconds",
-        onTimeout: () => new Error(`processes not ready within 90 s: ${children.map((c) => c.stderr()).join("; ")}`)
+        duration: "120 seconds",
+        onTimeout: () => new Error(`processes not ready within 120 s: ${children.map((c) => c.stderr()).join("; ")}`)
       })
     )
     const startFailures = ready.flatMap((r, i) => typeof r.error === "string" ? [`process ${i}: ${r.error}`] : [])
-    const rows: Array<Processes.Row> = []
-    for (const workload of workloads) {
-      const { loop, samples } = yield* sampler(
-        target === "direct" ? servers.high : target === "pgbouncer" ? servers.behind : servers.low
-      )
-      const command: Command = { workload, warmupMs: settings.warmupMs, durationMs: settings.durationMs }
-      for (const c of children) c.send(JSON.stringify(command))
-      // Samples from the window only: not the warm-up, nor the children's check of prepared statements after it.
-      yield* Effect.sleep(settings.warmupMs)
-      const sampling = yield* Effect.fork(Effect.race(loop, Effect.sleep(settings.durationMs)))
-      const results = yield* Effect.forEach(children, (c) => fromPromise(c.next), { concurrency: "unbounded" })
-      yield* Fiber.interrupt(sampling)
-      rows.push(summarize(
-        { target, processes: n, pool: settings.pool, workers: settings.workers, workload, startFailures },
-        results as unknown as ReadonlyArray<ChildResult>,
-        samples
-      ))
-    }
-    return rows
+    return { target, children, startFailures }
+  })
+
+type Group = Effect.Effect.Success<ReturnType<typeof startGroup>>
+
+/** One workload on every child of a group at once, the server sampled meanwhile: one round's row. */
+const measure = (servers: Servers, group: Group, workload: Processes.Workload, settings: Settings) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { children, target } = group
+    const { loop, samples } = yield* sampler(
+      target === "direct" ? servers.high : target === "pgbouncer" ? servers.behind : servers.low
+    )
+    const command: Command = { workload, warmupMs: settings.warmupMs, durationMs: settings.durationMs }
+    for (const c of children) c.send(JSON.stringify(command))
+    // Samples from the window only: not the warm-up, nor the children's check of prepared statements after it.
+    yield* Effect.sleep(settings.warmupMs)
+    const sampling = yield* Effect.fork(Effect.race(loop, Effect.sleep(settings.durationMs)))
+    const results = yield* Effect.forEach(children, (c) => fromPromise(c.next), { concurrency: "unbounded" })
+    yield* Fiber.interrupt(sampling)
+    return summarize(
+      {
+        target,
+        processes: children.length,
+        pool: settings.pool,
+        workers: settings.workers,
+        workload,
+        startFailures: group.startFailures
+      },
+      results as unknown as ReadonlyArray<ChildResult>,
+      samples
+    )
   }))
 
 export const run = (options: Processes.Options): Effect.Effect<Processes.Report, unknown> =>
@@ -185,27 +199,43 @@ export const run = (options: Processes.Options): Effect.Effect<Processes.Report,
       pool: options.pool ?? 10,
       workers: options.workers ?? 20,
       warmupMs: options.warmupMs ?? (quick ? 100 : 500),
-      durationMs: options.durationMs ?? (quick ? 300 : 3_000)
+      durationMs: options.durationMs ?? (quick ? 300 : 2_000)
     }
     const counts = options.counts ?? (quick ? [4] : [1, 2, 4, 8])
+    const rounds = options.rounds ?? (quick ? 1 : 3)
     const bouncerPoolSize = options.bouncerPoolSize ?? 20
     const lowMaxConnections = options.lowMaxConnections ?? 40
     const log = options.log ?? (() => {})
     const startedAt = Date.now()
     const servers = yield* makeServers({ lowMax: lowMaxConnections, bouncerPoolSize })
     log(`processes: servers and PgBouncer up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)
+    const labels = { bouncerPoolSize, lowMaxConnections, maxConnections: 100 }
     const rows: Array<Processes.Row> = []
     for (const n of counts) {
-      for (const target of targets) {
-        for (const row of yield* runCase(servers, target, n, settings)) {
-          rows.push(row)
-          log(caseLine(row, { bouncerPoolSize, lowMaxConnections, maxConnections: 100 }))
-        }
-      }
+      // Every target's processes for this N stay up through the rounds (idle while another target runs), so
+      // the targets alternate round by round and a change in the machine's load hits them alike.
+      rows.push(
+        ...yield* Effect.scoped(Effect.gen(function*() {
+          const groups = yield* Effect.forEach(targets, (target) => startGroup(servers, target, n, settings))
+          const perCase = new Map<string, Array<Processes.Row>>()
+          for (let round = 1; round <= rounds; round++) {
+            for (const group of groups) {
+              for (const workload of workloads) {
+                const row = yield* measure(servers, group, workload, settings)
+                log(`round ${round}: ${caseLine(row, labels)}`)
+                const key = `${group.target} ${workload}`
+                perCase.set(key, [...(perCase.get(key) ?? []), row])
+              }
+            }
+          }
+          return [...perCase.values()].map(combine)
+        }))
+      )
     }
     return {
       quick,
       ...settings,
+      rounds,
       bouncerPoolSize,
       maxConnections: 100,
       lowMaxConnections,

@@ -113,10 +113,42 @@ export const summarize = (
   }
 }
 
-const flags = ["quick", "write", "duration", "warmup", "counts", "pool", "workers", "bouncer-pool", "low-max"]
+/**
+ * The rounds of one case as one row: medians of throughput, p99 and median busy sessions; the peaks'
+ * highest; errors summed over the rounds; the fewest connections a process held in any round.
+ */
+export const combine = (rounds: ReadonlyArray<Processes.Row>): Processes.Row => {
+  const errorKinds: Record<string, number> = {}
+  for (const r of rounds) {
+    for (const [kind, n] of Object.entries(r.errorKinds)) errorKinds[kind] = (errorKinds[kind] ?? 0) + n
+  }
+  const prepared = rounds.flatMap((r) => r.preparedOnServer === null ? [] : [r.preparedOnServer])
+  const sum = (f: (r: Processes.Row) => number) => rounds.reduce((total, r) => total + f(r), 0)
+  return {
+    ...rounds[0]!,
+    opsPerSecond: median(rounds.map((r) => r.opsPerSecond)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    errors: sum((r) => r.errors),
+    tooManyConnections: sum((r) => r.tooManyConnections),
+    errorKinds,
+    server: {
+      peakOpen: Math.max(...rounds.map((r) => r.server.peakOpen)),
+      peakBusy: Math.max(...rounds.map((r) => r.server.peakBusy)),
+      medianBusy: median(rounds.map((r) => r.server.medianBusy))
+    },
+    connections: {
+      fewest: Math.min(...rounds.map((r) => r.connections.fewest)),
+      total: Math.min(...rounds.map((r) => r.connections.total))
+    },
+    connectFailures: Math.max(...rounds.map((r) => r.connectFailures)),
+    preparedOnServer: prepared.length === 0 ? null : Math.max(...prepared)
+  }
+}
+
+const flags = ["quick", "write", "rounds", "duration", "warmup", "counts", "pool", "workers", "bouncer-pool", "low-max"]
 
 /**
- * The benchmark's flags: `--quick`, `--write`, `--duration=MS`, `--warmup=MS`, `--counts=1,2,4,8`,
+ * The benchmark's flags: `--quick`, `--write`, `--rounds=N`, `--duration=MS`, `--warmup=MS`, `--counts=1,2,4,8`,
  * `--pool=P`, `--workers=W`, `--bouncer-pool=N`, `--low-max=N`. Anything else throws, naming the flags.
  */
 export const parseArgs = (args: ReadonlyArray<string>): Processes.Options & { readonly write: boolean } => {
@@ -142,6 +174,7 @@ export const parseArgs = (args: ReadonlyArray<string>): Processes.Options & { re
   return {
     quick: args.includes("--quick"),
     write: args.includes("--write"),
+    rounds: whole("rounds", 1),
     durationMs: whole("duration", 1),
     warmupMs: whole("warmup", 0),
     counts,

@@ -94,9 +94,11 @@ export const markdown = (
     heading,
     "",
     `N child processes, each with a dbpool \`PgPool\` of P = ${report.pool} connections (min = max) and`,
-    `${report.workers} fibers looping the workload, start together; each workload runs ${report.warmupMs} ms of`,
-    `warm-up, then ${report.durationMs} ms counted. Operations finishing in the window count; p99 is over every`,
-    "operation of every process, from asking to the result. The servers are disposable PostgreSQL servers of",
+    `${report.workers} fibers looping the workload, run it together: ${report.warmupMs} ms of warm-up, then`,
+    `${report.durationMs} ms counted. Operations finishing in the window count; p99 is over every operation of`,
+    "every process, from asking to the result. For each N, the processes of the three targets are started",
+    `once; in each of ${report.rounds} round(s) the targets take turns (the others idle), and each figure is the`,
+    "median over the rounds (peaks: the highest; errors: summed). The servers are disposable PostgreSQL servers of",
     "@dbpool/testing (not the machine's main server); the processes connect as a role that is not a",
     "superuser, so 3 of each server's slots (`superuser_reserved_connections`) are not theirs. PgBouncer 1.18",
     `runs in transaction mode with \`default_pool_size\` ${report.bouncerPoolSize} in front of the server whose`,
@@ -113,6 +115,13 @@ export const markdown = (
     table(report),
     ""
   ].join("\n")
+
+export const sectionOf = (text: string): string | undefined => {
+  const start = text.indexOf(heading)
+  if (start < 0) return undefined
+  const after = text.indexOf("\n## ", start + heading.length)
+  return after < 0 ? text.slice(start) : text.slice(start, after + 1)
+}
 
 export const replaceSection = (text: string, section: string): string => {
   const start = text.indexOf(heading)
