@@ -44,6 +44,8 @@ export interface Row {
   readonly workload: Workload
   /** Operations (queries or transactions) per second, all processes together. */
   readonly opsPerSecond: number
+  /** The lowest and highest `opsPerSecond` of the rounds combined into this row. */
+  readonly opsRange: readonly [number, number]
   /** p99 of one operation from asking to its result, over every process's operations, in ms. */
   readonly p99Ms: number
   /** Failed operations inside the window, all processes together. */

@@ -34,7 +34,7 @@ const description = `Machine: ${os.availableParallelism()} CPUs (\`nproc\`), ${c
     Math.round(report.totalSeconds)
   } s ` +
   `in all. Load average (1/5/15 min): ${load(loadBefore)} before, ${load(loadAfter)} after. The children, ` +
-  "PgBouncer and both servers share these CPUs."
+  "PgBouncer and the three servers share these CPUs."
 
 console.log(["", Processes.table(report), "", description].join("\n"))
 console.log(

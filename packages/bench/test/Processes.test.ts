@@ -79,6 +79,7 @@ describe("Processes", () => {
     expect(row).toEqual({
       ...shape,
       opsPerSecond: 100, // 200 operations over 2 s
+      opsRange: [100, 100],
       p99Ms: 50,
       errors: 7,
       tooManyConnections: 5,
@@ -105,6 +106,7 @@ describe("Processes", () => {
     const row = combine([round(100, 9, 4, 0, 10), round(300, 5, 2, 2, 8), round(200, 7, 6, 1, 9)])
     expect(row).toMatchObject({
       opsPerSecond: 200,
+      opsRange: [100, 300],
       p99Ms: 7,
       errors: 3,
       tooManyConnections: 3,

@@ -92,9 +92,11 @@ export const summarize = (
     for (const [kind, n] of Object.entries(r.errorKinds)) errorKinds[kind] = (errorKinds[kind] ?? 0) + n
   }
   const prepared = results.flatMap((r) => r.preparedOnServer === null ? [] : [r.preparedOnServer])
+  const opsPerSecond = results.reduce((sum, r) => sum + r.latencies.length / (r.windowMs / 1000), 0)
   return {
     ...c,
-    opsPerSecond: results.reduce((sum, r) => sum + r.latencies.length / (r.windowMs / 1000), 0),
+    opsPerSecond,
+    opsRange: [opsPerSecond, opsPerSecond],
     p99Ms: quantile(latencies, 0.99),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     tooManyConnections: errorKinds[tooManyConnections] ?? 0,
@@ -127,6 +129,7 @@ export const combine = (rounds: ReadonlyArray<Processes.Row>): Processes.Row => 
   return {
     ...rounds[0]!,
     opsPerSecond: median(rounds.map((r) => r.opsPerSecond)),
+    opsRange: [Math.min(...rounds.map((r) => r.opsRange[0])), Math.max(...rounds.map((r) => r.opsRange[1]))],
     p99Ms: median(rounds.map((r) => r.p99Ms)),
     errors: sum((r) => r.errors),
     tooManyConnections: sum((r) => r.tooManyConnections),
