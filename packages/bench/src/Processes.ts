@@ -14,8 +14,9 @@ import * as model from "./internal/processesModel.js"
 import * as report from "./internal/processesReport.js"
 
 /**
- * `"direct"`: the server itself (`max_connections` 100); `"pgbouncer"`: PgBouncer in transaction mode in
- * front of the low server; `"direct-low"`: the low server itself (`max_connections` `lowMaxConnections`).
+ * `"direct"`: a server with `max_connections` 100; `"pgbouncer"`: PgBouncer in transaction mode in front of
+ * a server of its own with `max_connections` `lowMaxConnections`; `"direct-low"`: another server with
+ * `max_connections` `lowMaxConnections`, directly. Each target has its server to itself.
  *
  * @since 0.1.0
  * @category models

@@ -1,8 +1,8 @@
 /**
- * The processes benchmark's runner: disposable PostgreSQL servers (one with `max_connections` 100, two
- * with a low one), PgBouncer in transaction mode in front of one of the low ones, a role `app` on both (not a superuser), then
- * for each N the three targets in turn: N children started, both workloads sent to all of them at once,
- * the server's sessions of `app` sampled every 50 ms meanwhile.
+ * The processes benchmark's runner: three disposable PostgreSQL servers (one with `max_connections` 100, two
+ * with a low one), PgBouncer in transaction mode in front of one of the low ones, a role `app` on each (not a
+ * superuser). For each N, the children of every target are started; then, round by round, each target in
+ * turn runs both workloads on all its children at once, the server's sessions of `app` sampled every 50 ms.
  */
 import * as PgBouncer from "@dbpool/testing/PgBouncer"
 import * as PgCluster from "@dbpool/testing/PgCluster"
@@ -111,7 +111,7 @@ interface Servers {
 
 const makeServers = (options: { readonly lowMax: number; readonly bouncerPoolSize: number }) =>
   Effect.gen(function*() {
-    // PgBouncer's server has its own: the server sessions it keeps open must not take the low server's slots.
+    // PgBouncer has a server of its own: the server sessions it keeps open must not take the low one's slots.
     const [high, low, behind] = yield* Effect.all([
       PgCluster.make({ maxConnections: 100 }),
       PgCluster.make({ maxConnections: options.lowMax }),
