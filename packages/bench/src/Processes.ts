@@ -61,6 +61,8 @@ export interface Row {
   readonly connections: { readonly fewest: number; readonly total: number }
   /** The pools' failed connection attempts from their start to the end of the window, all processes together. */
   readonly connectFailures: number
+  /** Through PgBouncer: the most of the role's clients waiting for a server session (`SHOW POOLS`' `cl_waiting`, every 100 ms). */
+  readonly peakWaitingAtBouncer: number | null
   /** The most named prepared statements one server session held after the transaction workload. */
   readonly preparedOnServer: number | null
   /** Processes whose pool could not be built, and why. */

@@ -87,6 +87,7 @@ describe("Processes", () => {
       server: { peakOpen: 17, peakBusy: 9, medianBusy: 5 },
       connections: { fewest: 7, total: 17 },
       connectFailures: 12,
+      peakWaitingAtBouncer: null,
       preparedOnServer: 3
     })
   })
@@ -113,15 +114,23 @@ describe("Processes", () => {
       errorKinds: { [tooManyConnections]: 3 },
       server: { peakOpen: 16, peakBusy: 6, medianBusy: 4 },
       connections: { fewest: 8, total: 8 },
-      connectFailures: 2
+      connectFailures: 2,
+      peakWaitingAtBouncer: null
     })
+    const atBouncer = [{ ...row, peakWaitingAtBouncer: 3 }, { ...row, peakWaitingAtBouncer: 9 }]
+    expect(combine(atBouncer).peakWaitingAtBouncer).toBe(9)
   })
 
   it("writes a table row per case with its notes, and replaces only its own section of docs/benchmarks.md", () => {
-    const row = summarize(shape, [
-      result({ latencies: [1, 1, 2, 4], errors: 3, errorKinds: { [tooManyConnections]: 3 }, connections: 0 }),
-      result({ latencies: [1, 3], connections: 10, connectFailures: 4 })
-    ], [{ open: 10, busy: 2 }])
+    const row = summarize(
+      shape,
+      [
+        result({ latencies: [1, 1, 2, 4], errors: 3, errorKinds: { [tooManyConnections]: 3 }, connections: 0 }),
+        result({ latencies: [1, 3], connections: 10, connectFailures: 4 })
+      ],
+      [{ open: 10, busy: 2 }],
+      [0, 6, 2]
+    )
     const report: Processes.Report = {
       quick: true,
       rounds: 1,
@@ -145,9 +154,9 @@ describe("Processes", () => {
     }
     const table = Processes.table(report)
     expect(table.split("\n").slice(2, 4)).toEqual([
-      "| direct (max_connections 40) | 2 × 10 = 20 | SELECT 1 (q/s) | 3 | 4.00 | 10 / 0 | 10 / 2 / 2 | 3 (3) | 4 |  |",
+      "| direct (max_connections 40) | 2 × 10 = 20 | SELECT 1 (q/s) | 3 | 4.00 | 10 / 0 | 10 / 2 / 2 | 6 | 3 (3) | 4 |  |",
       "| PgBouncer, transaction mode, pool 20 (server max_connections 40) | 2 × 10 = 20 | transaction (tx/s) | 3 | 4.00 | " +
-      "10 / 0 | 10 / 2 / 2 | 0 (0) | 4 | 0 |"
+      "10 / 0 | 10 / 2 / 2 | 6 | 0 (0) | 4 | 0 |"
     ])
     expect(table).toContain("- direct (max_connections 40), 2 × 10, select1: errors by kind: too many connections: 3")
     const section = Processes.markdown(report, {

@@ -175,7 +175,20 @@ const measure = (servers: Servers, group: Group, workload: Processes.Workload, s
     for (const c of children) c.send(JSON.stringify(command))
     // Samples from the window only: not the warm-up, nor the children's check of prepared statements after it.
     yield* Effect.sleep(settings.warmupMs)
-    const sampling = yield* Effect.fork(Effect.race(loop, Effect.sleep(settings.durationMs)))
+    // At PgBouncer: its clients of the role waiting for a server session (SHOW POOLS' cl_waiting).
+    const waiting: Array<number> = []
+    const waitingLoop = target !== "pgbouncer" ? Effect.never : Effect.forever(
+      servers.bouncer.admin("SHOW POOLS").pipe(
+        Effect.map((rows) =>
+          waiting.push(rows.filter((r) => r.user === role).reduce((sum, r) => sum + Number(r.cl_waiting ?? 0), 0))
+        ),
+        Effect.ignore,
+        Effect.zipRight(Effect.sleep("100 millis"))
+      )
+    )
+    const sampling = yield* Effect.fork(
+      Effect.race(Effect.all([loop, waitingLoop], { concurrency: 2 }), Effect.sleep(settings.durationMs))
+    )
     const results = yield* Effect.forEach(children, (c) => fromPromise(c.next), { concurrency: "unbounded" })
     yield* Fiber.interrupt(sampling)
     return summarize(
@@ -188,7 +201,8 @@ const measure = (servers: Servers, group: Group, workload: Processes.Workload, s
         startFailures: group.startFailures
       },
       results as unknown as ReadonlyArray<ChildResult>,
-      samples
+      samples,
+      target === "pgbouncer" ? waiting : undefined
     )
   }))
 

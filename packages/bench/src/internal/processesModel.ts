@@ -79,12 +79,14 @@ const median = (values: ReadonlyArray<number>): number => quantile([...values].s
 /**
  * One row from what the children of a case printed and what was sampled on the server meanwhile:
  * operations per second over the window summed over the processes, p99 over every operation of every
- * process, errors summed (too many connections apart), and the server sessions at their peak and median.
+ * process, errors summed (too many connections apart), the server sessions at their peak and median, and
+ * (through PgBouncer) the most clients seen waiting there for a server session.
  */
 export const summarize = (
   c: Pick<Processes.Row, "target" | "processes" | "pool" | "workers" | "workload" | "startFailures">,
   results: ReadonlyArray<ChildResult>,
-  samples: ReadonlyArray<Sample>
+  samples: ReadonlyArray<Sample>,
+  waitingAtBouncer?: ReadonlyArray<number>
 ): Processes.Row => {
   const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b)
   const errorKinds: Record<string, number> = {}
@@ -111,6 +113,9 @@ export const summarize = (
       total: results.reduce((sum, r) => sum + r.connections, 0)
     },
     connectFailures: results.reduce((sum, r) => sum + r.connectFailures, 0),
+    peakWaitingAtBouncer: waitingAtBouncer === undefined || waitingAtBouncer.length === 0
+      ? null
+      : Math.max(...waitingAtBouncer),
     preparedOnServer: prepared.length === 0 ? null : Math.max(...prepared)
   }
 }
@@ -144,6 +149,9 @@ export const combine = (rounds: ReadonlyArray<Processes.Row>): Processes.Row => 
       total: Math.min(...rounds.map((r) => r.connections.total))
     },
     connectFailures: Math.max(...rounds.map((r) => r.connectFailures)),
+    peakWaitingAtBouncer: rounds.some((r) => r.peakWaitingAtBouncer !== null)
+      ? Math.max(...rounds.map((r) => r.peakWaitingAtBouncer ?? 0))
+      : null,
     preparedOnServer: prepared.length === 0 ? null : Math.max(...prepared)
   }
 }

@@ -48,6 +48,7 @@ export const table = (report: Processes.Report): string => {
     "p99 ms",
     "pool connections: all / fewest in a process",
     "server sessions: peak open / peak busy / median busy",
+    "clients waiting at PgBouncer (peak)",
     "errors (too many connections)",
     "failed connects",
     "prepared statements on a server session"
@@ -64,6 +65,7 @@ export const table = (report: Processes.Report): string => {
         fmt(r.p99Ms, 2),
         `${fmt(r.connections.total)} / ${fmt(r.connections.fewest)}`,
         `${fmt(r.server.peakOpen)} / ${fmt(r.server.peakBusy)} / ${fmt(r.server.medianBusy)}`,
+        r.peakWaitingAtBouncer === null ? "" : fmt(r.peakWaitingAtBouncer),
         `${fmt(r.errors)} (${fmt(r.tooManyConnections)})`,
         fmt(r.connectFailures),
         r.workload === "transaction" && r.preparedOnServer !== null ? fmt(r.preparedOnServer) : ""
@@ -108,7 +110,8 @@ export const markdown = (
     "The pools have `acquireTimeout` 2 s and connect retries shorter than dbpool's defaults (250 ms, 2 retries),",
     "so that a process refused by a full server gives up within the run; failed connects are the pools'",
     "`connectFailures` from their start. Server sessions are the role's backends in `pg_stat_activity`, sampled",
-    "every 50 ms during the window (busy: not idle). After the transaction workload each process runs",
+    "every 50 ms during the window (busy: not idle); clients waiting at PgBouncer are `SHOW POOLS`' `cl_waiting`,",
+    "every 100 ms. After the transaction workload each process runs",
     "`SELECT count(*) FROM pg_prepared_statements` on P connections at once: the last column is the most named",
     "prepared statements one server session held. A worker whose operation fails waits 10 ms before its next.",
     "The children, PgBouncer and the servers share the machine's CPUs: on a busy machine a figure swings from",
