@@ -32,3 +32,8 @@ export * as Pipeline from "./Pipeline.js"
  * @since 0.1.0
  */
 export * as Sizing from "./Sizing.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Processes from "./Processes.js"

@@ -17,6 +17,8 @@
  * `--pipeline-duration=MS`, `--pipeline-rounds=N`, `--sizing-seconds=N` (the sizing benchmark's curve),
  * `--skip=overhead,sql,pg,mysql,memory,scale,pipeline,sizing` (any of them; pg and mysql also
  * leave those databases out of the memory benchmark), `--write`, `--no-write`.
+ * The processes benchmark runs on its own (`npm run bench:processes`); its
+ * section of docs/benchmarks.md is kept when this rewrites the file.
  *
  * dbpool runs compiled (dist/esm, from `npm run build`), as its peers do: the
  * `bench` script builds, then starts tsx with `--conditions=@dbpool/dist`, and
@@ -24,13 +26,14 @@
  * internal/compiled.ts).
  */
 import * as Effect from "effect/Effect"
-import { writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as Compiled from "./internal/compiled.js"
 import * as Memory from "./Memory.js"
 import * as Overhead from "./Overhead.js"
 import * as Pipeline from "./Pipeline.js"
+import * as Processes from "./Processes.js"
 import * as Report from "./Report.js"
 import * as Scale from "./Scale.js"
 import * as SelectOne from "./SelectOne.js"
@@ -299,11 +302,22 @@ if (write) {
   const sizingSection = sizing === undefined ? [] : [Sizing.markdown(sizing)]
   const memorySection = memory === undefined ? [] : [Memory.markdown(memory)]
   const scaleSection = scale === undefined ? [] : [Scale.markdown(scale)]
+  // The processes benchmark runs on its own (`npm run bench:processes`): its section is kept.
+  const processesSection = existsSync(docs("benchmarks.md"))
+    ? Processes.sectionOf(readFileSync(docs("benchmarks.md"), "utf8"))
+    : undefined
+  const text = [
+    ...overheadSection,
+    ...sqlSection,
+    ...pipelineSection,
+    ...sizingSection,
+    ...memorySection,
+    ...scaleSection
+  ]
+    .join("\n")
   writeFileSync(
     docs("benchmarks.md"),
-    [...overheadSection, ...sqlSection, ...pipelineSection, ...sizingSection, ...memorySection, ...scaleSection].join(
-      "\n"
-    )
+    processesSection === undefined ? text : Processes.replaceSection(text, processesSection)
   )
   writeFileSync(
     docs("benchmarks.json"),
