@@ -80,8 +80,26 @@ export interface Options {
   readonly maxReplicaLag?: Duration.DurationInput | undefined
   /** When lag is measured. Default: every 500 milliseconds. */
   readonly lagSchedule?: Schedule.Schedule<unknown, unknown> | undefined
-  /** How to read replication positions (`PgCluster` gives `Replication.postgres`). */
+  /**
+   * How to read replication positions (`PgCluster` gives `Replication.postgres`). With its `isPrimary`, the
+   * primary is discovered (failover, below) unless `writers` is set.
+   */
   readonly replication?: Replication | undefined
+  /**
+   * Failover: how long a write waits for a primary when there is none (the primary is unreachable or
+   * read-only and no other node took its place), before it fails with `NoPrimaryError`. Default 10 seconds.
+   */
+  readonly failoverTimeout?: Duration.DurationInput | undefined
+  /**
+   * Failover: when every node is asked whether it takes writes, besides at start and after a refused write.
+   * Default: every second.
+   */
+  readonly discovery?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Multi-master: every node with the role `primary` takes writes, and this selector balances them (a down
+   * writer is skipped; a write it refused before running runs on another). Default: one primary.
+   */
+  readonly writers?: Selector | undefined
 }
 
 /**
@@ -108,6 +126,7 @@ export interface NodeHealth {
  */
 export interface Node {
   readonly name: string
+  /** Its role now: with failover, the discovered one. */
   readonly role: Role
   readonly weight: number
   /** The node's own pool: its stats, changes, events and metrics, and statements on this node only. */
@@ -122,10 +141,13 @@ export interface Node {
 export interface Cluster {
   /** In the configured order. */
   readonly nodes: ReadonlyArray<Node>
+  /** The primary now (with failover: the last one discovered, kept while there is none). */
   readonly primary: Node
+  /** The primary now, or `undefined` while there is none (failover); with `writers`, the usable writers' first. */
+  readonly currentPrimary: Effect.Effect<Node | undefined>
   /** The client that routes (also provided as `SqlClient` by `layer`). */
   readonly sql: SqlClient.SqlClient
-  /** `NodeDown` and `NodeUp`, from the stream's start on. */
+  /** `NodeDown`, `NodeUp` and the primary's changes, from the stream's start on. */
   readonly events: Stream.Stream<ClusterEvent>
   /** A subscription to the events, taken now (none is missed after it), ended with the scope. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<ClusterEvent>, never, Scope.Scope>

@@ -30,7 +30,7 @@ describe("Cluster configuration", () => {
       })
       expect(yield* problem([node("a", "primary"), node("b", "primary")])).toEqual({
         problem: "SeveralPrimaries",
-        message: "several primaries: a, b"
+        message: "several primaries: a, b (set `writers` for several writable nodes)"
       })
       expect(yield* problem([node("a", "primary"), node("a", "replica")])).toEqual({
         problem: "DuplicateName",

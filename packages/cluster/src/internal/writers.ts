@@ -1,0 +1,182 @@
+/**
+ * Which nodes take writes, in one of three ways:
+ * - fixed: the node configured as the primary (nothing to ask it with);
+ * - discovered (failover): each node is asked whether it takes writes (`Replication.isPrimary`) at start,
+ *   on the `discovery` schedule, after a write it refused and after a write that lost its connection;
+ *   one discovery runs at a time and the callers during it share its answer;
+ * - several writers (multi-master): the nodes configured as primaries, while their health is up.
+ *
+ * Split brain (several nodes take writes at once): the one of the highest term is the primary; without
+ * terms, or on a tie, none is. The others are fenced: no statement goes to them while they take writes.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { ClusterEvent } from "../ClusterEvent.js"
+import type * as Replication from "../Replication.js"
+import { isNodeFailure, isReadOnly } from "./health.js"
+import type { RoutedNode } from "./routing.js"
+
+export interface Writers {
+  readonly mode: "fixed" | "discovered" | "several"
+  /** The nodes that take writes now, in the configured order (empty: none). */
+  readonly current: () => ReadonlyArray<RoutedNode>
+  /** The primary that reads fall back to and positions are read from: none while there is none. */
+  readonly primary: () => RoutedNode | undefined
+  /** The last primary known (the configured one until another is found). */
+  readonly lastPrimary: () => RoutedNode
+  /** Nodes that take no statement at all: writable beside the primary. */
+  readonly fenced: (node: RoutedNode) => boolean
+  /** `node` refused a write before running it: once this returns, `current` reflects what was learnt. */
+  readonly refused: (node: RoutedNode, error: SqlError) => Effect.Effect<void>
+  /** A write on `node` lost its connection: the primary is asked for again, in the background. */
+  readonly lost: (node: RoutedNode) => Effect.Effect<void>
+  /** While no node takes the write: look again (a discovery, when there is one to run). */
+  readonly refresh: Effect.Effect<void>
+  /** Runs for the cluster's life: the discovery schedule. */
+  readonly background: Effect.Effect<void>
+}
+
+export interface WritersOptions {
+  readonly nodes: ReadonlyArray<RoutedNode>
+  /** The configured primaries (several only with `writers`). */
+  readonly configured: ReadonlyArray<RoutedNode>
+  readonly several: boolean
+  readonly replication: Replication.Replication | undefined
+  readonly discovery: Schedule.Schedule<unknown, unknown>
+  readonly publish: (event: ClusterEvent) => Effect.Effect<unknown>
+  readonly scope: Scope.Scope
+}
+
+/** A node that does not answer whether it takes writes within this keeps its last answer. */
+const checkTimeout = "2 seconds"
+
+export const fixed = (primary: RoutedNode): Writers => ({
+  mode: "fixed",
+  current: () => [primary],
+  primary: () => primary,
+  lastPrimary: () => primary,
+  fenced: () => false,
+  refused: () => Effect.void,
+  lost: () => Effect.void,
+  refresh: Effect.void,
+  background: Effect.void
+})
+
+export const several = (writers: ReadonlyArray<RoutedNode>): Writers => {
+  const up = () => writers.filter((node) => node.tracker.state().up)
+  return {
+    mode: "several",
+    current: up,
+    primary: () => up()[0],
+    lastPrimary: () => up()[0] ?? writers[0]!,
+    fenced: () => false,
+    // a refused write counts against the writer (a read-only one is down at once, probed until it takes writes)
+    refused: (node, error) => isReadOnly(error) ? node.tracker.markDown("read-only") : node.tracker.failed(error),
+    lost: () => Effect.void,
+    refresh: Effect.void,
+    background: Effect.void
+  }
+}
+
+export const discovered = (
+  options: WritersOptions & { readonly isPrimary: NonNullable<Replication.Replication["isPrimary"]> }
+): Effect.Effect<Writers> =>
+  Effect.gen(function*() {
+    const { isPrimary, nodes, publish, replication } = options
+    /** What each node last answered: takes writes or not (absent: never answered). */
+    const writable = new Map<RoutedNode, boolean>()
+    let primary: RoutedNode | undefined = options.configured[0]
+    let last: RoutedNode = options.configured[0]!
+    let fenced = new Set<RoutedNode>()
+    let split = ""
+    let running: Deferred.Deferred<void> | undefined
+
+    const ask = (node: RoutedNode) =>
+      Effect.map(
+        Effect.either(Effect.timeout(isPrimary(node.pool.sql), checkTimeout)),
+        (answer) => {
+          if (answer._tag === "Right") writable.set(node, answer.right)
+          // unreachable: it takes no writes; slow or busy: it keeps its last answer
+          else if (answer.left._tag === "SqlError" && isNodeFailure(answer.left)) writable.set(node, false)
+        }
+      )
+
+    /** Among several writable nodes, the one of the highest term; none when the terms do not tell. */
+    const highestTerm = (candidates: ReadonlyArray<RoutedNode>) =>
+      Effect.gen(function*() {
+        if (replication?.primaryTerm === undefined) return undefined
+        const term = replication.primaryTerm
+        const terms = yield* Effect.forEach(
+          candidates,
+          (node) => Effect.map(Effect.either(Effect.timeout(term(node.pool.sql), checkTimeout)), (t) =>
+            t._tag === "Right" ? t.right : -1),
+          { concurrency: "unbounded" }
+        )
+        const best = Math.max(...terms)
+        return best >= 0 && terms.filter((t) => t === best).length === 1 ? candidates[terms.indexOf(best)] : undefined
+      })
+
+    const settle = (chosen: RoutedNode | undefined, candidates: ReadonlyArray<RoutedNode>) =>
+      Effect.gen(function*() {
+        fenced = new Set(candidates.filter((node) => node !== chosen))
+        const key = candidates.length > 1 ? candidates.map((node) => node.name).join(",") + `>${chosen?.name}` : ""
+        if (key !== split && key !== "") {
+          yield* publish(ClusterEvent.SplitBrain({ writable: candidates.map((n) => n.name), primary: chosen?.name }))
+        }
+        split = key
+        if (chosen === primary) return
+        const from = primary
+        primary = chosen
+        if (chosen !== undefined) {
+          last = chosen
+          yield* publish(ClusterEvent.PrimaryChanged({ from: from?.name, to: chosen.name }))
+        } else if (from !== undefined) {
+          yield* publish(ClusterEvent.PrimaryLost({ from: from.name }))
+        }
+      })
+
+    const discoverOnce = Effect.gen(function*() {
+      yield* Effect.forEach(nodes, ask, { concurrency: "unbounded", discard: true })
+      const candidates = nodes.filter((node) => writable.get(node) === true)
+      const chosen = candidates.length <= 1 ? candidates[0] : yield* highestTerm(candidates)
+      yield* settle(chosen, candidates)
+    })
+
+    /** One discovery at a time: a caller during one waits for it (set before forking: no window). */
+    const discover: Effect.Effect<void> = Effect.suspend(() => {
+      if (running !== undefined) return Deferred.await(running)
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      running = done
+      const finish = Effect.suspend(() => {
+        running = undefined
+        return Deferred.succeed(done, undefined)
+      })
+      return Effect.zipRight(
+        Effect.forkIn(Effect.ensuring(discoverOnce, finish), options.scope),
+        Deferred.await(done)
+      )
+    })
+
+    yield* discover
+    return {
+      mode: "discovered",
+      current: () => primary === undefined ? [] : [primary],
+      primary: () => primary,
+      lastPrimary: () => last,
+      fenced: (node) => fenced.has(node),
+      refused: (node, error) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            if (isReadOnly(error)) writable.set(node, false)
+          }),
+          discover
+        ),
+      lost: () => Effect.asVoid(Effect.forkIn(discover, options.scope)),
+      refresh: discover,
+      background: Effect.asVoid(Effect.repeat(discover, options.discovery))
+    }
+  })
