@@ -85,20 +85,23 @@ export const write = <A, E, R>(
     return runOn(primary, run(primary))
   }
   const attempt: Attempt = { tried: new Set(), since: undefined, last: undefined }
-  const loop: Effect.Effect<A, E | SqlError, R> = Effect.flatMap(writer(routing, attempt), (node) =>
-    Effect.catchAll(runOn(node, run(node)), (error) => {
-      const refusal = refused(error)
-      if (refusal === undefined) {
-        return isSqlError(error) && isNodeFailure(error)
-          ? Effect.zipRight(routing.writers.lost(node), Effect.fail(error))
-          : Effect.fail(error)
-      }
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        attempt.since ??= now
-        attempt.last = refusal
-        attempt.tried.add(node)
-        return Effect.zipRight(routing.writers.refused(node, refusal), loop)
+  const loop: Effect.Effect<A, E | SqlError, R> = Effect.flatMap(
+    writer(routing, attempt),
+    (node) =>
+      Effect.catchAll(runOn(node, run(node)), (error) => {
+        const refusal = refused(error)
+        if (refusal === undefined) {
+          return isSqlError(error) && isNodeFailure(error)
+            ? Effect.zipRight(routing.writers.lost(node), Effect.fail(error))
+            : Effect.fail(error)
+        }
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          attempt.since ??= now
+          attempt.last = refusal
+          attempt.tried.add(node)
+          return Effect.zipRight(routing.writers.refused(node, refusal), loop)
+        })
       })
-    }))
+  )
   return loop
 }

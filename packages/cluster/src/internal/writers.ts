@@ -112,12 +112,17 @@ export const discovered = (
         const term = replication.primaryTerm
         const terms = yield* Effect.forEach(
           candidates,
-          (node) => Effect.map(Effect.either(Effect.timeout(term(node.pool.sql), checkTimeout)), (t) =>
-            t._tag === "Right" ? t.right : -1),
+          (node) =>
+            Effect.map(
+              Effect.either(Effect.timeout(term(node.pool.sql), checkTimeout)),
+              (t) => t._tag === "Right" ? t.right : -1
+            ),
           { concurrency: "unbounded" }
         )
         const best = Math.max(...terms)
-        return best >= 0 && terms.filter((t) => t === best).length === 1 ? candidates[terms.indexOf(best)] : undefined
+        return best >= 0 && terms.filter((t) => t === best).length === 1
+          ? candidates[terms.indexOf(best)]
+          : undefined
       })
 
     const settle = (chosen: RoutedNode | undefined, candidates: ReadonlyArray<RoutedNode>) =>
@@ -132,8 +137,10 @@ export const discovered = (
         const from = primary
         primary = chosen
         if (chosen !== undefined) {
+          // after a time without a primary, `from` is the last one there was
+          const before = from ?? last
           last = chosen
-          yield* publish(ClusterEvent.PrimaryChanged({ from: from?.name, to: chosen.name }))
+          yield* publish(ClusterEvent.PrimaryChanged({ from: before.name, to: chosen.name }))
         } else if (from !== undefined) {
           yield* publish(ClusterEvent.PrimaryLost({ from: from.name }))
         }
