@@ -167,6 +167,32 @@ describe("PgCluster failover under a 50-fiber write load", () => {
   )
 
   it.scopedLive(
+    "synchronous standby: promoted while the primary runs; writes move to it before the old one stops",
+    () =>
+      Effect.gen(function*() {
+        const { cluster, primary, replica } = yield* setUp(true)
+        // the old primary still runs and takes writes (they wait for the standby that left): the discovery
+        // every second finds the promoted node, of a higher timeline, and moves the writes to it
+        const promoted = Effect.zipRight(
+          replica.promote,
+          Reliability.eventually(
+            "the writes to move to the promoted node",
+            Effect.map(cluster.currentPrimary, (node) => node?.name),
+            (name) => name === "replica",
+            20_000
+          )
+        )
+        yield* underLoad(
+          "sync standby, promote, old primary up until the writes moved",
+          cluster,
+          replica,
+          Effect.zipRight(promoted, primary.stop("immediate"))
+        )
+      }),
+    180_000
+  )
+
+  it.scopedLive(
     "planned switchover, asynchronous replication: the primary stops cleanly, then the replica is promoted",
     () =>
       Effect.gen(function*() {

@@ -8,6 +8,8 @@
  *
  * Split brain (several nodes take writes at once): the one of the highest term is the primary; without
  * terms, or on a tie, none is. The others are fenced: no statement goes to them while they take writes.
+ * Terms are asked of every writable node at each discovery and remembered: an old primary too busy to
+ * answer (its connections all waiting for a synchronous standby that was promoted) keeps its old term.
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Deferred from "effect/Deferred"
@@ -95,35 +97,33 @@ export const discovered = (
     let split = ""
     let running: Deferred.Deferred<void> | undefined
 
+    /** Each writable node's last known term: a node too busy to answer keeps it. */
+    const terms = new Map<RoutedNode, number>()
+    const termOf = replication?.primaryTerm
+
+    const answer = <A>(node: RoutedNode, question: (sql: RoutedNode["pool"]["sql"]) => Effect.Effect<A, SqlError>) =>
+      Effect.either(Effect.timeout(question(node.pool.sql), checkTimeout))
+
     const ask = (node: RoutedNode) =>
-      Effect.map(
-        Effect.either(Effect.timeout(isPrimary(node.pool.sql), checkTimeout)),
-        (answer) => {
-          if (answer._tag === "Right") writable.set(node, answer.right)
+      Effect.gen(function*() {
+        const primary = yield* answer(node, isPrimary)
+        if (primary._tag === "Left") {
           // unreachable: it takes no writes; slow or busy: it keeps its last answer
-          else if (answer.left._tag === "SqlError" && isNodeFailure(answer.left)) writable.set(node, false)
+          if (primary.left._tag === "SqlError" && isNodeFailure(primary.left)) writable.set(node, false)
+          return
         }
-      )
+        writable.set(node, primary.right)
+        if (!primary.right || termOf === undefined) return
+        const term = yield* answer(node, termOf)
+        if (term._tag === "Right") terms.set(node, term.right)
+      })
 
     /** Among several writable nodes, the one of the highest term; none when the terms do not tell. */
-    const highestTerm = (candidates: ReadonlyArray<RoutedNode>) =>
-      Effect.gen(function*() {
-        if (replication?.primaryTerm === undefined) return undefined
-        const term = replication.primaryTerm
-        const terms = yield* Effect.forEach(
-          candidates,
-          (node) =>
-            Effect.map(
-              Effect.either(Effect.timeout(term(node.pool.sql), checkTimeout)),
-              (t) => t._tag === "Right" ? t.right : -1
-            ),
-          { concurrency: "unbounded" }
-        )
-        const best = Math.max(...terms)
-        return best >= 0 && terms.filter((t) => t === best).length === 1
-          ? candidates[terms.indexOf(best)]
-          : undefined
-      })
+    const highestTerm = (candidates: ReadonlyArray<RoutedNode>) => {
+      const known = candidates.map((node) => terms.get(node) ?? -1)
+      const best = Math.max(...known)
+      return best >= 0 && known.filter((t) => t === best).length === 1 ? candidates[known.indexOf(best)] : undefined
+    }
 
     const settle = (chosen: RoutedNode | undefined, candidates: ReadonlyArray<RoutedNode>) =>
       Effect.gen(function*() {
@@ -149,7 +149,7 @@ export const discovered = (
     const discoverOnce = Effect.gen(function*() {
       yield* Effect.forEach(nodes, ask, { concurrency: "unbounded", discard: true })
       const candidates = nodes.filter((node) => writable.get(node) === true)
-      const chosen = candidates.length <= 1 ? candidates[0] : yield* highestTerm(candidates)
+      const chosen = candidates.length <= 1 ? candidates[0] : highestTerm(candidates)
       yield* settle(chosen, candidates)
     })
 
