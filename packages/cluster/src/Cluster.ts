@@ -11,6 +11,14 @@
  * fail with `NoReplicaError` when `readFallback` is `"fail"`. A read that a replica's pool could not start
  * (no connection to lend: the statement never reached the server) runs again on the next choice.
  *
+ * Failover: with a `replication` that has `isPrimary` (`PgCluster.layer` has it), which node is the primary
+ * is discovered at start, on the `discovery` schedule and after a refused write. A write that did not run
+ * (the node is read-only, or could not lend a connection) runs again on the primary of the moment, waiting
+ * up to `failoverTimeout` for one (then `NoPrimaryError`); a write whose connection died is never run
+ * again. Several writable nodes at once: the one of the highest term is the primary, the others get no
+ * statements (`SplitBrain`). Multi-master: with `writers`, every node with the role `primary` takes writes,
+ * balanced by that selector.
+ *
  * Driver-neutral: a node is any dbpool `Pool` (made with the default transaction tag); `PgCluster` builds
  * the nodes from PostgreSQL settings.
  *
@@ -35,7 +43,8 @@ import type { Replication } from "./Replication.js"
 import type { Selector } from "./Selector.js"
 
 /**
- * A node's role: the one `primary` takes writes and transactions, `replica`s take reads.
+ * A node's role: the one `primary` takes writes and transactions, `replica`s take reads. With failover the
+ * configured role is where the cluster starts; with `writers`, every `primary` takes writes.
  *
  * @since 0.1.0
  * @category models
@@ -173,7 +182,8 @@ export const Cluster: Context.Tag<Cluster, Cluster> = internal.tag
 
 /**
  * Builds every node's pool (concurrently) and the routing client, after checking the configuration
- * (`ClusterConfigError`: no nodes, no or several primaries, a duplicate name, an option out of range).
+ * (`ClusterConfigError`: no nodes, no primary, several without `writers`, a duplicate name, an option out
+ * of range). With failover, every node is asked whether it takes writes before it returns.
  *
  * @example
  * ```ts

@@ -74,7 +74,8 @@ const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
 
 /**
  * A PostgreSQL cluster as a layer providing `Cluster` and `SqlClient`, reading replication positions with
- * `Replication.postgres` (so `maxReplicaLag` needs nothing more).
+ * `Replication.postgres` (so `maxReplicaLag` needs nothing more), which also discovers the primary
+ * (`pg_is_in_recovery()`): failover is on.
  *
  * @example
  * ```ts

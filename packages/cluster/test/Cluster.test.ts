@@ -56,6 +56,14 @@ describe("Cluster configuration", () => {
         problem: "InvalidOption",
         message: "maxReplicaLag must be a finite duration, not Infinity"
       })
+      expect(yield* problem([node("a", "primary")], { failoverTimeout: Infinity })).toEqual({
+        problem: "InvalidOption",
+        message: "failoverTimeout must be a finite duration, not Infinity"
+      })
+      expect(yield* problem([node("a", "primary"), node("b", "primary")], { writers: "first" as never })).toEqual({
+        problem: "InvalidOption",
+        message: "writers must be one of roundRobin, random, leastBusy, weighted, ordered, not \"first\""
+      })
       const error = yield* Effect.flip(Cluster.make<never, never>([]))
       expect(error).toBeInstanceOf(ClusterError.ClusterConfigError)
     }))

@@ -32,26 +32,7 @@ export const make = <E = never, R = never>(
     const events = yield* Effect.acquireRelease(PubSub.unbounded<ClusterEvent>(), PubSub.shutdown)
     const publish = (event: ClusterEvent) => PubSub.publish(events, event)
     const pools = yield* Effect.forEach(configs, (config) => config.pool, { concurrency: "unbounded" })
-    const isPrimary = resolved.writers !== undefined ? options.replication?.isPrimary : undefined
-    const routed: Array<RoutedNode> = configs.map((config, index) => ({
-      name: config.name,
-      index,
-      weight: resolved.weights[index]!,
-      pool: pools[index]!,
-      tracker: makeTracker({
-        name: config.name,
-        pool: pools[index]!,
-        threshold: resolved.removeAfterFailures,
-        maxLag: resolved.maxLag,
-        probe: resolved.probe,
-        publish,
-        scope,
-        // a writer is back when it takes writes again, not merely when it answers
-        check: config.role === "primary" && isPrimary !== undefined
-          ? Effect.filterOrFail(isPrimary(pools[index]!.sql), (yes) => yes)
-          : undefined
-      })
-    }))
+    const routed = routedNodes(configs, pools, resolved, options, publish, scope)
     yield* Effect.forEach(routed, (node) => Effect.forkIn(watchCircuit(node.pool, node.tracker), scope))
     const writers = yield* writersOf(routed, configs, resolved, options, publish, scope)
     yield* Effect.forkIn(writers.background, scope)
@@ -63,6 +44,8 @@ export const make = <E = never, R = never>(
       writers,
       readers,
       pickers: new Map(selectors.map((s) => [s, picker(s)])),
+      // writes keep picking states of their own: reads between them do not skew their turns
+      writePickers: new Map(selectors.map((s) => [s, picker(s)])),
       selector: resolved.selector,
       writeSelector: resolved.writers ?? "ordered",
       readFallback: resolved.readFallback,
@@ -70,16 +53,7 @@ export const make = <E = never, R = never>(
       failoverTimeout: resolved.failoverTimeout
     })
     const sql = clientOf(routed, routing)
-    const nodes: ReadonlyArray<Cluster.Node> = routed.map((node) => ({
-      name: node.name,
-      get role(): Cluster.Role {
-        if (writers.mode !== "discovered") return configs[node.index]!.role
-        return writers.primary() === node ? "primary" : "replica"
-      },
-      weight: node.weight,
-      pool: node.pool,
-      health: Effect.sync(node.tracker.state)
-    }))
+    const nodes = routed.map((node) => nodeView(node, configs, writers))
     const current = () => writers.primary()
     return {
       nodes,
@@ -97,6 +71,53 @@ export const make = <E = never, R = never>(
     }
   })
 
+/** Each node with its pool and its health tracker. */
+const routedNodes = (
+  configs: ReadonlyArray<Cluster.NodeConfig<any, any>>,
+  pools: ReadonlyArray<Pool.Pool<any>>,
+  resolved: Resolved,
+  options: Cluster.Options,
+  publish: (event: ClusterEvent) => Effect.Effect<unknown>,
+  scope: Scope.Scope
+): Array<RoutedNode> => {
+  // several writers: a writer's probe checks that it takes writes again, not merely that it answers
+  const writerCheck = resolved.writers !== undefined ? options.replication?.isPrimary : undefined
+  return configs.map((config, index) => ({
+    name: config.name,
+    index,
+    weight: resolved.weights[index]!,
+    pool: pools[index]!,
+    tracker: makeTracker({
+      name: config.name,
+      pool: pools[index]!,
+      threshold: resolved.removeAfterFailures,
+      maxLag: resolved.maxLag,
+      probe: resolved.probe,
+      publish,
+      scope,
+      check: config.role === "primary" && writerCheck !== undefined
+        ? Effect.filterOrFail(writerCheck(pools[index]!.sql), (yes) => yes)
+        : undefined
+    })
+  }))
+}
+
+/** A node as users see it: with failover, its role is the discovered one. */
+const nodeView = (
+  node: RoutedNode,
+  configs: ReadonlyArray<Cluster.NodeConfig<any, any>>,
+  writers: Writers.Writers
+): Cluster.Node => ({
+  name: node.name,
+  get role(): Cluster.Role {
+    if (writers.mode !== "discovered") return configs[node.index]!.role
+    return writers.primary() === node ? "primary" : "replica"
+  },
+  weight: node.weight,
+  pool: node.pool,
+  health: Effect.sync(node.tracker.state)
+})
+
 /** Fixed, discovered (failover: `replication.isPrimary` and one primary) or several writers. */
 const writersOf = (
   routed: ReadonlyArray<RoutedNode>,
@@ -113,7 +134,6 @@ const writersOf = (
   return Writers.discovered({
     nodes: routed,
     configured,
-    several: false,
     replication: options.replication,
     discovery: resolved.discovery,
     publish,

@@ -13,6 +13,7 @@ import type * as Replication from "../Replication.js"
 import type * as Selector from "../Selector.js"
 import type { Tracker } from "./health.js"
 import { neverSent } from "./health.js"
+import { pick, runOn } from "./pick.js"
 import * as ReadScope from "./readScope.js"
 import * as Session from "./session.js"
 import { refusedStatement, write } from "./write.js"
@@ -31,6 +32,7 @@ export interface Routing {
   /** The nodes that may take reads now (not the primary, not a fenced node). */
   readonly readers: () => ReadonlyArray<RoutedNode>
   readonly pickers: ReadonlyMap<Selector.Selector, Selector.Picker>
+  readonly writePickers: ReadonlyMap<Selector.Selector, Selector.Picker>
   readonly selector: Selector.Selector
   /** How writes pick among several writers. */
   readonly writeSelector: Selector.Selector
@@ -39,35 +41,6 @@ export interface Routing {
   /** Milliseconds a write waits for a primary. */
   readonly failoverTimeout: number
 }
-
-const isSqlError = (u: unknown): u is SqlError =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
-
-/** Runs on the node, counting the outcome in its health. */
-export const runOn = <A, E, R>(node: RoutedNode, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.tapBoth(effect, {
-    onFailure: (error) => isSqlError(error) ? node.tracker.failed(error) : Effect.void,
-    onSuccess: () => node.tracker.succeeded
-  })
-
-const candidate = (node: RoutedNode, busy: number): Selector.Candidate => ({
-  name: node.name,
-  index: node.index,
-  weight: node.weight,
-  busy
-})
-
-/** The candidates a selector sees: the pools' load only for `leastBusy` (a stats snapshot per node). */
-const candidatesOf = (
-  nodes: ReadonlyArray<RoutedNode>,
-  withLoad: boolean
-): Effect.Effect<ReadonlyArray<Selector.Candidate>> =>
-  withLoad
-    ? Effect.forEach(nodes, (node) =>
-      Effect.map(node.pool.stats, (s) => candidate(node, s.activeConnections + s.waitingRequests)))
-    : Effect.succeed(nodes.map((node) =>
-      candidate(node, 0)
-    ))
 
 const skipReason = (health: NodeHealth): string =>
   health.up ? `${Math.round(health.lagMillis ?? 0)} ms behind the primary` : health.reason ?? "down"
@@ -101,19 +74,6 @@ const fallback = (routing: Routing, tried: ReadonlySet<string> | undefined) => {
   return primary === undefined ? noReplica(routing, tried) : Effect.succeed(primary)
 }
 
-/** One of `nodes` (never empty) by the selector. */
-export const pick = (
-  routing: Routing,
-  selector: Selector.Selector,
-  nodes: ReadonlyArray<RoutedNode>
-): Effect.Effect<RoutedNode> => {
-  if (nodes.length === 1) return Effect.succeed(nodes[0]!)
-  return Effect.map(
-    Effect.flatMap(candidatesOf(nodes, selector === "leastBusy"), routing.pickers.get(selector)!),
-    (index) => nodes[index]!
-  )
-}
-
 const chooseReplica = (
   routing: Routing,
   selector: Selector.Selector,
@@ -124,14 +84,14 @@ const chooseReplica = (
   if (usable.length === 0) return fallback(routing, tried)
   // in a read-your-writes session after a write, only where the write is visible; nowhere: the primary
   if (session === undefined || (!session.wrote && session.position === undefined)) {
-    return pick(routing, selector, usable)
+    return pick(routing.pickers, selector, usable)
   }
   const primary = routing.writers.primary()
   return Effect.flatMap(
     Session.visibleOn(session, usable, primary, routing.replication),
     (visible) =>
       visible.length > 0
-        ? pick(routing, selector, visible)
+        ? pick(routing.pickers, selector, visible)
         : primary === undefined
         ? noReplica(routing, tried)
         : Effect.succeed(primary)

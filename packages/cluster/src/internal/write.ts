@@ -14,14 +14,11 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { NoPrimaryError } from "../ClusterError.js"
 import { isNodeFailure, isReadOnly, neverSent } from "./health.js"
+import { isSqlError, pick, runOn } from "./pick.js"
 import type { RoutedNode, Routing } from "./routing.js"
-import { pick, runOn } from "./routing.js"
 
 /** How often a write waiting for a primary looks again. */
 const poll = 100
-
-const isSqlError = (u: unknown): u is SqlError =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
 
 /** A statement's failure that says it did not run: another node may take it. */
 export const refusedStatement = (error: unknown): SqlError | undefined =>
@@ -54,7 +51,7 @@ const untried = (routing: Routing, attempt: Attempt) =>
 export const writer = (routing: Routing, attempt: Attempt): Effect.Effect<RoutedNode, SqlError> =>
   Effect.suspend(() => {
     const nodes = untried(routing, attempt)
-    if (nodes.length > 0) return pick(routing, routing.writeSelector, nodes)
+    if (nodes.length > 0) return pick(routing.writePickers, routing.writeSelector, nodes)
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       attempt.since ??= now
       const left = attempt.since + routing.failoverTimeout - now
@@ -63,7 +60,7 @@ export const writer = (routing: Routing, attempt: Attempt): Effect.Effect<Routed
         routing.writers.refresh,
         Effect.suspend(() => {
           const found = untried(routing, attempt)
-          if (found.length > 0) return pick(routing, routing.writeSelector, found)
+          if (found.length > 0) return pick(routing.writePickers, routing.writeSelector, found)
           attempt.tried = new Set()
           return Effect.zipRight(Effect.sleep(Math.min(poll, left)), writer(routing, attempt))
         })

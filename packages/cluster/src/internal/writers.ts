@@ -11,6 +11,7 @@
  * Terms are asked of every writable node at each discovery and remembered: an old primary too busy to
  * answer (its connections all waiting for a synchronous standby that was promoted) keeps its old term.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -46,7 +47,6 @@ export interface WritersOptions {
   readonly nodes: ReadonlyArray<RoutedNode>
   /** The configured primaries (several only with `writers`). */
   readonly configured: ReadonlyArray<RoutedNode>
-  readonly several: boolean
   readonly replication: Replication.Replication | undefined
   readonly discovery: Schedule.Schedule<unknown, unknown>
   readonly publish: (event: ClusterEvent) => Effect.Effect<unknown>
@@ -76,109 +76,129 @@ export const several = (writers: ReadonlyArray<RoutedNode>): Writers => {
     primary: () => up()[0],
     lastPrimary: () => up()[0] ?? writers[0]!,
     fenced: () => false,
-    // a refused write counts against the writer (a read-only one is down at once, probed until it takes writes)
-    refused: (node, error) => isReadOnly(error) ? node.tracker.markDown("read-only") : node.tracker.failed(error),
+    // a refused write already counted against the writer; a read-only one is down at once, probed until it
+    // takes writes again
+    refused: (node, error) => isReadOnly(error) ? node.tracker.markDown("read-only") : Effect.void,
     lost: () => Effect.void,
     refresh: Effect.void,
     background: Effect.void
   }
 }
 
-export const discovered = (
-  options: WritersOptions & { readonly isPrimary: NonNullable<Replication.Replication["isPrimary"]> }
-): Effect.Effect<Writers> =>
+type IsPrimary = NonNullable<Replication.Replication["isPrimary"]>
+
+/** What discovery knows: each node's last answers, the primary, the fenced nodes. */
+interface Knowledge {
+  /** What each node last answered: takes writes or not (absent: never answered). */
+  readonly writable: Map<RoutedNode, boolean>
+  /** Each writable node's last known term: a node too busy to answer keeps it. */
+  readonly terms: Map<RoutedNode, number>
+  primary: RoutedNode | undefined
+  last: RoutedNode
+  fenced: ReadonlySet<RoutedNode>
+  /** The split brain last reported ("" when none). */
+  split: string
+  running: Deferred.Deferred<void> | undefined
+}
+
+const answer = <A>(node: RoutedNode, question: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) =>
+  Effect.either(Effect.timeout(question(node.pool.sql), checkTimeout))
+
+/** Asks one node whether it takes writes, and if so its term. */
+const ask =
+  (known: Knowledge, isPrimary: IsPrimary, termOf: Replication.Replication["primaryTerm"]) => (node: RoutedNode) =>
+    Effect.gen(function*() {
+      const primary = yield* answer(node, isPrimary)
+      if (primary._tag === "Left") {
+        // unreachable: it takes no writes; slow or busy: it keeps its last answer
+        if (primary.left._tag === "SqlError" && isNodeFailure(primary.left)) known.writable.set(node, false)
+        return
+      }
+      known.writable.set(node, primary.right)
+      if (!primary.right || termOf === undefined) return
+      const term = yield* answer(node, termOf)
+      if (term._tag === "Right") known.terms.set(node, term.right)
+    })
+
+/** Among several writable nodes, the one of the highest term; none when the terms do not tell. */
+const highestTerm = (known: Knowledge, candidates: ReadonlyArray<RoutedNode>) => {
+  const terms = candidates.map((node) => known.terms.get(node) ?? -1)
+  const best = Math.max(...terms)
+  return best >= 0 && terms.filter((t) => t === best).length === 1 ? candidates[terms.indexOf(best)] : undefined
+}
+
+/** Records the choice and publishes what changed. */
+const settle = (
+  known: Knowledge,
+  publish: (event: ClusterEvent) => Effect.Effect<unknown>,
+  chosen: RoutedNode | undefined,
+  candidates: ReadonlyArray<RoutedNode>
+) =>
   Effect.gen(function*() {
-    const { isPrimary, nodes, publish, replication } = options
-    /** What each node last answered: takes writes or not (absent: never answered). */
-    const writable = new Map<RoutedNode, boolean>()
-    let primary: RoutedNode | undefined = options.configured[0]
-    let last: RoutedNode = options.configured[0]!
-    let fenced = new Set<RoutedNode>()
-    let split = ""
-    let running: Deferred.Deferred<void> | undefined
-
-    /** Each writable node's last known term: a node too busy to answer keeps it. */
-    const terms = new Map<RoutedNode, number>()
-    const termOf = replication?.primaryTerm
-
-    const answer = <A>(node: RoutedNode, question: (sql: RoutedNode["pool"]["sql"]) => Effect.Effect<A, SqlError>) =>
-      Effect.either(Effect.timeout(question(node.pool.sql), checkTimeout))
-
-    const ask = (node: RoutedNode) =>
-      Effect.gen(function*() {
-        const primary = yield* answer(node, isPrimary)
-        if (primary._tag === "Left") {
-          // unreachable: it takes no writes; slow or busy: it keeps its last answer
-          if (primary.left._tag === "SqlError" && isNodeFailure(primary.left)) writable.set(node, false)
-          return
-        }
-        writable.set(node, primary.right)
-        if (!primary.right || termOf === undefined) return
-        const term = yield* answer(node, termOf)
-        if (term._tag === "Right") terms.set(node, term.right)
-      })
-
-    /** Among several writable nodes, the one of the highest term; none when the terms do not tell. */
-    const highestTerm = (candidates: ReadonlyArray<RoutedNode>) => {
-      const known = candidates.map((node) => terms.get(node) ?? -1)
-      const best = Math.max(...known)
-      return best >= 0 && known.filter((t) => t === best).length === 1 ? candidates[known.indexOf(best)] : undefined
+    known.fenced = new Set(candidates.filter((node) => node !== chosen))
+    const split = candidates.length > 1 ? `${candidates.map((node) => node.name).join(",")}>${chosen?.name}` : ""
+    if (split !== known.split && split !== "") {
+      yield* publish(ClusterEvent.SplitBrain({ writable: candidates.map((n) => n.name), primary: chosen?.name }))
     }
+    known.split = split
+    const from = known.primary
+    if (chosen === from) return
+    known.primary = chosen
+    if (chosen !== undefined) {
+      // after a time without a primary, `from` is the last one there was
+      const before = from ?? known.last
+      known.last = chosen
+      yield* publish(ClusterEvent.PrimaryChanged({ from: before.name, to: chosen.name }))
+    } else if (from !== undefined) {
+      yield* publish(ClusterEvent.PrimaryLost({ from: from.name }))
+    }
+  })
 
-    const settle = (chosen: RoutedNode | undefined, candidates: ReadonlyArray<RoutedNode>) =>
-      Effect.gen(function*() {
-        fenced = new Set(candidates.filter((node) => node !== chosen))
-        const key = candidates.length > 1 ? candidates.map((node) => node.name).join(",") + `>${chosen?.name}` : ""
-        if (key !== split && key !== "") {
-          yield* publish(ClusterEvent.SplitBrain({ writable: candidates.map((n) => n.name), primary: chosen?.name }))
-        }
-        split = key
-        if (chosen === primary) return
-        const from = primary
-        primary = chosen
-        if (chosen !== undefined) {
-          // after a time without a primary, `from` is the last one there was
-          const before = from ?? last
-          last = chosen
-          yield* publish(ClusterEvent.PrimaryChanged({ from: before.name, to: chosen.name }))
-        } else if (from !== undefined) {
-          yield* publish(ClusterEvent.PrimaryLost({ from: from.name }))
-        }
-      })
-
-    const discoverOnce = Effect.gen(function*() {
-      yield* Effect.forEach(nodes, ask, { concurrency: "unbounded", discard: true })
-      const candidates = nodes.filter((node) => writable.get(node) === true)
-      const chosen = candidates.length <= 1 ? candidates[0] : highestTerm(candidates)
-      yield* settle(chosen, candidates)
+/** One discovery at a time: a caller during one waits for it (set before forking: no window). */
+const singleFlight = (known: Knowledge, once: Effect.Effect<void>, scope: Scope.Scope): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (known.running !== undefined) return Deferred.await(known.running)
+    const done = Deferred.unsafeMake<void>(FiberId.none)
+    known.running = done
+    const finish = Effect.suspend(() => {
+      known.running = undefined
+      return Deferred.succeed(done, undefined)
     })
+    return Effect.zipRight(Effect.forkIn(Effect.ensuring(once, finish), scope), Deferred.await(done))
+  })
 
-    /** One discovery at a time: a caller during one waits for it (set before forking: no window). */
-    const discover: Effect.Effect<void> = Effect.suspend(() => {
-      if (running !== undefined) return Deferred.await(running)
-      const done = Deferred.unsafeMake<void>(FiberId.none)
-      running = done
-      const finish = Effect.suspend(() => {
-        running = undefined
-        return Deferred.succeed(done, undefined)
+export const discovered = (options: WritersOptions & { readonly isPrimary: IsPrimary }): Effect.Effect<Writers> =>
+  Effect.gen(function*() {
+    const { nodes, publish } = options
+    const known: Knowledge = {
+      writable: new Map(),
+      terms: new Map(),
+      primary: options.configured[0],
+      last: options.configured[0]!,
+      fenced: new Set(),
+      split: "",
+      running: undefined
+    }
+    const once = Effect.gen(function*() {
+      yield* Effect.forEach(nodes, ask(known, options.isPrimary, options.replication?.primaryTerm), {
+        concurrency: "unbounded",
+        discard: true
       })
-      return Effect.zipRight(
-        Effect.forkIn(Effect.ensuring(discoverOnce, finish), options.scope),
-        Deferred.await(done)
-      )
+      const candidates = nodes.filter((node) => known.writable.get(node) === true)
+      yield* settle(known, publish, candidates.length <= 1 ? candidates[0] : highestTerm(known, candidates), candidates)
     })
-
+    const discover = singleFlight(known, once, options.scope)
     yield* discover
     return {
       mode: "discovered",
-      current: () => primary === undefined ? [] : [primary],
-      primary: () => primary,
-      lastPrimary: () => last,
-      fenced: (node) => fenced.has(node),
+      current: () => known.primary === undefined ? [] : [known.primary],
+      primary: () => known.primary,
+      lastPrimary: () => known.last,
+      fenced: (node) => known.fenced.has(node),
       refused: (node, error) =>
         Effect.zipRight(
           Effect.sync(() => {
-            if (isReadOnly(error)) writable.set(node, false)
+            if (isReadOnly(error)) known.writable.set(node, false)
           }),
           discover
         ),
