@@ -5,8 +5,16 @@
 import { Cluster, ClusterError, ClusterEvent } from "@dbpool/cluster"
 import type { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Queue, Schedule, TestClock } from "effect"
-import { fakeConfigs, fakeNode, fakeReplication, readNodes, stopNode, writeNode } from "./utils/FakeNodes.js"
+import { Deferred, Effect, Either, Fiber, Queue, Random, Schedule, TestClock } from "effect"
+import {
+  expectIdle,
+  fakeConfigs,
+  fakeNode,
+  fakeReplication,
+  readNodes,
+  stopNode,
+  writeNode
+} from "./utils/FakeNodes.js"
 
 const E = ClusterEvent.ClusterEvent
 
@@ -38,6 +46,7 @@ describe("Failover: the primary is discovered", () => {
       // reads go to the nodes that are not the primary
       expect(yield* readNodes(cluster, 2)).toEqual(["p", "r2"])
       expect([p.ran, r1.ran, r2.ran]).toEqual([["SELECT node"], ["INSERT w"], ["SELECT node"]])
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("the primary refuses a write as read-only: the write runs on the node promoted meanwhile", () =>
@@ -55,6 +64,7 @@ describe("Failover: the primary is discovered", () => {
       expect([...(yield* Queue.takeAll(events))]).toEqual([E.PrimaryChanged({ from: "p", to: "r1" })])
       expect(roles(cluster)).toEqual(["p:replica", "r1:primary"])
       expect(yield* readNodes(cluster, 1)).toEqual(["p"])
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("the primary stops; no primary (PrimaryLost), writes wait; a replica is promoted: they run on it", () =>
@@ -80,6 +90,7 @@ describe("Failover: the primary is discovered", () => {
       expect(yield* nextPrimaryEvent(events)).toEqual(E.PrimaryChanged({ from: "p", to: "r1" }))
       expect([...r1.ran].sort()).toEqual(["INSERT 1", "INSERT 2", "INSERT 3"])
       expect((yield* cluster.currentPrimary)?.name).toBe("r1")
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("no primary for failoverTimeout: the write fails with NoPrimaryError and ran nowhere", () =>
@@ -103,6 +114,7 @@ describe("Failover: the primary is discovered", () => {
       r1.writable = true
       yield* TestClock.adjust("1 second")
       expect(yield* writeNode(cluster)).toBe("r1")
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("a write that lost its connection is not run again: it fails with its own error", () =>
@@ -116,6 +128,9 @@ describe("Failover: the primary is discovered", () => {
       expect(p.ran).toEqual(["INSERT maybe"])
       expect(r1.ran).toEqual([])
       expect(yield* writeNode(cluster, "INSERT next")).toBe("p")
+      // the discovery the lost write started in the background ends
+      yield* TestClock.adjust("10 millis")
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("promoted beside a primary that still takes writes: the highest term wins (SplitBrain), the other is fenced", () =>
@@ -140,7 +155,65 @@ describe("Failover: the primary is discovered", () => {
       yield* TestClock.adjust("1 second")
       expect(yield* readNodes(cluster, 2)).toEqual(["p", "r2"])
       expect(p.ran).toEqual(["INSERT before", "SELECT node"])
+      yield* expectIdle(cluster)
     }))
+
+  it.scoped("an old primary too busy to answer keeps its last answer and term: the promoted node wins", () =>
+    Effect.gen(function*() {
+      const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
+      const cluster = yield* Cluster.make(fakeConfigs([p, r1]), failover())
+      p.silent = true
+      r1.writable = true
+      r1.term = 2
+      // the next discovery (at 0 or 1 s) waits 2 s for p's answer, then keeps p writable at term 1: r1's
+      // term is higher
+      yield* TestClock.adjust("1999 millis")
+      expect((yield* cluster.currentPrimary)?.name).toBe("p")
+      yield* TestClock.adjust("1001 millis")
+      expect((yield* cluster.currentPrimary)?.name).toBe("r1")
+      expect(yield* writeNode(cluster)).toBe("r1")
+      // the checks that timed out were interrupted; p answers again: nothing is left lent
+      p.silent = false
+      yield* TestClock.adjust("2 seconds")
+      yield* expectIdle(cluster)
+    }))
+
+  it.scoped("50 fibers write through a failover, some interrupted at random: every write typed, pools idle", () =>
+    Effect.gen(function*() {
+      const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
+      const cluster = yield* Cluster.make(fakeConfigs([p, r1], [], { maxConnections: 4 }), failover())
+      const outcomes: Array<string> = []
+      const record = (sql: string) =>
+        Effect.flatMap(Effect.either(writeNode(cluster, sql)), (o) =>
+          Effect.sync(() => {
+            outcomes.push(o._tag === "Right" ? o.right : (o.left.cause as { _tag?: string })._tag ?? "untyped")
+          }))
+      const stopped = yield* Deferred.make<void>()
+      // two writes each, then (once p has stopped) eight more
+      const writer = (i: number) =>
+        Effect.zipRight(
+          Effect.zipRight(Effect.forEach([0, 1], (j) => record(`INSERT ${i}-${j}`)), Deferred.await(stopped)),
+          Effect.forEach([2, 3, 4, 5, 6, 7, 8, 9], (j) => record(`INSERT ${i}-${j}`))
+        )
+      const fibers = yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) => Effect.fork(writer(i)))
+      yield* Effect.repeat(Effect.yieldNow(), { until: () => outcomes.length >= 100 })
+      yield* stopNode(p)
+      yield* Deferred.succeed(stopped, undefined)
+      yield* TestClock.adjust("10 millis")
+      // interrupt a random fifth of the writers while they wait for a primary
+      const interrupted = yield* Effect.filter(fibers, () => Effect.map(Random.nextIntBetween(0, 5), (n) => n === 0))
+      yield* Effect.forEach(interrupted, Fiber.interrupt)
+      yield* TestClock.adjust("1 second")
+      r1.writable = true
+      yield* TestClock.adjust("1 second")
+      yield* Effect.forEach(fibers.filter((f) => !interrupted.includes(f)), Fiber.join)
+      // each write ran on p before it stopped or on r1 after; none failed (none was running when p stopped)
+      expect(outcomes.slice(0, 100)).toEqual(Array.from({ length: 100 }, () => "p"))
+      expect(outcomes.slice(100).filter((o) => o !== "r1")).toEqual([])
+      expect(outcomes.length).toBe(100 + 8 * (50 - interrupted.length))
+      expect([p.ran.length, r1.ran.length]).toEqual([100, outcomes.length - 100])
+      yield* expectIdle(cluster)
+    }).pipe(Effect.withRandom(Random.make(7))))
 
   it.scoped("two writable nodes of the same term: neither takes writes until one is read-only", () =>
     Effect.gen(function*() {
@@ -157,6 +230,7 @@ describe("Failover: the primary is discovered", () => {
       expect(yield* Fiber.join(write)).toBe("r1")
       expect(yield* Queue.take(events)).toEqual(E.PrimaryChanged({ from: "p", to: "r1" }))
       expect(p.ran).toEqual([])
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("a transaction runs on the primary of the moment; one refused before its effect ran runs again", () =>
@@ -174,6 +248,7 @@ describe("Failover: the primary is discovered", () => {
       expect(yield* counted).toBe("r1")
       expect(runs).toBe(1)
       expect(r1.ran).toEqual(["BEGIN", "INSERT 2", "COMMIT"])
+      yield* expectIdle(cluster)
     }))
 })
 
@@ -192,6 +267,7 @@ describe("Several writers (multi-master)", () => {
       expect(written).toEqual(["w1", "w2", "w3", "w1", "w2", "w3"])
       expect(yield* readNodes(cluster, 2)).toEqual(["r1", "r1"])
       expect(roles(cluster)).toEqual(["w1:primary", "w2:primary", "w3:primary", "r1:replica"])
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("a down writer is skipped (its refused write runs on another), probed and back", () =>
@@ -209,6 +285,7 @@ describe("Several writers (multi-master)", () => {
       expect(yield* Queue.take(events)).toEqual(E.NodeUp({ node: "w2", downFor: 1000 }))
       const back = yield* Effect.forEach(Array.from({ length: 3 }), () => writeNode(cluster))
       expect([...back].sort()).toEqual(["w1", "w2", "w3"])
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("weighted writers: each gets its share (fairness over 400 writes)", () =>
@@ -219,6 +296,7 @@ describe("Several writers (multi-master)", () => {
       })
       const written = yield* Effect.forEach(Array.from({ length: 400 }), () => writeNode(cluster))
       expect([written.filter((n) => n === "w1").length, written.filter((n) => n === "w2").length]).toEqual([300, 100])
+      yield* expectIdle(cluster)
     }))
 
   it.scoped("a read-only writer is down until it takes writes again; with none, NoPrimaryError", () =>
@@ -240,5 +318,6 @@ describe("Several writers (multi-master)", () => {
       w1.writable = true
       yield* TestClock.adjust("1 second")
       expect(yield* writeNode(cluster)).toBe("w1")
+      yield* expectIdle(cluster)
     }))
 })

@@ -117,6 +117,12 @@ const underLoad = (
     yield* Reliability.eventually("500 writes after the fault", Effect.sync(afterFault), (n) => n >= 500, 60_000)
     stop.now = true
     yield* Fiber.join(writers)
+    // nothing left lent or waiting in either node's pool
+    yield* Reliability.eventually(
+      "every pool idle",
+      Effect.forEach(cluster.nodes, (node) => node.pool.stats),
+      (stats) => stats.every((s) => s.activeConnections === 0 && s.waitingRequests === 0)
+    )
 
     const failed = outcomes.filter((o) => o.failed !== undefined)
     const acked = outcomes.filter((o) => o.failed === undefined)

@@ -27,6 +27,8 @@ export interface FakeNode {
   term: number
   /** This many statements run (they are in `ran`), then lose their connection. */
   loseNext: number
+  /** Its `IS PRIMARY` and `TERM` never answer (every connection busy, as an old primary whose commits wait). */
+  silent: boolean
   /** Statements that reached this node, in order. */
   readonly ran: Array<string>
   /** What to call when a connection's socket closes (the driver's `onBroken`). */
@@ -45,6 +47,7 @@ const connectorOf = (node: FakeNode): Connector<{ readonly id: number }, Unreach
   const run = (sql: string): Effect.Effect<ReadonlyArray<any>, SqlError> =>
     Effect.suspend((): Effect.Effect<ReadonlyArray<any>, SqlError> => {
       if (node.down) return Effect.fail(new SqlError({ message: "lost", cause: new Unreachable("lost") }))
+      if (node.silent && (sql === "IS PRIMARY" || sql === "TERM")) return Effect.never
       if (sql === "IS PRIMARY") return Effect.succeed([{ node: node.name, primary: node.writable }])
       if (sql === "TERM") return Effect.succeed([{ term: node.term }])
       if (!node.writable && /^(INSERT|UPDATE)/.test(sql)) {
@@ -87,6 +90,7 @@ export const fakeNode = (name: string, writable = true): FakeNode => ({
   writable,
   term: 1,
   loseNext: 0,
+  silent: false,
   ran: [],
   sockets: []
 })
@@ -131,3 +135,15 @@ export const readNodes = (cluster: Cluster.Cluster, n: number) =>
 /** The node a write ran on. */
 export const writeNode = (cluster: Cluster.Cluster, sql = "INSERT w") =>
   Effect.map(cluster.sql.unsafe<{ node: string }>(sql), (rows) => rows[0]!.node)
+
+/** Every node's pool is idle: nothing lent, nobody waiting. */
+export const expectIdle = (cluster: Cluster.Cluster) =>
+  Effect.gen(function*() {
+    const stats = yield* Effect.forEach(cluster.nodes, (node) => node.pool.stats)
+    const busy = stats.filter((s) => s.activeConnections !== 0 || s.waitingRequests !== 0)
+    if (busy.length > 0) {
+      return yield* Effect.dieMessage(
+        `pools not idle: ${busy.map((s) => `${s.name} ${s.activeConnections}/${s.waitingRequests}`)}`
+      )
+    }
+  })
