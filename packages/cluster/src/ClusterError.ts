@@ -1,6 +1,7 @@
 /**
- * The cluster's own errors: a configuration it refuses before building any pool, and a read that found no
- * usable replica when the cluster is told not to fall back to the primary.
+ * The cluster's own errors: a configuration it refuses before building any pool, a read that found no
+ * usable replica when the cluster is told not to fall back to the primary, and a write that found no
+ * primary (or writer) within `failoverTimeout`.
  *
  * @since 0.1.0
  */
