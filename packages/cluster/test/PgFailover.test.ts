@@ -263,3 +263,73 @@ describe("PgCluster with several writers (two writable servers)", () => {
     120_000
   )
 })
+
+describe("PgCluster discovers its primary (real servers)", () => {
+  it.scopedLive(
+    "configured the wrong way round: writes go to the node that takes them, reads to the standby",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* TestCluster.make()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        const replica = yield* TestCluster.makeReplica(primary)
+        const cluster = yield* Cluster.make(
+          PgCluster.nodes([
+            { name: "a", role: "primary", url: Redacted.make(replica.url), pool },
+            { name: "b", role: "replica", url: Redacted.make(primary.url), pool }
+          ]),
+          { replication: Replication.postgres }
+        )
+        expect(cluster.nodes.map((node) => [node.name, node.role])).toEqual([["a", "replica"], ["b", "primary"]])
+        const inRecovery = cluster.sql<{ r: boolean }>`SELECT pg_is_in_recovery() AS r`
+        expect(yield* inRecovery).toEqual([{ r: false }])
+        expect(yield* Cluster.read(inRecovery)).toEqual([{ r: true }])
+        yield* cluster.sql`INSERT INTO w (id) VALUES (1)`
+        expect(yield* primary.sql("SELECT count(*)::int AS n FROM w")).toEqual([{ n: 1 }])
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "the primary stopped and no replica promoted: NoPrimaryError after failoverTimeout; back: writes run",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* TestCluster.make()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        const replica = yield* TestCluster.makeReplica(primary)
+        const cluster = yield* Cluster.make(
+          PgCluster.nodes([
+            { name: "primary", role: "primary", url: Redacted.make(primary.url), pool },
+            { name: "replica", role: "replica", url: Redacted.make(replica.url), pool }
+          ]),
+          { replication: Replication.postgres, failoverTimeout: "1 second" }
+        )
+        const events = yield* cluster.subscribe
+        yield* primary.stop("fast")
+        const started = performance.now()
+        const error = yield* Effect.flip(cluster.sql`INSERT INTO w (id) VALUES (1)`)
+        const waited = performance.now() - started
+        expect((error.cause as { _tag: string })._tag).toBe("NoPrimaryError")
+        expect(waited).toBeGreaterThanOrEqual(1000)
+        // the replica refused nothing: the write was never sent to it
+        expect(yield* replica.sql("SELECT count(*)::int AS n FROM w")).toEqual([{ n: 0 }])
+        yield* primary.start
+        // the discovery schedule finds it again (once its pool's breaker lets a connection through)
+        const seen: Array<ClusterEvent.ClusterEvent> = []
+        yield* Queue.take(events).pipe(
+          Effect.tap((e) => Effect.sync(() => e._tag !== "NodeDown" && e._tag !== "NodeUp" && seen.push(e))),
+          Effect.repeat({ until: (e) => e._tag === "PrimaryChanged" }),
+          Effect.timeout("30 seconds")
+        )
+        expect(seen).toEqual([
+          ClusterEvent.ClusterEvent.PrimaryLost({ from: "primary" }),
+          ClusterEvent.ClusterEvent.PrimaryChanged({ from: "primary", to: "primary" })
+        ])
+        yield* cluster.sql`INSERT INTO w (id) VALUES (2)`
+        expect(yield* primary.sql("SELECT id FROM w")).toEqual([{ id: 2 }])
+        yield* Effect.log(
+          `no primary: the write failed with NoPrimaryError after ${waited.toFixed(0)} ms (bound 1000 ms)`
+        )
+      }),
+    120_000
+  )
+})
