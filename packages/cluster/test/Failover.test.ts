@@ -238,7 +238,21 @@ describe("Failover: the primary is discovered", () => {
       const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
       const cluster = yield* Cluster.make(fakeConfigs([p, r1]), failover())
       const tx = cluster.sql.withTransaction(writeNode(cluster, "INSERT in tx"))
-      expect(yield* tx).toBe("p")
+      // its BEGIN loses the connection: nothing of it ran, it runs again (on the same primary: after a poll)
+      p.loseNext = 1
+      const again = yield* Effect.fork(tx)
+      yield* TestClock.adjust("100 millis")
+      expect(yield* Fiber.join(again)).toBe("p")
+      expect(p.ran).toEqual(["BEGIN", "BEGIN", "INSERT in tx", "COMMIT"])
+      // lost after its effect started: not run again
+      const lost = yield* Effect.flip(cluster.sql.withTransaction(Effect.zipRight(
+        Effect.sync(() => {
+          p.loseNext = 1
+        }),
+        writeNode(cluster, "INSERT in tx")
+      )))
+      expect((lost.cause as { _tag: string })._tag).toBe("ConnectionLostError")
+      expect(p.ran.slice(4)).toEqual(["BEGIN", "INSERT in tx"])
       yield* stopNode(p)
       r1.writable = true
       let runs = 0

@@ -11,8 +11,9 @@ import type { ClusterConfigError } from "../ClusterError.js"
 import type { ClusterEvent } from "../ClusterEvent.js"
 import { all as selectors, picker } from "../Selector.js"
 import { resolve, type Resolved } from "./config.js"
-import { makeTracker, watchCircuit } from "./health.js"
+import { isNodeFailure, makeTracker, watchCircuit } from "./health.js"
 import { measure } from "./lag.js"
+import { isSqlError } from "./pick.js"
 import { route, type RoutedNode, type Routing } from "./routing.js"
 import * as Session from "./session.js"
 import { refusedStatement, write, writer } from "./write.js"
@@ -161,8 +162,9 @@ const readersOf = (
 /**
  * The routing client: statements go where `route` says; a transaction (and `reserve`) runs on a node that
  * takes writes, through that node's own routed client (every pool shares the transaction tag, so statements
- * inside join it). A transaction that a node refused before its effect started (no connection to lend, or
- * read-only at BEGIN) runs on another; once its effect started, it is never run again.
+ * inside join it). A transaction that failed before its effect started (no connection to lend, its
+ * connection lost at BEGIN) runs again on the primary of the moment; once its effect started, it is never
+ * run again.
  */
 const clientOf = (routed: ReadonlyArray<RoutedNode>, routing: Pool.Route & { readonly routing: Routing }) => {
   const clients = routed.map((node) => Pool.makeRoutedClient(node.pool, routing))
@@ -181,7 +183,9 @@ const clientOf = (routed: ReadonlyArray<RoutedNode>, routing: Pool.Route & { rea
           started = false
           return clients[node.index]!.withTransaction(inner)
         }),
-      (error) => started ? undefined : refusedStatement(error)
+      // before its effect started nothing of it ran but BEGIN: even a lost connection may run it again
+      (error) =>
+        started ? undefined : refusedStatement(error) ?? (isSqlError(error) && isNodeFailure(error) ? error : undefined)
     )
     // a transaction may have written: a read-your-writes session's next read must see it
     return Effect.ensuring(transaction, Session.markCurrent)
