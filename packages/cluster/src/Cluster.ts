@@ -11,6 +11,14 @@
  * fail with `NoReplicaError` when `readFallback` is `"fail"`. A read that a replica's pool could not start
  * (no connection to lend: the statement never reached the server) runs again on the next choice.
  *
+ * Failover: with a `replication` that has `isPrimary` (`PgCluster.layer` has it), which node is the primary
+ * is discovered at start, on the `discovery` schedule and after a refused write. A write that did not run
+ * (the node is read-only, or could not lend a connection) runs again on the primary of the moment, waiting
+ * up to `failoverTimeout` for one (then `NoPrimaryError`); a write whose connection died is never run
+ * again. Several writable nodes at once: the one of the highest term is the primary, the others get no
+ * statements (`SplitBrain`). Multi-master: with `writers`, every node with the role `primary` takes writes,
+ * balanced by that selector.
+ *
  * Driver-neutral: a node is any dbpool `Pool` (made with the default transaction tag); `PgCluster` builds
  * the nodes from PostgreSQL settings.
  *
@@ -36,7 +44,8 @@ import type { Replication } from "./Replication.js"
 import type { Selector } from "./Selector.js"
 
 /**
- * A node's role: the one `primary` takes writes and transactions, `replica`s take reads.
+ * A node's role: the one `primary` takes writes and transactions, `replica`s take reads. With failover the
+ * configured role is where the cluster starts; with `writers`, every `primary` takes writes.
  *
  * @since 0.1.0
  * @category models
@@ -83,8 +92,26 @@ export interface Options {
   readonly maxReplicaLag?: Duration.DurationInput | undefined
   /** When lag is measured. Default: every 500 milliseconds. */
   readonly lagSchedule?: Schedule.Schedule<unknown, unknown> | undefined
-  /** How to read replication positions (`PgCluster` gives `Replication.postgres`). */
+  /**
+   * How to read replication positions (`PgCluster` gives `Replication.postgres`). With its `isPrimary`, the
+   * primary is discovered (failover, below) unless `writers` is set.
+   */
   readonly replication?: Replication | undefined
+  /**
+   * Failover: how long a write waits for a primary when there is none (the primary is unreachable or
+   * read-only and no other node took its place), before it fails with `NoPrimaryError`. Default 10 seconds.
+   */
+  readonly failoverTimeout?: Duration.DurationInput | undefined
+  /**
+   * Failover: when every node is asked whether it takes writes, besides at start and after a refused write.
+   * Default: every second.
+   */
+  readonly discovery?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Multi-master: every node with the role `primary` takes writes, and this selector balances them (a down
+   * writer is skipped; a write it refused before running runs on another). Default: one primary.
+   */
+  readonly writers?: Selector | undefined
 }
 
 /**
@@ -111,6 +138,7 @@ export interface NodeHealth {
  */
 export interface Node {
   readonly name: string
+  /** Its role now: with failover, the discovered one. */
   readonly role: Role
   readonly weight: number
   /** The node's own pool: its stats, changes, events and metrics, and statements on this node only. */
@@ -125,10 +153,13 @@ export interface Node {
 export interface Cluster {
   /** In the configured order. */
   readonly nodes: ReadonlyArray<Node>
+  /** The primary now (with failover: the last one discovered, kept while there is none). */
   readonly primary: Node
+  /** The primary now, or `undefined` while there is none (failover); with `writers`, the usable writers' first. */
+  readonly currentPrimary: Effect.Effect<Node | undefined>
   /** The client that routes (also provided as `SqlClient` by `layer`). */
   readonly sql: SqlClient.SqlClient
-  /** `NodeDown` and `NodeUp`, from the stream's start on. */
+  /** `NodeDown`, `NodeUp` and the primary's changes, from the stream's start on. */
   readonly events: Stream.Stream<ClusterEvent>
   /** A subscription to the events, taken now (none is missed after it), ended with the scope. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<ClusterEvent>, never, Scope.Scope>
@@ -162,8 +193,9 @@ export const Cluster: Context.Tag<Cluster, Cluster> = internal.tag
 
 /**
  * Builds every node's pool (concurrently) and the routing client, after checking the configuration
- * (`ClusterConfigError`: no nodes, no or several primaries, a duplicate name, an option out of range;
- * once the pools are built, a pool not named after its node).
+ * (`ClusterConfigError`: no nodes, no primary, several without `writers`, a duplicate name, an option out
+ * of range; once the pools are built, a pool not named after its node). With failover, every node is asked
+ * whether it takes writes before it returns.
  *
  * @example
  * ```ts

@@ -78,7 +78,8 @@ const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
 
 /**
  * A PostgreSQL cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-pg's `PgClient`, reading
- * replication positions with `Replication.postgres` (so `maxReplicaLag` needs nothing more). A program
+ * replication positions with `Replication.postgres` (so `maxReplicaLag` needs nothing more), which also discovers the primary
+ * (`pg_is_in_recovery()`): failover is on. A program
  * written against `PgClient` runs on the cluster unchanged: its statements route as any other (on the
  * primary, or on a replica inside `Cluster.read`); `listen` has one connection of its own to the primary
  * and `notify` runs on the primary even inside a read; `config` is the primary's. Building the layer

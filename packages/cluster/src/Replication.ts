@@ -26,8 +26,16 @@ export interface Replication {
   ) => Effect.Effect<{ readonly position: string; readonly behindMillis: number | undefined }, SqlError>
   /** Whether position `a` is at or after `b`. */
   readonly atLeast: (a: string, b: string) => boolean
-  /** Whether the node is a writable primary (failover: which node to send writes to). */
-  readonly isPrimary?: (sql: SqlClient.SqlClient) => Effect.Effect<boolean, SqlError>
+  /**
+   * Whether the node takes writes now (PostgreSQL: not in recovery). With it, the cluster discovers its
+   * primary instead of trusting the configured role, and discovers it again when a write is refused.
+   */
+  readonly isPrimary?: ((sql: SqlClient.SqlClient) => Effect.Effect<boolean, SqlError>) | undefined
+  /**
+   * A writable node's term: higher on a node promoted later (PostgreSQL: its timeline). When two nodes take
+   * writes, the one of the highest term is the primary; without it (or on a tie) neither is.
+   */
+  readonly primaryTerm?: ((sql: SqlClient.SqlClient) => Effect.Effect<number, SqlError>) | undefined
 }
 
 const lsnValue = (lsn: string): bigint => {
@@ -38,7 +46,9 @@ const lsnValue = (lsn: string): bigint => {
 /**
  * PostgreSQL: WAL positions (LSNs). The primary's is `pg_current_wal_lsn()`; a replica's is
  * `pg_last_wal_replay_lsn()`, and its time behind is `now() - pg_last_xact_replay_timestamp()` (the
- * commit time of the last transaction it replayed).
+ * commit time of the last transaction it replayed). A node is the primary when `pg_is_in_recovery()` is
+ * false; its term is the timeline it writes on (the first 8 hex digits of its current WAL file's name),
+ * which a promotion raises at once.
  *
  * @example
  * ```ts
@@ -62,7 +72,15 @@ export const postgres: Replication = {
         behindMillis: rows[0]!.behind === null ? undefined : Math.max(0, Number(rows[0]!.behind))
       })
     ),
-  atLeast: (a, b) => lsnValue(a) >= lsnValue(b)
+  atLeast: (a, b) => lsnValue(a) >= lsnValue(b),
+  isPrimary: (sql) =>
+    Effect.map(sql<{ primary: boolean }>`SELECT NOT pg_is_in_recovery() AS primary`, (rows) => rows[0]!.primary),
+  primaryTerm: (sql) =>
+    Effect.map(
+      sql<{ wal: string | null }>`SELECT CASE WHEN pg_is_in_recovery() THEN NULL
+        ELSE pg_walfile_name(pg_current_wal_lsn()) END AS wal`,
+      (rows) => rows[0]!.wal === null ? 0 : Number.parseInt(rows[0]!.wal.slice(0, 8), 16)
+    )
 }
 
 /**

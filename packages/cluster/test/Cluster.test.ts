@@ -30,7 +30,7 @@ describe("Cluster configuration", () => {
       })
       expect(yield* problem([node("a", "primary"), node("b", "primary")])).toEqual({
         problem: "SeveralPrimaries",
-        message: "several primaries: a, b"
+        message: "several primaries: a, b (set `writers` for several writable nodes)"
       })
       expect(yield* problem([node("a", "primary"), node("a", "replica")])).toEqual({
         problem: "DuplicateName",
@@ -55,6 +55,14 @@ describe("Cluster configuration", () => {
       expect(yield* problem([node("a", "primary")], { maxReplicaLag: Infinity })).toEqual({
         problem: "InvalidOption",
         message: "maxReplicaLag must be a finite duration, not Infinity"
+      })
+      expect(yield* problem([node("a", "primary")], { failoverTimeout: Infinity })).toEqual({
+        problem: "InvalidOption",
+        message: "failoverTimeout must be a finite duration, not Infinity"
+      })
+      expect(yield* problem([node("a", "primary"), node("b", "primary")], { writers: "first" as never })).toEqual({
+        problem: "InvalidOption",
+        message: "writers must be one of roundRobin, random, leastBusy, weighted, ordered, not \"first\""
       })
       const error = yield* Effect.flip(Cluster.make<never, never>([]))
       expect(error).toBeInstanceOf(ClusterError.ClusterConfigError)

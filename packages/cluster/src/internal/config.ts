@@ -17,11 +17,16 @@ export interface Resolved {
   /** Milliseconds; Infinity when lag is not measured. */
   readonly maxLag: number
   readonly lagSchedule: Schedule.Schedule<unknown, unknown>
+  /** Milliseconds. */
+  readonly failoverTimeout: number
+  readonly discovery: Schedule.Schedule<unknown, unknown>
+  /** Multi-master: the selector of the writers (every node with the role primary). */
+  readonly writers: Selector.Selector | undefined
 }
 
 const invalid = (message: string) => Effect.fail(new ClusterConfigError({ problem: "InvalidOption", message }))
 
-const checkNodes = (nodes: ReadonlyArray<Cluster.NodeConfig<any, any>>) => {
+const checkNodes = (nodes: ReadonlyArray<Cluster.NodeConfig<any, any>>, severalWriters: boolean) => {
   if (nodes.length === 0) {
     return Effect.fail(new ClusterConfigError({ problem: "NoNodes", message: "a cluster needs at least one node" }))
   }
@@ -51,9 +56,12 @@ const checkNodes = (nodes: ReadonlyArray<Cluster.NodeConfig<any, any>>) => {
       new ClusterConfigError({ problem: "NoPrimary", message: "no node has the role \"primary\"" })
     )
   }
-  if (primaries.length > 1) {
+  if (primaries.length > 1 && !severalWriters) {
     return Effect.fail(
-      new ClusterConfigError({ problem: "SeveralPrimaries", message: `several primaries: ${primaries.join(", ")}` })
+      new ClusterConfigError({
+        problem: "SeveralPrimaries",
+        message: `several primaries: ${primaries.join(", ")} (set \`writers\` for several writable nodes)`
+      })
     )
   }
   return Effect.succeed(nodes.findIndex((node) => node.role === "primary"))
@@ -69,12 +77,25 @@ const maxLagOf = (options: Cluster.Options) => {
   return Effect.succeed(Duration.toMillis(decoded.value))
 }
 
+const failoverTimeoutOf = (options: Cluster.Options) => {
+  if (options.failoverTimeout === undefined) return Effect.succeed(10_000)
+  const decoded = Duration.decodeUnknown(options.failoverTimeout)
+  if (decoded._tag === "None" || !Duration.isFinite(decoded.value)) {
+    return invalid(`failoverTimeout must be a finite duration, not ${String(options.failoverTimeout)}`)
+  }
+  return Effect.succeed(Duration.toMillis(decoded.value))
+}
+
 export const resolve = (
   nodes: ReadonlyArray<Cluster.NodeConfig<any, any>>,
   options: Cluster.Options
 ): Effect.Effect<Resolved, ClusterConfigError> =>
   Effect.gen(function*() {
-    const primaryIndex = yield* checkNodes(nodes)
+    const writers = options.writers
+    if (writers !== undefined && !selectors.includes(writers)) {
+      return yield* invalid(`writers must be one of ${selectors.join(", ")}, not ${JSON.stringify(writers)}`)
+    }
+    const primaryIndex = yield* checkNodes(nodes, writers !== undefined)
     const selector = options.selector ?? "roundRobin"
     if (!selectors.includes(selector)) {
       return yield* invalid(`selector must be one of ${selectors.join(", ")}, not ${JSON.stringify(selector)}`)
@@ -91,5 +112,19 @@ export const resolve = (
     const maxLag = yield* maxLagOf(options)
     const lagSchedule = options.lagSchedule ?? Schedule.spaced(Duration.millis(500))
     const weights = nodes.map((n) => n.weight ?? 1)
-    return { selector, readFallback, removeAfterFailures, probe, weights, primaryIndex, maxLag, lagSchedule }
+    const failoverTimeout = yield* failoverTimeoutOf(options)
+    const discovery = options.discovery ?? Schedule.spaced(Duration.seconds(1))
+    return {
+      selector,
+      readFallback,
+      removeAfterFailures,
+      probe,
+      weights,
+      primaryIndex,
+      maxLag,
+      lagSchedule,
+      failoverTimeout,
+      discovery,
+      writers
+    }
   })

@@ -27,6 +27,19 @@ export const isNodeFailure = (error: SqlError): boolean => nodeFailureTags.has(t
 /** Whether the statement never reached the server (the pool could not lend a connection): safe to run elsewhere. */
 export const neverSent = (error: SqlError): boolean => tagOf(error.cause) === "ConnectError"
 
+/** PostgreSQL's SQLSTATE for a write in a read-only transaction (a standby refuses every write with it). */
+const readOnlyCodes = new Set(["25006", "ER_OPTION_PREVENTS_STATEMENT", "ER_READ_ONLY_MODE"])
+/** MySQL/MariaDB: 1290 (`--read-only` prevents the statement), 1836 (read-only mode). */
+const readOnlyErrnos = new Set([1290, 1836])
+
+/** Whether the server refused a statement because it does not take writes: it did not run. */
+export const isReadOnly = (error: SqlError): boolean => {
+  const cause = error.cause as { code?: unknown; errno?: unknown } | null | undefined
+  if (typeof cause !== "object" || cause === null) return false
+  return (typeof cause.code === "string" && readOnlyCodes.has(cause.code)) ||
+    (typeof cause.errno === "number" && readOnlyErrnos.has(cause.errno))
+}
+
 export interface Tracker {
   readonly state: () => Cluster.NodeHealth
   /** Up, and not further behind the primary than the bound. */
@@ -49,6 +62,8 @@ export interface TrackerOptions {
   readonly publish: (event: ClusterEvent) => Effect.Effect<unknown>
   /** Where the probes run: the cluster's scope, so that they end with it. */
   readonly scope: Scope.Scope
+  /** What a probe checks, instead of `SELECT 1` (a writer: that it takes writes). */
+  readonly check?: Effect.Effect<void, unknown> | undefined
 }
 
 export const makeTracker = (options: TrackerOptions): Tracker => {
@@ -60,7 +75,7 @@ export const makeTracker = (options: TrackerOptions): Tracker => {
     position: undefined
   }
   let downSince = 0
-  const probeOnce = Effect.asVoid(options.pool.sql`SELECT 1`)
+  const probeOnce = options.check ?? Effect.asVoid(options.pool.sql`SELECT 1`)
 
   const markUp = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     health = { ...health, up: true, failures: 0, reason: undefined }

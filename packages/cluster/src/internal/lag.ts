@@ -10,10 +10,10 @@ import type { RoutedNode } from "./routing.js"
 
 export const measureOnce = (
   replication: Replication.Replication,
-  primary: RoutedNode,
+  primary: RoutedNode | undefined,
   replicas: ReadonlyArray<RoutedNode>
 ): Effect.Effect<void> =>
-  Effect.flatMap(
+  primary === undefined ? Effect.void : Effect.flatMap(
     Effect.either(replication.primaryPosition(primary.pool.sql)),
     (primaryPosition) =>
       primaryPosition._tag === "Left" ?
@@ -26,9 +26,11 @@ export const measureOnce = (
             ))), { concurrency: "unbounded", discard: true })
   )
 
+/** Measured against the primary of the moment (failover), on the nodes that take reads then. */
 export const measure = (
   replication: Replication.Replication,
-  primary: RoutedNode,
-  replicas: ReadonlyArray<RoutedNode>,
+  primary: () => RoutedNode | undefined,
+  replicas: () => ReadonlyArray<RoutedNode>,
   schedule: Schedule.Schedule<unknown, unknown>
-): Effect.Effect<unknown> => Effect.repeat(measureOnce(replication, primary, replicas), schedule)
+): Effect.Effect<unknown> =>
+  Effect.repeat(Effect.suspend(() => measureOnce(replication, primary(), replicas())), schedule)

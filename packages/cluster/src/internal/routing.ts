@@ -2,7 +2,7 @@
  * Where a statement outside a transaction runs: on the primary, unless the fiber is in a read scope; then
  * on a usable replica chosen by the selector, or, when none is usable, on the primary (or a
  * `NoReplicaError`). A read that a replica's pool could not even start (no connection: it never reached the
- * server) runs again on another choice.
+ * server) runs again on another choice. Writes: see `write.ts`.
  */
 import type * as Pool from "@dbpool/sql/Pool"
 import { SqlError } from "@effect/sql/SqlError"
@@ -13,8 +13,11 @@ import type * as Replication from "../Replication.js"
 import type * as Selector from "../Selector.js"
 import type { Tracker } from "./health.js"
 import { neverSent } from "./health.js"
+import { pick, runOn } from "./pick.js"
 import * as ReadScope from "./readScope.js"
 import * as Session from "./session.js"
+import { refusedStatement, write } from "./write.js"
+import type { Writers } from "./writers.js"
 import type { NodeCounters } from "./stats.js"
 
 export interface RoutedNode {
@@ -27,35 +30,19 @@ export interface RoutedNode {
 }
 
 export interface Routing {
-  readonly primary: RoutedNode
-  readonly replicas: ReadonlyArray<RoutedNode>
+  readonly writers: Writers
+  /** The nodes that may take reads now (not the primary, not a fenced node). */
+  readonly readers: () => ReadonlyArray<RoutedNode>
   readonly pickers: ReadonlyMap<Selector.Selector, Selector.Picker>
+  readonly writePickers: ReadonlyMap<Selector.Selector, Selector.Picker>
   readonly selector: Selector.Selector
+  /** How writes pick among several writers. */
+  readonly writeSelector: Selector.Selector
   readonly readFallback: "primary" | "fail"
   readonly replication: Replication.Replication | undefined
+  /** Milliseconds a write waits for a primary. */
+  readonly failoverTimeout: number
 }
-
-const runOn = <A, R>(node: RoutedNode, run: (pool: Pool.Pool<any>) => Effect.Effect<A, SqlError, R>) =>
-  Effect.tapBoth(run(node.pool), { onFailure: node.tracker.failed, onSuccess: () => node.tracker.succeeded })
-
-const candidate = (node: RoutedNode, busy: number): Selector.Candidate => ({
-  name: node.name,
-  index: node.index,
-  weight: node.weight,
-  busy
-})
-
-/** The candidates a selector sees: the pools' load only for `leastBusy` (a stats snapshot per node). */
-const candidatesOf = (
-  nodes: ReadonlyArray<RoutedNode>,
-  withLoad: boolean
-): Effect.Effect<ReadonlyArray<Selector.Candidate>> =>
-  withLoad
-    ? Effect.forEach(nodes, (node) =>
-      Effect.map(node.pool.stats, (s) => candidate(node, s.activeConnections + s.waitingRequests)))
-    : Effect.succeed(nodes.map((node) =>
-      candidate(node, 0)
-    ))
 
 const skipReason = (health: NodeHealth): string =>
   health.up ? `${Math.round(health.lagMillis ?? 0)} ms behind the primary` : health.reason ?? "down"
@@ -63,31 +50,30 @@ const skipReason = (health: NodeHealth): string =>
 /** The usable replicas not yet tried. */
 const usableReplicas = (routing: Routing, tried: ReadonlySet<string> | undefined): Array<RoutedNode> => {
   const usable: Array<RoutedNode> = []
-  for (const node of routing.replicas) {
+  for (const node of routing.readers()) {
     if ((tried === undefined || !tried.has(node.name)) && node.tracker.usable()) usable.push(node)
   }
   return usable
 }
 
 const noReplica = (routing: Routing, tried: ReadonlySet<string> | undefined) => {
-  const skipped = routing.replicas.map((node) => ({
+  const readers = routing.readers()
+  const skipped = readers.map((node) => ({
     node: node.name,
     reason: tried?.has(node.name) ? "failed this read" : skipReason(node.tracker.state())
   }))
+  const none = routing.readFallback === "primary" ? " and there is no primary to fall back to" : ""
   const error = new NoReplicaError({
-    message: routing.replicas.length === 0 ? "the cluster has no replica" : "no replica is usable",
+    message: (readers.length === 0 ? "the cluster has no replica" : "no replica is usable") + none,
     skipped
   })
   return Effect.fail(new SqlError({ message: error.message, cause: error }))
 }
 
-const pick = (routing: Routing, selector: Selector.Selector, nodes: ReadonlyArray<RoutedNode>) => {
-  if (nodes.length === 0) return Effect.succeed(routing.primary)
-  if (nodes.length === 1) return Effect.succeed(nodes[0]!)
-  return Effect.map(
-    Effect.flatMap(candidatesOf(nodes, selector === "leastBusy"), routing.pickers.get(selector)!),
-    (index) => nodes[index]!
-  )
+/** The primary a read falls back to, or a `NoReplicaError`. */
+const fallback = (routing: Routing, tried: ReadonlySet<string> | undefined) => {
+  const primary = routing.readFallback === "primary" ? routing.writers.primary() : undefined
+  return primary === undefined ? noReplica(routing, tried) : Effect.succeed(primary)
 }
 
 const chooseReplica = (
@@ -97,16 +83,20 @@ const chooseReplica = (
   session: Session.Session | undefined
 ): Effect.Effect<RoutedNode, SqlError> => {
   const usable = usableReplicas(routing, tried)
-  if (usable.length === 0) {
-    return routing.readFallback === "primary" ? Effect.succeed(routing.primary) : noReplica(routing, tried)
-  }
+  if (usable.length === 0) return fallback(routing, tried)
   // in a read-your-writes session after a write, only where the write is visible; nowhere: the primary
   if (session === undefined || (!session.wrote && session.position === undefined)) {
-    return pick(routing, selector, usable)
+    return pick(routing.pickers, selector, usable)
   }
+  const primary = routing.writers.primary()
   return Effect.flatMap(
-    Session.visibleOn(session, usable, routing.primary, routing.replication),
-    (visible) => pick(routing, selector, visible)
+    Session.visibleOn(session, usable, primary, routing.replication),
+    (visible) =>
+      visible.length > 0
+        ? pick(routing.pickers, selector, visible)
+        : primary === undefined
+        ? noReplica(routing, tried)
+        : Effect.succeed(primary)
   )
 }
 
@@ -120,8 +110,9 @@ const readOn = <A, R>(
   Effect.flatMap(
     chooseReplica(routing, selector, tried, session),
     (node) => {
-      node.counters.read(node === routing.primary)
-      return node === routing.primary ? runOn(node, run) : Effect.catchAll(runOn(node, run), (error) => {
+      const onPrimary = node === routing.writers.primary()
+      node.counters.read(onPrimary)
+      return onPrimary ? runOn(node, run(node.pool)) : Effect.catchAll(runOn(node, run(node.pool)), (error) => {
         if (!neverSent(error)) return Effect.fail(error)
         node.counters.reroute()
         return readOn(routing, selector, run, new Set([...(tried ?? []), node.name]), session)
@@ -129,12 +120,17 @@ const readOn = <A, R>(
     }
   )
 
-export const route = (routing: Routing): Pool.Route => (run) =>
+export const route = (routing: Routing): Pool.Route & { readonly routing: Routing } =>
+  Object.assign(routeWith(routing), { routing })
+
+const routeWith = (routing: Routing): Pool.Route => (run) =>
   Effect.withFiberRuntime((fiber) => {
     const scope = fiber.getFiberRef(ReadScope.current)
     const session = fiber.getFiberRef(Session.current)
     if (scope !== undefined) return readOn(routing, scope.selector ?? routing.selector, run, undefined, session)
-    routing.primary.counters.write()
-    const written = runOn(routing.primary, run)
+    const written = write(routing, (node) => {
+      node.counters.write()
+      return run(node.pool)
+    }, refusedStatement)
     return session === undefined ? written : Effect.ensuring(written, Session.markWrite(session))
   })

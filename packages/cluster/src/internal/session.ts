@@ -42,10 +42,10 @@ export const markCurrent: Effect.Effect<void> = Effect.flatMap(
 export const visibleOn = (
   session: Session,
   usable: ReadonlyArray<RoutedNode>,
-  primary: RoutedNode,
+  primary: RoutedNode | undefined,
   replication: Replication.Replication | undefined
 ): Effect.Effect<ReadonlyArray<RoutedNode>> => {
-  if (replication === undefined) return Effect.succeed([])
+  if (replication === undefined || primary === undefined) return Effect.succeed([])
   return Effect.gen(function*() {
     if (session.wrote || session.position === undefined) {
       const position = yield* Effect.either(replication.primaryPosition(primary.pool.sql))

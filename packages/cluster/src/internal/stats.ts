@@ -147,11 +147,17 @@ const nodeStats = (node: RoutedNode, role: Cluster.Role): Effect.Effect<NodeStat
 const sum = (nodes: ReadonlyArray<NodeStats>, field: "reads" | "writes" | "fallbacks" | "rerouted") =>
   nodes.reduce((total, node) => total + node[field], 0)
 
-const snapshot = (nodes: ReadonlyArray<RoutedNode>, primary: () => RoutedNode): Effect.Effect<ClusterStats> =>
+/** Who is primary, and each node's role (with failover, the discovered one; with several writers, each writer's). */
+export interface Roles {
+  readonly primary: () => RoutedNode
+  readonly of: (node: RoutedNode) => "primary" | "replica"
+}
+
+const snapshot = (nodes: ReadonlyArray<RoutedNode>, roles: Roles): Effect.Effect<ClusterStats> =>
   Effect.map(
-    Effect.forEach(nodes, (node) => nodeStats(node, node === primary() ? "primary" : "replica")),
+    Effect.forEach(nodes, (node) => nodeStats(node, roles.of(node))),
     (stats) => ({
-      primary: primary().name,
+      primary: roles.primary().name,
       nodes: stats,
       reads: sum(stats, "reads"),
       writes: sum(stats, "writes"),
@@ -172,12 +178,12 @@ const setGauges = (nodes: ReadonlyArray<RoutedNode>, stats: ClusterStats): void 
 /** The publication, and the fibers (in `scope`) that run it on the interval and when a node goes down or up. */
 export const make = (
   nodes: ReadonlyArray<RoutedNode>,
-  primary: () => RoutedNode,
+  roles: Roles,
   events: PubSub.PubSub<ClusterEvent>,
   scope: Scope.Scope
 ): Effect.Effect<Stats> =>
   Effect.gen(function*() {
-    const take = snapshot(nodes, primary)
+    const take = snapshot(nodes, roles)
     const first = yield* take
     setGauges(nodes, first)
     const ref = yield* SubscriptionRef.make(first)
