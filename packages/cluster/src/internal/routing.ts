@@ -16,9 +16,9 @@ import { neverSent } from "./health.js"
 import { pick, runOn } from "./pick.js"
 import * as ReadScope from "./readScope.js"
 import * as Session from "./session.js"
+import type { NodeCounters } from "./stats.js"
 import { refusedStatement, write } from "./write.js"
 import type { Writers } from "./writers.js"
-import type { NodeCounters } from "./stats.js"
 
 export interface RoutedNode {
   readonly name: string
