@@ -284,3 +284,59 @@ describe("MysqlCluster on MariaDB with two writable nodes (no term: no primary)"
     120_000
   )
 })
+
+describe("Replication.mariadbTerm: a term table raised by the promotion", () => {
+  it.scopedLive(
+    "the promoted node, of the higher term, is the primary beside the old writable one, which is fenced",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* MariaReplica.makePrimary()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        yield* primary.sql("CREATE TABLE dbpool_term (id INT PRIMARY KEY, term BIGINT NOT NULL)")
+        yield* primary.sql("INSERT INTO dbpool_term VALUES (1, 1)")
+        yield* primary.sql(`CREATE USER '${user}'@'127.0.0.1'`)
+        yield* primary.sql(`GRANT ALL ON test.* TO '${user}'@'127.0.0.1'`)
+        const replica = yield* MariaReplica.make(primary)
+        yield* replica.catchUp()
+        const replication = Replication.mariadbTerm("dbpool_term")
+        const cluster = yield* Cluster.make(
+          MysqlCluster.nodes([
+            { name: "primary", role: "primary", url: urlOf(primary), pool },
+            { name: "replica", role: "replica", url: urlOf(replica), pool }
+          ]),
+          { replication, failoverTimeout: "10 seconds" }
+        )
+        const events = yield* cluster.subscribe
+        yield* cluster.sql`INSERT INTO w (id) VALUES (1)`
+        yield* replica.catchUp()
+        yield* replica.promote({ termTable: "dbpool_term" })
+        // both take writes; the discovery schedule (every second) finds the promoted one of the higher term
+        const seen: Array<ClusterEvent.ClusterEvent> = []
+        yield* Queue.take(events).pipe(
+          Effect.tap((e) => Effect.sync(() => seen.push(e))),
+          Effect.repeat({ until: (e) => e._tag === "PrimaryChanged" }),
+          Effect.timeout("30 seconds")
+        )
+        expect(seen).toEqual([
+          ClusterEvent.ClusterEvent.SplitBrain({ writable: ["primary", "replica"], primary: "replica" }),
+          ClusterEvent.ClusterEvent.PrimaryChanged({ from: "primary", to: "replica" })
+        ])
+        expect(yield* primary.sql("SELECT @@read_only AS ro, (SELECT term FROM dbpool_term) AS term")).toEqual([
+          { ro: 0, term: 1 }
+        ])
+        const [primaryPool, replicaPool] = cluster.nodes.map((node) => node.pool.sql)
+        expect([yield* replication.primaryTerm!(primaryPool!), yield* replication.primaryTerm!(replicaPool!)])
+          .toEqual([1, 2])
+        // a term table with no row: term 0
+        yield* primary.sql("CREATE TABLE no_term (id INT PRIMARY KEY, term BIGINT NOT NULL)")
+        expect(yield* Replication.mariadbTerm("no_term").primaryTerm!(primaryPool!)).toBe(0)
+        // writes go to the promoted node only; the old one, fenced, gets no reads either
+        yield* cluster.sql`INSERT INTO w (id) VALUES (2)`
+        expect([...(yield* ids(replica))].sort()).toEqual([1, 2])
+        expect([...(yield* ids(primary))]).toEqual([1])
+        const readOn = yield* Cluster.read(cluster.sql<{ id: number }>`SELECT @@server_id AS id`)
+        expect(readOn).toEqual([{ id: replica.serverId }])
+      }),
+    120_000
+  )
+})

@@ -75,6 +75,23 @@ export interface SemiSyncStatus {
 }
 
 /**
+ * Options of `MariaReplica.promote`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromoteOptions {
+  /** How long to wait for the replica to apply all it received. Default: 30 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * A term table (as `Replication.mariadbTerm` of `@dbpool/cluster` reads): its row's `term` is raised
+   * (`INSERT INTO <table> (id, term) VALUES (1, 1) ON DUPLICATE KEY UPDATE term = term + 1`) once the
+   * replica has applied all it received and before `read_only` is turned off.
+   */
+  readonly termTable?: string | undefined
+}
+
+/**
  * A replica made by `make`.
  *
  * @example
@@ -126,7 +143,7 @@ export interface MariaReplica extends MariaServer.MariaServer {
    * writes. The primary's commits that the replica had not received are not on it (with `semiSync`, none
    * that the primary acknowledged).
    */
-  readonly promote: (timeout?: Duration.DurationInput) => Effect.Effect<void, MariaServerError>
+  readonly promote: (options?: PromoteOptions) => Effect.Effect<void, MariaServerError>
 }
 
 /**

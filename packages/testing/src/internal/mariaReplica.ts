@@ -124,7 +124,7 @@ const promoteWith = (
   replica: MariaServer.MariaServer,
   awaitPosition: (gtid: string, timeout?: Duration.DurationInput) => Effect.Effect<void, MariaServerError>
 ) =>
-(timeout?: Duration.DurationInput) =>
+(options: MariaReplica.PromoteOptions = {}) =>
   Effect.gen(function*() {
     // The SQL thread first (a warning if it runs): in GTID mode, a SQL thread started while the I/O thread
     // is stopped drops the relay log (it would fetch it again from the primary), and with it what was
@@ -132,9 +132,16 @@ const promoteWith = (
     yield* replica.sql("START SLAVE SQL_THREAD")
     yield* replica.sql("STOP SLAVE IO_THREAD")
     const received = statusOf(yield* replica.sql("SHOW SLAVE STATUS")).received
-    yield* awaitPosition(received, timeout)
+    yield* awaitPosition(received, options.timeout)
     yield* replica.sql("STOP SLAVE")
     yield* replica.sql("RESET SLAVE ALL")
+    if (options.termTable !== undefined) {
+      // still read-only (root may write): the node is writable with its new term at once
+      yield* replica.sql(
+        `INSERT INTO \`${options.termTable.replaceAll("`", "``")}\` (id, term) VALUES (1, 1) ` +
+          "ON DUPLICATE KEY UPDATE term = term + 1"
+      )
+    }
     yield* replica.sql("SET GLOBAL read_only = 0")
   }).pipe(
     Effect.mapError((e) => new MariaServerError({ message: `cannot promote ${replica.url}: ${e.message}`, cause: e }))
