@@ -92,6 +92,11 @@ export const postgres: Replication = {
  * position is 0 ms behind, replicating or not). `SHOW SLAVE STATUS` needs the `SLAVE MONITOR` privilege
  * (MariaDB 10.5.9 and later; `REPLICATION CLIENT` before). `isPrimary`: `@@read_only = 0`.
  *
+ * No `primaryTerm`: nothing MariaDB keeps rises on a promotion (`@@server_id` and the GTID domain stay as
+ * they were, and the old primary's GTID sequence goes on rising as long as it takes writes), so two
+ * writable nodes mean no primary: writes wait, then fail with `NoPrimaryError`, until one is made
+ * read-only. `mariadbTerm` adds a term that the promotion procedure writes.
+ *
  * @example
  * ```ts
  * import { Replication } from "@dbpool/cluster"
@@ -109,6 +114,42 @@ export const mariadb: Replication = {
   atLeast: internal.mariadbAtLeast,
   isPrimary: internal.writable
 }
+
+/**
+ * MariaDB with a term table that the promotion procedure writes: positions, lag and `isPrimary` as
+ * `mariadb`'s, and a writable node's term is the `term` of the table's row (0 when it has none). The table
+ * (create it on the primary, it replicates):
+ * `CREATE TABLE dbpool_term (id INT PRIMARY KEY, term BIGINT NOT NULL)`.
+ *
+ * Sound only if every promotion raises it, on the promoted node, once it has applied all it received from
+ * the old primary and before it takes writes (as a user with `READ ONLY ADMIN`, while `read_only` is still
+ * on): `INSERT INTO dbpool_term (id, term) VALUES (1, 1) ON DUPLICATE KEY UPDATE term = term + 1`
+ * (`MariaReplica.promote` of `@dbpool/testing` does with `termTable`). The promoted node then holds a term
+ * above every term the old primary had, which keeps its own: when both take writes, the promoted one is
+ * the primary and the old one is fenced. Two replicas promoted from the same primary tie: no primary. A
+ * failover manager that promotes without raising the term leaves it equal: no primary either, as with
+ * `mariadb`.
+ *
+ * @example
+ * ```ts
+ * import { Replication } from "@dbpool/cluster"
+ *
+ * const replication = Replication.mariadbTerm("dbpool_term")
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const mariadbTerm = (table: string): Replication => ({
+  ...mariadb,
+  primaryTerm: (sql) => {
+    const raw = sql.withoutTransforms()
+    return Effect.map(
+      raw<{ term: number | string | null }>`SELECT (SELECT term FROM ${raw(table)} WHERE id = 1) AS term`,
+      (rows) => Number(rows[0]?.term ?? 0)
+    )
+  }
+})
 
 /**
  * MySQL 8.0.22 and later, with `gtid_mode=ON`: GTID sets (`@@global.gtid_executed` on the primary and on

@@ -1,9 +1,10 @@
 /**
  * A disposable MariaDB primary and replica of the tests' own, each on a spare port with its own datadir
  * and socket (see `MariaServer`): the primary writes a binary log (`server_id` 1, row format), a replica
- * (`server_id` 2, 3, ... and `read_only`) replicates from it by GTID (`CHANGE MASTER TO ...
- * MASTER_USE_GTID=slave_pos`, `START SLAVE`). A replica is a `MariaServer` too: stopped and started again,
- * it resumes replicating where it was and catches up.
+ * (`server_id` 2, 3, ..., `read_only`, with a binary log of what it applies) replicates from it by GTID
+ * (`CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos`, `START SLAVE`). A replica is a `MariaServer` too: stopped and started again,
+ * it resumes replicating where it was and catches up. Optionally semi-synchronous (`semiSync`), and
+ * promoted to a primary of its own (`promote`) for failover tests.
  *
  * @since 0.1.0
  */
@@ -31,6 +32,63 @@ export interface ReplicaStatus {
   readonly lastError: string
   /** `Gtid_IO_Pos`: the last GTID received (in the relay log, applied or not) in each replication domain. */
   readonly received: string
+}
+
+/**
+ * Options of `make`: the server's (as `MariaServer.make`'s), and semi-synchronous replication.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends MariaServer.Options {
+  /**
+   * Semi-synchronous replication (built into MariaDB 10.3 and later): the primary acknowledges a commit to
+   * its client only once this replica has it in its relay log (`rpl_semi_sync_master_wait_point =
+   * AFTER_SYNC`, set on the primary with `rpl_semi_sync_master_enabled`; the replica starts with
+   * `rpl_semi_sync_slave_enabled`). `make` waits until the primary counts it as a semi-synchronous client.
+   * Default: false (asynchronous).
+   */
+  readonly semiSync?: boolean | undefined
+  /**
+   * How long the primary waits for the replica's acknowledgement before it falls back to asynchronous
+   * replication (`rpl_semi_sync_master_timeout`; `semiSyncStatus` then reports `on: false` and counts
+   * the commits acknowledged without it). Default: 60 seconds.
+   */
+  readonly semiSyncTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A primary's semi-synchronous side, from its `Rpl_semi_sync_master_*` status variables.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SemiSyncStatus {
+  /** `Rpl_semi_sync_master_status`: on, or off (not enabled, or fallen back to asynchronous). */
+  readonly on: boolean
+  /** `Rpl_semi_sync_master_clients`: replicas connected as semi-synchronous. */
+  readonly clients: number
+  /** `Rpl_semi_sync_master_yes_tx`: commits a replica acknowledged. */
+  readonly acknowledged: number
+  /** `Rpl_semi_sync_master_no_tx`: commits acknowledged to their client without a replica's acknowledgement. */
+  readonly unacknowledged: number
+}
+
+/**
+ * Options of `MariaReplica.promote`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromoteOptions {
+  /** How long to wait for the replica to apply all it received. Default: 30 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * A term table (as `Replication.mariadbTerm` of `@dbpool/cluster` reads): its row's `term` is raised
+   * (`INSERT INTO <table> (id, term) VALUES (1, 1) ON DUPLICATE KEY UPDATE term = term + 1`) once the
+   * replica has applied all it received and before `read_only` is turned off.
+   */
+  readonly termTable?: string | undefined
 }
 
 /**
@@ -75,6 +133,17 @@ export interface MariaReplica extends MariaServer.MariaServer {
   readonly stopSqlThread: Effect.Effect<void, MariaServerError>
   /** `START SLAVE SQL_THREAD`: applies what arrived meanwhile. */
   readonly startSqlThread: Effect.Effect<void, MariaServerError>
+  /**
+   * Makes it a primary of its own: `START SLAVE SQL_THREAD` (if it was stopped), `STOP SLAVE IO_THREAD`
+   * (nothing more is received), waits until it has applied all it received (`Gtid_IO_Pos`; default bound
+   * 30 s), then `STOP SLAVE`, `RESET SLAVE ALL` and `SET GLOBAL read_only = 0`. The SQL thread starts first
+   * because in GTID mode a SQL thread started while the I/O thread is stopped drops the relay log (to fetch
+   * it again from the primary): what was received and not applied would be lost with the primary gone. It
+   * does not stop or fence the old primary: make it read-only or stop it first, or two servers take
+   * writes. The primary's commits that the replica had not received are not on it (with `semiSync`, none
+   * that the primary acknowledged).
+   */
+  readonly promote: (options?: PromoteOptions) => Effect.Effect<void, MariaServerError>
 }
 
 /**
@@ -101,8 +170,9 @@ export const makePrimary: (
 /**
  * Makes a replica of a primary from `makePrimary`: a new disposable server (`server_id` 2, 3, ... in this
  * process, `read_only`, started) replicating from it as root, from the start of its binary log, and waits
- * until both replication threads run. Closing the scope stops it and deletes its directory. A primary with
- * no binary log, or replication that does not start, fails with `MariaServerError`.
+ * until both replication threads run (with `semiSync`, also until the primary counts it as a
+ * semi-synchronous client). Closing the scope stops it and deletes its directory. A primary with no
+ * binary log, or replication that does not start, fails with `MariaServerError`.
  *
  * @example
  * ```ts
@@ -121,7 +191,7 @@ export const makePrimary: (
  */
 export const make: (
   primary: MariaServer.MariaServer,
-  options?: MariaServer.Options
+  options?: Options
 ) => Effect.Effect<MariaReplica, MariaServerError, Scope.Scope> = internal.make
 
 /**
@@ -140,3 +210,25 @@ export const make: (
  * @category utils
  */
 export const gtidAtLeast: (a: string, b: string) => boolean = internal.gtidAtLeast
+
+/**
+ * A primary's semi-synchronous side (see `Options.semiSync`): whether it is on, its semi-synchronous
+ * replicas, and how many commits were acknowledged with and without a replica's acknowledgement.
+ *
+ * @example
+ * ```ts
+ * import { MariaReplica } from "@dbpool/testing"
+ * import { Effect } from "effect"
+ *
+ * const status = Effect.gen(function*() {
+ *   const primary = yield* MariaReplica.makePrimary()
+ *   yield* MariaReplica.make(primary, { semiSync: true })
+ *   return yield* MariaReplica.semiSyncStatus(primary) // { on: true, clients: 1, ... }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const semiSyncStatus: (primary: MariaServer.MariaServer) => Effect.Effect<SemiSyncStatus, MariaServerError> =
+  internal.semiSyncStatus

@@ -90,6 +90,62 @@ describe("MariaReplica", () => {
       expect(yield* count(replica)).toBe(2)
     }))
 
+  it.scopedLive("promote: applies all it received, forgets the primary, takes writes; the old one's later writes stay there", () =>
+    Effect.gen(function*() {
+      const { primary, replica } = yield* pair
+      yield* primary.sql("CREATE USER 'app'@'127.0.0.1'")
+      yield* primary.sql("GRANT ALL ON test.* TO 'app'@'127.0.0.1'")
+      yield* replica.catchUp()
+      // received, not applied: promote applies it before it takes writes
+      yield* replica.stopSqlThread
+      yield* primary.sql("INSERT INTO t VALUES (1), (2)")
+      const written = String((yield* primary.sql("SELECT @@gtid_binlog_pos AS pos"))[0]!.pos)
+      yield* Effect.repeat(Effect.delay(replica.status, "10 millis"), { until: (s) => s.received === written })
+      expect(yield* count(replica)).toBe(0)
+      yield* replica.promote()
+      expect(yield* count(replica)).toBe(2)
+      expect(yield* replica.sql("SELECT @@read_only AS ro")).toEqual([{ ro: 0 }])
+      expect(yield* replica.sql("SHOW SLAVE STATUS")).toEqual([])
+      yield* mysqlQuery({ port: replica.port, user: "app" }, "INSERT INTO t VALUES (3)")
+      // its own commits follow the primary's in domain 0, under its server id
+      const own = String((yield* replica.sql("SELECT @@gtid_binlog_pos AS pos"))[0]!.pos)
+      expect(own.startsWith(`0-${replica.serverId}-`)).toBe(true)
+      expect(MariaReplica.gtidAtLeast(own, written)).toBe(true)
+      // no longer replicating: the old primary's writes do not reach it
+      yield* primary.sql("INSERT INTO t VALUES (4)")
+      yield* Effect.sleep("200 millis")
+      expect(yield* replica.sql("SELECT n FROM t ORDER BY n")).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+    }))
+
+  it.scopedLive("semiSync: commits acknowledged by the replica; the primary killed, every acknowledged row is on it", () =>
+    Effect.gen(function*() {
+      const primary = yield* MariaReplica.makePrimary()
+      yield* primary.sql("CREATE TABLE t (n int)")
+      const replica = yield* MariaReplica.make(primary, { semiSync: true })
+      expect(yield* MariaReplica.semiSyncStatus(primary)).toMatchObject({ on: true, clients: 1, unacknowledged: 0 })
+      const before = (yield* MariaReplica.semiSyncStatus(primary)).acknowledged
+      // the replica applies nothing: the primary's acknowledgement rests on its relay log alone
+      yield* replica.stopSqlThread
+      yield* Effect.forEach([1, 2, 3, 4, 5], (n) => primary.sql("INSERT INTO t VALUES (?)", [n]))
+      const after = yield* MariaReplica.semiSyncStatus(primary)
+      expect([after.on, after.acknowledged - before, after.unacknowledged]).toEqual([true, 5, 0])
+      yield* primary.stop("immediate")
+      yield* replica.promote()
+      expect(yield* replica.sql("SELECT n FROM t ORDER BY n")).toEqual([1, 2, 3, 4, 5].map((n) => ({ n })))
+    }))
+
+  it.scopedLive("semiSync: with the replica stopped, the primary waits semiSyncTimeout, then goes on asynchronously", () =>
+    Effect.gen(function*() {
+      const primary = yield* MariaReplica.makePrimary()
+      yield* primary.sql("CREATE TABLE t (n int)")
+      const replica = yield* MariaReplica.make(primary, { semiSync: true, semiSyncTimeout: "300 millis" })
+      yield* replica.stop("fast")
+      const started = performance.now()
+      yield* primary.sql("INSERT INTO t VALUES (1)")
+      expect(performance.now() - started).toBeGreaterThanOrEqual(250)
+      expect(yield* MariaReplica.semiSyncStatus(primary)).toMatchObject({ on: false, clients: 0, unacknowledged: 1 })
+    }))
+
   it.scopedLive("a server with no binary log cannot be replicated from", () =>
     Effect.gen(function*() {
       const plain = yield* MariaServer.make()

@@ -74,6 +74,79 @@ const statusOf = (rows: ReadonlyArray<Record<string, unknown>>): MariaReplica.Re
   }
 }
 
+/** @internal */
+export const semiSyncStatus = (
+  primary: MariaServer.MariaServer
+): Effect.Effect<MariaReplica.SemiSyncStatus, MariaServerError> =>
+  Effect.map(
+    primary.sql(
+      "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', " +
+        "'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_yes_tx', 'Rpl_semi_sync_master_no_tx')"
+    ),
+    (rows) => {
+      const value = (name: string) => String(rows.find((row) => row.Variable_name === name)?.Value ?? "")
+      return {
+        on: value("Rpl_semi_sync_master_status") === "ON",
+        clients: Number(value("Rpl_semi_sync_master_clients") || 0),
+        acknowledged: Number(value("Rpl_semi_sync_master_yes_tx") || 0),
+        unacknowledged: Number(value("Rpl_semi_sync_master_no_tx") || 0)
+      }
+    }
+  )
+
+/**
+ * Semi-synchronous replication from `primary` (built into MariaDB 10.3 and later): a commit is acknowledged
+ * to its client only once a replica has it in its relay log (`AFTER_SYNC`: written to the binary log, sent,
+ * acknowledged, then committed in the engine, so no client sees a commit the replica may not have). Waits
+ * until the replica is connected as a semi-synchronous one.
+ */
+const enableSemiSync = (primary: MariaServer.MariaServer, timeout: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    yield* primary.sql("SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC")
+    yield* primary.sql("SET GLOBAL rpl_semi_sync_master_timeout = ?", [Duration.toMillis(timeout)])
+    yield* primary.sql("SET GLOBAL rpl_semi_sync_master_enabled = ON")
+  })
+
+const awaitSemiSyncClient = (primary: MariaServer.MariaServer) =>
+  semiSyncStatus(primary).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (s) => s.on && s.clients > 0 }),
+    Effect.timeoutFail({
+      duration: "30 seconds",
+      onTimeout: () => new MariaServerError({ message: "the replica did not connect as semi-synchronous within 30 s" })
+    })
+  )
+
+/**
+ * Promotion: no more from the primary (the I/O thread stops, so that what was received is fixed), everything
+ * received applied, replication forgotten, writable.
+ */
+const promoteWith = (
+  replica: MariaServer.MariaServer,
+  awaitPosition: (gtid: string, timeout?: Duration.DurationInput) => Effect.Effect<void, MariaServerError>
+) =>
+(options: MariaReplica.PromoteOptions = {}) =>
+  Effect.gen(function*() {
+    // The SQL thread first (a warning if it runs): in GTID mode, a SQL thread started while the I/O thread
+    // is stopped drops the relay log (it would fetch it again from the primary), and with it what was
+    // received but not applied: with the primary gone, acknowledged commits.
+    yield* replica.sql("START SLAVE SQL_THREAD")
+    yield* replica.sql("STOP SLAVE IO_THREAD")
+    const received = statusOf(yield* replica.sql("SHOW SLAVE STATUS")).received
+    yield* awaitPosition(received, options.timeout)
+    yield* replica.sql("STOP SLAVE")
+    yield* replica.sql("RESET SLAVE ALL")
+    if (options.termTable !== undefined) {
+      // still read-only (root may write): the node is writable with its new term at once
+      yield* replica.sql(
+        `INSERT INTO \`${options.termTable.replaceAll("`", "``")}\` (id, term) VALUES (1, 1) ` +
+          "ON DUPLICATE KEY UPDATE term = term + 1"
+      )
+    }
+    yield* replica.sql("SET GLOBAL read_only = 0")
+  }).pipe(
+    Effect.mapError((e) => new MariaServerError({ message: `cannot promote ${replica.url}: ${e.message}`, cause: e }))
+  )
+
 const controls = (replica: MariaServer.MariaServer, primary: MariaServer.MariaServer, serverId: number) => {
   const position = positionOf(replica, "gtid_slave_pos")
   const status = Effect.map(replica.sql("SHOW SLAVE STATUS"), statusOf)
@@ -97,6 +170,7 @@ const controls = (replica: MariaServer.MariaServer, primary: MariaServer.MariaSe
     awaitPosition,
     catchUp: (timeout?: Duration.DurationInput) =>
       Effect.flatMap(positionOf(primary, "gtid_binlog_pos"), (gtid) => awaitPosition(gtid, timeout)),
+    promote: promoteWith(replica, awaitPosition),
     stopSqlThread: Effect.asVoid(replica.sql("STOP SLAVE SQL_THREAD")),
     startSqlThread: Effect.asVoid(replica.sql("START SLAVE SQL_THREAD"))
   }
@@ -120,7 +194,7 @@ const awaitReplicating = (status: Effect.Effect<MariaReplica.ReplicaStatus, Mari
 /** @internal */
 export const make = (
   primary: MariaServer.MariaServer,
-  options: MariaServer.Options = {}
+  options: MariaReplica.Options = {}
 ): Effect.Effect<MariaReplica.MariaReplica, MariaServerError, Scope.Scope> =>
   Effect.gen(function*() {
     const logBin = single(yield* primary.sql("SELECT @@log_bin AS b"), "b")
@@ -130,13 +204,20 @@ export const make = (
       })
     }
     const serverId = nextServerId++
+    const { semiSync = false, semiSyncTimeout = "60 seconds", ...serverOptions } = options
+    if (semiSync) yield* enableSemiSync(primary, semiSyncTimeout)
     const replica = yield* Maria.make({
-      ...options,
+      ...serverOptions,
       settings: {
         "server-id": serverId,
         "read-only": true,
         "relay-log": "relay-bin",
-        ...options.settings
+        // a binary log of its own with what it applies: promoted, it is a primary like the first
+        "log-bin": "mariadb-bin",
+        "log-slave-updates": true,
+        "binlog-format": "ROW",
+        ...(semiSync ? { "rpl-semi-sync-slave-enabled": true } : {}),
+        ...serverOptions.settings
       }
     })
     // Root may connect from 127.0.0.1 with no password (the template's grants); retries every second
@@ -149,6 +230,7 @@ export const make = (
     yield* replica.sql("START SLAVE")
     const replicaControls = controls(replica, primary, serverId)
     yield* awaitReplicating(replicaControls.status)
+    if (semiSync) yield* awaitSemiSyncClient(primary)
     return { ...replica, ...replicaControls }
   }).pipe(
     Effect.mapError((e) =>
