@@ -1,7 +1,7 @@
 /**
  * Adaptive sizing on load curves, on effect's TestClock: shorter curves than loadCurves.test.ts (30 to 60 s
  * instead of 3 to 4 minutes, at the same rates), with the load on a 50 ms tick (utils/LoadSim.ts), because
- * each timer the TestClock wakes costs about 5 ms of real time. The issue's criteria are asserted on the
+ * each timer the TestClock wakes costs 4 to 5 ms of real time. The issue's criteria are asserted on the
  * TestClock, and the same runs on the SimClock must give exactly the same results (every wait, timeout,
  * connection-second and target change), which is what lets the full-size curves run on the SimClock.
  */

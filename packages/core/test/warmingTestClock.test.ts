@@ -1,7 +1,7 @@
 /**
  * Connection warming before a known peak, on effect's TestClock: a shorter scenario than warming.test.ts
  * (periods of 120 s instead of 300 s, peaks of 20 s instead of 60 s), with the load on a 50 ms tick
- * (utils/LoadSim.ts), because each timer the TestClock wakes costs about 5 ms of real time. The warming
+ * (utils/LoadSim.ts), because each timer the TestClock wakes costs 4 to 5 ms of real time. The warming
  * criteria are asserted on the TestClock, and the same runs on the SimClock must give exactly the same
  * results, which is what lets warming.test.ts run on the SimClock.
  */

@@ -67,7 +67,7 @@ export interface Options {
   readonly createMillis: number
   /**
    * The clock the run is on: the SimClock (default, fast) or effect's TestClock (a fresh one for the run,
-   * starting at 0), which costs about 4 ms of real time per timer it wakes (see SimClock.ts).
+   * starting at 0), which costs 4 to 5 ms of real time per timer it wakes (see SimClock.ts).
    */
   readonly clock?: "SimClock" | "TestClock"
   /**

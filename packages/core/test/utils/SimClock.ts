@@ -7,10 +7,10 @@
  *
  * Why not always the TestClock: before each wake its `adjust` waits until every fiber is suspended,
  * checking with three real `setTimeout(0)` turns (about 1.1 ms each in Node), so each timer it wakes
- * costs about 4 ms of real time; a five-minute load curve has tens of thousands of wakes (two per request).
+ * costs 4 to 5 ms of real time; a five-minute load curve has tens of thousands of wakes (two per request).
  * This clock lets the woken fibers run by yielding to the scheduler (`settle`) instead, which costs
- * microseconds. loadCurves.test.ts and warming.test.ts check on shorter curves that both clocks give the
- * same table.
+ * microseconds. loadCurvesTestClock.test.ts, warmingTestClock.test.ts and simClock.test.ts check on shorter
+ * curves that both clocks give exactly the same runs.
  */
 import { Clock, Duration, Effect } from "effect"
 
