@@ -1,7 +1,8 @@
 /**
  * Connection warming on a known peak (utils/LoadSim.ts): the first request after an idle period and the
  * p99 wait during the ramp, with and without warming; the numbers behind the warming table in docs/core.md,
- * printed by this test.
+ * printed by this test. It runs on the SimClock; warmingTestClock.test.ts asserts the same on the TestClock on
+ * a shorter day, and checks that the SimClock gives the same results there.
  */
 import { PoolSizing } from "@dbpool/core"
 import type { PoolConfig } from "@dbpool/core"
