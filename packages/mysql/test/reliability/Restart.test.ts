@@ -71,6 +71,14 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
         const fibers = yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) => Effect.fork(loop(i)))
 
         yield* Effect.sleep("500 millis")
+        // Every fiber has been served before the stop (how many statements a busy machine runs in 500 ms is
+        // not the point: 40 of 50 once, under another suite).
+        yield* Reliability.eventually(
+          "every fiber to have run a statement before the stop",
+          Effect.sync(() => new Set(iterations.filter((i) => Exit.isSuccess(i.exit)).map((i) => i.fiber)).size),
+          (n) => n === 50,
+          30_000
+        )
         const stopAt = Date.now()
         yield* server.stop(mode)
         yield* Effect.sleep("500 millis")
@@ -95,7 +103,6 @@ describeDb("MariaDB: a server restarted or down at start (scenarios 1, 2)", () =
         // No acquisition took longer than acquireTimeout + ε, failed or not.
         const slowest = Math.max(...iterations.map((i) => (i.acquired ?? i.end) - i.start))
         expect(slowest).toBeLessThanOrEqual(acquireTimeout + lag.slack())
-        expect(iterations.filter((i) => i.end < stopAt && Exit.isSuccess(i.exit)).length).toBeGreaterThan(50)
         for (let fiber = 0; fiber < 50; fiber++) {
           const mine = iterations.filter((i) => i.fiber === fiber && i.start >= backAt)
           const firstSuccess = mine.find((i) => Exit.isSuccess(i.exit))
