@@ -74,7 +74,13 @@ export const GroupEvent = eventInternal.GroupEvent
  * ```ts
  * import type * as PoolGroup from "@dbpool/core/PoolGroup"
  *
- * const options: PoolGroup.Options = { name: "tenants", maxConnections: 90, rebalanceInterval: "500 millis" }
+ * const options: PoolGroup.Options = {
+ *   name: "tenants",
+ *   maxConnections: 90,
+ *   rebalanceInterval: "500 millis",
+ *   // a ceiling goes back up at once only when demand is 9 or more under the budget (or its ceiling), else after 3 ticks
+ *   hysteresis: { margin: 9, ticks: 3 }
+ * }
  * ```
  *
  * @since 0.1.0
