@@ -219,7 +219,7 @@ const script = String.raw`
     p.bar.i.style.left = pct(s.activeConnections); p.bar.i.style.width = pct(s.idleConnections);
     p.bar.p.style.left = pct(s.activeConnections + s.idleConnections); p.bar.p.style.width = pct(s.pendingConnections);
     p.bar.m.style.left = pct(s.minConnections);
-    p.bar.tg.style.left = pct(Math.max(0, (s.targetConnections === undefined ? s.minConnections : s.targetConnections) - 0.02));
+    p.bar.tg.style.left = pct(s.targetConnections === undefined ? s.minConnections : s.targetConnections);
     p.bar.ce.style.left = "calc(" + pct(s.ceilingConnections === undefined ? s.maxConnections : s.ceilingConnections) + " - 2px)";
     p.badges.textContent = "";
     var alerts = 0;
