@@ -74,7 +74,13 @@ export const GroupEvent = eventInternal.GroupEvent
  * ```ts
  * import type * as PoolGroup from "@dbpool/core/PoolGroup"
  *
- * const options: PoolGroup.Options = { name: "tenants", maxConnections: 90, rebalanceInterval: "500 millis" }
+ * const options: PoolGroup.Options = {
+ *   name: "tenants",
+ *   maxConnections: 90,
+ *   rebalanceInterval: "500 millis",
+ *   // a ceiling goes back up at once only when demand is 9 or more under the budget (or its ceiling), else after 3 ticks
+ *   hysteresis: { margin: 9, ticks: 3 }
+ * }
  * ```
  *
  * @since 0.1.0
@@ -89,6 +95,17 @@ export interface Options {
   readonly rebalanceInterval?: Duration.DurationInput | undefined
   /** Overrides `rebalanceInterval`: a rebalance at each recurrence (none after the schedule ends). */
   readonly rebalanceSchedule?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Keeps ceilings from moving on every rebalance while demand swings across the budget. A ceiling is
+   * lowered at once (another member waits for its share); it is raised at once only when the members'
+   * demand is at most `maxConnections - margin` or the member's own demand at most its ceiling less
+   * `margin`, otherwise once the higher ceiling has been wanted at `ticks` rebalances in a row. Default `{ margin: 10 % of maxConnections (at least 1), ticks: 3 }`;
+   * `{ margin: 0, ticks: 1 }` turns it off.
+   */
+  readonly hysteresis?: {
+    readonly margin?: number | undefined
+    readonly ticks?: number | undefined
+  } | undefined
 }
 
 /**
@@ -195,8 +212,9 @@ export interface Membership {
 
 /**
  * Makes a group in the current scope; its controller runs until the scope closes. Fails with
- * `PoolConfigError` if `maxConnections` is not a whole number ≥ 1 or `rebalanceInterval` is not a
- * positive finite duration. A pool whose floor would make the members' floors exceed the budget
+ * `PoolConfigError` if `maxConnections` is not a whole number ≥ 1, `rebalanceInterval` is not a
+ * positive finite duration, or `hysteresis` has a `margin` that is not a whole number ≥ 0 or `ticks`
+ * that is not a whole number ≥ 1. A pool whose floor would make the members' floors exceed the budget
  * fails to start with `PoolConfigError` on its `group` field.
  *
  * @example

@@ -70,6 +70,16 @@ export interface PoolStats {
   readonly minConnections: number
   /** `maxConnections` in force. */
   readonly maxConnections: number
+  /**
+   * Connections the pool keeps open now (refilled when fewer, idle ones above it retired): `minConnections`
+   * for a fixed pool; the adaptive controller's target for a pool sized by `PoolSizing.adaptive`.
+   */
+  readonly targetConnections: number
+  /**
+   * Connections the pool may hold now: `maxConnections`, or less in a `PoolGroup` (the member's own ceiling,
+   * or its fair share of the budget while the members' demand exceeds it).
+   */
+  readonly ceilingConnections: number
   /** Connections open now: in use, idle, being validated or being closed. Counts against the maximum. */
   readonly totalConnections: number
   /** Connections lent to a caller. */

@@ -1,5 +1,5 @@
 import { PoolGroup, ResourcePool } from "@dbpool/core"
-import type { PoolStats } from "@dbpool/core"
+import type { PoolConfig, PoolStats } from "@dbpool/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Metric, Ref, Scope, Stream, TestClock } from "effect"
 import type { Duration } from "effect"
@@ -129,11 +129,17 @@ describe("PoolGroup", () => {
       expect([yield* w.held(a), yield* w.held(b)]).toEqual([3, 3])
       const stats = yield* group.stats
       expect(stats.members.map((m) => [m.pool, m.ceiling, m.waiting > 0])).toEqual([["a", 3, true], ["b", 3, true]])
+      // The pools' own statistics say the same: the ceiling in force, below maxConnections; the target is min.
+      for (const p of [a, b]) {
+        const s = yield* p.stats
+        expect([s.ceilingConnections, s.maxConnections, s.targetConnections]).toEqual([3, 6, 1])
+      }
       yield* Effect.forEach([...burstB, ...burstA2, ...burstB2], Fiber.interrupt)
 
       // Quiet again: at the next tick the ceilings go back to the members' caps.
       yield* run(1000)
       expect((yield* group.stats).members.map((m) => m.ceiling)).toEqual([6, 6])
+      expect([(yield* a.stats).ceilingConnections, (yield* b.stats).ceilingConnections]).toEqual([6, 6])
       // b was still held to its share of 5 from its own burst (a at its floor of 1).
       expect(w.moves.ceilings).toEqual(["a: 6 -> 3", "b: 5 -> 3", "a: 3 -> 6", "b: 3 -> 6"])
 
@@ -141,6 +147,23 @@ describe("PoolGroup", () => {
       expect(count.peak).toBe(budget)
       expect(w.checks()).toBeGreaterThan(100)
       yield* finish(w)
+    }))
+
+  it.effect("demand swinging across the budget: a ceiling moves once, not on every tick (hysteresis)", () =>
+    Effect.gen(function*() {
+      // Without hysteresis the same swing moves a's ceiling at every tick: down, up, down, ...
+      const none = yield* swing({ margin: 0, ticks: 1 })
+      expect(none.changes.length).toBe(20)
+      expect(none.changes.slice(0, 4)).toEqual(["a: 6 -> 3", "a: 3 -> 6", "a: 6 -> 3", "a: 3 -> 6"])
+      // With the default (margin 1 of a budget of 6, 3 ticks): lowered once at the first contended tick; the
+      // raise wanted on every other tick never held for 3 ticks in a row.
+      const damped = yield* swing(undefined)
+      expect(damped.changes).toEqual(["a: 6 -> 3"])
+      // Once b stays quiet (demand 6: not under the budget by the margin), a gets its cap back at the third
+      // quiet tick in a row (the swing's last tick was one).
+      expect(damped.afterSwing).toEqual([[1, 3], [2, 6], [3, 6]])
+      // The fairness it was lowered for held: b's callers got their share at the contended ticks.
+      expect(damped.bServedAtContendedTicks).toBe(true)
     }))
 
   it.effect("many fibers with random interruption: the budget holds at every opening, nothing leaks", () =>
@@ -255,6 +278,14 @@ describe("PoolGroup", () => {
       )
       expect(notAGroup).toMatchObject({ field: "group" })
       expect(yield* Effect.flip(PoolGroup.make({ maxConnections: 0 }))).toMatchObject({ field: "maxConnections" })
+      expect(yield* Effect.flip(PoolGroup.make({ maxConnections: 4, hysteresis: { margin: -1 } }))).toMatchObject({
+        field: "hysteresis",
+        reason: "margin must be a whole number ≥ 0 (got -1)"
+      })
+      expect(yield* Effect.flip(PoolGroup.make({ maxConnections: 4, hysteresis: { ticks: 0.5 } }))).toMatchObject({
+        field: "hysteresis",
+        reason: "ticks must be a whole number ≥ 1 (got 0.5)"
+      })
       const stats = yield* group.stats
       expect(stats.members.map((m) => [m.pool, m.floor, m.connections])).toEqual([["x", 3, 3], ["y", 1, 1]])
       // A controller step publishes the group's gauges, tagged with the group's and the pool's names.
@@ -271,6 +302,64 @@ describe("PoolGroup", () => {
       expect(gauge("dbpool.group.ceiling", "y")).toEqual([4]) // its maxConnections (50), at most the budget
     }).pipe(Effect.scoped))
 })
+
+/**
+ * A group of 6 with a and b (floor 1, max 6). a's 5 callers hold their connections throughout; b gets 3
+ * callers before each even tick and none before each odd one: the members' demand is 8 (over the budget),
+ * then 6 (at it), then 8, ... for 20 ticks; then b stays quiet for 3 ticks. Returns the ceiling moves
+ * during the swing, and a's ceiling after each quiet tick.
+ */
+const swing = (hysteresis: PoolGroup.Options["hysteresis"]) =>
+  Effect.gen(function*() {
+    const group = yield* PoolGroup.make({ name: "swing", maxConnections: 6, rebalanceInterval: "1 second", hysteresis })
+    const config = (name: string): PoolConfig.Input => ({
+      name,
+      minConnections: 1,
+      maxConnections: 6,
+      acquireTimeout: "1 hour",
+      group
+    })
+    const a = yield* ResourcePool.make({ acquire: Effect.succeed(1), config: config("a") })
+    const b = yield* ResourcePool.make({ acquire: Effect.succeed(2), config: config("b") })
+    const changes: Array<string> = []
+    yield* Effect.fork(Stream.runForEach(group.events, (e) =>
+      Effect.sync(() => {
+        if (e._tag === "CeilingChanged") changes.push(`${e.pool}: ${e.previous} -> ${e.ceiling}`)
+      })))
+    yield* Fake.settle
+    const hold = yield* Deferred.make<void>()
+    const aUsers = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.fork(a.use(() => Deferred.await(hold))))
+    yield* Fake.settle
+    let bServed = true
+    for (let tick = 0; tick < 20; tick++) {
+      const gate = yield* Deferred.make<void>()
+      const bUsers = tick % 2 === 0
+        ? yield* Effect.forEach([1, 2, 3], () => Effect.fork(b.use(() => Deferred.await(gate))))
+        : []
+      yield* Fake.settle
+      yield* Fake.advance("1 second")
+      if (tick % 2 === 0) {
+        // b holds its floor's connection; its 2 other callers wait: b demands 3, a 5, so a is held to 3.
+        const ceilings = (yield* group.stats).members.map((m) => m.ceiling)
+        if (ceilings[0] !== 3 || ceilings[1] !== 6) bServed = false
+      }
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.joinAll(bUsers)
+      yield* Fake.settle
+      expect((yield* group.stats).connections).toBeLessThanOrEqual(6)
+    }
+    const swung = changes.slice()
+    const afterSwing: Array<[number, number]> = []
+    for (let tick = 1; tick <= 3; tick++) {
+      yield* Fake.advance("1 second")
+      afterSwing.push([tick, (yield* a.stats).ceilingConnections])
+    }
+    yield* Deferred.succeed(hold, undefined)
+    yield* Fiber.joinAll(aUsers)
+    const [sa, sb] = [yield* a.stats, yield* b.stats]
+    expect([sa.activeConnections, sb.activeConnections, sa.waitingRequests, sb.waitingRequests]).toEqual([0, 0, 0, 0])
+    return { changes: swung, afterSwing, bServedAtContendedTicks: bServed }
+  }).pipe(Effect.scoped)
 
 /** Ends the test: the watchers stop, the pools close, every resource was closed once, the group is empty. */
 const finish = (w: Effect.Effect.Success<typeof world>) =>

@@ -12,8 +12,14 @@
  * `/health/ready` checks the cluster's primary but not its replicas (reads
  * fall back when a replica is down).
  *
+ * Each pool's card shows its target (what it keeps open: `minConnections`, or the adaptive sizing's
+ * target) and its ceiling (`maxConnections`, or less in a `PoolGroup`). A pool group, given or found in
+ * the pools' `group` settings, has a section of its own: the budget, and each member's connections
+ * against its floor and ceiling.
+ *
  * @since 0.1.0
  */
+import type * as PoolGroup from "@dbpool/core/PoolGroup"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "effect/Config"
@@ -147,6 +153,12 @@ export interface Options<P = never, A = never, M = never> {
    * `Alerts.Alerts` tag). Their `AlertRaised` and `AlertResolved` events appear under the pool they name.
    */
   readonly alerts?: ReadonlyArray<AlertInput<A>> | undefined
+  /**
+   * Pool groups (`PoolGroup` of @dbpool/core) to show: each group's budget, and what each member holds,
+   * uses and waits for against its floor and ceiling. The groups the pools belong to (their `group`
+   * setting) are shown without being given. `/stats` then has a `groups` field (`GroupStats`).
+   */
+  readonly groups?: ReadonlyArray<PoolGroup.PoolGroup> | undefined
   /** The page's title. Default "dbpool dashboard". */
   readonly title?: string | undefined
 }

@@ -4,6 +4,7 @@
  * samples arrive, and show the alerts when a pool is exhausted; the
  * screenshot it leaves is the one docs/observability.md shows.
  */
+import { PoolGroup, PoolSizing } from "@dbpool/core"
 import { Alerts } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Random } from "effect"
@@ -18,6 +19,7 @@ import { fakePool, serve } from "./utils/serve.js"
 const executablePath = "/usr/bin/chromium"
 const screenshot = path.resolve(import.meta.dirname, "../../../docs/images/dashboard.png")
 const clusterScreenshot = path.resolve(import.meta.dirname, "../../../docs/images/dashboard-cluster.png")
+const groupScreenshot = path.resolve(import.meta.dirname, "../../../docs/images/dashboard-group.png")
 const ci = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
 const available = fs.existsSync(executablePath)
 
@@ -148,6 +150,74 @@ describe("the dashboard page in chromium", () => {
       yield* Fiber.join(holders)
     }).pipe(Effect.scoped)
   }, 120_000)
+
+  it.live(
+    "shows each pool's target and ceiling, and a pool group's budget with each member against its ceiling",
+    (ctx) => {
+      if (!available) {
+        const message = `${executablePath} is missing (Debian package chromium; npm run test:env installs it)`
+        if (ci) throw new Error(`${message}: CI must run the browser test`)
+        console.warn(`${message}: skipping`)
+        ctx.skip(message)
+      }
+      return Effect.gen(function*() {
+        // Two pools under one budget of 6, found by the dashboard in their own group settings.
+        const group = yield* PoolGroup.make({ name: "tenants", maxConnections: 6, rebalanceInterval: "250 millis" })
+        const orders = yield* fakePool({
+          name: "orders",
+          minConnections: 1,
+          maxConnections: 6,
+          group,
+          sizing: PoolSizing.adaptive({ interval: "250 millis" })
+        })
+        const reports = yield* fakePool({ name: "reports", minConnections: 1, maxConnections: 6, group })
+        const { url } = yield* serve({ pools: [orders, reports], interval: "250 millis" })
+        yield* workload(orders, 6)
+
+        const browser = yield* launch
+        const page = yield* Effect.promise(() => browser.newPage())
+        yield* Effect.promise(() => page.goto(url))
+        yield* until(page, "document.querySelectorAll('[data-group=tenants] tr[data-member]').length === 2")
+        // Quiet reports: its ceiling is its cap, its target its minimum.
+        expect(yield* text(page, "[data-pool=reports] [data-field=target]")).toBe("1")
+        expect(yield* text(page, "[data-pool=reports] [data-field=ceiling]")).toBe("6")
+        expect(yield* text(page, "[data-group=tenants] [data-field=budget]")).toMatch(/^\d of 6 connections$/)
+        // The adaptive pool's target rises with its load.
+        yield* until(page, "Number(document.querySelector('[data-pool=orders] [data-field=target]').textContent) > 1")
+
+        // reports gets callers that hold: the members want more than the budget, both are held to their share.
+        const release = yield* Deferred.make<void>()
+        const holders = yield* Effect.forkScoped(
+          Effect.forEach(Array.from({ length: 5 }), () => Effect.ignore(reports.use(() => Deferred.await(release))), {
+            concurrency: "unbounded",
+            discard: true
+          })
+        )
+        const member = (pool: string, field: string) =>
+          `document.querySelector('[data-group=tenants] tr[data-member=${pool}] [data-field=${field}]').textContent`
+        yield* until(
+          page,
+          `Number(${member("orders", "ceiling")}) === 3 && Number(${member("reports", "ceiling")}) === 3`
+        )
+        yield* until(page, "document.querySelector('[data-pool=orders] [data-field=ceiling]').textContent === '3'")
+        yield* until(page, `Number(${member("reports", "connections")}) === 3`)
+        yield* until(page, "document.querySelector('[data-events=orders] [data-event=CeilingChanged]') !== null")
+        expect(yield* text(page, "[data-events=orders] [data-event=CeilingChanged]")).toMatch(
+          /group: ceiling [4-6] → 3$/
+        )
+        expect(yield* text(page, "[data-group=tenants] [data-field=budget]")).toBe("6 of 6 connections")
+        // The connections chart, with its target and ceiling lines, is drawn on each card.
+        expect(yield* Effect.promise(() => page.locator("[data-pool=orders] [data-chart=connections] canvas").count()))
+          .toBe(1)
+        yield* Effect.promise(() => page.locator("[data-group]").screenshot({ path: groupScreenshot }))
+        expect(fs.statSync(groupScreenshot).size).toBeGreaterThan(5_000)
+
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holders)
+      }).pipe(Effect.scoped)
+    },
+    120_000
+  )
 
   it.live(
     "shows a cluster's nodes: role, up or down with why, lag, routed counts, and NodeDown on the node's pool",

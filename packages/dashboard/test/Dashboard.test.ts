@@ -1,3 +1,4 @@
+import { PoolGroup } from "@dbpool/core"
 import * as Dashboard from "@dbpool/dashboard/Dashboard"
 import { Alerts, Prometheus } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
@@ -153,6 +154,57 @@ describe("Dashboard", () => {
         expect(metrics.status).toBe(200)
         expect(metrics.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8")
         expect(metrics.body).toBe("# TYPE x counter\nx 1\n")
+      })
+    ))
+
+  it.live("shows a pool group found in its pools' settings: the budget, each member against its floor and ceiling", () =>
+    withDone((done) =>
+      Effect.gen(function*() {
+        // A group of 4 with a 100 ms tick; a and b (floor 1) join it by their own `group` setting only.
+        const group = yield* PoolGroup.make({ name: "tenants", maxConnections: 4, rebalanceInterval: "100 millis" })
+        const config = (name: string) => ({ ...quiet, name, minConnections: 1, maxConnections: 4, group })
+        const a = yield* fakePool(config("a"))
+        const b = yield* fakePool(config("b"))
+        const { url } = yield* serve({ pools: [a, b], interval: "50 millis" })
+        const events = yield* feed(`${url}events`)
+        yield* events.next((e) => e === "hello")
+        // a holds 3 connections, b 1 and a caller of b waits: demand 5 over a budget of 4, a is held to 2.
+        const holders = yield* Effect.forEach([1, 2, 3, 4], (i) =>
+          Effect.fork((i < 4 ? a : b).use(() => Deferred.await(done))))
+        while ((yield* a.stats).activeConnections < 3 || (yield* b.stats).activeConnections < 1) {
+          yield* Effect.sleep("5 millis")
+        }
+        const waiter = yield* Effect.fork(b.use(() =>
+          Effect.void
+        ))
+        const ceiling = yield* events.next((e, d) => e === "notice" && d.event._tag === "CeilingChanged")
+        expect(ceiling.data.pool).toBe("a")
+        expect(ceiling.data.event).toMatchObject({ pool: "a", previous: 4, ceiling: 2 })
+        const sample = yield* events.next((e, d) =>
+          e === "sample" && d.sample.groups?.[0]?.members[0]?.ceiling === 2 &&
+          d.sample.groups[0].members[1].waiting === 1
+        )
+        expect(sample.data.sample.groups.map((g: any) => [g.name, g.maxConnections, g.connections])).toEqual([
+          ["tenants", 4, 4]
+        ])
+        const { json } = yield* getJson(`${url}stats`)
+        expect(json.groups).toEqual([yield* group.stats])
+        expect(json.groups[0].members.map((m: any) => [m.pool, m.floor, m.ceiling, m.connections, m.active, m.waiting]))
+          .toEqual([["a", 1, 2, 3, 3, 0], ["b", 1, 4, 1, 1, 1]])
+        // The pools' own statistics carry the ceiling too, and the target (their minimum: fixed sizing).
+        expect(json.pools.map((p: any) => [p.name, p.stats.targetConnections, p.stats.ceilingConnections])).toEqual([
+          ["a", 1, 2],
+          ["b", 1, 4]
+        ])
+        // The users finish: a's connection above its ceiling closes as it comes back, b's caller is served, and
+        // with the group quiet again a's ceiling goes back to its cap at the next tick.
+        yield* Deferred.succeed(done, undefined)
+        yield* Fiber.joinAll(holders)
+        yield* Fiber.join(waiter)
+        expect((yield* a.stats).connectionsClosed.idle).toBe(1)
+        const back = yield* events.next((e, d) => e === "notice" && d.event._tag === "CeilingChanged")
+        expect(back.data.event).toMatchObject({ pool: "a", previous: 2, ceiling: 4 })
+        expect((yield* a.stats).ceilingConnections).toBe(4)
       })
     ))
 

@@ -6,6 +6,8 @@ const stats = (active: number, idle: number, waiting: number): PoolStats => ({
   name: "demo",
   minConnections: 2,
   maxConnections: 8,
+  targetConnections: 2,
+  ceilingConnections: 8,
   totalConnections: active + idle,
   activeConnections: active,
   idleConnections: idle,

@@ -14,6 +14,11 @@
  * first), and a member that would take more than its share gets it as its `ceiling`: it closes its idle
  * surplus now and the rest as its connections come back (the state's release closes what is above the
  * ceiling).
+ *
+ * Ceilings have hysteresis, so that demand swinging across the budget does not move them on every tick: a
+ * ceiling is lowered at once (a member is waiting for its share), but raised at once only when the members'
+ * demand is clearly under the budget, or the member's own demand clearly under its ceiling (by `margin`);
+ * otherwise only once the higher value has been wanted for `ticks` ticks in a row.
  */
 import { GroupEvent } from "./groupEvent.js"
 import type { Budget, Conn, PoolState } from "./state.js"
@@ -28,6 +33,9 @@ export class Member implements Budget {
     /** The member's own cap in the group (its `maxConnections` unless given lower). */
     readonly cap: number
   ) {}
+
+  /** Ticks in a row at which the controller wanted a higher ceiling than this member has (hysteresis). */
+  raiseWanted = 0
 
   get name(): string {
     return this.state.name
@@ -93,11 +101,24 @@ export interface GroupHooks {
   readonly moved: () => void
 }
 
+/** The ceilings' hysteresis: see the module's comment. `{ margin: 0, ticks: 1 }` has none. */
+export interface Hysteresis {
+  /** Ceilings are raised at once when the members' demand is at most the budget less this. */
+  readonly margin: number
+  /** Otherwise a higher ceiling must have been wanted for this many ticks in a row. */
+  readonly ticks: number
+}
+
 export class Group {
   readonly members: Array<Member> = []
   capacityMoves = 0
 
-  constructor(readonly name: string, readonly budget: number, readonly hooks: GroupHooks) {}
+  constructor(
+    readonly name: string,
+    readonly budget: number,
+    readonly hooks: GroupHooks,
+    readonly hysteresis: Hysteresis = { margin: 0, ticks: 1 }
+  ) {}
 
   /** Permits held by every member. */
   get used(): number {
@@ -166,17 +187,36 @@ export class Group {
   rebalance(now: number): void {
     const members = this.members.filter((m) => !m.state.closed)
     const demands = members.map((m) => m.demand)
-    const contended = demands.reduce((a, b) => a + b, 0) > this.budget
-    const shares = contended ? fairShares(demands, members.map((m) => m.floor), this.budget) : undefined
+    const total = demands.reduce((a, b) => a + b, 0)
+    const shares = total > this.budget ? fairShares(demands, members.map((m) => m.floor), this.budget) : undefined
+    const quiet = total <= this.budget - this.hysteresis.margin
     // Only a member that would take more than its share is held to it: the others may use what is free.
     members.forEach((m, i) =>
-      this.setCeiling(m, shares === undefined || demands[i]! <= shares[i]! ? m.limit : Math.min(m.limit, shares[i]!))
+      this.moveCeiling(
+        m,
+        shares === undefined || demands[i]! <= shares[i]! ? m.limit : Math.min(m.limit, shares[i]!),
+        quiet || demands[i]! <= m.state.ceiling - this.hysteresis.margin
+      )
     )
     for (const m of members) {
       while (m.live > m.state.ceiling && m.spare > 0) this.move(m, m.state.idle[0]!, this.neediest())
     }
     this.reclaim()
     this.freed(now)
+  }
+
+  /**
+   * Lowers at once; raises at once when `quiet` (the group's demand, or the member's own, is under the
+   * budget or its ceiling by the margin), else once a higher ceiling was wanted `ticks` ticks in a row.
+   */
+  private moveCeiling(member: Member, wanted: number, quiet: boolean): void {
+    if (wanted <= member.state.ceiling) {
+      member.raiseWanted = 0
+      this.setCeiling(member, wanted)
+    } else if (quiet || ++member.raiseWanted >= this.hysteresis.ticks) {
+      member.raiseWanted = 0
+      this.setCeiling(member, wanted)
+    }
   }
 
   private setCeiling(member: Member, ceiling: number): void {

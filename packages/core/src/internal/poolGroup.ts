@@ -137,12 +137,25 @@ const publishMetrics = (stats: PoolGroup.GroupStats): Effect.Effect<void> =>
     }
   })
 
+/** The ceilings' hysteresis margin by default: 10 % of the budget, at least 1. */
+export const defaultMargin = (budget: number): number => Math.max(1, Math.round(budget / 10))
+
 const checkOptions = (options: PoolGroup.Options): PoolConfigError | undefined => {
   if (options.name !== undefined && (typeof options.name !== "string" || options.name.length === 0)) {
     return invalid("name", options.name, "must be a non-empty string")
   }
   if (!wholeAtLeast(options.maxConnections, 1)) {
     return invalid("maxConnections", options.maxConnections, "must be a whole number ≥ 1")
+  }
+  const h = options.hysteresis
+  if (h !== undefined) {
+    if (typeof h !== "object" || h === null) return invalid("hysteresis", h, "must be { margin?, ticks? }")
+    if (h.margin !== undefined && !wholeAtLeast(h.margin, 0)) {
+      return invalid("hysteresis", h, `margin must be a whole number ≥ 0 (got ${h.margin})`)
+    }
+    if (h.ticks !== undefined && !wholeAtLeast(h.ticks, 1)) {
+      return invalid("hysteresis", h, `ticks must be a whole number ≥ 1 (got ${h.ticks})`)
+    }
   }
   if (options.rebalanceInterval !== undefined) {
     const d = Duration.decodeUnknown(options.rebalanceInterval)
@@ -166,6 +179,9 @@ export const make = (options: PoolGroup.Options): Effect.Effect<PoolGroup.PoolGr
     const group = new Group(name, options.maxConnections, {
       emit: (event) => void pubsub.unsafeOffer(event),
       moved: () => void movesToCount++
+    }, {
+      margin: options.hysteresis?.margin ?? defaultMargin(options.maxConnections),
+      ticks: options.hysteresis?.ticks ?? 3
     })
     const step = Effect.suspend(() => {
       group.rebalance(now())

@@ -729,6 +729,8 @@ export class PoolState<A, E> {
       name: this.name,
       minConnections: this.min,
       maxConnections: this.max,
+      targetConnections: this.target,
+      ceilingConnections: Math.min(this.ceiling, this.max),
       totalConnections: total,
       activeConnections: this.active,
       idleConnections: this.idle.length,

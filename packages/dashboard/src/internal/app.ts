@@ -82,7 +82,10 @@ const stats = (sampler: Sampler) =>
           connections: pool.metrics,
           leases: pool.leases
         })),
-      cluster: sampler.cluster === undefined ? Effect.succeed(undefined) : sampler.cluster.stats
+      cluster: sampler.cluster === undefined ? Effect.succeed(undefined) : sampler.cluster.stats,
+      groups: sampler.groups.length === 0
+        ? Effect.succeed(undefined)
+        : Effect.forEach(sampler.groups, (group) => group.stats)
     }),
     (body) => json(body)
   )

@@ -15,7 +15,7 @@ import { config, Dashboard as DashboardTag } from "../Dashboard.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Sampler from "./sampler.js"
-import { type DashboardConfigError, findCluster, gather, gatherAlerts } from "./source.js"
+import { type DashboardConfigError, findCluster, gather, gatherAlerts, gatherGroups } from "./source.js"
 
 const appWith = <P, A, M>(options: Dashboard.Options<P, A, M>, token: Dashboard.Options["token"]) =>
   Effect.gen(function*() {
@@ -40,7 +40,8 @@ const appWith = <P, A, M>(options: Dashboard.Options<P, A, M>, token: Dashboard.
       interval,
       keep: Math.max(1, Math.ceil(Duration.toMillis(history) / Math.max(1, Duration.toMillis(interval)))),
       alerts,
-      cluster
+      cluster,
+      groups: gatherGroups(options.groups, pools)
     })
     return App.make({
       sampler,

@@ -26,18 +26,21 @@ main { padding:18px 24px; display:grid; gap:18px; }
 .badge.ok { color:var(--idle); border-color:#1f5c44; }
 .badge.warn { color:var(--pending); border-color:#6b4e00; background:#2a2100; }
 .badge.bad { color:#ff8f73; border-color:#7a2a1a; background:#2d130d; }
-.numbers { display:grid; grid-template-columns:repeat(7,minmax(80px,1fr)); gap:10px; margin:14px 0 8px; }
+.numbers { display:grid; grid-template-columns:repeat(9,minmax(72px,1fr)); gap:10px; margin:14px 0 8px; }
 .num { background:#111820; border:1px solid var(--line); border-radius:8px; padding:8px 10px; }
 .num b { display:block; font-size:22px; font-variant-numeric:tabular-nums; font-weight:600; }
 .num span { color:var(--dim); font-size:11px; text-transform:uppercase; letter-spacing:.6px; }
 .num.active b { color:var(--active); } .num.idle b { color:var(--idle); } .num.pending b { color:var(--pending); }
-.num.waiting b { color:var(--waiting); }
+.num.waiting b { color:var(--waiting); } .num.target b { color:var(--accent); } .num.ceiling b { color:#f78fb3; }
 .bar { position:relative; height:14px; background:#0c1117; border:1px solid var(--line); border-radius:7px; overflow:hidden; }
 .bar div { position:absolute; top:0; bottom:0; transition:left .25s, width .25s; }
 .bar .a { background:var(--active); } .bar .i { background:var(--idle); } .bar .p { background:var(--pending); }
 .bar .min { width:2px; background:#fff; opacity:.7; }
+.bar .tgt { width:2px; background:var(--accent); }
+.bar .ceil { width:2px; background:#f78fb3; }
+.bar.member { height:12px; min-width:160px; }
 .legend { color:var(--dim); font-size:12px; margin-top:4px; }
-.charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:12px; margin-top:14px; }
+.charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(280px,1fr)); gap:12px; margin-top:14px; }
 .chart { background:#111820; border:1px solid var(--line); border-radius:8px; padding:8px; }
 .chart h3 { margin:0 0 4px; font-size:12px; color:var(--dim); font-weight:500; text-transform:uppercase; letter-spacing:.6px; }
 .lower { display:grid; grid-template-columns:3fr 2fr; gap:12px; margin-top:14px; }
@@ -111,7 +114,8 @@ const script = String.raw`
     var numbers = el("div", "numbers");
     var fields = {};
     [["active", "active"], ["idle", "idle"], ["pending", "pending"], ["waiting", "waiting"],
-     ["total", "open / max"], ["min", "min"], ["timeouts", "timeouts"]].forEach(function (f) {
+     ["total", "open / max"], ["min", "min"], ["target", "target"], ["ceiling", "ceiling"],
+     ["timeouts", "timeouts"]].forEach(function (f) {
       var n = el("div", "num " + f[0]);
       var b = el("b", null, "–");
       b.setAttribute("data-field", f[0]);
@@ -123,19 +127,24 @@ const script = String.raw`
     card.appendChild(numbers);
     var bar = el("div", "bar");
     var a = el("div", "a"), i = el("div", "i"), p = el("div", "p"), m = el("div", "min");
-    [a, i, p, m].forEach(function (d) { bar.appendChild(d); });
+    var tg = el("div", "tgt"), ce = el("div", "ceil");
+    [a, i, p, m, tg, ce].forEach(function (d) { bar.appendChild(d); });
     card.appendChild(bar);
-    card.appendChild(el("div", "legend", "blue in use · green idle · amber being opened · white line: minimum · full width: maximum"));
+    card.appendChild(el("div", "legend", "blue in use · green idle · amber being opened · white line: minimum · violet line: target (kept open) · pink line: ceiling (at most, in a pool group) · full width: maximum"));
     var charts = el("div", "charts");
     card.appendChild(charts);
     main.appendChild(card);
-    var w = Math.max(300, Math.floor((charts.clientWidth - 24) / 3) - 18);
+    var w = Math.max(260, Math.floor((charts.clientWidth - 36) / 4) - 18);
     var pool = {
-      card: card, badges: badges, fields: fields, bar: { a: a, i: i, p: p, m: m },
+      card: card, badges: badges, fields: fields, bar: { a: a, i: i, p: p, m: m, tg: tg, ce: ce },
+      connections: chart(charts, "connections", [{ label: "open", color: "#36b37e", fill: "rgba(54,179,126,.10)" },
+        { label: "in use", color: "#4c9aff" }, { label: "min", color: "#d7dde6" }, { label: "target", color: "#a78bfa" },
+        { label: "ceiling", color: "#f78fb3" }, { label: "max", color: "#8593a6" }], w),
       throughput: chart(charts, "throughput (acquisitions/s)", [{ label: "acquired/s", color: "#4c9aff", fill: "rgba(76,154,255,.12)" }], w),
       wait: chart(charts, "acquire wait (ms)", [{ label: "p50", color: "#36b37e" }, { label: "p99", color: "#ffab00" }], w),
       timeouts: chart(charts, "timeouts & waiting", [{ label: "timeouts", color: "#ff5630", fill: "rgba(255,86,48,.15)" }, { label: "waiting", color: "#a78bfa" }], w)
     };
+    pool.connections.box.setAttribute("data-chart", "connections");
     pool.throughput.box.setAttribute("data-chart", "throughput");
     pool.wait.box.setAttribute("data-chart", "wait");
     pool.timeouts.box.setAttribute("data-chart", "timeouts");
@@ -174,12 +183,17 @@ const script = String.raw`
   }
 
   function addPoint(p, t, point, redraw) {
-    var s = t / 1000;
+    var s = t / 1000, st = point.stats;
+    // target and ceiling: absent from the statistics of an older @dbpool/core
+    push(p.connections, s, [st.totalConnections, st.activeConnections, st.minConnections,
+      st.targetConnections === undefined ? null : st.targetConnections,
+      st.ceilingConnections === undefined ? null : st.ceilingConnections, st.maxConnections]);
     push(p.throughput, s, [point.throughput]);
     push(p.wait, s, [point.waitP50, point.waitP99]);
     push(p.timeouts, s, [point.timeouts, point.stats.waitingRequests]);
     if (point.timeouts > 0) p.timeoutsSeenAt = t;
     if (redraw) {
+      p.connections.plot.setData(p.connections.data);
       p.throughput.plot.setData(p.throughput.data);
       p.wait.plot.setData(p.wait.data);
       p.timeouts.plot.setData(p.timeouts.data);
@@ -196,6 +210,8 @@ const script = String.raw`
     p.fields.waiting.textContent = fmt(s.waitingRequests);
     p.fields.total.textContent = fmt(s.totalConnections) + " / " + fmt(s.maxConnections);
     p.fields.min.textContent = fmt(s.minConnections);
+    p.fields.target.textContent = fmt(s.targetConnections);
+    p.fields.ceiling.textContent = fmt(s.ceilingConnections);
     p.fields.timeouts.textContent = fmt(s.timeouts);
     var max = Math.max(1, s.maxConnections);
     var pct = function (n) { return (100 * n / max) + "%"; };
@@ -203,6 +219,8 @@ const script = String.raw`
     p.bar.i.style.left = pct(s.activeConnections); p.bar.i.style.width = pct(s.idleConnections);
     p.bar.p.style.left = pct(s.activeConnections + s.idleConnections); p.bar.p.style.width = pct(s.pendingConnections);
     p.bar.m.style.left = pct(s.minConnections);
+    p.bar.tg.style.left = pct(s.targetConnections === undefined ? s.minConnections : s.targetConnections);
+    p.bar.ce.style.left = "calc(" + pct(s.ceilingConnections === undefined ? s.maxConnections : s.ceilingConnections) + " - 2px)";
     p.badges.textContent = "";
     var alerts = 0;
     if (s.circuitState === "open") { p.badges.appendChild(badge("circuit open", "bad")); alerts++; }
@@ -252,7 +270,7 @@ const script = String.raw`
     card.appendChild(box);
     card.appendChild(el("div", "legend", "reads and writes: statements routed outside a transaction · fallbacks: reads the primary ran as no replica could · rerouted: reads a node could not start, run on the next"));
     main.insertBefore(card, main.firstChild);
-    cluster = { badges: badges, tbody: tbody };
+    cluster = { card: card, badges: badges, tbody: tbody };
   }
   function lagText(n) {
     if (n === undefined) return "–";
@@ -286,6 +304,66 @@ const script = String.raw`
     });
   }
 
+  var groups = {};
+  function makeGroup(name) {
+    var card = el("section", "pool group");
+    card.setAttribute("data-group", name);
+    var h = el("h2");
+    h.appendChild(el("span", null, "pool group " + name));
+    var badges = el("span", "badges");
+    h.appendChild(badges);
+    card.appendChild(h);
+    var box = el("div", "box");
+    box.style.marginTop = "12px";
+    var table = el("table");
+    table.innerHTML = "<thead><tr><th>pool</th><th>share of the budget</th><th>connections</th><th>floor</th><th>ceiling</th>" +
+      "<th>in use</th><th>idle</th><th>being opened</th><th>waiting</th></tr></thead>";
+    var tbody = el("tbody");
+    table.appendChild(tbody);
+    box.appendChild(table);
+    card.appendChild(box);
+    card.appendChild(el("div", "legend", "connections: what a member holds of the budget (open, closing, being opened) · bar: blue in use, green idle, amber being opened, out of the whole budget · white line: floor · pink line: ceiling (its cap, or its fair share while the members want more than the budget)"));
+    main.insertBefore(card, cluster ? cluster.card.nextSibling : main.firstChild);
+    groups[name] = { badges: badges, tbody: tbody };
+    return groups[name];
+  }
+  function memberBar(m, budget) {
+    var bar = el("div", "bar member");
+    var pct = function (n) { return (100 * n / Math.max(1, budget)) + "%"; };
+    var active = Math.min(m.active, m.connections), idle = Math.min(m.idle, m.connections - active);
+    [["a", 0, active], ["i", active, idle], ["p", active + idle, m.pending]].forEach(function (part) {
+      var d = el("div", part[0]); d.style.left = pct(part[1]); d.style.width = pct(part[2]); bar.appendChild(d);
+    });
+    var f = el("div", "min"); f.style.left = pct(m.floor); bar.appendChild(f);
+    var c = el("div", "ceil"); c.style.left = "calc(" + pct(m.ceiling) + " - 2px)"; bar.appendChild(c);
+    return bar;
+  }
+  function showGroup(g) {
+    var view = groups[g.name] || makeGroup(g.name);
+    view.badges.textContent = "";
+    var b = badge(g.connections + " of " + g.maxConnections + " connections", g.connections < g.maxConnections ? "ok" : "warn");
+    b.setAttribute("data-field", "budget");
+    view.badges.appendChild(b);
+    var moves = el("span", "badge", g.capacityMoves + " moved");
+    moves.setAttribute("data-field", "moves");
+    view.badges.appendChild(moves);
+    view.tbody.textContent = "";
+    g.members.forEach(function (m) {
+      var tr = el("tr");
+      tr.setAttribute("data-member", m.pool);
+      var share = el("td"); share.appendChild(memberBar(m, g.maxConnections));
+      tr.appendChild(el("td", null, m.pool));
+      tr.appendChild(share);
+      [["connections", fmt(m.connections)], ["floor", fmt(m.floor)], ["ceiling", fmt(m.ceiling)], ["active", fmt(m.active)],
+       ["idle", fmt(m.idle)], ["pending", fmt(m.pending)], ["waiting", fmt(m.waiting), m.waiting > 0 ? "bad" : null]].forEach(function (cell) {
+        var td = el("td", cell[2] || null, cell[1]);
+        td.setAttribute("data-field", cell[0]);
+        tr.appendChild(td);
+      });
+      view.tbody.appendChild(tr);
+    });
+  }
+
   var alertTags = { AcquireTimedOut: 1, CircuitOpened: 1, ConnectFailed: 1, LeakDetected: 1, AlertRaised: 1, NodeDown: 1 };
   var goodTags = { CircuitClosed: 1, AlertResolved: 1, NodeUp: 1 };
   function describe(e) {
@@ -303,6 +381,9 @@ const script = String.raw`
       case "AlertResolved": return "resolved " + e.alert + " after " + ms(e.duration);
       case "NodeDown": return "cluster: node down (" + e.reason + ")";
       case "NodeUp": return "cluster: node up after " + ms(e.downFor);
+      case "TargetChanged": return "target " + e.from + " → " + e.to + " (" + e.reason + ")";
+      case "CeilingChanged": return "group: ceiling " + e.previous + " → " + e.ceiling;
+      case "CapacityMoved": return "group: idle connection " + e.connectionId + " closed for " + (e.to || "its fair share");
       default:
         var rest = Object.keys(e).filter(function (k) { return k !== "_tag"; }).map(function (k) { return k + " " + JSON.stringify(e[k]); });
         return e._tag + (rest.length ? ": " + rest.join(", ") : "");
@@ -330,6 +411,7 @@ const script = String.raw`
     });
     (message.details || []).forEach(function (d) { if (pools[d.name]) showDetail(pools[d.name], d); });
     if (message.sample.cluster) showCluster(message.sample.cluster);
+    (message.sample.groups || []).forEach(showGroup);
     document.body.setAttribute("data-updated", String(t));
   }
 

@@ -11,6 +11,7 @@
  * pools nothing.
  */
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
+import type * as PoolGroup from "@dbpool/core/PoolGroup"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import type { ConnectionInfo, LeaseInfo } from "@dbpool/core/ResourcePool"
 import * as Clock from "effect/Clock"
@@ -47,6 +48,8 @@ export interface Sample {
   readonly pools: ReadonlyArray<PoolPoint>
   /** With a cluster in the context. */
   readonly cluster?: ClusterPoint | undefined
+  /** With pool groups (given, or those the pools belong to): each group's budget and members. */
+  readonly groups?: ReadonlyArray<PoolGroup.GroupStats> | undefined
 }
 
 export interface PoolDetail {
@@ -58,8 +61,11 @@ export interface PoolDetail {
 export interface Notice {
   readonly t: number
   readonly pool: string
-  /** A pool's event, an alert, or a cluster's `NodeDown` / `NodeUp` (shown on the node's pool). */
-  readonly event: PoolEvent | { readonly _tag: string; readonly node: string }
+  /**
+   * A pool's event, an alert, a cluster's `NodeDown` / `NodeUp` (shown on the node's pool), or a group's
+   * `CeilingChanged` (on its pool) / `CapacityMoved` (on the pool that gave the connection up).
+   */
+  readonly event: PoolEvent | { readonly _tag: string; readonly node: string } | PoolGroup.GroupEvent
 }
 
 export type Message =
@@ -69,6 +75,7 @@ export type Message =
 export interface Sampler {
   readonly pools: ReadonlyArray<PoolSource>
   readonly cluster: ClusterSource | undefined
+  readonly groups: ReadonlyArray<PoolGroup.PoolGroup>
   /** The kept samples, oldest first, and the recent notices. */
   readonly history: () => { readonly samples: ReadonlyArray<Sample>; readonly notices: ReadonlyArray<Notice> }
   readonly latest: () => { readonly sample: Sample; readonly details: ReadonlyArray<PoolDetail> } | undefined
@@ -119,6 +126,10 @@ const clusterPoint = ({ nodes, ...totals }: ClusterStatsView): ClusterPoint => (
   nodes: nodes.map(({ pool: _, ...node }) => node)
 })
 
+/** A group's `CapacityMoved` is shown on the pool that gave its connection up. */
+const movedFrom = (event: Notice["event"]): string =>
+  event._tag === "CapacityMoved" && "from" in event && typeof event.from === "string" ? event.from : ""
+
 interface Previous {
   readonly t: number
   readonly successful: number
@@ -133,6 +144,7 @@ export const make = (
     readonly keep: number
     readonly alerts: ReadonlyArray<AlertSource>
     readonly cluster: ClusterSource | undefined
+    readonly groups: ReadonlyArray<PoolGroup.PoolGroup>
   }
 ): Effect.Effect<Sampler, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -175,7 +187,13 @@ export const make = (
         details.push({ name: pool.config.name, connections: yield* pool.metrics, leases: yield* pool.leases })
       }
       const cluster = options.cluster === undefined ? undefined : clusterPoint(yield* options.cluster.stats)
-      const sample: Sample = cluster === undefined ? { t, pools: points } : { t, pools: points, cluster }
+      const groups = yield* Effect.forEach(options.groups, (group) => group.stats)
+      const sample: Sample = {
+        t,
+        pools: points,
+        ...(cluster === undefined ? {} : { cluster }),
+        ...(groups.length === 0 ? {} : { groups })
+      }
       samples.push(sample)
       if (samples.length > options.keep) samples.splice(0, samples.length - options.keep)
       latest = { sample, details }
@@ -186,7 +204,7 @@ export const make = (
     const follow = (events: Stream.Stream<Notice["event"]>, pool: string | undefined) =>
       Stream.runForEach(events, (event) =>
         Effect.flatMap(Clock.currentTimeMillis, (t) => {
-          const named = "pool" in event ? event.pool : "node" in event ? event.node : ""
+          const named = "pool" in event ? event.pool : "node" in event ? event.node : movedFrom(event)
           const notice: Notice = { t, pool: pool ?? named, event }
           notices.push(notice)
           if (notices.length > keptNotices) notices.shift()
@@ -197,6 +215,7 @@ export const make = (
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.interval), tick)))
     for (const pool of pools) yield* Effect.forkScoped(follow(pool.notices, pool.config.name))
     for (const alerts of options.alerts) yield* Effect.forkScoped(follow(alerts.events, undefined))
+    for (const group of options.groups) yield* Effect.forkScoped(follow(group.events, undefined))
     if (options.cluster !== undefined) {
       // subscribed before the sampler is returned: no NodeDown between the two is missed
       const downsAndUps = yield* options.cluster.subscribe
@@ -206,6 +225,7 @@ export const make = (
     return {
       pools,
       cluster: options.cluster,
+      groups: options.groups,
       history: () => ({ samples: samples.slice(), notices: notices.slice() }),
       latest: () => latest,
       subscribe: Effect.map(PubSub.subscribe(hub), (queue) => Stream.fromQueue(queue))

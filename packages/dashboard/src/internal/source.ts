@@ -3,6 +3,7 @@
  * or effects that yield them, such as a pool's service tag) are gathered.
  */
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
+import * as PoolGroup from "@dbpool/core/PoolGroup"
 import type { PoolStats } from "@dbpool/core/PoolStats"
 import type { ConnectionInfo, LeaseInfo } from "@dbpool/core/ResourcePool"
 import * as Context from "effect/Context"
@@ -15,7 +16,8 @@ import type * as Stream from "effect/Stream"
 
 /** The part of a `ResourcePool` the dashboard uses: every pool of @dbpool/core and @dbpool/sql is one. */
 export interface PoolSource {
-  readonly config: { readonly name: string }
+  /** `group`: the pool's `PoolGroup` setting, if any (a group or a membership): the page shows that group. */
+  readonly config: { readonly name: string; readonly group?: unknown }
   readonly stats: Effect.Effect<PoolStats>
   readonly changes: Stream.Stream<PoolStats>
   readonly notices: Stream.Stream<PoolEvent>
@@ -39,6 +41,27 @@ export const gatherAlerts = <R>(
   inputs: ReadonlyArray<AlertInput<R>> | undefined
 ): Effect.Effect<ReadonlyArray<AlertSource>, never, R> =>
   Effect.forEach(inputs ?? [], (input) => Effect.isEffect(input) ? input : Effect.succeed(input))
+
+/** The group a pool's `group` setting names (a `PoolGroup`, or a `PoolGroup.member(...)` of one), if any. */
+const groupOf = (setting: unknown): PoolGroup.PoolGroup | undefined => {
+  if (PoolGroup.isPoolGroup(setting)) return setting
+  if (typeof setting === "object" && setting !== null && "group" in setting && PoolGroup.isPoolGroup(setting.group)) {
+    return setting.group
+  }
+  return undefined
+}
+
+/** The groups given, then those the pools belong to; each once. */
+export const gatherGroups = (
+  given: ReadonlyArray<PoolGroup.PoolGroup> | undefined,
+  pools: ReadonlyArray<PoolSource>
+): ReadonlyArray<PoolGroup.PoolGroup> => {
+  const groups: Array<PoolGroup.PoolGroup> = []
+  for (const g of [...(given ?? []), ...pools.map((p) => groupOf(p.config.group))]) {
+    if (g !== undefined && !groups.includes(g)) groups.push(g)
+  }
+  return groups
+}
 
 export const isPoolSource = (u: unknown): u is PoolSource =>
   typeof u === "object" && u !== null && "notices" in u && "changes" in u && "stats" in u
