@@ -264,6 +264,42 @@ describe("Failover: the primary is discovered", () => {
       expect(r1.ran).toEqual(["BEGIN", "INSERT 2", "COMMIT"])
       yield* expectIdle(cluster)
     }))
+
+  it.scoped("a transaction begun READ WRITE on a demoted primary is refused at BEGIN: it runs once, on the new primary", () =>
+    Effect.gen(function*() {
+      const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
+      // no scheduled discovery: the cluster still takes p for the primary when the transaction starts
+      const options = failover({ discovery: Schedule.stop, replication: { ...fakeReplication, beginWrite: "BEGIN READ WRITE" } })
+      const cluster = yield* Cluster.make(fakeConfigs([p, r1]), options)
+      const events = yield* cluster.subscribe
+      p.writable = false
+      r1.writable = true
+      let runs = 0
+      const tx = cluster.sql.withTransaction(Effect.zipRight(Effect.sync(() => runs++), writeNode(cluster, "INSERT t")))
+      expect(yield* tx).toBe("r1")
+      expect(runs).toBe(1)
+      // p refused BEGIN READ WRITE (not recorded), then rolled the failed BEGIN back; nothing else reached it
+      expect(p.ran).toEqual(["ROLLBACK"])
+      expect(r1.ran).toEqual(["BEGIN READ WRITE", "INSERT t", "COMMIT"])
+      expect(yield* Queue.take(events)).toEqual(E.PrimaryChanged({ from: "p", to: "r1" }))
+      yield* expectIdle(cluster)
+    }))
+
+  it.scoped("without beginWrite, the same transaction is refused at its first write, after its effect ran: not run again", () =>
+    Effect.gen(function*() {
+      const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
+      const cluster = yield* Cluster.make(fakeConfigs([p, r1]), failover({ discovery: Schedule.stop }))
+      p.writable = false
+      r1.writable = true
+      let runs = 0
+      const tx = cluster.sql.withTransaction(Effect.zipRight(Effect.sync(() => runs++), writeNode(cluster, "INSERT t")))
+      const error = yield* Effect.flip(tx)
+      expect((error.cause as { code?: string }).code).toBe("25006")
+      expect(runs).toBe(1)
+      expect(p.ran).toEqual(["BEGIN", "ROLLBACK"])
+      expect(r1.ran).toEqual([])
+      yield* expectIdle(cluster)
+    }))
 })
 
 describe("Several writers (multi-master)", () => {

@@ -60,7 +60,10 @@ export const make = <E = never, R = never>(
       replication: options.replication,
       failoverTimeout: resolved.failoverTimeout
     })
-    const sql = clientOf(routed, routing)
+    // with a primary to discover (or several writers), a transaction begins so that a node that takes no
+    // writes refuses it before its effect starts; a fixed primary begins as a single pool does
+    const begin = writers.mode === "fixed" ? undefined : options.replication?.beginWrite
+    const sql = clientOf(routed, routing, begin)
     const current = () => writers.primary()
     return {
       nodes,
@@ -172,11 +175,15 @@ const readersOf = (
  * The routing client: statements go where `route` says; a transaction (and `reserve`) runs on a node that
  * takes writes, through that node's own routed client (every pool shares the transaction tag, so statements
  * inside join it). A transaction that failed before its effect started (no connection to lend, its
- * connection lost at BEGIN) runs again on the primary of the moment; once its effect started, it is never
- * run again.
+ * connection lost at BEGIN, or its `BEGIN READ WRITE` refused by a standby) runs again on the primary of the
+ * moment; once its effect started, it is never run again.
  */
-const clientOf = (routed: ReadonlyArray<RoutedNode>, routing: Pool.Route & { readonly routing: Routing }) => {
-  const clients = routed.map((node) => Pool.makeRoutedClient(node.pool, routing))
+const clientOf = (
+  routed: ReadonlyArray<RoutedNode>,
+  routing: Pool.Route & { readonly routing: Routing },
+  begin: string | undefined
+) => {
+  const clients = routed.map((node) => Pool.makeRoutedClient(node.pool, routing, { begin }))
   // its own client: the nodes' clients keep their own transactions, which this one's delegate to
   const sql = Pool.makeRoutedClient(routed[0]!.pool, routing)
   const withTransaction = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) => {

@@ -1,7 +1,8 @@
 /**
  * Database nodes without a database, for the routing and health tests on the TestClock: each node's
  * connections answer `[{ node }]`; a node that is `down` refuses new connections and loses its open ones.
- * A node that is not `writable` refuses `INSERT`s and `UPDATE`s as a standby does (SQLSTATE 25006), and
+ * A node that is not `writable` refuses `INSERT`s, `UPDATE`s and `BEGIN READ WRITE` as a standby does
+ * (SQLSTATE 25006), and
  * answers `fakeReplication.isPrimary` with it; `loseNext` statements run, then lose their connection.
  */
 import { Cluster, type Replication } from "@dbpool/cluster"
@@ -50,7 +51,7 @@ const connectorOf = (node: FakeNode): Connector<{ readonly id: number }, Unreach
       if (node.silent && (sql === "IS PRIMARY" || sql === "TERM")) return Effect.never
       if (sql === "IS PRIMARY") return Effect.succeed([{ node: node.name, primary: node.writable }])
       if (sql === "TERM") return Effect.succeed([{ term: node.term }])
-      if (!node.writable && /^(INSERT|UPDATE)/.test(sql)) {
+      if (!node.writable && /^(INSERT|UPDATE|BEGIN READ WRITE)/.test(sql)) {
         return Effect.fail(new SqlError({ message: "read-only", cause: new ReadOnly("read-only transaction") }))
       }
       node.ran.push(sql)
