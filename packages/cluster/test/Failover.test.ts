@@ -269,7 +269,10 @@ describe("Failover: the primary is discovered", () => {
     Effect.gen(function*() {
       const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
       // no scheduled discovery: the cluster still takes p for the primary when the transaction starts
-      const options = failover({ discovery: Schedule.stop, replication: { ...fakeReplication, beginWrite: "BEGIN READ WRITE" } })
+      const options = failover({
+        discovery: Schedule.stop,
+        replication: { ...fakeReplication, beginWrite: "BEGIN READ WRITE" }
+      })
       const cluster = yield* Cluster.make(fakeConfigs([p, r1]), options)
       const events = yield* cluster.subscribe
       p.writable = false

@@ -14,7 +14,9 @@
 import { Cluster, ClusterEvent, PgCluster, Replication } from "@dbpool/cluster"
 import { PgCluster as TestCluster, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Queue, Redacted } from "effect"
+import { Effect, Fiber, Queue, Redacted, Schedule } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 
 const fibers = 50
 const pool = { minConnections: 0, maxConnections: 10, maxRetries: 0, connectTimeout: "2 seconds" } as const
@@ -328,6 +330,68 @@ describe("PgCluster discovers its primary (real servers)", () => {
         expect(yield* primary.sql("SELECT id FROM w")).toEqual([{ id: 2 }])
         yield* Effect.log(
           `no primary: the write failed with NoPrimaryError after ${waited.toFixed(0)} ms (bound 1000 ms)`
+        )
+      }),
+    120_000
+  )
+})
+
+/** Restarts a stopped old primary as a standby of `to` (as a failover manager demotes it): it replays from there. */
+const demote = (old: TestCluster.PgCluster, to: TestCluster.PgCluster) =>
+  Effect.gen(function*() {
+    yield* Effect.sync(() => {
+      Fs.writeFileSync(Path.join(old.dataDir, "standby.signal"), "")
+      Fs.appendFileSync(
+        Path.join(old.dataDir, "postgresql.auto.conf"),
+        `\nprimary_conninfo = 'host=${to.host} port=${to.port} user=${to.user}'\n`
+      )
+    })
+    yield* old.start
+  })
+
+describe("PgCluster transactions across a failover (real servers)", () => {
+  it.scopedLive(
+    "a transaction sent to the demoted old primary (now a standby) is refused at BEGIN and runs once on the new one",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* TestCluster.make()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        const replica = yield* TestCluster.makeReplica(primary)
+        // no scheduled discovery: the cluster still takes the old primary for the primary when the transaction starts
+        const cluster = yield* Cluster.make(
+          PgCluster.nodes([
+            { name: "primary", role: "primary", url: Redacted.make(primary.url), pool },
+            { name: "replica", role: "replica", url: Redacted.make(replica.url), pool }
+          ]),
+          { replication: Replication.postgres, discovery: Schedule.stop, failoverTimeout: "10 seconds" }
+        )
+        const events = yield* cluster.subscribe
+        yield* primary.stop("fast")
+        yield* replica.promote
+        yield* demote(primary, replica)
+        expect(yield* primary.sql("SELECT pg_is_in_recovery() AS r")).toEqual([{ r: true }])
+        // what the standby answers to BEGIN READ WRITE, the statement the cluster's transactions begin with:
+        // SQLSTATE 0A000 (not 25006, which its writes get)
+        const refused = yield* Effect.flip(primary.sql("BEGIN READ WRITE"))
+        expect(String(refused)).toContain("cannot set transaction read-write mode during recovery")
+        expect((yield* cluster.currentPrimary)?.name).toBe("primary")
+
+        let runs = 0
+        const where = yield* cluster.sql.withTransaction(Effect.gen(function*() {
+          runs++
+          yield* cluster.sql`INSERT INTO w (id) VALUES (1)`
+          return yield* cluster.sql<{ r: boolean }>`SELECT pg_is_in_recovery() AS r`
+        }))
+        expect(runs).toBe(1)
+        expect(where).toEqual([{ r: false }])
+        expect(yield* replica.sql("SELECT id FROM w")).toEqual([{ id: 1 }])
+        expect(yield* Queue.take(events)).toEqual(
+          ClusterEvent.ClusterEvent.PrimaryChanged({ from: "primary", to: "replica" })
+        )
+        yield* Reliability.eventually(
+          "every pool idle",
+          Effect.forEach(cluster.nodes, (node) => node.pool.stats),
+          (stats) => stats.every((s) => s.activeConnections === 0 && s.waitingRequests === 0)
         )
       }),
     120_000

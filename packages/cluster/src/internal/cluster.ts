@@ -12,7 +12,7 @@ import type { ClusterConfigError } from "../ClusterError.js"
 import type { ClusterEvent } from "../ClusterEvent.js"
 import { all as selectors, picker } from "../Selector.js"
 import { resolve, type Resolved } from "./config.js"
-import { isNodeFailure, makeTracker, watchCircuit } from "./health.js"
+import { isNodeFailure, makeTracker, refusedReadWrite, watchCircuit } from "./health.js"
 import { measure } from "./lag.js"
 import { isSqlError } from "./pick.js"
 import { route, type RoutedNode, type Routing } from "./routing.js"
@@ -199,9 +199,13 @@ const clientOf = (
           started = false
           return clients[node.index]!.withTransaction(inner)
         }),
-      // before its effect started nothing of it ran but BEGIN: even a lost connection may run it again
+      // before its effect started nothing of it ran but BEGIN: even a lost connection may run it again, and a
+      // standby's refusal of `begin` says to run it on the primary
       (error) =>
-        started ? undefined : refusedStatement(error) ?? (isSqlError(error) && isNodeFailure(error) ? error : undefined)
+        started || !isSqlError(error)
+          ? undefined
+          : refusedStatement(error) ??
+            (isNodeFailure(error) || (begin !== undefined && refusedReadWrite(error)) ? error : undefined)
     )
     // a transaction may have written: a read-your-writes session's next read must see it
     return Effect.ensuring(transaction, Session.markCurrent)

@@ -204,6 +204,7 @@ export const discovered = (options: WritersOptions & { readonly isPrimary: IsPri
         ),
       lost: () => Effect.asVoid(Effect.forkIn(discover, options.scope)),
       refresh: discover,
-      background: Effect.asVoid(Effect.repeat(discover, options.discovery))
+      // the start already discovered: the schedule's first run is after its first delay
+      background: Effect.asVoid(Effect.schedule(discover, options.discovery))
     }
   })
