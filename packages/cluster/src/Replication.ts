@@ -88,7 +88,7 @@ export const postgres: Replication = {
         ELSE pg_walfile_name(pg_current_wal_lsn()) END AS wal`,
       (rows) => rows[0]!.wal === null ? 0 : Number.parseInt(rows[0]!.wal.slice(0, 8), 16)
     ),
-  // a standby refuses it at once: 25006, "cannot set transaction read-write mode during recovery"
+  // a standby refuses it at once: SQLSTATE 0A000, "cannot set transaction read-write mode during recovery"
   beginWrite: "BEGIN READ WRITE"
 }
 

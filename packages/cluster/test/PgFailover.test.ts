@@ -13,8 +13,10 @@
  */
 import { Cluster, ClusterEvent, PgCluster, Replication } from "@dbpool/cluster"
 import { PgCluster as TestCluster, Reliability } from "@dbpool/testing"
+import type { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Queue, Redacted, Schedule } from "effect"
+import { Context, Effect, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
@@ -393,6 +395,66 @@ describe("PgCluster transactions across a failover (real servers)", () => {
           Effect.forEach(cluster.nodes, (node) => node.pool.stats),
           (stats) => stats.every((s) => s.activeConnections === 0 && s.waitingRequests === 0)
         )
+      }),
+    120_000
+  )
+})
+
+describe("PgCluster started after a failover (real servers)", () => {
+  it.scopedLive(
+    "the old primary down and still configured as primary: with failover the cluster starts on the nodes that answer",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* TestCluster.make()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        const replica = yield* TestCluster.makeReplica(primary)
+        yield* primary.stop("fast")
+        // one connection each at start: the strict start must open one on the configured primary
+        const opened = { ...pool, minConnections: 1 }
+        const oldConfig = [
+          { name: "primary", role: "primary" as const, url: Redacted.make(primary.url), pool: opened },
+          { name: "replica", role: "replica" as const, url: Redacted.make(replica.url), pool: opened }
+        ]
+        const inRecovery = (sql: SqlClient.SqlClient) =>
+          Effect.map(sql<{ r: boolean }>`SELECT pg_is_in_recovery() AS r`, (rows) => rows[0]!.r)
+
+        // without failover: today's strict start, the configured primary must open
+        const strict = yield* Effect.flip(Effect.scoped(Cluster.make(PgCluster.nodes(oldConfig))))
+        expect(strict._tag).toBe("ConnectError")
+
+        // with failover and no node taking writes: it starts, reads run on the standby, a write waits
+        // failoverTimeout and fails typed, sent nowhere
+        yield* Effect.scoped(Effect.gen(function*() {
+          const cluster = yield* Cluster.make(PgCluster.nodes(oldConfig), {
+            replication: Replication.postgres,
+            failoverTimeout: "1 second"
+          })
+          expect(yield* cluster.currentPrimary).toBeUndefined()
+          expect(yield* Cluster.read(inRecovery(cluster.sql))).toBe(true)
+          const started = performance.now()
+          const error = yield* Effect.flip(cluster.sql`INSERT INTO w (id) VALUES (1)`)
+          expect((error.cause as { _tag: string })._tag).toBe("NoPrimaryError")
+          expect(performance.now() - started).toBeGreaterThanOrEqual(1000)
+        }))
+
+        // the replica promoted, the program restarted with the same configuration: writes go to it
+        yield* replica.promote
+        const context = yield* Layer.build(PgCluster.layer(oldConfig, { failoverTimeout: "10 seconds" }))
+        const cluster = Context.get(context, Cluster.Cluster)
+        const pg = Context.get(context, PgClient.PgClient)
+        expect((yield* cluster.currentPrimary)?.name).toBe("replica")
+        expect(cluster.nodes.map((node) => [node.name, node.role])).toEqual([["primary", "replica"], [
+          "replica",
+          "primary"
+        ]])
+        yield* pg`INSERT INTO w (id) VALUES (2)`
+        const inTx = yield* pg.withTransaction(Effect.zipRight(pg`INSERT INTO w (id) VALUES (3)`, inRecovery(pg)))
+        expect(inTx).toBe(false)
+        expect(yield* replica.sql("SELECT id FROM w ORDER BY id")).toEqual([{ id: 2 }, { id: 3 }])
+        // its settings were read from the node that answered: the promoted one
+        expect(pg.config.port).toBe(replica.port)
+        // no other node to read from: reads fall back to the primary
+        expect(yield* Cluster.read(inRecovery(pg))).toBe(false)
       }),
     120_000
   )

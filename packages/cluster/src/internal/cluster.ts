@@ -17,6 +17,7 @@ import { measure } from "./lag.js"
 import { isSqlError } from "./pick.js"
 import { route, type RoutedNode, type Routing } from "./routing.js"
 import * as Session from "./session.js"
+import * as Start from "./start.js"
 import * as Stats from "./stats.js"
 import { refusedStatement, write, writer } from "./write.js"
 import * as Writers from "./writers.js"
@@ -34,7 +35,13 @@ export const make = <E = never, R = never>(
     const scope = yield* Effect.scope
     const events = yield* Effect.acquireRelease(PubSub.unbounded<ClusterEvent>(), PubSub.shutdown)
     const publish = (event: ClusterEvent) => PubSub.publish(events, event)
-    const pools = yield* Effect.forEach(configs, (config) => config.pool, { concurrency: "unbounded" })
+    // with failover, a pool that cannot open is a node that is down, even the configured primary's
+    const discovering = resolved.writers === undefined && options.replication?.isPrimary !== undefined
+    const pools = yield* Effect.locally(
+      Effect.forEach(configs, (config) => config.pool, { concurrency: "unbounded" }),
+      Start.discovering,
+      discovering
+    )
     yield* Stats.checkPoolNames(configs, pools)
     const routed = routedNodes(configs, pools, resolved, options, publish, scope)
     yield* Effect.forEach(routed, (node) => Effect.forkIn(watchCircuit(node.pool, node.tracker), scope))
