@@ -103,8 +103,8 @@ export interface Options {
    */
   readonly failoverTimeout?: Duration.DurationInput | undefined
   /**
-   * Failover: when every node is asked whether it takes writes, besides at start and after a refused write.
-   * Default: every second.
+   * Failover: when every node is asked whether it takes writes, besides at start and after a refused write
+   * (the schedule's first run is after its first delay). Default: every second.
    */
   readonly discovery?: Schedule.Schedule<unknown, unknown> | undefined
   /**

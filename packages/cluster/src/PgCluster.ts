@@ -92,9 +92,12 @@ const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
  * replication positions with `Replication.postgres` (so `maxReplicaLag` needs nothing more), which also discovers the primary
  * (`pg_is_in_recovery()`): failover is on. A program
  * written against `PgClient` runs on the cluster unchanged: its statements route as any other (on the
- * primary, or on a replica inside `Cluster.read`); `listen` has one connection of its own to the primary
- * and `notify` runs on the primary even inside a read; `config` is the primary's. Building the layer
- * borrows one of the primary's connections once, to read its settings.
+ * primary, or on a replica inside `Cluster.read`); its transactions begin `READ WRITE`, which a standby
+ * refuses before their effect starts (they run again on the new primary); `listen` has one connection of
+ * its own to the primary and follows failover (its channels are LISTENed again on the new primary: what
+ * is notified in between is lost); `notify` runs on the primary even inside a read; `config` is the
+ * primary's. Building the layer borrows one of the primary's connections once, to read its settings
+ * (another node's when the primary does not answer).
  *
  * @example
  * ```ts
