@@ -324,6 +324,23 @@ describe("Several writers (multi-master)", () => {
       { writers: selector, removeAfterFailures: 1, probe: Schedule.spaced("1 second"), ...options }
     )
 
+  it.scoped("a writer that refuses BEGIN READ WRITE is down; the transaction runs once on another", () =>
+    Effect.gen(function*() {
+      const [w1, w2] = [fakeNode("w1", false), fakeNode("w2")]
+      const cluster = yield* writers([w1, w2], "ordered", {
+        replication: { ...fakeReplication, beginWrite: "BEGIN READ WRITE" }
+      })
+      const events = yield* cluster.subscribe
+      let runs = 0
+      const tx = cluster.sql.withTransaction(Effect.zipRight(Effect.sync(() => runs++), writeNode(cluster, "INSERT t")))
+      expect(yield* tx).toBe("w2")
+      expect(runs).toBe(1)
+      expect([w1.ran, w2.ran]).toEqual([["ROLLBACK"], ["BEGIN READ WRITE", "INSERT t", "COMMIT"]])
+      expect(yield* Queue.take(events)).toEqual(E.NodeDown({ node: "w1", reason: "read-only" }))
+      expect((yield* cluster.health).map((h) => [h.name, h.up])).toEqual([["w1", false], ["w2", true]])
+      yield* expectIdle(cluster)
+    }))
+
   it.scoped("writes are balanced by the selector; reads go to the replicas", () =>
     Effect.gen(function*() {
       const nodes = [fakeNode("w1"), fakeNode("w2"), fakeNode("w3"), fakeNode("r1")]
