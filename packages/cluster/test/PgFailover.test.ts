@@ -422,6 +422,17 @@ describe("PgCluster started after a failover (real servers)", () => {
         const strict = yield* Effect.flip(Effect.scoped(Cluster.make(PgCluster.nodes(oldConfig))))
         expect(strict._tag).toBe("ConnectError")
 
+        // with failover and no node answering at all: Cluster.make starts (nothing to write to), while
+        // PgCluster.layer, which reads its settings from a node that answers, does not
+        yield* replica.stop("fast")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const cluster = yield* Cluster.make(PgCluster.nodes(oldConfig), { replication: Replication.postgres })
+          expect(yield* cluster.currentPrimary).toBeUndefined()
+          const noLayer = yield* Effect.flip(Layer.build(PgCluster.layer(oldConfig)))
+          expect(noLayer._tag).toBe("SqlError")
+        }))
+        yield* replica.start
+
         // with failover and no node taking writes: it starts, reads run on the standby, a write waits
         // failoverTimeout and fails typed, sent nowhere
         yield* Effect.scoped(Effect.gen(function*() {
