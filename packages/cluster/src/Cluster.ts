@@ -17,7 +17,8 @@
  * up to `failoverTimeout` for one (then `NoPrimaryError`); a write whose connection died is never run
  * again. A transaction begins with `replication.beginWrite` when there is one (PostgreSQL: `BEGIN READ
  * WRITE`, which a standby refuses before the transaction's effect starts, so it runs again on the primary).
- * `PgCluster.nodes`' pools all start empty with failover: the cluster starts whichever nodes answer. Several writable nodes at once: the one of the highest term is the primary, the others get no
+ * With failover, `PgCluster.nodes`' pools all start empty: the cluster starts with whichever nodes answer.
+ * Several writable nodes at once: the one of the highest term is the primary, the others get no
  * statements (`SplitBrain`). Multi-master: with `writers`, every node with the role `primary` takes writes,
  * balanced by that selector.
  *
