@@ -15,7 +15,10 @@
  * is discovered at start, on the `discovery` schedule and after a refused write. A write that did not run
  * (the node is read-only, or could not lend a connection) runs again on the primary of the moment, waiting
  * up to `failoverTimeout` for one (then `NoPrimaryError`); a write whose connection died is never run
- * again. Several writable nodes at once: the one of the highest term is the primary, the others get no
+ * again. A transaction begins with `replication.beginWrite` when there is one (PostgreSQL: `BEGIN READ
+ * WRITE`, which a standby refuses before the transaction's effect starts, so it runs again on the primary).
+ * With failover, `PgCluster.nodes`' pools all start empty: the cluster starts with whichever nodes answer.
+ * Several writable nodes at once: the one of the highest term is the primary, the others get no
  * statements (`SplitBrain`). Multi-master: with `writers`, every node with the role `primary` takes writes,
  * balanced by that selector.
  *
@@ -103,8 +106,8 @@ export interface Options {
    */
   readonly failoverTimeout?: Duration.DurationInput | undefined
   /**
-   * Failover: when every node is asked whether it takes writes, besides at start and after a refused write.
-   * Default: every second.
+   * Failover: when every node is asked whether it takes writes, besides at start and after a refused write
+   * (the schedule's first run is after its first delay). Default: every second.
    */
   readonly discovery?: Schedule.Schedule<unknown, unknown> | undefined
   /**

@@ -13,10 +13,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
 import * as PgClientImpl from "./internal/pgClient.js"
+import * as Start from "./internal/start.js"
 import * as Replication from "./Replication.js"
 
 /**
@@ -33,9 +35,12 @@ export interface PgNodeConfig extends PgPool.PgPoolOptions {
 }
 
 /**
- * The node list `Cluster.make` and `Cluster.layer` take, from PostgreSQL settings. The primary's pool
- * starts as `PgPool`'s does (its first connections opened, or a `ConnectError`); a replica's starts even
- * when the replica is down, and fills up to its minimum in the background.
+ * The node list `Cluster.make` and `Cluster.layer` take, from PostgreSQL settings. A replica's pool starts
+ * even when the replica is down, and fills up to its minimum in the background. The primary's pool starts
+ * as `PgPool`'s does (its first connections opened, or a `ConnectError`), except with failover (a
+ * `replication` with `isPrimary`, as `PgCluster.layer` has): then it starts as a replica's does, so that a
+ * program restarted after a failover, its old primary down and still configured as `primary`, starts on
+ * whichever nodes answer, and discovery finds the one that takes writes.
  *
  * @example
  * ```ts
@@ -59,7 +64,13 @@ export const nodes = (
     role,
     weight,
     pool: role === "primary"
-      ? Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+      ? Effect.flatMap(
+        FiberRef.get(Start.discovering),
+        (discovering) =>
+          discovering
+            ? replicaPool(name, options)
+            : Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+      )
       : replicaPool(name, options)
   }))
 
@@ -81,9 +92,12 @@ const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
  * replication positions with `Replication.postgres` (so `maxReplicaLag` needs nothing more), which also discovers the primary
  * (`pg_is_in_recovery()`): failover is on. A program
  * written against `PgClient` runs on the cluster unchanged: its statements route as any other (on the
- * primary, or on a replica inside `Cluster.read`); `listen` has one connection of its own to the primary
- * and `notify` runs on the primary even inside a read; `config` is the primary's. Building the layer
- * borrows one of the primary's connections once, to read its settings.
+ * primary, or on a replica inside `Cluster.read`); its transactions begin `READ WRITE`, which a standby
+ * refuses before their effect starts (they run again on the new primary); `listen` has one connection of
+ * its own to the primary and follows failover (its channels are LISTENed again on the new primary: what
+ * is notified in between is lost); `notify` runs on the primary even inside a read; `config` is the
+ * primary's. Building the layer borrows one of the primary's connections once, to read its settings
+ * (another node's when the primary does not answer).
  *
  * @example
  * ```ts
@@ -116,7 +130,7 @@ export const layer = (
 > =>
   Layer.scopedContext(Effect.gen(function*() {
     const cluster = yield* Cluster.make(nodes(configs), { replication: Replication.postgres, ...options })
-    const pg = yield* PgClientImpl.make(cluster, configs.find((config) => config.role === "primary")!)
+    const pg = yield* PgClientImpl.make(cluster, configs)
     return Context.make(Cluster.Cluster, cluster).pipe(
       Context.add(SqlClient.SqlClient, pg),
       Context.add(PgClient.PgClient, pg)

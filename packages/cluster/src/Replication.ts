@@ -36,6 +36,13 @@ export interface Replication {
    * writes, the one of the highest term is the primary; without it (or on a tie) neither is.
    */
   readonly primaryTerm?: ((sql: SqlClient.SqlClient) => Effect.Effect<number, SqlError>) | undefined
+  /**
+   * The statement a cluster transaction begins with when the primary is discovered (PostgreSQL:
+   * `BEGIN READ WRITE`): a node that takes no writes refuses it before the transaction's effect starts, so
+   * the transaction runs again on the new primary. Without it, a standby refuses the transaction only at
+   * its first write, after its effect started, and it is not run again.
+   */
+  readonly beginWrite?: string | undefined
 }
 
 const lsnValue = (lsn: string): bigint => {
@@ -48,7 +55,7 @@ const lsnValue = (lsn: string): bigint => {
  * `pg_last_wal_replay_lsn()`, and its time behind is `now() - pg_last_xact_replay_timestamp()` (the
  * commit time of the last transaction it replayed). A node is the primary when `pg_is_in_recovery()` is
  * false; its term is the timeline it writes on (the first 8 hex digits of its current WAL file's name),
- * which a promotion raises at once.
+ * which a promotion raises at once. Its transactions begin `READ WRITE`, which a standby refuses.
  *
  * @example
  * ```ts
@@ -80,7 +87,9 @@ export const postgres: Replication = {
       sql<{ wal: string | null }>`SELECT CASE WHEN pg_is_in_recovery() THEN NULL
         ELSE pg_walfile_name(pg_current_wal_lsn()) END AS wal`,
       (rows) => rows[0]!.wal === null ? 0 : Number.parseInt(rows[0]!.wal.slice(0, 8), 16)
-    )
+    ),
+  // a standby refuses it at once: SQLSTATE 0A000, "cannot set transaction read-write mode during recovery"
+  beginWrite: "BEGIN READ WRITE"
 }
 
 /**

@@ -5,7 +5,7 @@
 import { Cluster, ClusterError, ClusterEvent } from "@dbpool/cluster"
 import type { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Fiber, Queue, Random, Schedule, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Queue, Random, Schedule, TestClock, Tracer } from "effect"
 import {
   expectIdle,
   fakeConfigs,
@@ -32,6 +32,13 @@ const nextPrimaryEvent = (events: Queue.Dequeue<ClusterEvent.ClusterEvent>): Eff
     Queue.take(events),
     (e) => e._tag === "NodeDown" || e._tag === "NodeUp" ? nextPrimaryEvent(events) : Effect.succeed(e)
   )
+
+/** A tracer other than the built-in one: the pool's transactions then take @effect/sql's path. */
+const recordingTracer = Tracer.make({
+  span: (name, parent, context, links, startTime, kind) =>
+    Effect.runSync(Effect.tracer).span(name, parent, context, links, startTime, kind),
+  context: (f) => f()
+})
 
 const roles = (cluster: Cluster.Cluster) => cluster.nodes.map((node) => `${node.name}:${node.role}`)
 
@@ -264,6 +271,50 @@ describe("Failover: the primary is discovered", () => {
       expect(r1.ran).toEqual(["BEGIN", "INSERT 2", "COMMIT"])
       yield* expectIdle(cluster)
     }))
+
+  // untraced: the pool's own transaction path; traced: @effect/sql's (a tracer is installed)
+  for (const traced of [false, true]) {
+    it.scoped(`a transaction begun READ WRITE on a demoted primary is refused at BEGIN: it runs once, on the new primary${traced ? " (traced)" : ""}`, () =>
+      Effect.gen(function*() {
+        const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
+        // no scheduled discovery: the cluster still takes p for the primary when the transaction starts
+        const options = failover({
+          discovery: Schedule.stop,
+          replication: { ...fakeReplication, beginWrite: "BEGIN READ WRITE" }
+        })
+        const cluster = yield* Cluster.make(fakeConfigs([p, r1]), options)
+        const events = yield* cluster.subscribe
+        p.writable = false
+        r1.writable = true
+        let runs = 0
+        const tx = cluster.sql.withTransaction(
+          Effect.zipRight(Effect.sync(() => runs++), writeNode(cluster, "INSERT t"))
+        )
+        expect(yield* (traced ? Effect.withTracer(tx, recordingTracer) : tx)).toBe("r1")
+        expect(runs).toBe(1)
+        // p refused BEGIN READ WRITE (not recorded), then rolled the failed BEGIN back; nothing else reached it
+        expect(p.ran).toEqual(["ROLLBACK"])
+        expect(r1.ran).toEqual(["BEGIN READ WRITE", "INSERT t", "COMMIT"])
+        expect(yield* Queue.take(events)).toEqual(E.PrimaryChanged({ from: "p", to: "r1" }))
+        yield* expectIdle(cluster)
+      }))
+  }
+
+  it.scoped("without beginWrite, the same transaction is refused at its first write, after its effect ran: not run again", () =>
+    Effect.gen(function*() {
+      const [p, r1] = [fakeNode("p", true), fakeNode("r1", false)]
+      const cluster = yield* Cluster.make(fakeConfigs([p, r1]), failover({ discovery: Schedule.stop }))
+      p.writable = false
+      r1.writable = true
+      let runs = 0
+      const tx = cluster.sql.withTransaction(Effect.zipRight(Effect.sync(() => runs++), writeNode(cluster, "INSERT t")))
+      const error = yield* Effect.flip(tx)
+      expect((error.cause as { code?: string }).code).toBe("25006")
+      expect(runs).toBe(1)
+      expect(p.ran).toEqual(["BEGIN", "ROLLBACK"])
+      expect(r1.ran).toEqual([])
+      yield* expectIdle(cluster)
+    }))
 })
 
 describe("Several writers (multi-master)", () => {
@@ -272,6 +323,23 @@ describe("Several writers (multi-master)", () => {
       fakeConfigs(nodes, [], {}, nodes.map((n) => n.name.startsWith("w") ? "primary" : "replica")),
       { writers: selector, removeAfterFailures: 1, probe: Schedule.spaced("1 second"), ...options }
     )
+
+  it.scoped("a writer that refuses BEGIN READ WRITE is down; the transaction runs once on another", () =>
+    Effect.gen(function*() {
+      const [w1, w2] = [fakeNode("w1", false), fakeNode("w2")]
+      const cluster = yield* writers([w1, w2], "ordered", {
+        replication: { ...fakeReplication, beginWrite: "BEGIN READ WRITE" }
+      })
+      const events = yield* cluster.subscribe
+      let runs = 0
+      const tx = cluster.sql.withTransaction(Effect.zipRight(Effect.sync(() => runs++), writeNode(cluster, "INSERT t")))
+      expect(yield* tx).toBe("w2")
+      expect(runs).toBe(1)
+      expect([w1.ran, w2.ran]).toEqual([["ROLLBACK"], ["BEGIN READ WRITE", "INSERT t", "COMMIT"]])
+      expect(yield* Queue.take(events)).toEqual(E.NodeDown({ node: "w1", reason: "read-only" }))
+      expect((yield* cluster.health).map((h) => [h.name, h.up])).toEqual([["w1", false], ["w2", true]])
+      yield* expectIdle(cluster)
+    }))
 
   it.scoped("writes are balanced by the selector; reads go to the replicas", () =>
     Effect.gen(function*() {

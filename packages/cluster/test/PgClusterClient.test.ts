@@ -8,7 +8,7 @@ import { PgCluster as TestCluster, Reliability } from "@dbpool/testing"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Deferred, Effect, Exit, Fiber, Layer, Redacted, Scope, Stream } from "effect"
+import { Chunk, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Scope, Stream } from "effect"
 
 const pool = { minConnections: 0, maxConnections: 4, maxRetries: 0, connectTimeout: "2 seconds" } as const
 
@@ -132,5 +132,62 @@ describe("PgCluster.layer as PgClient", () => {
       for (const server of [primary, replica]) {
         yield* Reliability.eventually("the backends to end", server.countConnections(applicationName), (n) => n === 0)
       }
+    }))
+  it.scopedLive("listen follows a failover: a listener started before it hears a notify on the new primary", () =>
+    Effect.gen(function*() {
+      const primary = yield* TestCluster.make()
+      const replica = yield* TestCluster.makeReplica(primary)
+      const applicationName = `dbpool-cluster-relisten-${process.pid}`
+      const layer = PgCluster.layer([
+        { name: "old-primary", role: "primary", url: Redacted.make(primary.url), applicationName, pool },
+        { name: "new-primary", role: "replica", url: Redacted.make(replica.url), applicationName, pool }
+      ], { failoverTimeout: "30 seconds" })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(layer)
+        const pg = Context.get(context, PgClient.PgClient)
+        const cluster = Context.get(context, Cluster.Cluster)
+        const messages: Array<string> = []
+        const listener = yield* Effect.fork(
+          Stream.runForEach(pg.listen("jobs"), (message) => Effect.sync(() => messages.push(message)))
+        )
+        yield* Effect.repeat(
+          Effect.zipRight(pg.notify("jobs", "before"), Effect.sleep("20 millis")),
+          { until: () => messages.length > 0 }
+        )
+        // a planned switchover: the old primary stops (its LISTEN connection with it), the replica is promoted
+        yield* primary.stop("fast")
+        const promotedAt = performance.now()
+        yield* replica.promote
+        // notified on the new primary itself, until the listener hears it (what was sent before its LISTEN is lost)
+        yield* Reliability.eventually(
+          "a notification on the new primary",
+          Effect.zipRight(replica.sql("SELECT pg_notify('jobs', 'after')"), Effect.sync(() => messages)),
+          (m) => m.includes("after"),
+          30_000
+        )
+        const heardAfter = performance.now() - promotedAt
+        // the stream did not end nor fail: it still runs, LISTENing on the new primary only
+        expect(yield* Fiber.poll(listener)).toEqual(Option.none())
+        expect((yield* cluster.currentPrimary)?.name).toBe("new-primary")
+        expect(messages.filter((m) => m !== "before" && m !== "after")).toEqual([])
+        expect(messages[0]).toBe("before")
+        const listening = Effect.map(
+          replica.sql(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = '${applicationName}' AND query LIKE 'LISTEN%'`
+          ),
+          (rows) => (rows as ReadonlyArray<{ n: number }>)[0]!.n
+        )
+        expect(yield* listening).toBe(1)
+        // and through the cluster: notify runs on the new primary
+        const before = messages.length
+        yield* pg.notify("jobs", "through the cluster")
+        yield* Reliability.eventually("the cluster's notify", Effect.sync(() => messages.length), (n) => n > before)
+        expect(messages.at(-1)).toBe("through the cluster")
+        yield* Fiber.interrupt(listener)
+        yield* Effect.log(
+          `listen followed the failover: heard on the new primary ${heardAfter.toFixed(0)} ms after the promotion began`
+        )
+      }))
+      yield* Reliability.eventually("the backends to end", replica.countConnections(applicationName), (n) => n === 0)
     }))
 })

@@ -13,8 +13,12 @@
  */
 import { Cluster, ClusterEvent, PgCluster, Replication } from "@dbpool/cluster"
 import { PgCluster as TestCluster, Reliability } from "@dbpool/testing"
+import type { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Queue, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 
 const fibers = 50
 const pool = { minConnections: 0, maxConnections: 10, maxRetries: 0, connectTimeout: "2 seconds" } as const
@@ -329,6 +333,139 @@ describe("PgCluster discovers its primary (real servers)", () => {
         yield* Effect.log(
           `no primary: the write failed with NoPrimaryError after ${waited.toFixed(0)} ms (bound 1000 ms)`
         )
+      }),
+    120_000
+  )
+})
+
+/** Restarts a stopped old primary as a standby of `to` (as a failover manager demotes it): it replays from there. */
+const demote = (old: TestCluster.PgCluster, to: TestCluster.PgCluster) =>
+  Effect.gen(function*() {
+    yield* Effect.sync(() => {
+      Fs.writeFileSync(Path.join(old.dataDir, "standby.signal"), "")
+      Fs.appendFileSync(
+        Path.join(old.dataDir, "postgresql.auto.conf"),
+        `\nprimary_conninfo = 'host=${to.host} port=${to.port} user=${to.user}'\n`
+      )
+    })
+    yield* old.start
+  })
+
+describe("PgCluster transactions across a failover (real servers)", () => {
+  it.scopedLive(
+    "a transaction sent to the demoted old primary (now a standby) is refused at BEGIN and runs once on the new one",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* TestCluster.make()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        const replica = yield* TestCluster.makeReplica(primary)
+        // no scheduled discovery: the cluster still takes the old primary for the primary when the transaction starts
+        const cluster = yield* Cluster.make(
+          PgCluster.nodes([
+            { name: "primary", role: "primary", url: Redacted.make(primary.url), pool },
+            { name: "replica", role: "replica", url: Redacted.make(replica.url), pool }
+          ]),
+          { replication: Replication.postgres, discovery: Schedule.stop, failoverTimeout: "10 seconds" }
+        )
+        const events = yield* cluster.subscribe
+        yield* primary.stop("fast")
+        yield* replica.promote
+        yield* demote(primary, replica)
+        expect(yield* primary.sql("SELECT pg_is_in_recovery() AS r")).toEqual([{ r: true }])
+        // what the standby answers to BEGIN READ WRITE, the statement the cluster's transactions begin with:
+        // SQLSTATE 0A000 (not 25006, which its writes get)
+        const refused = yield* Effect.flip(primary.sql("BEGIN READ WRITE"))
+        expect(String(refused)).toContain("cannot set transaction read-write mode during recovery")
+        expect((yield* cluster.currentPrimary)?.name).toBe("primary")
+
+        let runs = 0
+        const where = yield* cluster.sql.withTransaction(Effect.gen(function*() {
+          runs++
+          yield* cluster.sql`INSERT INTO w (id) VALUES (1)`
+          return yield* cluster.sql<{ r: boolean }>`SELECT pg_is_in_recovery() AS r`
+        }))
+        expect(runs).toBe(1)
+        expect(where).toEqual([{ r: false }])
+        expect(yield* replica.sql("SELECT id FROM w")).toEqual([{ id: 1 }])
+        expect(yield* Queue.take(events)).toEqual(
+          ClusterEvent.ClusterEvent.PrimaryChanged({ from: "primary", to: "replica" })
+        )
+        yield* Reliability.eventually(
+          "every pool idle",
+          Effect.forEach(cluster.nodes, (node) => node.pool.stats),
+          (stats) => stats.every((s) => s.activeConnections === 0 && s.waitingRequests === 0)
+        )
+      }),
+    120_000
+  )
+})
+
+describe("PgCluster started after a failover (real servers)", () => {
+  it.scopedLive(
+    "the old primary down and still configured as primary: with failover the cluster starts on the nodes that answer",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* TestCluster.make()
+        yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+        const replica = yield* TestCluster.makeReplica(primary)
+        yield* primary.stop("fast")
+        // one connection each at start: the strict start must open one on the configured primary
+        const opened = { ...pool, minConnections: 1 }
+        const oldConfig = [
+          { name: "primary", role: "primary" as const, url: Redacted.make(primary.url), pool: opened },
+          { name: "replica", role: "replica" as const, url: Redacted.make(replica.url), pool: opened }
+        ]
+        const inRecovery = (sql: SqlClient.SqlClient) =>
+          Effect.map(sql<{ r: boolean }>`SELECT pg_is_in_recovery() AS r`, (rows) => rows[0]!.r)
+
+        // without failover: today's strict start, the configured primary must open
+        const strict = yield* Effect.flip(Effect.scoped(Cluster.make(PgCluster.nodes(oldConfig))))
+        expect(strict._tag).toBe("ConnectError")
+
+        // with failover and no node answering at all: Cluster.make starts (nothing to write to), while
+        // PgCluster.layer, which reads its settings from a node that answers, does not
+        yield* replica.stop("fast")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const cluster = yield* Cluster.make(PgCluster.nodes(oldConfig), { replication: Replication.postgres })
+          expect(yield* cluster.currentPrimary).toBeUndefined()
+          const noLayer = yield* Effect.flip(Layer.build(PgCluster.layer(oldConfig)))
+          expect(noLayer._tag).toBe("SqlError")
+        }))
+        yield* replica.start
+
+        // with failover and no node taking writes: it starts, reads run on the standby, a write waits
+        // failoverTimeout and fails typed, sent nowhere
+        yield* Effect.scoped(Effect.gen(function*() {
+          const cluster = yield* Cluster.make(PgCluster.nodes(oldConfig), {
+            replication: Replication.postgres,
+            failoverTimeout: "1 second"
+          })
+          expect(yield* cluster.currentPrimary).toBeUndefined()
+          expect(yield* Cluster.read(inRecovery(cluster.sql))).toBe(true)
+          const started = performance.now()
+          const error = yield* Effect.flip(cluster.sql`INSERT INTO w (id) VALUES (1)`)
+          expect((error.cause as { _tag: string })._tag).toBe("NoPrimaryError")
+          expect(performance.now() - started).toBeGreaterThanOrEqual(1000)
+        }))
+
+        // the replica promoted, the program restarted with the same configuration: writes go to it
+        yield* replica.promote
+        const context = yield* Layer.build(PgCluster.layer(oldConfig, { failoverTimeout: "10 seconds" }))
+        const cluster = Context.get(context, Cluster.Cluster)
+        const pg = Context.get(context, PgClient.PgClient)
+        expect((yield* cluster.currentPrimary)?.name).toBe("replica")
+        expect(cluster.nodes.map((node) => [node.name, node.role])).toEqual([["primary", "replica"], [
+          "replica",
+          "primary"
+        ]])
+        yield* pg`INSERT INTO w (id) VALUES (2)`
+        const inTx = yield* pg.withTransaction(Effect.zipRight(pg`INSERT INTO w (id) VALUES (3)`, inRecovery(pg)))
+        expect(inTx).toBe(false)
+        expect(yield* replica.sql("SELECT id FROM w ORDER BY id")).toEqual([{ id: 2 }, { id: 3 }])
+        // its settings were read from the node that answered: the promoted one
+        expect(pg.config.port).toBe(replica.port)
+        // no other node to read from: reads fall back to the primary
+        expect(yield* Cluster.read(inRecovery(pg))).toBe(false)
       }),
     120_000
   )

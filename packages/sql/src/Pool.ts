@@ -311,7 +311,30 @@ export type Route = <A, R>(
  * @since 0.1.0
  * @category constructors
  */
-export const makeRoutedClient: (primary: Pool<any>, route: Route) => SqlClient.SqlClient = internal.makeRoutedClient
+export const makeRoutedClient: (
+  primary: Pool<any>,
+  route: Route,
+  options?: RoutedClientOptions | undefined
+) => SqlClient.SqlClient = internal.makeRoutedClient
+
+/**
+ * Options of `makeRoutedClient`: `begin`, the statement its transactions open with instead of the
+ * connector's (`@dbpool/cluster` begins `BEGIN READ WRITE` on PostgreSQL, which a standby refuses before the
+ * transaction's effect starts).
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@dbpool/sql"
+ *
+ * const options: Pool.RoutedClientOptions = { begin: "BEGIN READ WRITE" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RoutedClientOptions {
+  readonly begin?: string | undefined
+}
 
 /**
  * A layer providing the default `Pool` and `SqlClient.SqlClient`, both over

@@ -2,7 +2,7 @@ import type { PoolStats } from "@dbpool/core/PoolStats"
 import { Pool } from "@dbpool/sql"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Stream, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Stream, TestClock, Tracer } from "effect"
 import { type FakeNative, makeFakeDriver } from "./utils/FakeDriver.js"
 
 /** Lets forked work (closing, refilling) run; fails if the condition never holds. */
@@ -107,6 +107,36 @@ describe("Pool", () => {
       Effect.provide(Pool.layer(driver.connector, { ...config, minConnections: 2 })),
       Effect.zipRight(Effect.sync(() => expect(driver.openNow()).toBe(0)))
     )
+  })
+
+  it.effect("a routed client's transactions begin with its `begin`; the pool's own client keeps the connector's", () => {
+    const driver = makeFakeDriver()
+    return Effect.gen(function*() {
+      const pool = yield* Pool.Pool
+      const routed = Pool.makeRoutedClient(pool, (run) => run(pool), { begin: "BEGIN READ WRITE" })
+      yield* routed.withTransaction(routed`INSERT a`)
+      // with a tracer installed, @effect/sql's transaction path begins with it too
+      yield* Effect.withTracer(
+        routed.withTransaction(routed`INSERT b`),
+        Tracer.make({
+          span: (...args) => Effect.runSync(Effect.tracer).span(...args),
+          context: (f) => f()
+        })
+      )
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.withTransaction(sql`INSERT c`)
+      expect(driver.all[0]!.log).toEqual([
+        "BEGIN READ WRITE",
+        "INSERT a",
+        "COMMIT",
+        "BEGIN READ WRITE",
+        "INSERT b",
+        "COMMIT",
+        "BEGIN",
+        "INSERT c",
+        "COMMIT"
+      ])
+    }).pipe(Effect.provide(Pool.layer(driver.connector, config)))
   })
 
   it.effect("a failing transaction is rolled back and its connection reused (a query error is not broken)", () => {

@@ -12,11 +12,12 @@ import type { ClusterConfigError } from "../ClusterError.js"
 import type { ClusterEvent } from "../ClusterEvent.js"
 import { all as selectors, picker } from "../Selector.js"
 import { resolve, type Resolved } from "./config.js"
-import { isNodeFailure, makeTracker, watchCircuit } from "./health.js"
+import { isNodeFailure, makeTracker, refusedReadWrite, watchCircuit } from "./health.js"
 import { measure } from "./lag.js"
 import { isSqlError } from "./pick.js"
 import { route, type RoutedNode, type Routing } from "./routing.js"
 import * as Session from "./session.js"
+import * as Start from "./start.js"
 import * as Stats from "./stats.js"
 import { refusedStatement, write, writer } from "./write.js"
 import * as Writers from "./writers.js"
@@ -34,7 +35,13 @@ export const make = <E = never, R = never>(
     const scope = yield* Effect.scope
     const events = yield* Effect.acquireRelease(PubSub.unbounded<ClusterEvent>(), PubSub.shutdown)
     const publish = (event: ClusterEvent) => PubSub.publish(events, event)
-    const pools = yield* Effect.forEach(configs, (config) => config.pool, { concurrency: "unbounded" })
+    // with failover, a pool that cannot open is a node that is down, even the configured primary's
+    const discovering = resolved.writers === undefined && options.replication?.isPrimary !== undefined
+    const pools = yield* Effect.locally(
+      Effect.forEach(configs, (config) => config.pool, { concurrency: "unbounded" }),
+      Start.discovering,
+      discovering
+    )
     yield* Stats.checkPoolNames(configs, pools)
     const routed = routedNodes(configs, pools, resolved, options, publish, scope)
     yield* Effect.forEach(routed, (node) => Effect.forkIn(watchCircuit(node.pool, node.tracker), scope))
@@ -60,7 +67,10 @@ export const make = <E = never, R = never>(
       replication: options.replication,
       failoverTimeout: resolved.failoverTimeout
     })
-    const sql = clientOf(routed, routing)
+    // with a primary to discover (or several writers), a transaction begins so that a node that takes no
+    // writes refuses it before its effect starts; a fixed primary begins as a single pool does
+    const begin = writers.mode === "fixed" ? undefined : options.replication?.beginWrite
+    const sql = clientOf(routed, routing, begin)
     const current = () => writers.primary()
     return {
       nodes,
@@ -172,11 +182,15 @@ const readersOf = (
  * The routing client: statements go where `route` says; a transaction (and `reserve`) runs on a node that
  * takes writes, through that node's own routed client (every pool shares the transaction tag, so statements
  * inside join it). A transaction that failed before its effect started (no connection to lend, its
- * connection lost at BEGIN) runs again on the primary of the moment; once its effect started, it is never
- * run again.
+ * connection lost at BEGIN, or its `BEGIN READ WRITE` refused by a standby) runs again on the primary of the
+ * moment; once its effect started, it is never run again.
  */
-const clientOf = (routed: ReadonlyArray<RoutedNode>, routing: Pool.Route & { readonly routing: Routing }) => {
-  const clients = routed.map((node) => Pool.makeRoutedClient(node.pool, routing))
+const clientOf = (
+  routed: ReadonlyArray<RoutedNode>,
+  routing: Pool.Route & { readonly routing: Routing },
+  begin: string | undefined
+) => {
+  const clients = routed.map((node) => Pool.makeRoutedClient(node.pool, routing, { begin }))
   // its own client: the nodes' clients keep their own transactions, which this one's delegate to
   const sql = Pool.makeRoutedClient(routed[0]!.pool, routing)
   const withTransaction = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) => {
@@ -192,9 +206,13 @@ const clientOf = (routed: ReadonlyArray<RoutedNode>, routing: Pool.Route & { rea
           started = false
           return clients[node.index]!.withTransaction(inner)
         }),
-      // before its effect started nothing of it ran but BEGIN: even a lost connection may run it again
+      // before its effect started nothing of it ran but BEGIN: even a lost connection may run it again, and a
+      // standby's refusal of `begin` says to run it on the primary
       (error) =>
-        started ? undefined : refusedStatement(error) ?? (isSqlError(error) && isNodeFailure(error) ? error : undefined)
+        started || !isSqlError(error)
+          ? undefined
+          : refusedStatement(error) ??
+            (isNodeFailure(error) || (begin !== undefined && refusedReadWrite(error)) ? error : undefined)
     )
     // a transaction may have written: a read-your-writes session's next read must see it
     return Effect.ensuring(transaction, Session.markCurrent)

@@ -40,6 +40,14 @@ export const isReadOnly = (error: SqlError): boolean => {
     (typeof cause.errno === "number" && readOnlyErrnos.has(cause.errno))
 }
 
+/**
+ * Whether a transaction's `BEGIN READ WRITE` was refused because the node is a standby: PostgreSQL answers
+ * SQLSTATE 0A000 ("cannot set transaction read-write mode during recovery", from the setting's check), not
+ * 25006. Asked only of a failure at BEGIN, where nothing else raises it.
+ */
+export const refusedReadWrite = (error: SqlError): boolean =>
+  (error.cause as { code?: unknown } | null | undefined)?.code === "0A000"
+
 export interface Tracker {
   readonly state: () => Cluster.NodeHealth
   /** Up, and not further behind the primary than the bound. */

@@ -20,7 +20,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { ClusterEvent } from "../ClusterEvent.js"
 import type * as Replication from "../Replication.js"
-import { isNodeFailure, isReadOnly } from "./health.js"
+import { isNodeFailure, isReadOnly, refusedReadWrite } from "./health.js"
 import type { RoutedNode } from "./routing.js"
 
 export interface Writers {
@@ -68,6 +68,12 @@ export const fixed = (primary: RoutedNode): Writers => ({
   background: Effect.void
 })
 
+/**
+ * What a refusal says of its node: a read-only write (25006), or a transaction's `BEGIN READ WRITE` refused
+ * in recovery (0A000: only a failure at that BEGIN is passed here with it, see `cluster.ts`).
+ */
+const takesNoWrites = (error: SqlError): boolean => isReadOnly(error) || refusedReadWrite(error)
+
 export const several = (writers: ReadonlyArray<RoutedNode>): Writers => {
   const up = () => writers.filter((node) => node.tracker.state().up)
   return {
@@ -78,7 +84,7 @@ export const several = (writers: ReadonlyArray<RoutedNode>): Writers => {
     fenced: () => false,
     // a refused write already counted against the writer; a read-only one is down at once, probed until it
     // takes writes again
-    refused: (node, error) => isReadOnly(error) ? node.tracker.markDown("read-only") : Effect.void,
+    refused: (node, error) => takesNoWrites(error) ? node.tracker.markDown("read-only") : Effect.void,
     lost: () => Effect.void,
     refresh: Effect.void,
     background: Effect.void
@@ -198,12 +204,13 @@ export const discovered = (options: WritersOptions & { readonly isPrimary: IsPri
       refused: (node, error) =>
         Effect.zipRight(
           Effect.sync(() => {
-            if (isReadOnly(error)) known.writable.set(node, false)
+            if (takesNoWrites(error)) known.writable.set(node, false)
           }),
           discover
         ),
       lost: () => Effect.asVoid(Effect.forkIn(discover, options.scope)),
       refresh: discover,
-      background: Effect.asVoid(Effect.repeat(discover, options.discovery))
+      // the start already discovered: the schedule's first run is after its first delay
+      background: Effect.asVoid(Effect.schedule(discover, options.discovery))
     }
   })

@@ -2,6 +2,7 @@
  * Database nodes without a database, for the routing and health tests on the TestClock: each node's
  * connections answer `[{ node }]`; a node that is `down` refuses new connections and loses its open ones.
  * A node that is not `writable` refuses `INSERT`s and `UPDATE`s as a standby does (SQLSTATE 25006), and
+ * `BEGIN READ WRITE` (0A000), and
  * answers `fakeReplication.isPrimary` with it; `loseNext` statements run, then lose their connection.
  */
 import { Cluster, type Replication } from "@dbpool/cluster"
@@ -17,6 +18,11 @@ export class Unreachable extends Error {}
 /** What node-postgres gives for a write on a standby: SQLSTATE 25006. */
 export class ReadOnly extends Error {
   readonly code = "25006"
+}
+
+/** What node-postgres gives for `BEGIN READ WRITE` on a standby: SQLSTATE 0A000 (from the setting's check). */
+export class InRecovery extends Error {
+  readonly code = "0A000"
 }
 
 export interface FakeNode {
@@ -50,6 +56,9 @@ const connectorOf = (node: FakeNode): Connector<{ readonly id: number }, Unreach
       if (node.silent && (sql === "IS PRIMARY" || sql === "TERM")) return Effect.never
       if (sql === "IS PRIMARY") return Effect.succeed([{ node: node.name, primary: node.writable }])
       if (sql === "TERM") return Effect.succeed([{ term: node.term }])
+      if (!node.writable && sql === "BEGIN READ WRITE") {
+        return Effect.fail(new SqlError({ message: "in recovery", cause: new InRecovery("read-write mode") }))
+      }
       if (!node.writable && /^(INSERT|UPDATE)/.test(sql)) {
         return Effect.fail(new SqlError({ message: "read-only", cause: new ReadOnly("read-only transaction") }))
       }

@@ -519,10 +519,19 @@ type ClientParts = Parameters<typeof makeClient>[0]
 const partsOf = (pool: Pool.Pool<any>): ClientParts =>
   (pool as unknown as Record<typeof clientParts, ClientParts>)[clientParts]
 
-export const makeRoutedClient = (primary: Pool.Pool<any>, route: Pool.Route): SqlClient.SqlClient => {
+export const makeRoutedClient = (
+  primary: Pool.Pool<any>,
+  route: Pool.Route,
+  options?: Pool.RoutedClientOptions | undefined
+): SqlClient.SqlClient => {
   const parts = partsOf(primary)
+  const begin = options?.begin
   return makeClient({
     ...parts,
+    // Only the statement that opens a transaction differs: the connector's other parts are the pool's own.
+    connector: begin === undefined
+      ? parts.connector
+      : { ...parts.connector, transactions: { ...parts.connector.transactions, begin } },
     // Routed when the statement runs: the route may read the fiber's own settings (a read scope).
     acquirer: route((pool) => partsOf(pool).acquirer),
     statement: (kind, sql, params, transformRows) =>
