@@ -19,51 +19,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { causeTag, load, longestGap, type Outcome, typedCauses } from "./utils/WriteLoad.js"
 
 const fibers = 50
 const pool = { minConnections: 0, maxConnections: 10, maxRetries: 0, connectTimeout: "2 seconds" } as const
-
-interface Outcome {
-  readonly id: number
-  readonly start: number
-  readonly end: number
-  /** Undefined: acknowledged; else the tag of the `SqlError`'s cause. */
-  readonly failed: string | undefined
-}
-
-/** The tags a failed write may have: each a typed error of ours. */
-const typedCauses = new Set(["ConnectionLostError", "NoPrimaryError", "ConnectError", "PoolTimeoutError"])
-
-const causeTag = (error: unknown): string => {
-  const cause = (error as { cause?: { _tag?: unknown } }).cause
-  return typeof cause?._tag === "string" ? cause._tag : `untyped: ${String((error as Error).message)}`
-}
-
-/** 50 fibers inserting unique ids until `stop` says so; every outcome recorded. */
-const load = (cluster: Cluster.Cluster, outcomes: Array<Outcome>, stop: { now: boolean }) => {
-  let next = 0
-  const writer = Effect.gen(function*() {
-    while (!stop.now) {
-      const id = ++next
-      const start = performance.now()
-      const exit = yield* Effect.either(cluster.sql`INSERT INTO w (id) VALUES (${id})`)
-      outcomes.push({
-        id,
-        start,
-        end: performance.now(),
-        failed: exit._tag === "Left" ? causeTag(exit.left) : undefined
-      })
-    }
-  })
-  return Effect.fork(Effect.all(Array.from({ length: fibers }, () => writer), { concurrency: "unbounded" }))
-}
-
-const longestGap = (outcomes: ReadonlyArray<Outcome>) => {
-  const acked = outcomes.filter((o) => o.failed === undefined).map((o) => o.end).sort((a, b) => a - b)
-  let gap = 0
-  for (let i = 1; i < acked.length; i++) gap = Math.max(gap, acked[i]! - acked[i - 1]!)
-  return gap
-}
 
 const setUp = (synchronous: boolean) =>
   Effect.gen(function*() {
@@ -101,7 +60,7 @@ const underLoad = (
     const events = yield* cluster.subscribe
     const outcomes: Array<Outcome> = []
     const stop = { now: false }
-    const writers = yield* load(cluster, outcomes, stop)
+    const writers = yield* load(cluster, outcomes, stop, fibers)
     yield* Reliability.eventually(
       "writes before the fault",
       Effect.sync(() => outcomes.length),
