@@ -16,8 +16,9 @@
  * (the node is read-only, or could not lend a connection) runs again on the primary of the moment, waiting
  * up to `failoverTimeout` for one (then `NoPrimaryError`); a write whose connection died is never run
  * again. A transaction begins with `replication.beginWrite` when there is one (PostgreSQL: `BEGIN READ
- * WRITE`, which a standby refuses before the transaction's effect starts, so it runs again on the primary).
- * With failover, `PgCluster.nodes`' pools all start empty: the cluster starts with whichever nodes answer.
+ * WRITE`; MariaDB and MySQL: `START TRANSACTION READ WRITE`), which a node that takes no writes refuses
+ * before the transaction's effect starts, so it runs again on the primary. With failover, the pools of
+ * `PgCluster.nodes` and `MysqlCluster.nodes` all start empty: the cluster starts with whichever nodes answer.
  * Several writable nodes at once: the one of the highest term is the primary, the others get no
  * statements (`SplitBrain`). Multi-master: with `writers`, every node with the role `primary` takes writes,
  * balanced by that selector.

@@ -13,10 +13,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
 import * as internal from "./internal/mysqlCluster.js"
+import * as Start from "./internal/start.js"
 
 /**
  * One MySQL or MariaDB node: its name, role and weight, and the settings of its pool (`url` or fields,
@@ -32,9 +34,12 @@ export interface MysqlNodeConfig extends MysqlPool.MysqlPoolOptions {
 }
 
 /**
- * The node list `Cluster.make` and `Cluster.layer` take, from MySQL or MariaDB settings. The primary's pool
- * starts as `MysqlPool`'s does (its first connections opened, or a `ConnectError`); a replica's starts
- * even when the replica is down, and fills up to its minimum in the background.
+ * The node list `Cluster.make` and `Cluster.layer` take, from MySQL or MariaDB settings. A replica's pool
+ * starts even when the replica is down, and fills up to its minimum in the background. The primary's pool
+ * starts as `MysqlPool`'s does (its first connections opened, or a `ConnectError`), except with failover (a
+ * `replication` with `isPrimary`, as every `Replication` for MariaDB and MySQL has): then it starts as a
+ * replica's does, so that a program restarted after a failover, its old primary down and still configured
+ * as `primary`, starts on whichever nodes answer, and discovery finds the one that takes writes.
  *
  * @example
  * ```ts
@@ -58,7 +63,16 @@ export const nodes = (
     role,
     weight,
     pool: role === "primary"
-      ? Effect.flatMap(MysqlPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
+      ? Effect.flatMap(
+        FiberRef.get(Start.discovering),
+        (discovering) =>
+          discovering
+            ? internal.replicaPool(name, options)
+            : Effect.flatMap(
+              MysqlPool.connector(options),
+              (connector) => Pool.make(connector, { ...options.pool, name })
+            )
+      )
       : internal.replicaPool(name, options)
   }))
 

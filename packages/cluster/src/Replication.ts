@@ -99,7 +99,10 @@ export const postgres: Replication = {
  * whole seconds, and `NULL` while its I/O or SQL thread is not running, which the cluster counts as over
  * any `maxReplicaLag` once the replica is short of the primary's position (a replica at the primary's
  * position is 0 ms behind, replicating or not). `SHOW SLAVE STATUS` needs the `SLAVE MONITOR` privilege
- * (MariaDB 10.5.9 and later; `REPLICATION CLIENT` before). `isPrimary`: `@@read_only = 0`.
+ * (MariaDB 10.5.9 and later; `REPLICATION CLIENT` before). `isPrimary`: `@@read_only = 0`. Its
+ * transactions begin `START TRANSACTION READ WRITE`, which a `read_only` node refuses at once (error 1290,
+ * `ER_OPTION_PREVENTS_STATEMENT`) for a user without `READ ONLY ADMIN` (or `SUPER` before 10.11): the
+ * transaction runs again on the new primary.
  *
  * No `primaryTerm`: nothing MariaDB keeps rises on a promotion (`@@server_id` and the GTID domain stay as
  * they were, and the old primary's GTID sequence goes on rising as long as it takes writes), so two
@@ -121,7 +124,8 @@ export const mariadb: Replication = {
   primaryPosition: internal.positionOf("gtid_binlog_pos"),
   replicaPosition: internal.replicaOf("gtid_slave_pos", "SHOW SLAVE STATUS", "Seconds_Behind_Master"),
   atLeast: internal.mariadbAtLeast,
-  isPrimary: internal.writable
+  isPrimary: internal.writable,
+  beginWrite: internal.beginReadWrite
 }
 
 /**
@@ -165,8 +169,9 @@ export const mariadbTerm = (table: string): Replication => ({
  * the replica), a replica having reached a position when its set contains every transaction of it (tagged
  * GTIDs of MySQL 8.3 included). Time behind: `SHOW REPLICA STATUS`'s `Seconds_Behind_Source` (whole
  * seconds, `NULL` while a thread is not running). `isPrimary`: `@@read_only = 0` (`super_read_only` implies
- * `read_only`). The set comparison is tested on its own; against a MySQL server it is not (our tests run
- * MariaDB only).
+ * `read_only`). Its transactions begin `START TRANSACTION READ WRITE`, which MySQL's manual says a
+ * `read_only` server refuses to a user without `CONNECTION_ADMIN` (or `SUPER`). The set comparison is tested
+ * on its own; against a MySQL server neither it nor that refusal is (our tests run MariaDB only).
  *
  * @example
  * ```ts
@@ -184,7 +189,8 @@ export const mysql: Replication = {
   primaryPosition: internal.positionOf("gtid_executed"),
   replicaPosition: internal.replicaOf("gtid_executed", "SHOW REPLICA STATUS", "Seconds_Behind_Source"),
   atLeast: internal.mysqlAtLeast,
-  isPrimary: internal.writable
+  isPrimary: internal.writable,
+  beginWrite: internal.beginReadWrite
 }
 
 /**
@@ -200,6 +206,7 @@ export const mysql: Replication = {
  * to one heartbeat interval behind (the primary's position may hold a heartbeat the replica has not
  * applied yet), so keep the interval well under `maxReplicaLag`. The servers' clocks are compared: keep
  * them in sync (NTP). With no heartbeat row on the replica yet, it cannot tell (counted as over any bound).
+ * Transactions begin `START TRANSACTION READ WRITE`, as `mariadb`'s.
  *
  * @example
  * ```ts
@@ -215,5 +222,6 @@ export const mariadbHeartbeat = (table: string): Replication => ({
   primaryPosition: internal.positionOf("gtid_binlog_pos"),
   replicaPosition: internal.heartbeatReplica(table),
   atLeast: internal.mariadbAtLeast,
-  isPrimary: internal.writable
+  isPrimary: internal.writable,
+  beginWrite: internal.beginReadWrite
 })

@@ -21,7 +21,7 @@
 import { Cluster, ClusterEvent, MysqlCluster, Replication } from "@dbpool/cluster"
 import { MariaReplica, type MariaServer, Reliability } from "@dbpool/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Queue, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
 import { load, longestGap, type Outcome, typedCauses } from "./utils/WriteLoad.js"
 
 const fibers = 50
@@ -348,6 +348,112 @@ describe("Replication.mariadbTerm: a term table raised by the promotion", () => 
         expect([...(yield* ids(primary))]).toEqual([1])
         const readOn = yield* Cluster.read(cluster.sql<{ id: number }>`SELECT @@server_id AS id`)
         expect(readOn).toEqual([{ id: replica.serverId }])
+      }),
+    120_000
+  )
+})
+
+/** A primary with table `w` and the user `app`, and its GTID replica caught up. */
+const pair = Effect.gen(function*() {
+  const primary = yield* MariaReplica.makePrimary()
+  yield* primary.sql("CREATE TABLE w (id int PRIMARY KEY)")
+  yield* primary.sql(`CREATE USER '${user}'@'127.0.0.1'`)
+  yield* primary.sql(`GRANT ALL ON test.* TO '${user}'@'127.0.0.1'`)
+  const replica = yield* MariaReplica.make(primary)
+  yield* replica.catchUp()
+  return { primary, replica }
+})
+
+const everyPoolIdle = (cluster: Cluster.Cluster) =>
+  Reliability.eventually(
+    "every pool idle",
+    Effect.forEach(cluster.nodes, (node) => node.pool.stats),
+    (stats) => stats.every((s) => s.activeConnections === 0 && s.waitingRequests === 0)
+  )
+
+describe("MysqlCluster transactions across a failover on MariaDB (real servers)", () => {
+  it.scopedLive(
+    "a transaction sent to the old primary, made read-only, is refused at BEGIN and runs once on the promoted node",
+    () =>
+      Effect.gen(function*() {
+        const { primary, replica } = yield* pair
+        // no scheduled discovery: the cluster still takes the old primary for the primary when the transaction starts
+        const cluster = yield* Cluster.make(
+          MysqlCluster.nodes([
+            { name: "primary", role: "primary", url: urlOf(primary), pool },
+            { name: "replica", role: "replica", url: urlOf(replica), pool }
+          ]),
+          { replication: Replication.mariadb, discovery: Schedule.stop, failoverTimeout: "10 seconds" }
+        )
+        const events = yield* cluster.subscribe
+        yield* primary.sql("SET GLOBAL read_only = 1")
+        yield* replica.catchUp()
+        yield* replica.promote()
+        // what the read-only node answers the user to the statement the cluster's transactions begin with:
+        // 1290, as its writes get
+        const refused = yield* Effect.flip(cluster.nodes[0]!.pool.sql.unsafe("START TRANSACTION READ WRITE"))
+        expect((refused.cause as { errno?: unknown }).errno).toBe(1290)
+        expect((yield* cluster.currentPrimary)?.name).toBe("primary")
+
+        let runs = 0
+        const where = yield* cluster.sql.withTransaction(Effect.gen(function*() {
+          runs++
+          yield* cluster.sql`INSERT INTO w (id) VALUES (1)`
+          return yield* cluster.sql<{ id: number }>`SELECT @@server_id AS id`
+        }))
+        expect(runs).toBe(1)
+        expect(where).toEqual([{ id: replica.serverId }])
+        expect([...(yield* ids(replica))]).toEqual([1])
+        expect([...(yield* ids(primary))]).toEqual([])
+        expect(yield* Queue.take(events)).toEqual(
+          ClusterEvent.ClusterEvent.PrimaryChanged({ from: "primary", to: "replica" })
+        )
+        // Replication.mariadbTerm and mariadbHeartbeat begin as mariadb does
+        expect(Replication.mariadb.beginWrite).toBe("START TRANSACTION READ WRITE")
+        expect(Replication.mariadbTerm("t").beginWrite).toBe(Replication.mariadb.beginWrite)
+        expect(Replication.mariadbHeartbeat("t").beginWrite).toBe(Replication.mariadb.beginWrite)
+        yield* everyPoolIdle(cluster)
+      }),
+    120_000
+  )
+})
+
+describe("MysqlCluster started after a failover on MariaDB (real servers)", () => {
+  it.scopedLive(
+    "the old primary down and still configured as primary: with failover the cluster starts and writes go to the promoted node",
+    () =>
+      Effect.gen(function*() {
+        const { primary, replica } = yield* pair
+        yield* primary.stop("fast")
+        yield* replica.promote()
+        // one connection each at start: the strict start must open one on the configured primary
+        const opened = { ...pool, minConnections: 1 }
+        const oldConfig = [
+          { name: "primary", role: "primary" as const, url: urlOf(primary), pool: opened },
+          { name: "replica", role: "replica" as const, url: urlOf(replica), pool: opened }
+        ]
+
+        // without failover: the strict start, the configured primary must open
+        const strict = yield* Effect.flip(Effect.scoped(Cluster.make(MysqlCluster.nodes(oldConfig))))
+        expect(strict._tag).toBe("ConnectError")
+
+        // with failover: it starts, discovery finds the promoted node, writes and transactions go to it
+        const context = yield* Layer.build(
+          MysqlCluster.layer(oldConfig, { replication: Replication.mariadb, failoverTimeout: "10 seconds" })
+        )
+        const cluster = Context.get(context, Cluster.Cluster)
+        expect((yield* cluster.currentPrimary)?.name).toBe("replica")
+        yield* cluster.sql`INSERT INTO w (id) VALUES (1)`
+        const inTx = yield* cluster.sql.withTransaction(
+          Effect.zipRight(
+            cluster.sql`INSERT INTO w (id) VALUES (2)`,
+            cluster.sql<{ id: number }>`SELECT @@server_id AS id`
+          )
+        )
+        expect(inTx).toEqual([{ id: replica.serverId }])
+        expect([...(yield* ids(replica))].sort()).toEqual([1, 2])
+        expect(yield* cluster.health).toMatchObject([{ name: "primary" }, { name: "replica", up: true }])
+        yield* everyPoolIdle(cluster)
       }),
     120_000
   )

@@ -20,6 +20,8 @@ import * as internal from "./internal/rules.js"
  * - `BelowMinimum`: fewer connections idle or in use than `minConnections`
  * - `Leaks`: a lease was held longer than `leakDetectionThreshold` within the last `window`
  * - `SlowAcquire`: the `quantile` of the wait for a connection over the last `window` is above `seconds`
+ * - `NodeDown`: the pool is a node of a `@dbpool/cluster` cluster, and the cluster holds the node down
+ *   (`dbpool.cluster.node.up` is 0); a pool of no cluster never has it
  *
  * @since 0.1.0
  * @category models
@@ -31,6 +33,7 @@ export type Condition = Data.TaggedEnum<{
   BelowMinimum: {}
   Leaks: { readonly window: Duration.DurationInput }
   SlowAcquire: { readonly quantile: number; readonly seconds: number; readonly window: Duration.DurationInput }
+  NodeDown: {}
 }>
 
 /**
@@ -79,6 +82,7 @@ export interface AlertRule {
  * | DbPoolBelowMinimum | fewer open than minConnections | 5 minutes | warning |
  * | DbPoolLeak | a leak detected in the last 15 minutes | 0 | warning |
  * | DbPoolSlowAcquire | p99 of the wait above 1 s over 5 minutes | 5 minutes | warning |
+ * | DbPoolClusterNodeDown | a cluster's node held down | 1 minute | warning |
  *
  * @example
  * ```ts
@@ -133,6 +137,13 @@ export const defaults: ReadonlyArray<AlertRule> = [
     for: "5 minutes",
     severity: "warning",
     summary: "Pool {pool}: p99 wait for a connection {value} s over 5 minutes"
+  },
+  {
+    name: "DbPoolClusterNodeDown",
+    condition: Condition.NodeDown(),
+    for: "1 minute",
+    severity: "warning",
+    summary: "Cluster node {pool}: down (failures in a row, or its circuit open) for over a minute"
   }
 ]
 

@@ -2,7 +2,7 @@ import { ResourcePool } from "@dbpool/core"
 import type { PoolEvent } from "@dbpool/core/PoolEvent"
 import { AlertRule, Alerts } from "@dbpool/observability"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Exit, Fiber, Ref, Scope, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Metric, Ref, Scope, Stream, TestClock } from "effect"
 
 const settle = Effect.repeatN(Effect.yieldNow(), 100)
 let sequence = 0
@@ -211,6 +211,43 @@ describe("Alerts (in-process)", () => {
       // A minute without waits: no observation in the window, resolved.
       yield* TestClock.adjust("61 seconds")
       expect((yield* seen).map(([, e]) => e).slice(2).map((e) => e._tag)).toEqual(["AlertResolved"])
+      yield* close
+    }))
+
+  it.scoped("raises DbPoolClusterNodeDown after a cluster's node was held down a minute (dbpool.cluster.node.up 0)", () =>
+    Effect.gen(function*() {
+      const name = uniqueName("node")
+      const { close, pool } = yield* makePool({ name, minConnections: 0, maxConnections: 1 })
+      const rules = AlertRule.defaults.filter((r) => r.name === "DbPoolClusterNodeDown")
+      const { alerts, seen } = yield* watch(pool, { rules })
+      // no cluster records the gauge for this pool yet: as `dbpool_cluster_node_up == 0` has no series, nothing
+      yield* TestClock.adjust("2 minutes")
+      expect(yield* seen).toEqual([])
+      // what @dbpool/cluster records for its node's pool
+      const up = Metric.gauge("dbpool.cluster.node.up").pipe(Metric.tagged("db.client.connection.pool.name", name))
+      yield* Metric.set(up, 1)
+      yield* TestClock.adjust("1 minute")
+      expect(yield* seen).toEqual([])
+      yield* Metric.set(up, 0)
+      yield* TestClock.adjust("1 second") // the first evaluation that sees it down
+      yield* TestClock.adjust("59 seconds")
+      expect(yield* seen).toEqual([])
+      yield* TestClock.adjust("1 second")
+      expect(yield* seen).toEqual([[
+        241,
+        raised(
+          name,
+          "DbPoolClusterNodeDown",
+          "warning",
+          0,
+          `Cluster node ${name}: down (failures in a row, or its circuit open) for over a minute`
+        )
+      ]])
+      expect((yield* alerts.active).map((a) => a.alert)).toEqual(["DbPoolClusterNodeDown"])
+      yield* Metric.set(up, 1)
+      yield* TestClock.adjust("1 second")
+      expect((yield* seen).map(([t, e]) => [t, e._tag])).toEqual([[241, "AlertRaised"], [242, "AlertResolved"]])
+      expect(yield* alerts.active).toEqual([])
       yield* close
     }))
 

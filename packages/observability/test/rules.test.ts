@@ -22,7 +22,7 @@ describe("the Prometheus rules file", () => {
 
   it("passes promtool check rules", () => {
     const { output, status } = promtool("check", "rules", rulesFile)
-    expect(output).toContain("SUCCESS: 6 rules found")
+    expect(output).toContain("SUCCESS: 7 rules found")
     expect(status).toBe(0)
   })
 

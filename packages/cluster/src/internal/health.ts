@@ -43,7 +43,8 @@ export const isReadOnly = (error: SqlError): boolean => {
 /**
  * Whether a transaction's `BEGIN READ WRITE` was refused because the node is a standby: PostgreSQL answers
  * SQLSTATE 0A000 ("cannot set transaction read-write mode during recovery", from the setting's check), not
- * 25006. Asked only of a failure at BEGIN, where nothing else raises it.
+ * 25006. Asked only of a failure at BEGIN, where nothing else raises it. (MariaDB's refusal of
+ * `START TRANSACTION READ WRITE` on a `read_only` node is 1290, the error its writes get: `isReadOnly`.)
  */
 export const refusedReadWrite = (error: SqlError): boolean =>
   (error.cause as { code?: unknown } | null | undefined)?.code === "0A000"

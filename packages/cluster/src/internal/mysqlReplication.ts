@@ -53,3 +53,9 @@ export const heartbeatReplica = (table: string) => (sql: SqlClient.SqlClient) =>
     })
   )
 }
+
+/**
+ * How a cluster transaction begins on MariaDB and MySQL: a `read_only` server refuses it at once (1290,
+ * `ER_OPTION_PREVENTS_STATEMENT`, which `isReadOnly` recognises), before the transaction's effect starts.
+ */
+export const beginReadWrite = "START TRANSACTION READ WRITE"

@@ -22,22 +22,30 @@ export const tag = Context.GenericTag<Alerts.Alerts>("@dbpool/observability/Aler
 const poolAttribute = "db.client.connection.pool.name"
 const leaksName = "dbpool.connection.leaks"
 const waitName = "db.client.connection.wait_time"
+const nodeUpName = "dbpool.cluster.node.up"
+const watched = new Set([leaksName, waitName, nodeUpName])
 const noWait: Sample["wait"] = { buckets: [], count: 0 }
 
-/** The pool's leak counter and wait histogram, read from Effect's metric registry (where the pool records them). */
-const readMetrics = (pool: string): Pick<Sample, "leaks" | "wait"> => {
+/**
+ * The pool's leak counter and wait histogram, read from Effect's metric registry (where the pool records
+ * them), and its cluster node's up gauge (where `@dbpool/cluster` records it).
+ */
+const readMetrics = (pool: string): Pick<Sample, "leaks" | "wait" | "nodeUp"> => {
   let leaks = 0
   let wait = noWait
+  let nodeUp: number | undefined
   for (const { metricKey, metricState } of Metric.unsafeSnapshot()) {
-    if (metricKey.name !== leaksName && metricKey.name !== waitName) continue
+    if (!watched.has(metricKey.name)) continue
     if (!metricKey.tags.some((t) => t.key === poolAttribute && t.value === pool)) continue
     if (metricKey.name === leaksName) leaks = Number((metricState as MetricState.MetricState.Counter<number>).count)
-    else {
+    else if (metricKey.name === nodeUpName) {
+      nodeUp = Number((metricState as MetricState.MetricState.Gauge<number>).value)
+    } else {
       const h = metricState as MetricState.MetricState.Histogram
       wait = { buckets: h.buckets, count: h.count }
     }
   }
-  return { leaks, wait }
+  return { leaks, wait, nodeUp }
 }
 
 const summary = (rule: AlertRule, pool: string, value: number): string =>

@@ -16,6 +16,8 @@ export interface Sample {
   readonly leaks: number
   /** `db.client.connection.wait_time`: cumulative bucket counts by upper bound, and the count. */
   readonly wait: { readonly buckets: ReadonlyArray<readonly [number, number]>; readonly count: number }
+  /** `dbpool.cluster.node.up` (recorded by `@dbpool/cluster` for its nodes' pools); undefined: no cluster's node. */
+  readonly nodeUp: number | undefined
 }
 
 const millis = (d: Duration.DurationInput): number => Duration.toMillis(Duration.decode(d))
@@ -84,6 +86,9 @@ export const measure = (
       const value = quantile(condition.quantile, baseOf(history, now.time, condition.window).wait, now.wait)
       return { value, holds: value > condition.seconds }
     }
+    case "NodeDown":
+      // as `dbpool_cluster_node_up == 0`: a pool with no such gauge has no series, so never holds
+      return { value: now.nodeUp ?? 1, holds: now.nodeUp === 0 }
   }
 }
 

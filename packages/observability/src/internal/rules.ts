@@ -36,6 +36,8 @@ export const expression = (condition: AlertRule.Condition): string => {
     case "SlowAcquire":
       return `histogram_quantile(${condition.quantile}, sum by (le, ${by}) ` +
         `(rate(db_client_connection_wait_time_bucket[${promDuration(condition.window)}]))) > ${condition.seconds}`
+    case "NodeDown":
+      return "dbpool_cluster_node_up == 0"
   }
 }
 
