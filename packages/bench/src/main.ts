@@ -226,8 +226,9 @@ if (pipeline !== undefined) {
 }
 
 const sizing = skip.includes("sizing") || skip.includes("pg") ? undefined : await Effect.runPromise(Sizing.run({
-  seconds: num("sizing-seconds") ?? (quick ? 4 : undefined),
-  idleMs: quick ? 3000 : undefined,
+  // quick: a smoke run of every step (the full run's 20 s curve and 5 s idle are what the figures need)
+  seconds: num("sizing-seconds") ?? (quick ? 1 : undefined),
+  idleMs: quick ? 1000 : undefined,
   log: (line) => console.log(line)
 }))
 
