@@ -7,18 +7,16 @@
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import * as MysqlPool from "@dbpool/mysql/MysqlPool"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
-import * as Pool from "@dbpool/sql/Pool"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
 import * as internal from "./internal/mysqlCluster.js"
-import * as Start from "./internal/start.js"
+import * as NodePools from "./internal/nodePools.js"
 
 /**
  * One MySQL or MariaDB node: its name, role and weight, and the settings of its pool (`url` or fields,
@@ -55,26 +53,11 @@ export interface MysqlNodeConfig extends MysqlPool.MysqlPoolOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const nodes = (
+export const nodes: (
   configs: ReadonlyArray<MysqlNodeConfig>
-): ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> =>
-  configs.map(({ name, role, weight, ...options }) => ({
-    name,
-    role,
-    weight,
-    pool: role === "primary"
-      ? Effect.flatMap(
-        FiberRef.get(Start.discovering),
-        (discovering) =>
-          discovering
-            ? internal.replicaPool(name, options)
-            : Effect.flatMap(
-              MysqlPool.connector(options),
-              (connector) => Pool.make(connector, { ...options.pool, name })
-            )
-      )
-      : internal.replicaPool(name, options)
-  }))
+) => ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> = NodePools.nodes(
+  MysqlPool.connector
+)
 
 /**
  * A MySQL or MariaDB cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-mysql2's

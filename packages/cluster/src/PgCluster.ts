@@ -3,22 +3,19 @@
  *
  * @since 0.1.0
  */
-import * as PoolConfig from "@dbpool/core/PoolConfig"
 import type { ConnectError, PoolConfigError } from "@dbpool/core/PoolError"
 import * as PgPool from "@dbpool/pg/PgPool"
 import type { ConnectFailure } from "@dbpool/sql/ConnectionError"
-import * as Pool from "@dbpool/sql/Pool"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Cluster from "./Cluster.js"
 import type { ClusterConfigError } from "./ClusterError.js"
+import * as NodePools from "./internal/nodePools.js"
 import * as PgClientImpl from "./internal/pgClient.js"
-import * as Start from "./internal/start.js"
 import * as Replication from "./Replication.js"
 
 /**
@@ -56,36 +53,11 @@ export interface PgNodeConfig extends PgPool.PgPoolOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const nodes = (
+export const nodes: (
   configs: ReadonlyArray<PgNodeConfig>
-): ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> =>
-  configs.map(({ name, role, weight, ...options }) => ({
-    name,
-    role,
-    weight,
-    pool: role === "primary"
-      ? Effect.flatMap(
-        FiberRef.get(Start.discovering),
-        (discovering) =>
-          discovering
-            ? replicaPool(name, options)
-            : Effect.flatMap(PgPool.connector(options), (connector) => Pool.make(connector, { ...options.pool, name }))
-      )
-      : replicaPool(name, options)
-  }))
-
-/**
- * A replica's pool starts empty and is then resized to its minimum, which it fills in the background: a
- * replica that is down when the cluster starts is a node that is down, not a cluster that cannot start.
- */
-const replicaPool = (name: string, options: PgPool.PgPoolOptions) =>
-  Effect.gen(function*() {
-    const { minConnections } = yield* PoolConfig.make({ ...options.pool, name })
-    const connector = yield* PgPool.connector(options)
-    const pool = yield* Pool.make(connector, { ...options.pool, name, minConnections: 0 })
-    yield* pool.resize({ min: minConnections })
-    return pool
-  })
+) => ReadonlyArray<Cluster.NodeConfig<PoolConfigError | ConnectError<ConnectFailure>>> = NodePools.nodes(
+  PgPool.connector
+)
 
 /**
  * A PostgreSQL cluster as a layer providing `Cluster`, `SqlClient` and @effect/sql-pg's `PgClient`, reading

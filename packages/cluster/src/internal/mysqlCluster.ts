@@ -1,26 +1,10 @@
-/** What `MysqlCluster` builds: a replica's pool, the cluster's client as a `MysqlClient`, the heartbeat writer. */
-import * as PoolConfig from "@dbpool/core/PoolConfig"
-import * as MysqlPool from "@dbpool/mysql/MysqlPool"
-import * as Pool from "@dbpool/sql/Pool"
+/** What `MysqlCluster` builds: the cluster's client as a `MysqlClient`, the heartbeat writer. */
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Cluster from "../Cluster.js"
 import type { MysqlNodeConfig } from "../MysqlCluster.js"
-
-/**
- * A replica's pool starts empty and is then resized to its minimum, which it fills in the background: a
- * replica that is down when the cluster starts is a node that is down, not a cluster that cannot start.
- */
-export const replicaPool = (name: string, options: MysqlPool.MysqlPoolOptions) =>
-  Effect.gen(function*() {
-    const { minConnections } = yield* PoolConfig.make({ ...options.pool, name })
-    const connector = yield* MysqlPool.connector(options)
-    const pool = yield* Pool.make(connector, { ...options.pool, name, minConnections: 0 })
-    yield* pool.resize({ min: minConnections })
-    return pool
-  })
 
 /**
  * The cluster's routing client as a `MysqlClient`: a copy of it (the cluster's own `sql` is not touched)
