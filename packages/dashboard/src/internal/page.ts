@@ -251,26 +251,31 @@ const script = String.raw`
   }
 
   var cluster = null;
-  function makeCluster() {
-    var card = el("section", "pool cluster");
-    card.setAttribute("data-cluster", "");
+  // A card of one table (the cluster's nodes, a group's members): title with badges, header row, legend.
+  function tableCard(kind, key, title, headers, legend) {
+    var card = el("section", "pool " + kind);
+    card.setAttribute("data-" + kind, key);
     var h = el("h2");
-    h.appendChild(el("span", null, "cluster"));
+    h.appendChild(el("span", null, title));
     var badges = el("span", "badges");
     h.appendChild(badges);
     card.appendChild(h);
     var box = el("div", "box");
     box.style.marginTop = "12px";
     var table = el("table");
-    table.innerHTML = "<thead><tr><th>node</th><th>role</th><th>state</th><th>lag</th><th>reads</th><th>writes</th>" +
-      "<th>fallbacks</th><th>rerouted</th></tr></thead>";
+    table.innerHTML = "<thead><tr>" + headers.map(function (t) { return "<th>" + t + "</th>"; }).join("") + "</tr></thead>";
     var tbody = el("tbody");
     table.appendChild(tbody);
     box.appendChild(table);
     card.appendChild(box);
-    card.appendChild(el("div", "legend", "reads and writes: statements routed outside a transaction · fallbacks: reads the primary ran as no replica could · rerouted: reads a node could not start, run on the next"));
-    main.insertBefore(card, main.firstChild);
-    cluster = { card: card, badges: badges, tbody: tbody };
+    card.appendChild(el("div", "legend", legend));
+    return { card: card, badges: badges, tbody: tbody };
+  }
+  function makeCluster() {
+    cluster = tableCard("cluster", "", "cluster",
+      ["node", "role", "state", "lag", "reads", "writes", "fallbacks", "rerouted"],
+      "reads and writes: statements routed outside a transaction · fallbacks: reads the primary ran as no replica could · rerouted: reads a node could not start, run on the next");
+    main.insertBefore(cluster.card, main.firstChild);
   }
   function lagText(n) {
     if (n === undefined) return "–";
@@ -306,25 +311,11 @@ const script = String.raw`
 
   var groups = {};
   function makeGroup(name) {
-    var card = el("section", "pool group");
-    card.setAttribute("data-group", name);
-    var h = el("h2");
-    h.appendChild(el("span", null, "pool group " + name));
-    var badges = el("span", "badges");
-    h.appendChild(badges);
-    card.appendChild(h);
-    var box = el("div", "box");
-    box.style.marginTop = "12px";
-    var table = el("table");
-    table.innerHTML = "<thead><tr><th>pool</th><th>share of the budget</th><th>connections</th><th>floor</th><th>ceiling</th>" +
-      "<th>in use</th><th>idle</th><th>being opened</th><th>waiting</th></tr></thead>";
-    var tbody = el("tbody");
-    table.appendChild(tbody);
-    box.appendChild(table);
-    card.appendChild(box);
-    card.appendChild(el("div", "legend", "connections: what a member holds of the budget (open, closing, being opened) · bar: blue in use, green idle, amber being opened, out of the whole budget · white line: floor · pink line: ceiling (its cap, or its fair share while the members want more than the budget)"));
-    main.insertBefore(card, cluster ? cluster.card.nextSibling : main.firstChild);
-    groups[name] = { badges: badges, tbody: tbody };
+    var made = tableCard("group", name, "pool group " + name,
+      ["pool", "share of the budget", "connections", "floor", "ceiling", "in use", "idle", "being opened", "waiting"],
+      "connections: what a member holds of the budget (open, closing, being opened) · bar: blue in use, green idle, amber being opened, out of the whole budget · white line: floor · pink line: ceiling (its cap, or its fair share while the members want more than the budget)");
+    main.insertBefore(made.card, cluster ? cluster.card.nextSibling : main.firstChild);
+    groups[name] = { badges: made.badges, tbody: made.tbody };
     return groups[name];
   }
   function memberBar(m, budget) {
