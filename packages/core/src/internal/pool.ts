@@ -202,11 +202,15 @@ const poolRecord = <A, E>(
           maxConnections: bounds.max ?? state.max
         }),
         (checked) =>
-          Effect.sync(() => {
-            state.resize(checked.minConnections, checked.maxConnections, now())
+          Effect.sync(() =>
             // Fixed sizing keeps exactly the minimum; an adaptive controller moves the target at its next tick.
-            if (config.sizing?._tag !== "Adaptive") state.setTarget(checked.minConnections, now())
-          })
+            state.resize(
+              checked.minConnections,
+              checked.maxConnections,
+              now(),
+              config.sizing?._tag === "Adaptive" ? undefined : checked.minConnections
+            )
+          )
       ),
     pipe() {
       return pipeArguments(this, arguments)

@@ -312,12 +312,13 @@ export class PoolState<A, E> {
   /**
    * New bounds (already checked): idle connections above the new maximum close
    * now, those lent out as they come back, those being opened as they arrive.
+   * The target is kept (within the new bounds) unless given: fixed sizing gives the new minimum.
    */
-  resize(min: number, max: number, now: number): void {
+  resize(min: number, max: number, now: number, target: number = this.target): void {
     this.min = min
     this.max = max
     this.ceiling = max // a group lowers it again at its next rebalance
-    this.target = Math.min(Math.max(this.target, min), max)
+    this.target = Math.min(Math.max(target, min), max)
     for (const conn of this.idle.slice()) {
       if (this.open.size - this.closing <= this.max) break
       this.close(conn, "idle")
